@@ -1,0 +1,332 @@
+//! Typed payloads. Adding an optional field keeps a type's schema version; any other change
+//! introduces a new type name, so an old event stays decodable forever.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::codec::DecodeError;
+
+/// Largest uncompressed batch content accepted from the wire. Batches are cut at ~1 MB of
+/// compressed payload; this bound stops a hostile size prefix from allocating without limit.
+pub const MAX_BATCH_CONTENT: usize = 64 * 1024 * 1024;
+
+/// Receive-time window `[start, end)` in Unix seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Window {
+    pub start: i64,
+    pub end: i64,
+}
+
+/// How the records of a window were obtained; decides what "complete" can mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Complete by Cloudflare's contract (Enterprise).
+    Logpull,
+    /// Sampled live tail; disconnects are gaps (Business).
+    InstantLogs,
+    /// Sampled security events (Pro/Free).
+    Graphql,
+}
+
+/// Role carried by an API key or user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Auditor,
+    Operator,
+    Admin,
+}
+
+/// Why a window has no archive although records may have existed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapReason {
+    /// The window fell out of Cloudflare's retention before it could be fetched.
+    RetentionExpired,
+    /// Instant Logs session was not connected during the window.
+    Disconnected,
+    /// Cloudflare refused the window permanently (the detail says why).
+    Refused,
+    /// Logpull retention flag was off for the zone.
+    RetentionFlagOff,
+    /// The zone was paused by an operator.
+    Paused,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum Event {
+    #[serde(rename = "ctl.tenant_created")]
+    TenantCreated(TenantCreated),
+    #[serde(rename = "ctl.tenant_deleted")]
+    TenantDeleted(TenantDeleted),
+    #[serde(rename = "ctl.zone_added")]
+    ZoneAdded(ZoneAdded),
+    #[serde(rename = "ctl.zone_changed")]
+    ZoneChanged(ZoneChanged),
+    #[serde(rename = "ctl.zone_removed")]
+    ZoneRemoved(ZoneRemoved),
+    #[serde(rename = "ctl.zone_health")]
+    ZoneHealth(ZoneHealth),
+    #[serde(rename = "ctl.api_key_created")]
+    ApiKeyCreated(ApiKeyCreated),
+    #[serde(rename = "ctl.api_key_revoked")]
+    ApiKeyRevoked(ApiKeyRevoked),
+    #[serde(rename = "ctl.pull_requested")]
+    PullRequested(PullRequested),
+    #[serde(rename = "batch.collected")]
+    BatchCollected(BatchCollected),
+    #[serde(rename = "batch.window_closed")]
+    WindowClosed(WindowClosed),
+    #[serde(rename = "archive.stored")]
+    ArchiveStored(ArchiveStored),
+    #[serde(rename = "archive.window_empty")]
+    WindowEmpty(WindowEmpty),
+    #[serde(rename = "archive.window_gap")]
+    WindowGap(WindowGap),
+    #[serde(rename = "chain.entry_sealed")]
+    EntrySealed(EntrySealed),
+    #[serde(rename = "audit.recorded")]
+    AuditRecorded(AuditRecorded),
+}
+
+impl Event {
+    /// The `type` string on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::TenantCreated(_) => "ctl.tenant_created",
+            Event::TenantDeleted(_) => "ctl.tenant_deleted",
+            Event::ZoneAdded(_) => "ctl.zone_added",
+            Event::ZoneChanged(_) => "ctl.zone_changed",
+            Event::ZoneRemoved(_) => "ctl.zone_removed",
+            Event::ZoneHealth(_) => "ctl.zone_health",
+            Event::ApiKeyCreated(_) => "ctl.api_key_created",
+            Event::ApiKeyRevoked(_) => "ctl.api_key_revoked",
+            Event::PullRequested(_) => "ctl.pull_requested",
+            Event::BatchCollected(_) => "batch.collected",
+            Event::WindowClosed(_) => "batch.window_closed",
+            Event::ArchiveStored(_) => "archive.stored",
+            Event::WindowEmpty(_) => "archive.window_empty",
+            Event::WindowGap(_) => "archive.window_gap",
+            Event::EntrySealed(_) => "chain.entry_sealed",
+            Event::AuditRecorded(_) => "audit.recorded",
+        }
+    }
+
+    /// Newest payload schema version of this type that this build writes and reads.
+    pub fn schema_version(&self) -> u16 {
+        1
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantCreated {
+    pub name: String,
+    pub email: String,
+    pub retention_days: u32,
+}
+
+/// GDPR Art. 17 erasure request; what a retention duty holds is deleted at its retain-until.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantDeleted {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZoneAdded {
+    /// Cloudflare zone id (32 hex).
+    pub zone_id: String,
+    pub name: String,
+    /// `plan.legacy_id` as Cloudflare reported it at onboarding.
+    pub plan: String,
+    pub method: Method,
+    /// Field preset (`default`, `extended`, `all`) or an explicit comma list.
+    pub fields: String,
+    /// Cloudflare API token, XChaCha20-Poly1305 sealed with AAD = tenant/zone.
+    #[serde(with = "serde_bytes")]
+    pub sealed_token: Vec<u8>,
+    /// Which token-encryption key sealed it (for rotation).
+    pub token_key_id: String,
+}
+
+/// Only the fields that are `Some` change.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ZoneChanged {
+    pub zone_id: String,
+    pub paused: Option<bool>,
+    pub method: Option<Method>,
+    pub fields: Option<String>,
+    #[serde(with = "serde_bytes", default)]
+    pub sealed_token: Option<Vec<u8>>,
+    pub token_key_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZoneRemoved {
+    pub zone_id: String,
+}
+
+/// Outcome of an onboarding check or a collection state change, in words a human can act on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZoneHealth {
+    pub zone_id: String,
+    /// `ok`, `degraded` or `failing`.
+    pub status: String,
+    pub reason: String,
+    pub plan: Option<String>,
+    pub method: Option<Method>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyCreated {
+    pub key_id: String,
+    pub name: String,
+    pub role: Role,
+    /// Keyed digest of the secret part; the secret itself is never stored or published.
+    #[serde(with = "serde_bytes")]
+    pub digest: Vec<u8>,
+    pub expires_at_ns: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRevoked {
+    pub key_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PullRequested {
+    pub zone_id: String,
+    pub window: Window,
+}
+
+/// A slice of one window's records, exactly as Cloudflare sent them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchCollected {
+    pub dataset: String,
+    pub window: Window,
+    /// One collection attempt of the window; batches of an abandoned attempt are ignored.
+    pub attempt: Uuid,
+    /// Position of this batch within the attempt, from 0.
+    pub seq: u32,
+    pub records: u32,
+    /// NDJSON lines (each ending in `\n`), LZ4 block with a little-endian u32 size prefix.
+    #[serde(with = "serde_bytes")]
+    pub content_lz4: Vec<u8>,
+}
+
+impl BatchCollected {
+    /// Packs NDJSON lines into a batch payload.
+    pub fn compress(lines: &[u8]) -> Vec<u8> {
+        lz4_flex::compress_prepend_size(lines)
+    }
+
+    /// The NDJSON lines of this batch, refusing a size prefix beyond [`MAX_BATCH_CONTENT`].
+    pub fn content(&self) -> Result<Vec<u8>, DecodeError> {
+        let prefix: [u8; 4] = self
+            .content_lz4
+            .get(..4)
+            .and_then(|p| p.try_into().ok())
+            .ok_or_else(|| DecodeError::Payload("missing size prefix".into()))?;
+        let size = u32::from_le_bytes(prefix) as usize;
+        if size > MAX_BATCH_CONTENT {
+            return Err(DecodeError::Payload(format!(
+                "declared size {size} exceeds {MAX_BATCH_CONTENT}"
+            )));
+        }
+        lz4_flex::decompress_size_prepended(&self.content_lz4)
+            .map_err(|e| DecodeError::Payload(e.to_string()))
+    }
+}
+
+/// How a collection attempt of a window ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum WindowOutcome {
+    /// All `batches` of the attempt were published.
+    Complete {
+        batches: u32,
+        records: u64,
+        method: Method,
+        /// Records stand for this many events each (1 = unsampled).
+        sample_interval: u32,
+        fields: String,
+    },
+    /// Cloudflare answered with no records.
+    Empty { method: Method },
+    Gap { reason: GapReason, detail: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowClosed {
+    pub dataset: String,
+    pub window: Window,
+    pub attempt: Uuid,
+    #[serde(flatten)]
+    pub outcome: WindowOutcome,
+}
+
+/// One archive object written and durable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveStored {
+    pub dataset: String,
+    pub window: Window,
+    pub attempt: Uuid,
+    pub object_key: String,
+    pub object_version: Option<String>,
+    pub stored_size: u64,
+    #[serde(with = "serde_bytes")]
+    pub stored_sha256: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub content_sha256: Vec<u8>,
+    pub records: u64,
+    /// Range of `EdgeStartTimestamp` (ns) found in the records, when present.
+    pub event_time_min_ns: Option<i64>,
+    pub event_time_max_ns: Option<i64>,
+    pub method: Method,
+    pub sample_interval: u32,
+    pub fields: String,
+    /// Unix seconds before which the object must not be deleted.
+    pub retain_until: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowEmpty {
+    pub dataset: String,
+    pub window: Window,
+    pub attempt: Uuid,
+    pub method: Method,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowGap {
+    pub dataset: String,
+    pub window: Window,
+    pub attempt: Uuid,
+    pub reason: GapReason,
+    pub detail: String,
+}
+
+/// One entry appended to a zone's integrity log (see docs/FORMAT.md for `entry`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntrySealed {
+    pub index: u64,
+    /// Canonical entry bytes, exactly as hashed into the Merkle leaf.
+    #[serde(with = "serde_bytes")]
+    pub entry: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub chain_hash: Vec<u8>,
+}
+
+/// Every mutating action and every data access.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecorded {
+    /// e.g. `zone.add`, `archive.download`, `api_key.revoke`.
+    pub action: String,
+    pub target: String,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: Option<String>,
+}
