@@ -1,0 +1,283 @@
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{resolve, Secret};
+use crate::ConfigError;
+
+/// The whole configuration. Each field documents its key; `rainlogs config check` validates a file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub nats: NatsSettings,
+    pub database: DatabaseSettings,
+    pub store: StoreSettings,
+    pub cloudflare: CloudflareSettings,
+    pub api: ApiSettings,
+    pub telemetry: TelemetrySettings,
+    pub service: ServiceSettings,
+    pub secrets: SecretSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsSettings {
+    /// `nats.url`: NATS server with JetStream, version 2.10 or newer.
+    pub url: String,
+    /// `nats.replicas`: stream replicas on `rainlogs provision` (production: 3).
+    pub replicas: usize,
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            replicas: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `database.url`: PostgreSQL URL. Put a password only in `database.url_file`.
+    pub url: Option<Secret>,
+    pub url_file: Option<PathBuf>,
+    /// `database.max_connections`: pool size per process.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            url_file: None,
+            max_connections: 10,
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// The URL, or the password-less local default.
+    pub fn url(&self) -> Secret {
+        self.url
+            .clone()
+            .unwrap_or_else(|| Secret::new("postgres://postgres@127.0.0.1:5432/rainlogs"))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `store.url`: a directory path (embedded default) or `s3://bucket/prefix`.
+    pub url: String,
+    /// `store.endpoint`: S3 endpoint for S3-compatible providers (Hetzner, Scaleway, SeaweedFS…).
+    pub endpoint: Option<String>,
+    /// `store.region`.
+    pub region: String,
+    /// `store.path_style`: address buckets as `endpoint/bucket` (most non-AWS providers).
+    pub path_style: bool,
+    /// `store.access_key_id`; when unset the standard AWS environment/credential chain is used.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub secret_access_key_file: Option<PathBuf>,
+    /// `store.secondary_url`: optional second provider; every write goes to both.
+    pub secondary_url: Option<String>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: "var/archive".into(),
+            endpoint: None,
+            region: "eu-central-1".into(),
+            path_style: true,
+            access_key_id: None,
+            secret_access_key: None,
+            secret_access_key_file: None,
+            secondary_url: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudflareSettings {
+    /// `cloudflare.base_url`: the v4 API root (the simulator in tests and demos).
+    pub base_url: String,
+}
+
+impl Default for CloudflareSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.cloudflare.com/client/v4".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// `api.listen`: REST API address.
+    pub listen: SocketAddr,
+    /// `api.trusted_proxies`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `api.jwt_issuer` / `api.jwt_audience`: required claims of dashboard tokens.
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            trusted_proxies: Vec::new(),
+            jwt_issuer: "rainlogs".into(),
+            jwt_audience: "rainlogs-dashboard".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// `telemetry.listen`: `/health`, `/ready` and `/metrics` (one port for all services in a process).
+    pub listen: SocketAddr,
+    /// `telemetry.log_format`: `json` (default) or `pretty`.
+    pub log_format: LogFormat,
+    /// `telemetry.log_level`: a tracing filter, e.g. `info,rainlogs_collector=debug`.
+    pub log_level: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceSettings {
+    /// `service.data_dir`: local state (dev secrets, repair queue).
+    pub data_dir: PathBuf,
+    /// `service.shutdown_timeout`: how long SIGTERM waits for in-flight work, e.g. `30s`.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: "var/data".into(),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Secrets. Each `x` may instead be read from `x_file`. None has a default; `--dev` generates them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretSettings {
+    /// `secrets.token_encryption_key`: 32 bytes hex; seals Cloudflare tokens at rest.
+    pub token_encryption_key: Option<Secret>,
+    pub token_encryption_key_file: Option<PathBuf>,
+    /// `secrets.api_key_digest_key`: 32 bytes hex; keys the digest stored for API keys.
+    pub api_key_digest_key: Option<Secret>,
+    pub api_key_digest_key_file: Option<PathBuf>,
+    /// `secrets.jwt_secret`: HS256 key for dashboard tokens.
+    pub jwt_secret: Option<Secret>,
+    pub jwt_secret_file: Option<PathBuf>,
+    /// `secrets.signing_key`: the sealer's Ed25519 checkpoint key (`PRIVATE+KEY+…` note form).
+    pub signing_key: Option<Secret>,
+    pub signing_key_file: Option<PathBuf>,
+}
+
+/// Names of the secrets, as used for `--dev` files and error messages.
+pub const SECRET_NAMES: [&str; 4] = [
+    "token_encryption_key",
+    "api_key_digest_key",
+    "jwt_secret",
+    "signing_key",
+];
+
+impl SecretSettings {
+    fn slots(&mut self) -> [(&'static str, &mut Option<Secret>, &mut Option<PathBuf>); 4] {
+        [
+            (
+                "secrets.token_encryption_key",
+                &mut self.token_encryption_key,
+                &mut self.token_encryption_key_file,
+            ),
+            (
+                "secrets.api_key_digest_key",
+                &mut self.api_key_digest_key,
+                &mut self.api_key_digest_key_file,
+            ),
+            (
+                "secrets.jwt_secret",
+                &mut self.jwt_secret,
+                &mut self.jwt_secret_file,
+            ),
+            (
+                "secrets.signing_key",
+                &mut self.signing_key,
+                &mut self.signing_key_file,
+            ),
+        ]
+    }
+
+    /// Points every secret that is still unset at `dir/<name>` (used by `--dev`).
+    pub fn fill_from_dir(&mut self, dir: &std::path::Path) -> Result<(), ConfigError> {
+        for ((key, value, file), name) in self.slots().into_iter().zip(SECRET_NAMES) {
+            if value.is_none() && file.is_none() {
+                *file = Some(dir.join(name));
+                resolve(key, value, file)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A secret a service cannot run without.
+    pub fn require<'a>(
+        secret: &'a Option<Secret>,
+        key: &str,
+        needed_by: &str,
+    ) -> Result<&'a Secret, ConfigError> {
+        secret.as_ref().ok_or_else(|| ConfigError::Secret {
+            key: key.to_owned(),
+            reason: format!(
+                "required by {needed_by}; set {key} or {key}_file (env RAINLOGS__{}__{}_FILE), or run with --dev",
+                key.split('.').next().unwrap_or("").to_ascii_uppercase(),
+                key.split('.').nth(1).unwrap_or("").to_ascii_uppercase(),
+            ),
+        })
+    }
+}
+
+impl Config {
+    pub(crate) fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        for (key, value, file) in self.secrets.slots() {
+            resolve(key, value, file)?;
+        }
+        resolve("database.url", &mut self.database.url, &self.database.url_file)?;
+        resolve(
+            "store.secret_access_key",
+            &mut self.store.secret_access_key,
+            &self.store.secret_access_key_file,
+        )?;
+        Ok(())
+    }
+}
