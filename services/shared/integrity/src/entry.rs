@@ -1,0 +1,250 @@
+//! The log entry: one canonical, versioned, byte-exact record per window (docs/FORMAT.md §4).
+//!
+//! The encoding is a fixed sequence of fields. Every field is present in every kind; fields that
+//! do not apply to a kind hold zero / the empty string, and the decoder rejects anything else.
+//! Because the layout has no optional parts and every string carries an exact length, one
+//! [`Entry`] has exactly one encoding, and the decoder re-encodes to prove it.
+
+mod codec;
+mod kinds;
+
+pub use codec::{annotate, decode, encode};
+pub use kinds::{CollectionMethod, GapReason, Sampling};
+
+use crate::hash::Sha256Hash;
+use crate::keys::NoteVerifierKey;
+use crate::names::{Dataset, Name, NameError, Origin, Window};
+
+/// ASCII "RLEN": the first four bytes of every entry.
+pub const ENTRY_MAGIC: [u8; 4] = *b"RLEN";
+/// The only entry version this crate reads and writes.
+pub const ENTRY_VERSION: u8 = 1;
+/// Upper bound of an encoded entry: C2SP entry bundles prefix each entry with a uint16 length.
+pub const MAX_ENTRY_LEN: usize = u16::MAX as usize;
+/// Longest object key or object version string.
+pub const MAX_OBJECT_TEXT_LEN: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("entry is truncated (needed {needed} more bytes for {field})")]
+    Truncated { field: &'static str, needed: usize },
+    #[error("entry does not start with the RLEN magic")]
+    BadMagic,
+    #[error("unsupported entry version {0}")]
+    UnsupportedVersion(u8),
+    #[error("unknown entry kind {0}")]
+    UnknownKind(u8),
+    #[error("{0} trailing bytes after the entry")]
+    TrailingBytes(usize),
+    #[error("field {field}: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    #[error("field {field} must be zero/empty for a {kind} entry")]
+    NotApplicable {
+        field: &'static str,
+        kind: &'static str,
+    },
+    #[error("entry is {0} bytes, more than the 65535-byte limit")]
+    TooLong(usize),
+    #[error("entry bytes are not in canonical form")]
+    NonCanonical,
+    #[error(transparent)]
+    Name(#[from] NameError),
+}
+
+/// What a window ended as, or a log-maintenance event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    Archive = 1,
+    Empty = 2,
+    Gap = 3,
+    Prune = 4,
+    Key = 5,
+}
+
+impl EntryKind {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Result<Self, EntryError> {
+        Ok(match code {
+            1 => Self::Archive,
+            2 => Self::Empty,
+            3 => Self::Gap,
+            4 => Self::Prune,
+            5 => Self::Key,
+            other => return Err(EntryError::UnknownKind(other)),
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Archive => "archive",
+            Self::Empty => "empty",
+            Self::Gap => "gap",
+            Self::Prune => "prune",
+            Self::Key => "key",
+        }
+    }
+
+    /// Whether entries of this kind account for a window of a dataset (coverage checks).
+    pub fn covers_window(self) -> bool {
+        matches!(self, Self::Archive | Self::Empty | Self::Gap)
+    }
+}
+
+/// Where an archive object lives in the bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectRef {
+    /// Object key, printable ASCII without spaces, 1-1024 bytes.
+    pub key: String,
+    /// Provider version id (empty when the bucket is unversioned), printable ASCII, ≤ 1024 bytes.
+    pub version: String,
+}
+
+/// A window whose records were stored as one archive object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveRecord {
+    pub dataset: Dataset,
+    pub window: Window,
+    pub method: CollectionMethod,
+    pub sampling: Sampling,
+    pub object: ObjectRef,
+    /// Size of the stored (compressed) object in bytes; at least 1.
+    pub stored_size: u64,
+    /// SHA-256 of the stored object bytes.
+    pub stored_sha256: Sha256Hash,
+    /// SHA-256 of the uncompressed NDJSON content.
+    pub content_sha256: Sha256Hash,
+    /// Number of records (non-empty lines); at least 1 (a window with none is an `empty` entry).
+    pub record_count: u64,
+    /// The object may not be deleted before this time (unix ns); non-zero.
+    pub retain_until_ns: u64,
+}
+
+/// A window the source answered for and that held no records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmptyRecord {
+    pub dataset: Dataset,
+    pub window: Window,
+    pub method: CollectionMethod,
+    pub sampling: Sampling,
+}
+
+/// A window for which no data could be collected, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapRecord {
+    pub dataset: Dataset,
+    pub window: Window,
+    pub method: CollectionMethod,
+    pub reason: GapReason,
+}
+
+/// The deletion of an archive object logged by an earlier `archive` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneRecord {
+    /// Dataset of the pruned archive.
+    pub dataset: Dataset,
+    /// The object that was deleted (same key and version as the target entry).
+    pub object: ObjectRef,
+    /// Log index of the `archive` entry whose object was deleted; below this entry's index.
+    pub target_index: u64,
+    /// Entry id of that entry.
+    pub target_entry_id: Sha256Hash,
+    /// Retention policy that allowed the deletion.
+    pub policy: Name,
+    /// When the object was deleted (unix ns); non-zero.
+    pub pruned_at_ns: u64,
+}
+
+/// Announces the key that signs checkpoints from now on (key rotation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub verifier_key: NoteVerifierKey,
+}
+
+/// The kind-specific part of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryBody {
+    Archive(ArchiveRecord),
+    Empty(EmptyRecord),
+    Gap(GapRecord),
+    Prune(PruneRecord),
+    Key(KeyRecord),
+}
+
+impl EntryBody {
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            Self::Archive(_) => EntryKind::Archive,
+            Self::Empty(_) => EntryKind::Empty,
+            Self::Gap(_) => EntryKind::Gap,
+            Self::Prune(_) => EntryKind::Prune,
+            Self::Key(_) => EntryKind::Key,
+        }
+    }
+
+    /// The dataset the entry belongs to (`None` for key entries).
+    pub fn dataset(&self) -> Option<&Dataset> {
+        match self {
+            Self::Archive(r) => Some(&r.dataset),
+            Self::Empty(r) => Some(&r.dataset),
+            Self::Gap(r) => Some(&r.dataset),
+            Self::Prune(r) => Some(&r.dataset),
+            Self::Key(_) => None,
+        }
+    }
+
+    /// The window this entry accounts for (archive, empty and gap entries only).
+    pub fn window(&self) -> Option<Window> {
+        match self {
+            Self::Archive(r) => Some(r.window),
+            Self::Empty(r) => Some(r.window),
+            Self::Gap(r) => Some(r.window),
+            Self::Prune(_) | Self::Key(_) => None,
+        }
+    }
+
+    /// The `objectSHA256` term of the chain formula: the stored-bytes hash of an archive entry,
+    /// 32 zero bytes for every other kind.
+    pub fn chain_object_sha256(&self) -> Sha256Hash {
+        match self {
+            Self::Archive(r) => r.stored_sha256,
+            _ => Sha256Hash::ZERO,
+        }
+    }
+}
+
+/// One sealed log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Position in the log (0-based); equals the Merkle leaf index.
+    pub index: u64,
+    pub origin: Origin,
+    /// `ChainHash` of the previous entry (the genesis hash for index 0).
+    pub prev_chain_hash: Sha256Hash,
+    /// When the sealer sealed the entry (unix ns); non-zero.
+    pub sealed_at_ns: u64,
+    pub body: EntryBody,
+}
+
+impl Entry {
+    pub fn kind(&self) -> EntryKind {
+        self.body.kind()
+    }
+
+    /// The canonical bytes (validates every field first).
+    pub fn encode(&self) -> Result<Vec<u8>, EntryError> {
+        encode(self)
+    }
+
+    /// Strict decode: see [`decode`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, EntryError> {
+        decode(bytes)
+    }
+}
+
+/// Entry id = SHA-256 of the encoded entry.
+pub fn entry_id(encoded: &[u8]) -> Sha256Hash {
+    Sha256Hash::digest(encoded)
+}

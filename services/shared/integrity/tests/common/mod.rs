@@ -1,0 +1,156 @@
+//! Fixed sample data shared by the integration tests and the golden files.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use rainlogs_integrity::*;
+
+/// 2026-01-15T14:00:00Z in unix nanoseconds.
+pub const T0: u64 = 1_768_485_600_000_000_000;
+pub const MINUTE: u64 = 60_000_000_000;
+pub const DAY: u64 = 86_400_000_000_000;
+
+pub const TEST_KEY_NAME: &str = "rainlogs.test/sealer";
+
+/// Deterministic test signing key: seed = SHA-256("rainlogs test key v1").
+pub fn test_key() -> NoteSigningKey {
+    let seed = Sha256Hash::digest(b"rainlogs test key v1");
+    NoteSigningKey::from_seed(TEST_KEY_NAME, &seed.0).unwrap()
+}
+
+/// A second, untrusted key for rejection tests.
+pub fn other_key() -> NoteSigningKey {
+    let seed = Sha256Hash::digest(b"rainlogs other key v1");
+    NoteSigningKey::from_seed(TEST_KEY_NAME, &seed.0).unwrap()
+}
+
+pub fn origin() -> Origin {
+    Origin::parse("rainlogs/acme/0123456789abcdef0123456789abcdef").unwrap()
+}
+
+pub fn prefix() -> BucketPrefix {
+    BucketPrefix::new("eu-archive").unwrap()
+}
+
+pub fn dataset() -> Dataset {
+    Dataset::new("http_requests").unwrap()
+}
+
+pub fn window(n: u64) -> Window {
+    Window::new(T0 + n * MINUTE, T0 + (n + 1) * MINUTE).unwrap()
+}
+
+pub const SAMPLE_CONTENT: &[u8] = b"{\"RayID\":\"8f0a1b2c3d4e5f60\",\"EdgeStartTimestamp\":1768485600123456789}\n{\"RayID\":\"8f0a1b2c3d4e5f61\",\"EdgeStartTimestamp\":1768485601123456789}\n";
+
+/// The archive body of window 0 (stored hash is a fixed stand-in so no zstd version is frozen).
+pub fn archive_body() -> EntryBody {
+    let content_sha256 = Sha256Hash::digest(SAMPLE_CONTENT);
+    let key = prefix()
+        .archive_key(&origin(), &dataset(), &window(0), &content_sha256)
+        .unwrap();
+    EntryBody::Archive(ArchiveRecord {
+        dataset: dataset(),
+        window: window(0),
+        method: CollectionMethod::Logpull,
+        sampling: Sampling::UNSAMPLED,
+        object: ObjectRef {
+            key,
+            version: "3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY".into(),
+        },
+        stored_size: 123,
+        stored_sha256: Sha256Hash::digest(b"stand-in for the stored object bytes"),
+        content_sha256,
+        record_count: 2,
+        retain_until_ns: T0 + 400 * DAY,
+    })
+}
+
+pub fn empty_body() -> EntryBody {
+    EntryBody::Empty(EmptyRecord {
+        dataset: dataset(),
+        window: window(1),
+        method: CollectionMethod::Logpull,
+        sampling: Sampling::UNSAMPLED,
+    })
+}
+
+pub fn gap_body() -> EntryBody {
+    EntryBody::Gap(GapRecord {
+        dataset: dataset(),
+        window: window(2),
+        method: CollectionMethod::Logpull,
+        reason: GapReason::SourceError,
+    })
+}
+
+pub fn key_body() -> EntryBody {
+    EntryBody::Key(KeyRecord {
+        verifier_key: test_key().verifier_key(),
+    })
+}
+
+/// Seals the sample log: key, archive, empty, gap, archive (GraphQL, sampled), prune of entry 1.
+pub fn sample_log() -> Vec<SealedEntry> {
+    let mut chain = Chain::new(origin());
+    let mut out = Vec::new();
+    let sealed_at = |i: u64| T0 + (i + 2) * MINUTE + 5_000_000_000;
+    out.push(chain.seal(key_body(), sealed_at(0)).unwrap());
+    out.push(chain.seal(archive_body(), sealed_at(1)).unwrap());
+    out.push(chain.seal(empty_body(), sealed_at(2)).unwrap());
+    out.push(chain.seal(gap_body(), sealed_at(3)).unwrap());
+    let content = b"{\"action\":\"block\",\"sampleInterval\":10}\n";
+    let content_sha256 = Sha256Hash::digest(content);
+    let firewall = Dataset::new("firewall_events").unwrap();
+    let key = prefix()
+        .archive_key(&origin(), &firewall, &window(0), &content_sha256)
+        .unwrap();
+    out.push(
+        chain
+            .seal(
+                EntryBody::Archive(ArchiveRecord {
+                    dataset: firewall,
+                    window: window(0),
+                    method: CollectionMethod::Graphql,
+                    sampling: Sampling::PerRecord,
+                    object: ObjectRef {
+                        key,
+                        version: String::new(),
+                    },
+                    stored_size: 77,
+                    stored_sha256: Sha256Hash::digest(b"stand-in for the firewall object"),
+                    content_sha256,
+                    record_count: 1,
+                    retain_until_ns: T0 + 30 * DAY,
+                }),
+                sealed_at(4),
+            )
+            .unwrap(),
+    );
+    let target = &out[1];
+    let EntryBody::Archive(archived) = &target.entry.body else {
+        unreachable!()
+    };
+    let prune = EntryBody::Prune(PruneRecord {
+        dataset: archived.dataset.clone(),
+        object: archived.object.clone(),
+        target_index: target.entry.index,
+        target_entry_id: target.id,
+        policy: Name::new("retention-400d").unwrap(),
+        pruned_at_ns: archived.retain_until_ns + MINUTE,
+    });
+    out.push(
+        chain
+            .seal(prune, archived.retain_until_ns + 2 * MINUTE)
+            .unwrap(),
+    );
+    out
+}
+
+/// Leaves that look like entries of various sizes, for Merkle cross-checks.
+pub fn synthetic_leaves(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut leaf = format!("leaf {i} ").into_bytes();
+            leaf.extend(std::iter::repeat_n(b'x', i % 97));
+            leaf
+        })
+        .collect()
+}

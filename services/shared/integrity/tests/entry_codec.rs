@@ -1,0 +1,270 @@
+//! Entry encoding: round trips, and every way a stored entry can be malformed is rejected.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use rainlogs_integrity::entry::{ENTRY_VERSION, MAX_ENTRY_LEN};
+use rainlogs_integrity::*;
+
+fn bytes_of(kind: EntryKind) -> Vec<u8> {
+    sample_log()
+        .into_iter()
+        .find(|s| s.entry.kind() == kind)
+        .unwrap()
+        .bytes
+}
+
+/// Offset of a field in an encoded entry, from the annotated dump (offset, name, ...).
+fn field_offset(entry: &Entry, field: &str) -> usize {
+    let dump = rainlogs_integrity::entry::annotate(entry).unwrap();
+    let line = dump
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(field))
+        .unwrap();
+    usize::from_str_radix(line.split_whitespace().next().unwrap(), 16).unwrap()
+}
+
+#[test]
+fn every_kind_round_trips_byte_exactly() {
+    let log = sample_log();
+    let kinds: Vec<_> = log.iter().map(|s| s.entry.kind()).collect();
+    for kind in [
+        EntryKind::Archive,
+        EntryKind::Empty,
+        EntryKind::Gap,
+        EntryKind::Prune,
+        EntryKind::Key,
+    ] {
+        assert!(kinds.contains(&kind), "sample log lacks {kind:?}");
+    }
+    for sealed in &log {
+        let decoded = Entry::decode(&sealed.bytes).unwrap();
+        assert_eq!(decoded, sealed.entry);
+        assert_eq!(decoded.encode().unwrap(), sealed.bytes);
+        assert_eq!(entry_id(&sealed.bytes), sealed.id);
+    }
+}
+
+#[test]
+fn truncated_entries_are_rejected_at_every_length() {
+    for sealed in sample_log() {
+        for len in 0..sealed.bytes.len() {
+            let err = Entry::decode(&sealed.bytes[..len]).unwrap_err();
+            assert!(
+                matches!(err, EntryError::Truncated { .. } | EntryError::BadMagic),
+                "len {len}: {err:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn trailing_garbage_is_rejected() {
+    let mut bytes = bytes_of(EntryKind::Archive);
+    bytes.push(0);
+    assert_eq!(Entry::decode(&bytes), Err(EntryError::TrailingBytes(1)));
+}
+
+#[test]
+fn wrong_magic_version_and_kind_are_rejected() {
+    let bytes = bytes_of(EntryKind::Empty);
+    let mut magic = bytes.clone();
+    magic[0] = b'X';
+    assert_eq!(Entry::decode(&magic), Err(EntryError::BadMagic));
+    for version in [0u8, 2, 255] {
+        let mut v = bytes.clone();
+        v[4] = version;
+        assert_eq!(
+            Entry::decode(&v),
+            Err(EntryError::UnsupportedVersion(version))
+        );
+    }
+    assert_eq!(bytes[4], ENTRY_VERSION);
+    let mut kind = bytes.clone();
+    kind[5] = 9;
+    assert_eq!(Entry::decode(&kind), Err(EntryError::UnknownKind(9)));
+}
+
+#[test]
+fn a_field_a_kind_does_not_use_must_be_zero() {
+    let log = sample_log();
+    let empty = log
+        .iter()
+        .find(|s| s.entry.kind() == EntryKind::Empty)
+        .unwrap();
+    const FIELDS: [&str; 4] = [
+        "stored_size",
+        "record_count",
+        "retain_until_ns",
+        "pruned_at_ns",
+    ];
+    for field in FIELDS {
+        let mut bytes = empty.bytes.clone();
+        bytes[field_offset(&empty.entry, field) + 7] = 1;
+        assert_eq!(
+            Entry::decode(&bytes),
+            Err(EntryError::NotApplicable {
+                field: FIELDS.iter().find(|f| **f == field).unwrap(),
+                kind: "empty"
+            }),
+            "{field}"
+        );
+    }
+    let mut bytes = empty.bytes.clone();
+    bytes[field_offset(&empty.entry, "content_sha256")] = 1;
+    assert!(matches!(
+        Entry::decode(&bytes),
+        Err(EntryError::NotApplicable {
+            field: "content_sha256",
+            ..
+        })
+    ));
+    let gap = log
+        .iter()
+        .find(|s| s.entry.kind() == EntryKind::Gap)
+        .unwrap();
+    let mut bytes = gap.bytes.clone();
+    bytes[field_offset(&gap.entry, "sampling") + 3] = 1;
+    assert!(matches!(
+        Entry::decode(&bytes),
+        Err(EntryError::NotApplicable {
+            field: "sampling",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn invalid_codes_names_and_text_are_rejected() {
+    let log = sample_log();
+    let archive = &log[1];
+    let at = |f| field_offset(&archive.entry, f);
+
+    let mut method = archive.bytes.clone();
+    method[at("method")] = 0;
+    assert!(matches!(
+        Entry::decode(&method),
+        Err(EntryError::InvalidField {
+            field: "method",
+            ..
+        })
+    ));
+
+    let mut sampling = archive.bytes.clone();
+    sampling[at("sampling") + 3] = 0;
+    assert!(matches!(
+        Entry::decode(&sampling),
+        Err(EntryError::InvalidField {
+            field: "sampling",
+            ..
+        })
+    ));
+
+    // Upper-case letter in the origin: same length, not canonical.
+    let mut origin = archive.bytes.clone();
+    origin[at("origin") + 2] = b'R';
+    assert!(matches!(Entry::decode(&origin), Err(EntryError::Name(_))));
+
+    // A space in the object key.
+    let mut key = archive.bytes.clone();
+    key[at("object_key") + 2] = b' ';
+    assert!(matches!(
+        Entry::decode(&key),
+        Err(EntryError::InvalidField {
+            field: "object_key",
+            ..
+        })
+    ));
+
+    // Invalid UTF-8 in the dataset.
+    let mut dataset = archive.bytes.clone();
+    dataset[at("dataset") + 2] = 0xff;
+    assert!(matches!(
+        Entry::decode(&dataset),
+        Err(EntryError::InvalidField {
+            field: "dataset",
+            ..
+        })
+    ));
+
+    // Window end before start.
+    let mut window = archive.bytes.clone();
+    window[at("window_end_ns")..at("window_end_ns") + 8].copy_from_slice(&1u64.to_be_bytes());
+    assert!(matches!(Entry::decode(&window), Err(EntryError::Name(_))));
+
+    let gap = &log[3];
+    let mut reason = gap.bytes.clone();
+    reason[field_offset(&gap.entry, "gap_reason")] = 200;
+    assert!(matches!(
+        Entry::decode(&reason),
+        Err(EntryError::InvalidField {
+            field: "gap_reason",
+            ..
+        })
+    ));
+
+    let key_entry = &log[0];
+    let mut vkey = key_entry.bytes.clone();
+    let last = vkey.len() - 41 - 1; // last byte of the key text (before prev hash and sealed_at)
+    vkey[last] = if vkey[last] == b'A' { b'B' } else { b'A' };
+    assert!(matches!(
+        Entry::decode(&vkey),
+        Err(EntryError::InvalidField { field: "key", .. })
+    ));
+}
+
+#[test]
+fn a_prune_must_point_backwards() {
+    let log = sample_log();
+    let prune = log.last().unwrap();
+    let mut entry = prune.entry.clone();
+    if let EntryBody::Prune(p) = &mut entry.body {
+        p.target_index = entry.index;
+    }
+    assert!(matches!(
+        entry.encode(),
+        Err(EntryError::InvalidField {
+            field: "prune_target_index",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn encoder_refuses_values_the_decoder_would_refuse() {
+    let base = sample_log()[1].entry.clone();
+    let with = |change: &dyn Fn(&mut ArchiveRecord)| {
+        let mut entry = base.clone();
+        let EntryBody::Archive(a) = &mut entry.body else {
+            unreachable!()
+        };
+        change(a);
+        entry.encode()
+    };
+    assert!(
+        with(&|a| a.record_count = 0).is_err(),
+        "archive with zero records"
+    );
+    assert!(with(&|a| a.stored_size = 0).is_err(), "empty stored object");
+    assert!(
+        with(&|a| a.sampling = Sampling::OneIn(0)).is_err(),
+        "sampling interval 0"
+    );
+    assert!(
+        with(&|a| a.sampling = Sampling::OneIn(u32::MAX)).is_err(),
+        "sampling interval colliding with per-record"
+    );
+    assert!(
+        with(&|a| a.object.key = "x".repeat(1025)).is_err(),
+        "object key too long"
+    );
+    assert!(
+        with(&|a| a.object.key = String::new()).is_err(),
+        "object key empty"
+    );
+    assert!(with(&|a| a.sampling = Sampling::OneIn(100)).unwrap().len() < MAX_ENTRY_LEN);
+    let mut unsealed = base.clone();
+    unsealed.sealed_at_ns = 0;
+    assert!(unsealed.encode().is_err(), "sealed_at 0");
+}

@@ -1,0 +1,255 @@
+//! Golden files freeze every encoding; docs/FORMAT.md quotes them verbatim.
+//!
+//! A change to any encoding fails `golden_files_match_the_code`. If the change is intended (it
+//! needs a new format version), regenerate with `RAINLOGS_UPDATE_GOLDEN=1 cargo test -p
+//! rainlogs-integrity --test golden` and update the quotes in docs/FORMAT.md, which
+//! `format_doc_quotes_every_golden_file` checks.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use common::*;
+use rainlogs_integrity::chain::GENESIS_PREFIX;
+use rainlogs_integrity::entry::annotate;
+use rainlogs_integrity::layout::{object_id, window_label};
+use rainlogs_integrity::tiles::tiles_for_growth;
+use rainlogs_integrity::*;
+
+fn wrap_hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+        .as_bytes()
+        .chunks(64)
+        .map(|c| format!("  {}\n", std::str::from_utf8(c).unwrap()))
+        .collect()
+}
+
+fn keys() -> String {
+    let key = test_key();
+    let seed = Sha256Hash::digest(b"rainlogs test key v1");
+    format!(
+        "key name:     {}\nseed:         {} (SHA-256 of \"rainlogs test key v1\")\npublic key:   {}\nkey id:       {:08x}\nverifier key: {}\nsigner key:   {}\n",
+        key.name(),
+        seed.to_hex(),
+        hex::encode(key.verifier_key().public_key()),
+        key.key_id(),
+        key.verifier_key(),
+        key.to_private_text().as_str(),
+    )
+}
+
+fn entries() -> String {
+    let mut out = String::new();
+    for sealed in sample_log() {
+        writeln!(
+            out,
+            "entry {} ({}), {} bytes\nentry id: {}\n{}",
+            sealed.entry.index,
+            sealed.entry.kind().as_str(),
+            sealed.bytes.len(),
+            sealed.id,
+            wrap_hex(&sealed.bytes)
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn annotated_archive() -> String {
+    annotate(&sample_log()[1].entry).unwrap()
+}
+
+fn chain() -> String {
+    let mut out = format!(
+        "origin:  {}\ngenesis: {} = SHA-256({:?} ∥ origin)\n\n",
+        origin(),
+        genesis(&origin()),
+        std::str::from_utf8(GENESIS_PREFIX).unwrap()
+    );
+    for sealed in sample_log() {
+        writeln!(
+            out,
+            "entry {} ({})\n  prev:       {}\n  object:     {}\n  entry id:   {}\n  chain hash: {}",
+            sealed.entry.index,
+            sealed.entry.kind().as_str(),
+            sealed.entry.prev_chain_hash,
+            sealed.entry.body.chain_object_sha256(),
+            sealed.id,
+            sealed.chain_hash
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn sample_tree() -> MemoryTree {
+    let mut tree = MemoryTree::new();
+    for sealed in sample_log() {
+        tree.push(&sealed.bytes).unwrap();
+    }
+    tree
+}
+
+fn merkle() -> String {
+    let tree = sample_tree();
+    let mut out = String::from("leaf hashes (SHA-256(0x00 ∥ entry bytes)):\n");
+    for i in 0..tree.size() {
+        writeln!(out, "  leaf {i}: {}", tree.leaf(i).unwrap()).unwrap();
+    }
+    out.push_str("roots:\n");
+    for size in 0..=tree.size() {
+        writeln!(out, "  size {size}: {}", tree.root_at(size).unwrap()).unwrap();
+    }
+    out.push_str("inclusion proof of leaf 2 in size 6:\n");
+    for h in tree.inclusion_proof(2, 6).unwrap() {
+        writeln!(out, "  {h}").unwrap();
+    }
+    out.push_str("consistency proof from size 3 to size 6:\n");
+    for h in tree.consistency_proof(3, 6).unwrap() {
+        writeln!(out, "  {h}").unwrap();
+    }
+    out
+}
+
+fn checkpoint() -> String {
+    let tree = sample_tree();
+    let cp = Checkpoint::new(origin(), tree.size(), tree.root().unwrap());
+    sign_checkpoint(&cp, &test_key()).unwrap()
+}
+
+fn tiles() -> String {
+    let mut writer = TileWriter::new();
+    for sealed in sample_log() {
+        writer.append(&sealed.bytes).unwrap();
+    }
+    let mut out =
+        String::from("files for the 6-entry sample log (path, size, SHA-256 of contents):\n");
+    for file in writer.take_tiles().unwrap() {
+        writeln!(
+            out,
+            "  {} {} {}",
+            file.path(),
+            file.data.len(),
+            Sha256Hash::digest(&file.data)
+        )
+        .unwrap();
+    }
+    out.push_str("new files when a log grows from 69990 to 70000 entries:\n");
+    for id in tiles_for_growth(69_990, 70_000).unwrap() {
+        writeln!(out, "  {id}").unwrap();
+    }
+    out.push_str("partial tiles needed to resume a log of 70000 entries:\n");
+    for id in TileWriter::resume_tiles(70_000) {
+        writeln!(out, "  {id}").unwrap();
+    }
+    out
+}
+
+fn object_key() -> String {
+    let content_sha256 = Sha256Hash::digest(SAMPLE_CONTENT);
+    format!(
+        "prefix:         {}\norigin:         {}\ndataset:        {}\nwindow:         [{}, {}) ns\ncontent sha256: {}\nwindow label:   {}\nobject id:      {}\nobject key:     {}\ntlog prefix:    {}\ncheckpoint:     {}\nhistory:        {}\n",
+        prefix(),
+        origin(),
+        dataset(),
+        window(0).start_ns(),
+        window(0).end_ns(),
+        content_sha256,
+        window_label(&window(0)).unwrap(),
+        object_id(&origin(), &dataset(), &window(0), &content_sha256),
+        prefix()
+            .archive_key(&origin(), &dataset(), &window(0), &content_sha256)
+            .unwrap(),
+        prefix().tlog_prefix(&origin()),
+        prefix().checkpoint_key(&origin()),
+        prefix().checkpoint_history_key(&origin(), 6),
+    )
+}
+
+fn goldens() -> Vec<(&'static str, String)> {
+    vec![
+        ("keys.txt", keys()),
+        ("entries.txt", entries()),
+        ("entry-archive-annotated.txt", annotated_archive()),
+        ("chain.txt", chain()),
+        ("merkle.txt", merkle()),
+        ("checkpoint.txt", checkpoint()),
+        ("tiles.txt", tiles()),
+        ("object-key.txt", object_key()),
+    ]
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+#[test]
+fn golden_files_match_the_code() {
+    let update = std::env::var_os("RAINLOGS_UPDATE_GOLDEN").is_some();
+    let mut changed = Vec::new();
+    for (name, rendered) in goldens() {
+        let path = golden_dir().join(name);
+        if update {
+            std::fs::write(&path, &rendered).unwrap();
+            continue;
+        }
+        let stored =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if stored != rendered {
+            changed.push(format!(
+                "--- {name} (golden)\n{stored}\n+++ {name} (code)\n{rendered}"
+            ));
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "encodings changed (a format change needs a new version):\n{}",
+        changed.join("\n")
+    );
+}
+
+#[test]
+fn golden_checkpoint_opens_and_golden_entries_verify() {
+    let note = std::fs::read(golden_dir().join("checkpoint.txt")).unwrap();
+    let opened = open_checkpoint(&note, &origin(), &[test_key().verifier_key()]).unwrap();
+    assert_eq!(opened.checkpoint.size, 6);
+    assert_eq!(opened.checkpoint.root, sample_tree().root().unwrap());
+}
+
+#[test]
+fn format_doc_quotes_every_golden_file() {
+    let doc_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../docs/FORMAT.md");
+    let doc = std::fs::read_to_string(&doc_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", doc_path.display()));
+    let mut missing = Vec::new();
+    for (name, _) in goldens() {
+        let golden = std::fs::read_to_string(golden_dir().join(name)).unwrap();
+        if !doc.contains(golden.trim_end()) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/FORMAT.md does not quote these golden files verbatim: {missing:?}"
+    );
+}
+
+#[test]
+fn an_independent_python_verifier_rederives_the_golden_values() {
+    // tests/independent/verify_golden.py re-implements docs/FORMAT.md with Python's standard
+    // library only; agreement shows the document is enough to build a verifier.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let output = std::process::Command::new("python3")
+        .arg(dir.join("tests/independent/verify_golden.py"))
+        .arg(golden_dir())
+        .output()
+        .expect("python3 is required for this test (apt-get install python3)");
+    assert!(
+        output.status.success(),
+        "independent verifier disagrees:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
