@@ -1,0 +1,229 @@
+//! Primary + secondary provider. Writes go to both at once from one read of the source; if one fails, the key
+//! goes to a durable repair queue and the write still succeeds. Reads take whichever answers. Losing one
+//! provider loses no archive and stops no ingestion.
+
+mod queue;
+mod repair;
+mod tee;
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
+use time::OffsetDateTime;
+use tokio::io::AsyncRead;
+
+pub use queue::{FileRepairQueue, RepairEntry, RepairSink, Side};
+pub use repair::{KeyRepair, RepairReport};
+
+use crate::backend::Backend;
+use crate::error::StoreError;
+use crate::key::ObjectKey;
+use crate::model::{DeleteOutcome, ListedObject, ObjectHead, ObjectReader, PutOptions, PutOutcome};
+use crate::posture::{Posture, Role};
+
+pub struct Replicated {
+    primary: Backend,
+    secondary: Backend,
+    repairs: Arc<dyn RepairSink>,
+}
+
+impl fmt::Debug for Replicated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replicated")
+            .field("primary", &self.primary.location())
+            .field("secondary", &self.secondary.location())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replicated {
+    pub fn new(primary: Backend, secondary: Backend, repairs: Arc<dyn RepairSink>) -> Self {
+        Self {
+            primary,
+            secondary,
+            repairs,
+        }
+    }
+
+    pub fn side(&self, side: Side) -> &Backend {
+        match side {
+            Side::Primary => &self.primary,
+            Side::Secondary => &self.secondary,
+        }
+    }
+
+    pub async fn put_stream<R: AsyncRead + Unpin + Send>(
+        &self,
+        key: &ObjectKey,
+        reader: R,
+        options: &PutOptions,
+    ) -> Result<PutOutcome, StoreError> {
+        let (pump, to_primary, to_secondary) = tee::split(reader);
+        let (_, primary, secondary) = tokio::join!(
+            pump,
+            self.primary.put_stream(key, to_primary, options),
+            self.secondary.put_stream(key, to_secondary, options)
+        );
+        match (primary, secondary) {
+            (Ok(outcome), Ok(_)) => Ok(outcome),
+            (Err(error), _) | (_, Err(error)) if error.incident().is_some() => Err(error),
+            (Ok(outcome), Err(error)) => self.degraded(key, outcome, Side::Secondary, error).await,
+            (Err(error), Ok(outcome)) => self.degraded(key, outcome, Side::Primary, error).await,
+            (Err(primary), Err(secondary)) if is_callers_fault(&primary) => {
+                tracing::debug!(%key, %secondary, "both providers refused the same content");
+                Err(primary)
+            }
+            (Err(primary), Err(secondary)) => Err(StoreError::Replication {
+                primary: Box::new(primary),
+                secondary: Box::new(secondary),
+            }),
+        }
+    }
+
+    /// One provider has the object: record the other for repair, then report success.
+    async fn degraded(
+        &self,
+        key: &ObjectKey,
+        mut outcome: PutOutcome,
+        missing_on: Side,
+        error: StoreError,
+    ) -> Result<PutOutcome, StoreError> {
+        tracing::warn!(%key, ?missing_on, %error, "write reached one provider only; queued for repair");
+        let entry = RepairEntry {
+            key: key.clone(),
+            missing_on,
+            reason: error.to_string(),
+            recorded_at: OffsetDateTime::now_utc(),
+        };
+        self.repairs.record(&entry).await?;
+        outcome.pending_repair = Some(missing_on);
+        Ok(outcome)
+    }
+
+    pub async fn get(&self, key: &ObjectKey) -> Result<ObjectReader, StoreError> {
+        let primary = match self.primary.get(key).await {
+            Ok(reader) => return Ok(reader),
+            Err(error) => error,
+        };
+        match self.secondary.get(key).await {
+            Ok(reader) => {
+                tracing::warn!(%key, %primary, "read served by the secondary provider");
+                Ok(reader)
+            }
+            Err(secondary) => Err(either_failure(key, primary, secondary)),
+        }
+    }
+
+    pub async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectHead>, StoreError> {
+        let primary = match self.primary.head(key).await {
+            Ok(Some(head)) => return Ok(Some(head)),
+            Ok(None) => None,
+            Err(error) => Some(error),
+        };
+        match (primary, self.secondary.head(key).await) {
+            (_, Ok(Some(head))) => Ok(Some(head)),
+            (None, Ok(None)) => Ok(None),
+            (Some(primary), Ok(None)) => Err(primary),
+            (None, Err(secondary)) => Err(secondary),
+            (Some(primary), Err(secondary)) => Err(StoreError::Replication {
+                primary: Box::new(primary),
+                secondary: Box::new(secondary),
+            }),
+        }
+    }
+
+    /// Lists from the primary; if it does not answer, from the secondary. Repair compares both.
+    pub fn list(&self, prefix: &str) -> BoxStream<'static, Result<ListedObject, StoreError>> {
+        let mut primary = self.primary.list(prefix);
+        let secondary = self.secondary.clone_for_listing(prefix);
+        stream::once(async move {
+            match primary.next().await {
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "primary listing failed; listing the secondary");
+                    secondary
+                }
+                Some(Ok(first)) => stream::once(async move { Ok(first) })
+                    .chain(primary)
+                    .boxed(),
+                None => stream::empty().boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    /// Deletes from both. A refusal from Object Lock on either side wins; otherwise any failure is returned
+    /// (the reaper retries), because a key deleted on one side only would be copied back by repair.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<DeleteOutcome, StoreError> {
+        let (primary, secondary) =
+            tokio::join!(self.primary.delete(key), self.secondary.delete(key));
+        match (primary, secondary) {
+            (Err(error), _) | (_, Err(error)) if error.is_alarm() => Err(error),
+            (Ok(DeleteOutcome::NotFound), Ok(DeleteOutcome::NotFound)) => {
+                Ok(DeleteOutcome::NotFound)
+            }
+            (Ok(first), Ok(second)) => Ok(DeleteOutcome::Deleted {
+                versions: deleted_versions(&first) + deleted_versions(&second),
+            }),
+            (Err(primary), Ok(_)) => Err(primary),
+            (Ok(_), Err(secondary)) => Err(secondary),
+            (Err(primary), Err(secondary)) => Err(StoreError::Replication {
+                primary: Box::new(primary),
+                secondary: Box::new(secondary),
+            }),
+        }
+    }
+
+    pub async fn probe(&self) -> Posture {
+        let (primary, secondary) = tokio::join!(
+            self.primary.probe(Role::Primary),
+            self.secondary.probe(Role::Secondary)
+        );
+        Posture::new(vec![primary, secondary])
+    }
+}
+
+impl Backend {
+    /// A lazily started listing, so the secondary is only asked when the primary fails.
+    fn clone_for_listing(
+        &self,
+        prefix: &str,
+    ) -> BoxStream<'static, Result<ListedObject, StoreError>> {
+        let backend = self.clone();
+        let prefix = prefix.to_owned();
+        stream::once(async move { backend.list(&prefix) })
+            .flatten()
+            .boxed()
+    }
+}
+
+fn deleted_versions(outcome: &DeleteOutcome) -> usize {
+    match outcome {
+        DeleteOutcome::Deleted { versions } => *versions,
+        DeleteOutcome::NotFound => 0,
+    }
+}
+
+/// Failures caused by what the caller sent, which the other provider would report just the same.
+fn is_callers_fault(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Source { .. }
+            | StoreError::ChecksumMismatch { .. }
+            | StoreError::InvalidKey { .. }
+    )
+}
+
+fn either_failure(key: &ObjectKey, primary: StoreError, secondary: StoreError) -> StoreError {
+    match (&primary, &secondary) {
+        (StoreError::NotFound { .. }, StoreError::NotFound { .. }) => StoreError::NotFound {
+            key: key.to_string(),
+        },
+        _ => StoreError::Replication {
+            primary: Box::new(primary),
+            secondary: Box::new(secondary),
+        },
+    }
+}

@@ -1,0 +1,200 @@
+//! Repair: copy what one provider lacks from the other, verifying hashes, and never overwrite a difference.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use time::OffsetDateTime;
+
+use super::Replicated;
+use super::queue::{FileRepairQueue, Side};
+use crate::digest::Sha256Hash;
+use crate::error::{Incident, StoreError};
+use crate::key::ObjectKey;
+use crate::model::{ObjectHead, PutOptions};
+use crate::stream::hash_stream;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRepair {
+    /// Both providers hold the same bytes.
+    Consistent,
+    /// Copied to the side that lacked it; `sha256` is the hash of the bytes read from the source.
+    Copied { to: Side, sha256: Sha256Hash },
+    /// Neither provider has the key (deleted by retention, or never written).
+    MissingOnBoth,
+    /// The providers hold different bytes under the key. Nothing was changed.
+    Incident(Incident),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    pub consistent: usize,
+    pub copied: Vec<(ObjectKey, Side)>,
+    pub missing_on_both: Vec<ObjectKey>,
+    pub incidents: Vec<Incident>,
+    /// Keys that could not be repaired this time, with the reason (typically a provider still down).
+    pub failed: Vec<(String, String)>,
+}
+
+impl RepairReport {
+    fn note(&mut self, key: &ObjectKey, result: Result<KeyRepair, StoreError>) -> bool {
+        match result {
+            Ok(KeyRepair::Consistent) => self.consistent += 1,
+            Ok(KeyRepair::Copied { to, .. }) => self.copied.push((key.clone(), to)),
+            Ok(KeyRepair::MissingOnBoth) => self.missing_on_both.push(key.clone()),
+            Ok(KeyRepair::Incident(incident)) => self.incidents.push(incident),
+            Err(error) => {
+                self.failed.push((key.to_string(), error.to_string()));
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Replicated {
+    /// Brings one key into agreement: copies it to the side that lacks it, or compares the two copies.
+    pub async fn repair_key(&self, key: &ObjectKey) -> Result<KeyRepair, StoreError> {
+        let (primary, secondary) = tokio::join!(self.primary.head(key), self.secondary.head(key));
+        match (primary?, secondary?) {
+            (None, None) => Ok(KeyRepair::MissingOnBoth),
+            (Some(head), None) => self.copy(key, Side::Primary, &head).await,
+            (None, Some(head)) => self.copy(key, Side::Secondary, &head).await,
+            (Some(primary), Some(secondary)) => self.compare(key, &primary, &secondary).await,
+        }
+    }
+
+    async fn copy(
+        &self,
+        key: &ObjectKey,
+        from: Side,
+        head: &ObjectHead,
+    ) -> Result<KeyRepair, StoreError> {
+        let to = from.other();
+        let reader = self.side(from).get(key).await?;
+        let retain_until = head
+            .lock
+            .as_ref()
+            .map(|lock| lock.retain_until)
+            .filter(|until| *until > OffsetDateTime::now_utc());
+        let options = PutOptions {
+            // A provider-verified hash of the source makes the destination refuse anything else.
+            sha256: head.sha256,
+            retain_until,
+            content_type: head.content_type.clone(),
+        };
+        match self.side(to).put_stream(key, reader, &options).await {
+            Ok(outcome) => {
+                if outcome.size != head.size {
+                    return Err(StoreError::Unavailable {
+                        operation: "repair copy",
+                        key: key.to_string(),
+                        detail: format!(
+                            "copied {} bytes but the source holds {}",
+                            outcome.size, head.size
+                        ),
+                    });
+                }
+                tracing::info!(%key, ?to, sha256 = %outcome.sha256, "repaired a missing object");
+                Ok(KeyRepair::Copied {
+                    to,
+                    sha256: outcome.sha256,
+                })
+            }
+            Err(StoreError::Incident(incident)) => Ok(KeyRepair::Incident(*incident)),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn compare(
+        &self,
+        key: &ObjectKey,
+        primary: &ObjectHead,
+        secondary: &ObjectHead,
+    ) -> Result<KeyRepair, StoreError> {
+        let primary_sha256 = self.content_hash(Side::Primary, key, primary).await?;
+        let secondary_sha256 = self.content_hash(Side::Secondary, key, secondary).await?;
+        if primary_sha256 == secondary_sha256 && primary.size == secondary.size {
+            return Ok(KeyRepair::Consistent);
+        }
+        Ok(KeyRepair::Incident(Incident {
+            key: key.to_string(),
+            provider: format!("secondary {}", self.secondary.location()),
+            existing_sha256: secondary_sha256,
+            existing_size: secondary.size,
+            attempted_sha256: primary_sha256,
+            attempted_size: primary.size,
+        }))
+    }
+
+    /// The provider's verified full-object hash when it keeps one, else the hash of the bytes it serves.
+    async fn content_hash(
+        &self,
+        side: Side,
+        key: &ObjectKey,
+        head: &ObjectHead,
+    ) -> Result<Sha256Hash, StoreError> {
+        if let Some(sha256) = head.sha256 {
+            return Ok(sha256);
+        }
+        let reader = self.side(side).get(key).await?;
+        let (sha256, _) = hash_stream(reader)
+            .await
+            .map_err(|error| StoreError::Unavailable {
+                operation: "repair read",
+                key: key.to_string(),
+                detail: error.to_string(),
+            })?;
+        Ok(sha256)
+    }
+
+    /// Repairs every key in the queue; entries that were repaired (or are moot) are removed from it.
+    pub async fn repair_queue(&self, queue: &FileRepairQueue) -> Result<RepairReport, StoreError> {
+        let mut report = RepairReport::default();
+        let mut done = Vec::new();
+        for entry in queue.pending().await? {
+            if report.note(&entry.key, self.repair_key(&entry.key).await) {
+                done.push(entry);
+            }
+        }
+        queue.remove(&done).await?;
+        Ok(report)
+    }
+
+    /// Compares both listings under `prefix` and repairs every key that is missing on one side or whose sizes
+    /// differ. Keys present on both with equal size are counted consistent without reading them (the verifier
+    /// checks content); use `repair_key` for a deep comparison of one key.
+    pub async fn repair_prefix(&self, prefix: &str) -> Result<RepairReport, StoreError> {
+        let primary = sizes_under(self.side(Side::Primary), prefix).await?;
+        let secondary = sizes_under(self.side(Side::Secondary), prefix).await?;
+        let mut report = RepairReport::default();
+        let mut keys: Vec<&String> = primary.keys().chain(secondary.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            if primary.contains_key(key) && primary.get(key) == secondary.get(key) {
+                report.consistent += 1;
+                continue;
+            }
+            match ObjectKey::new(key.clone()) {
+                Ok(key) => {
+                    report.note(&key, self.repair_key(&key).await);
+                }
+                Err(error) => report.failed.push((key.clone(), error.to_string())),
+            }
+        }
+        Ok(report)
+    }
+}
+
+async fn sizes_under(
+    backend: &crate::backend::Backend,
+    prefix: &str,
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    let mut listing = backend.list(prefix);
+    let mut sizes = BTreeMap::new();
+    while let Some(object) = listing.next().await {
+        let object = object?;
+        sizes.insert(object.key, object.size);
+    }
+    Ok(sizes)
+}

@@ -1,0 +1,104 @@
+//! The store services hold: one provider, or a replicated pair. Cheap to clone.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use tokio::io::AsyncRead;
+
+use crate::backend::Backend;
+use crate::error::StoreError;
+use crate::key::ObjectKey;
+use crate::model::{DeleteOutcome, ListedObject, ObjectHead, ObjectReader, PutOptions, PutOutcome};
+use crate::posture::{Posture, Role};
+use crate::replicated::Replicated;
+
+#[derive(Debug, Clone)]
+pub enum Store {
+    Single(Backend),
+    Replicated(Arc<Replicated>),
+}
+
+impl Store {
+    /// Streams `reader` into a new object with `x-amz-checksum-sha256`, `If-None-Match: *` and Object Lock
+    /// retention where available. Same bytes already stored: `Presence::AlreadyPresent`. Different bytes:
+    /// `Err(StoreError::Incident)`, never an overwrite.
+    pub async fn put_stream<R: AsyncRead + Unpin + Send>(
+        &self,
+        key: &ObjectKey,
+        reader: R,
+        options: &PutOptions,
+    ) -> Result<PutOutcome, StoreError> {
+        match self {
+            Store::Single(backend) => backend.put_stream(key, reader, options).await,
+            Store::Replicated(replicated) => replicated.put_stream(key, reader, options).await,
+        }
+    }
+
+    pub async fn put_bytes(
+        &self,
+        key: &ObjectKey,
+        bytes: Bytes,
+        options: &PutOptions,
+    ) -> Result<PutOutcome, StoreError> {
+        self.put_stream(key, &bytes[..], options).await
+    }
+
+    /// A streaming reader over the object's bytes.
+    pub async fn get(&self, key: &ObjectKey) -> Result<ObjectReader, StoreError> {
+        match self {
+            Store::Single(backend) => backend.get(key).await,
+            Store::Replicated(replicated) => replicated.get(key).await,
+        }
+    }
+
+    /// The whole object in memory: for small objects (checkpoints, entries), not archives.
+    pub async fn get_bytes(&self, key: &ObjectKey) -> Result<Bytes, StoreError> {
+        crate::stream::read_whole(key.as_str(), self.get(key).await?).await
+    }
+
+    /// Size, stored checksum, Object Lock and version of an object; `None` when it does not exist.
+    pub async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectHead>, StoreError> {
+        match self {
+            Store::Single(backend) => backend.head(key).await,
+            Store::Replicated(replicated) => replicated.head(key).await,
+        }
+    }
+
+    /// Every object whose key starts with `prefix`, fetched page by page as the stream is consumed.
+    pub fn list(&self, prefix: &str) -> BoxStream<'static, Result<ListedObject, StoreError>> {
+        match self {
+            Store::Single(backend) => backend.list(prefix),
+            Store::Replicated(replicated) => replicated.list(prefix),
+        }
+    }
+
+    /// Deletes every version of the object. `Err(StoreError::RetentionRefused)` when Object Lock refuses:
+    /// a bug alarm (something deleted before retain-until), not a retry.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<DeleteOutcome, StoreError> {
+        match self {
+            Store::Single(backend) => backend.delete(key).await,
+            Store::Replicated(replicated) => replicated.delete(key).await,
+        }
+    }
+
+    /// Tries every protection against the provider(s) and reports what is really enforced.
+    pub async fn probe(&self) -> Posture {
+        match self {
+            Store::Single(backend) => Posture::new(vec![backend.probe(Role::Only).await]),
+            Store::Replicated(replicated) => replicated.probe().await,
+        }
+    }
+}
+
+impl From<Backend> for Store {
+    fn from(backend: Backend) -> Self {
+        Store::Single(backend)
+    }
+}
+
+impl From<Replicated> for Store {
+    fn from(replicated: Replicated) -> Self {
+        Store::Replicated(Arc::new(replicated))
+    }
+}
