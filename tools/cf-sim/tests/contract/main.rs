@@ -1,0 +1,8 @@
+//! Contract tests: the simulator's documented Cloudflare behaviours, asserted through real HTTP/WebSocket.
+
+mod api;
+mod common;
+mod faults;
+mod graphql;
+mod instant_logs;
+mod logpull;
