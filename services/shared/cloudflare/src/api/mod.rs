@@ -1,0 +1,7 @@
+//! Endpoint methods on `TokenClient`, one module per Cloudflare product area.
+
+pub mod account;
+pub mod graphql;
+pub mod instant_logs;
+pub mod logpull;
+pub mod zones;
