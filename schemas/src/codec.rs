@@ -1,4 +1,4 @@
-use crate::envelope::{Envelope, ENVELOPE_VERSION};
+use crate::envelope::{ENVELOPE_VERSION, Envelope};
 
 /// An event could not be turned into CBOR bytes.
 #[derive(Debug, thiserror::Error)]
@@ -12,7 +12,9 @@ pub enum DecodeError {
     Malformed(String),
     #[error("envelope version {found} is newer than this build understands ({ENVELOPE_VERSION})")]
     UnsupportedEnvelope { found: u8 },
-    #[error("event type {event_type} has schema version {found}; this build understands up to {known}")]
+    #[error(
+        "event type {event_type} has schema version {found}; this build understands up to {known}"
+    )]
     UnsupportedSchema {
         event_type: &'static str,
         found: u16,

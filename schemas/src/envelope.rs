@@ -53,7 +53,12 @@ pub struct Envelope {
 
 impl Envelope {
     /// A new envelope with a fresh time-ordered id, stamped now.
-    pub fn new(tenant: impl Into<String>, zone: Option<String>, actor: Actor, event: Event) -> Self {
+    pub fn new(
+        tenant: impl Into<String>,
+        zone: Option<String>,
+        actor: Actor,
+        event: Event,
+    ) -> Self {
         let now_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))

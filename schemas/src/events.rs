@@ -253,8 +253,13 @@ pub enum WindowOutcome {
         fields: String,
     },
     /// Cloudflare answered with no records.
-    Empty { method: Method },
-    Gap { reason: GapReason, detail: String },
+    Empty {
+        method: Method,
+    },
+    Gap {
+        reason: GapReason,
+        detail: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

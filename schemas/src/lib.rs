@@ -11,5 +11,5 @@ pub mod events;
 pub mod subjects;
 
 pub use codec::{DecodeError, EncodeError};
-pub use envelope::{Actor, Envelope, ENVELOPE_VERSION};
+pub use envelope::{Actor, ENVELOPE_VERSION, Envelope};
 pub use events::Event;

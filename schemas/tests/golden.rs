@@ -5,11 +5,14 @@
 use std::path::PathBuf;
 
 use rainlogs_schemas::events::*;
-use rainlogs_schemas::{Actor, DecodeError, Envelope, Event, ENVELOPE_VERSION};
+use rainlogs_schemas::{Actor, DecodeError, ENVELOPE_VERSION, Envelope, Event};
 use uuid::Uuid;
 
 const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
-const WINDOW: Window = Window { start: 1_767_225_600, end: 1_767_225_660 };
+const WINDOW: Window = Window {
+    start: 1_767_225_600,
+    end: 1_767_225_660,
+};
 
 fn id(n: u8) -> Uuid {
     Uuid::from_bytes([0x01, 0x8f, 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, n])
@@ -34,114 +37,193 @@ fn envelope(n: u8, zone: Option<&str>, event: Event) -> Envelope {
 fn samples() -> Vec<Envelope> {
     let sha = |b: u8| vec![b; 32];
     vec![
-        envelope(1, None, Event::TenantCreated(TenantCreated {
-            name: "Acme GmbH".into(),
-            email: "security@acme.example".into(),
-            retention_days: 395,
-        })),
-        envelope(2, None, Event::TenantDeleted(TenantDeleted { reason: "GDPR Art. 17 request".into() })),
-        envelope(3, Some(ZONE), Event::ZoneAdded(ZoneAdded {
-            zone_id: ZONE.into(),
-            name: "acme.example".into(),
-            plan: "enterprise".into(),
-            method: Method::Logpull,
-            fields: "default".into(),
-            sealed_token: vec![0xaa; 24],
-            token_key_id: "k1".into(),
-        })),
-        envelope(4, Some(ZONE), Event::ZoneChanged(ZoneChanged {
-            zone_id: ZONE.into(),
-            paused: Some(true),
-            method: None,
-            fields: Some("all".into()),
-            sealed_token: None,
-            token_key_id: None,
-        })),
-        envelope(5, Some(ZONE), Event::ZoneRemoved(ZoneRemoved { zone_id: ZONE.into() })),
-        envelope(6, Some(ZONE), Event::ZoneHealth(ZoneHealth {
-            zone_id: ZONE.into(),
-            status: "degraded".into(),
-            reason: "Logpull unavailable: account metadata boundary is EU-only".into(),
-            plan: Some("enterprise".into()),
-            method: Some(Method::Graphql),
-        })),
-        envelope(7, None, Event::ApiKeyCreated(ApiKeyCreated {
-            key_id: "k_01J0000000".into(),
-            name: "ci".into(),
-            role: Role::Operator,
-            digest: sha(0x11),
-            expires_at_ns: Some(1_798_761_600_000_000_000),
-        })),
-        envelope(8, None, Event::ApiKeyRevoked(ApiKeyRevoked { key_id: "k_01J0000000".into() })),
-        envelope(9, Some(ZONE), Event::PullRequested(PullRequested { zone_id: ZONE.into(), window: WINDOW })),
-        envelope(10, Some(ZONE), Event::BatchCollected(BatchCollected {
-            dataset: "http_requests".into(),
-            window: WINDOW,
-            attempt: id(100),
-            seq: 0,
-            records: 2,
-            content_lz4: BatchCollected::compress(b"{\"RayID\":\"7d3f1b2a9c8e4f01\"}\n{\"RayID\":\"7d3f1b2a9c8e4f02\"}\n"),
-        })),
-        envelope(11, Some(ZONE), Event::WindowClosed(WindowClosed {
-            dataset: "http_requests".into(),
-            window: WINDOW,
-            attempt: id(100),
-            outcome: WindowOutcome::Complete {
-                batches: 1,
+        envelope(
+            1,
+            None,
+            Event::TenantCreated(TenantCreated {
+                name: "Acme GmbH".into(),
+                email: "security@acme.example".into(),
+                retention_days: 395,
+            }),
+        ),
+        envelope(
+            2,
+            None,
+            Event::TenantDeleted(TenantDeleted {
+                reason: "GDPR Art. 17 request".into(),
+            }),
+        ),
+        envelope(
+            3,
+            Some(ZONE),
+            Event::ZoneAdded(ZoneAdded {
+                zone_id: ZONE.into(),
+                name: "acme.example".into(),
+                plan: "enterprise".into(),
+                method: Method::Logpull,
+                fields: "default".into(),
+                sealed_token: vec![0xaa; 24],
+                token_key_id: "k1".into(),
+            }),
+        ),
+        envelope(
+            4,
+            Some(ZONE),
+            Event::ZoneChanged(ZoneChanged {
+                zone_id: ZONE.into(),
+                paused: Some(true),
+                method: None,
+                fields: Some("all".into()),
+                sealed_token: None,
+                token_key_id: None,
+            }),
+        ),
+        envelope(
+            5,
+            Some(ZONE),
+            Event::ZoneRemoved(ZoneRemoved {
+                zone_id: ZONE.into(),
+            }),
+        ),
+        envelope(
+            6,
+            Some(ZONE),
+            Event::ZoneHealth(ZoneHealth {
+                zone_id: ZONE.into(),
+                status: "degraded".into(),
+                reason: "Logpull unavailable: account metadata boundary is EU-only".into(),
+                plan: Some("enterprise".into()),
+                method: Some(Method::Graphql),
+            }),
+        ),
+        envelope(
+            7,
+            None,
+            Event::ApiKeyCreated(ApiKeyCreated {
+                key_id: "k_01J0000000".into(),
+                name: "ci".into(),
+                role: Role::Operator,
+                digest: sha(0x11),
+                expires_at_ns: Some(1_798_761_600_000_000_000),
+            }),
+        ),
+        envelope(
+            8,
+            None,
+            Event::ApiKeyRevoked(ApiKeyRevoked {
+                key_id: "k_01J0000000".into(),
+            }),
+        ),
+        envelope(
+            9,
+            Some(ZONE),
+            Event::PullRequested(PullRequested {
+                zone_id: ZONE.into(),
+                window: WINDOW,
+            }),
+        ),
+        envelope(
+            10,
+            Some(ZONE),
+            Event::BatchCollected(BatchCollected {
+                dataset: "http_requests".into(),
+                window: WINDOW,
+                attempt: id(100),
+                seq: 0,
                 records: 2,
+                content_lz4: BatchCollected::compress(
+                    b"{\"RayID\":\"7d3f1b2a9c8e4f01\"}\n{\"RayID\":\"7d3f1b2a9c8e4f02\"}\n",
+                ),
+            }),
+        ),
+        envelope(
+            11,
+            Some(ZONE),
+            Event::WindowClosed(WindowClosed {
+                dataset: "http_requests".into(),
+                window: WINDOW,
+                attempt: id(100),
+                outcome: WindowOutcome::Complete {
+                    batches: 1,
+                    records: 2,
+                    method: Method::Logpull,
+                    sample_interval: 1,
+                    fields: "ClientIP,RayID".into(),
+                },
+            }),
+        ),
+        envelope(
+            12,
+            Some(ZONE),
+            Event::ArchiveStored(ArchiveStored {
+                dataset: "http_requests".into(),
+                window: WINDOW,
+                attempt: id(100),
+                object_key: format!(
+                    "rainlogs/acme/{ZONE}/http_requests/2026/01/01/00/1767225600-1767225660-0123abcd.ndjson.zst"
+                ),
+                object_version: None,
+                stored_size: 123,
+                stored_sha256: sha(0x22),
+                content_sha256: sha(0x33),
+                records: 2,
+                event_time_min_ns: Some(1_767_225_590_000_000_000),
+                event_time_max_ns: Some(1_767_225_659_999_999_999),
                 method: Method::Logpull,
                 sample_interval: 1,
                 fields: "ClientIP,RayID".into(),
-            },
-        })),
-        envelope(12, Some(ZONE), Event::ArchiveStored(ArchiveStored {
-            dataset: "http_requests".into(),
-            window: WINDOW,
-            attempt: id(100),
-            object_key: format!("rainlogs/acme/{ZONE}/http_requests/2026/01/01/00/1767225600-1767225660-0123abcd.ndjson.zst"),
-            object_version: None,
-            stored_size: 123,
-            stored_sha256: sha(0x22),
-            content_sha256: sha(0x33),
-            records: 2,
-            event_time_min_ns: Some(1_767_225_590_000_000_000),
-            event_time_max_ns: Some(1_767_225_659_999_999_999),
-            method: Method::Logpull,
-            sample_interval: 1,
-            fields: "ClientIP,RayID".into(),
-            retain_until: 1_801_353_600,
-        })),
-        envelope(13, Some(ZONE), Event::WindowEmpty(WindowEmpty {
-            dataset: "http_requests".into(),
-            window: WINDOW,
-            attempt: id(101),
-            method: Method::Logpull,
-        })),
-        envelope(14, Some(ZONE), Event::WindowGap(WindowGap {
-            dataset: "http_requests".into(),
-            window: WINDOW,
-            attempt: id(102),
-            reason: GapReason::RetentionExpired,
-            detail: "start older than 168h".into(),
-        })),
-        envelope(15, Some(ZONE), Event::EntrySealed(EntrySealed {
-            index: 41,
-            entry: vec![0x01, 0x02, 0x03],
-            chain_hash: sha(0x44),
-        })),
-        envelope(16, None, Event::AuditRecorded(AuditRecorded {
-            action: "archive.download".into(),
-            target: "job/41".into(),
-            outcome: "ok".into(),
-            client_ip: Some("192.0.2.10".into()),
-            request_id: Some("req_01".into()),
-            detail: None,
-        })),
+                retain_until: 1_801_353_600,
+            }),
+        ),
+        envelope(
+            13,
+            Some(ZONE),
+            Event::WindowEmpty(WindowEmpty {
+                dataset: "http_requests".into(),
+                window: WINDOW,
+                attempt: id(101),
+                method: Method::Logpull,
+            }),
+        ),
+        envelope(
+            14,
+            Some(ZONE),
+            Event::WindowGap(WindowGap {
+                dataset: "http_requests".into(),
+                window: WINDOW,
+                attempt: id(102),
+                reason: GapReason::RetentionExpired,
+                detail: "start older than 168h".into(),
+            }),
+        ),
+        envelope(
+            15,
+            Some(ZONE),
+            Event::EntrySealed(EntrySealed {
+                index: 41,
+                entry: vec![0x01, 0x02, 0x03],
+                chain_hash: sha(0x44),
+            }),
+        ),
+        envelope(
+            16,
+            None,
+            Event::AuditRecorded(AuditRecorded {
+                action: "archive.download".into(),
+                target: "job/41".into(),
+                outcome: "ok".into(),
+                client_ip: Some("192.0.2.10".into()),
+                request_id: Some("req_01".into()),
+                detail: None,
+            }),
+        ),
     ]
 }
 
 fn golden_path(type_name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden").join(format!("{type_name}.v1.cbor"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("golden")
+        .join(format!("{type_name}.v1.cbor"))
 }
 
 #[test]
@@ -156,20 +238,31 @@ fn every_event_type_matches_its_golden_file() {
         }
         let golden = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("missing golden file {}: {e}", path.display()));
-        assert_eq!(hex::encode(&encoded), hex::encode(&golden), "encoding of {name} changed");
+        assert_eq!(
+            hex::encode(&encoded),
+            hex::encode(&golden),
+            "encoding of {name} changed"
+        );
         let decoded = Envelope::from_cbor(&golden).expect("golden decodes");
-        assert_eq!(decoded, sample, "golden {name} decodes to a different event");
+        assert_eq!(
+            decoded, sample,
+            "golden {name} decodes to a different event"
+        );
     }
 }
 
 #[test]
 fn golden_directory_holds_exactly_the_known_types() {
-    let mut on_disk: Vec<String> = std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden"))
-        .expect("golden dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut on_disk: Vec<String> =
+        std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden"))
+            .expect("golden dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
     on_disk.sort();
-    let mut known: Vec<String> = samples().iter().map(|s| format!("{}.v1.cbor", s.event.type_name())).collect();
+    let mut known: Vec<String> = samples()
+        .iter()
+        .map(|s| format!("{}.v1.cbor", s.event.type_name()))
+        .collect();
     known.sort();
     assert_eq!(on_disk, known);
 }
@@ -205,8 +298,14 @@ fn hostile_batch_size_prefix_is_refused_before_allocating() {
 
 #[test]
 fn garbage_is_a_malformed_envelope() {
-    assert!(matches!(Envelope::from_cbor(b"\xff\x00not cbor"), Err(DecodeError::Malformed(_))));
-    assert!(matches!(Envelope::from_cbor(b""), Err(DecodeError::Malformed(_))));
+    assert!(matches!(
+        Envelope::from_cbor(b"\xff\x00not cbor"),
+        Err(DecodeError::Malformed(_))
+    ));
+    assert!(matches!(
+        Envelope::from_cbor(b""),
+        Err(DecodeError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -214,7 +313,9 @@ fn newer_versions_are_refused_with_a_clear_error() {
     let mut newer_envelope = samples().remove(0);
     newer_envelope.v = ENVELOPE_VERSION + 1;
     let bytes = newer_envelope.to_cbor().expect("encode");
-    assert!(matches!(Envelope::from_cbor(&bytes), Err(DecodeError::UnsupportedEnvelope { found }) if found == ENVELOPE_VERSION + 1));
+    assert!(
+        matches!(Envelope::from_cbor(&bytes), Err(DecodeError::UnsupportedEnvelope { found }) if found == ENVELOPE_VERSION + 1)
+    );
 
     let mut newer_schema = samples().remove(0);
     newer_schema.schema = 2;
@@ -226,7 +327,8 @@ fn newer_versions_are_refused_with_a_clear_error() {
 #[test]
 fn unknown_event_type_is_refused() {
     // Same envelope with a type this build has never heard of.
-    let mut value: ciborium::Value = ciborium::from_reader(&samples()[0].to_cbor().expect("encode")[..]).expect("value");
+    let mut value: ciborium::Value =
+        ciborium::from_reader(&samples()[0].to_cbor().expect("encode")[..]).expect("value");
     if let ciborium::Value::Map(entries) = &mut value {
         for (k, v) in entries.iter_mut() {
             if k.as_text() == Some("type") {
@@ -236,13 +338,22 @@ fn unknown_event_type_is_refused() {
     }
     let mut bytes = Vec::new();
     ciborium::into_writer(&value, &mut bytes).expect("encode");
-    assert!(matches!(Envelope::from_cbor(&bytes), Err(DecodeError::Malformed(_))));
+    assert!(matches!(
+        Envelope::from_cbor(&bytes),
+        Err(DecodeError::Malformed(_))
+    ));
 }
 
 #[test]
 fn causation_links_to_the_cause() {
     let cause = samples().remove(0);
-    let effect = Envelope::new("acme", None, Actor::service("archiver"), cause.event.clone()).caused_by(&cause);
+    let effect = Envelope::new(
+        "acme",
+        None,
+        Actor::service("archiver"),
+        cause.event.clone(),
+    )
+    .caused_by(&cause);
     assert_eq!(effect.causation, Some(cause.id));
     assert_eq!(effect.correlation, cause.correlation);
     assert_ne!(effect.id, cause.id);

@@ -1,1 +1,18 @@
-//! rainlogs-bus
+//! RainLogs' JetStream backbone.
+//!
+//! Streams and consumers are declared in `nats/` as JSON files in the format of the `nats` CLI
+//! (`nats stream add --config nats/streams/RL_BATCH.json`) and compiled into this crate, so
+//! `rainlogs provision` and the files can never disagree.
+
+mod connect;
+mod consume;
+pub mod definitions;
+mod provision;
+mod publish;
+
+pub use async_nats;
+pub use connect::{Bus, ConnectError, MIN_SERVER_VERSION, connect};
+pub use consume::{Disposition, consume};
+pub use provision::{Drift, ProvisionError, StreamReport, StreamStatus, check, provision};
+pub use publish::{PublishError, Published};
+pub use tokio_util::sync::CancellationToken;

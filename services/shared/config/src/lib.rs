@@ -10,10 +10,10 @@ mod settings;
 
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
 
-pub use secret::{generate_dev_secrets, random_hex_32, DevSecrets, Secret};
+pub use secret::{DevSecrets, Secret, generate_dev_secrets, random_hex_32};
 pub use settings::*;
 
 /// Environment prefix; `__` separates section and key.
@@ -55,7 +55,9 @@ pub struct Sources<'a> {
 impl Sources<'_> {
     /// Environment variables of this process that start with [`ENV_PREFIX`].
     pub fn process_env() -> Vec<(String, String)> {
-        std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect()
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect()
     }
 }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::secret::{resolve, Secret};
 use crate::ConfigError;
+use crate::secret::{Secret, resolve};
 
 /// The whole configuration. Each field documents its key; `rainlogs config check` validates a file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -272,7 +272,11 @@ impl Config {
         for (key, value, file) in self.secrets.slots() {
             resolve(key, value, file)?;
         }
-        resolve("database.url", &mut self.database.url, &self.database.url_file)?;
+        resolve(
+            "database.url",
+            &mut self.database.url,
+            &self.database.url_file,
+        )?;
         resolve(
             "store.secret_access_key",
             &mut self.store.secret_access_key,

@@ -1,7 +1,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use rainlogs_config::{generate_dev_secrets, load, ConfigError, SecretSettings, Sources};
+use rainlogs_config::{ConfigError, SecretSettings, Sources, generate_dev_secrets, load};
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -10,7 +10,10 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 #[test]
@@ -23,62 +26,96 @@ fn defaults_then_file_then_env_then_flags() {
     );
     let config = load(&Sources {
         file: Some(&file),
-        env: env(&[("RAINLOGS__NATS__URL", "nats://env:2"), ("RAINLOGS__API__LISTEN", "127.0.0.1:7001")]),
+        env: env(&[
+            ("RAINLOGS__NATS__URL", "nats://env:2"),
+            ("RAINLOGS__API__LISTEN", "127.0.0.1:7001"),
+        ]),
         overrides: vec![("api.listen", "127.0.0.1:7002".into())],
     })
     .expect("valid");
     assert_eq!(config.nats.url, "nats://env:2", "env beats file");
     assert_eq!(config.api.listen.port(), 7002, "flag beats env");
     assert_eq!(config.store.url, "s3://bucket/pfx", "file beats default");
-    assert_eq!(config.telemetry.listen.port(), 9464, "default stays when nothing overrides");
+    assert_eq!(
+        config.telemetry.listen.port(),
+        9464,
+        "default stays when nothing overrides"
+    );
 }
 
 #[test]
 fn unknown_key_in_file_is_an_error_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write(dir.path(), "c.toml", "[nats]\nurll = \"nats://x\"\n");
-    let err = load(&Sources { file: Some(&file), env: vec![], overrides: vec![] }).expect_err("unknown key");
+    let err = load(&Sources {
+        file: Some(&file),
+        env: vec![],
+        overrides: vec![],
+    })
+    .expect_err("unknown key");
     let msg = err.to_string();
     assert!(msg.contains("urll"), "{msg}");
 }
 
 #[test]
 fn unknown_section_from_env_is_an_error_naming_the_variable() {
-    let err = load(&Sources { file: None, env: env(&[("RAINLOGS__NAST__URL", "x")]), overrides: vec![] })
-        .expect_err("unknown section");
+    let err = load(&Sources {
+        file: None,
+        env: env(&[("RAINLOGS__NAST__URL", "x")]),
+        overrides: vec![],
+    })
+    .expect_err("unknown section");
     let msg = err.to_string();
     assert!(msg.contains("nast"), "{msg}");
 }
 
 #[test]
 fn bad_value_names_key_and_source() {
-    let err = load(&Sources { file: None, env: env(&[("RAINLOGS__API__LISTEN", "not-an-address")]), overrides: vec![] })
-        .expect_err("bad value");
+    let err = load(&Sources {
+        file: None,
+        env: env(&[("RAINLOGS__API__LISTEN", "not-an-address")]),
+        overrides: vec![],
+    })
+    .expect_err("bad value");
     let msg = err.to_string();
     assert!(msg.contains("listen"), "{msg}");
     assert!(msg.contains("RAINLOGS__API__LISTEN"), "{msg}");
 
-    let err = load(&Sources { file: None, env: env(&[("RAINLOGS__SERVICE__SHUTDOWN_TIMEOUT", "soon")]), overrides: vec![] })
-        .expect_err("bad duration");
+    let err = load(&Sources {
+        file: None,
+        env: env(&[("RAINLOGS__SERVICE__SHUTDOWN_TIMEOUT", "soon")]),
+        overrides: vec![],
+    })
+    .expect_err("bad duration");
     assert!(err.to_string().contains("shutdown_timeout"), "{err}");
 }
 
 #[test]
 fn missing_config_file_is_an_error() {
-    let err = load(&Sources { file: Some(Path::new("/nonexistent/rainlogs.toml")), env: vec![], overrides: vec![] })
-        .expect_err("missing file");
+    let err = load(&Sources {
+        file: Some(Path::new("/nonexistent/rainlogs.toml")),
+        env: vec![],
+        overrides: vec![],
+    })
+    .expect_err("missing file");
     assert!(matches!(err, ConfigError::MissingFile { .. }));
 }
 
 #[test]
 fn no_secret_has_a_default() {
-    let config = load(&Sources { file: None, env: vec![], overrides: vec![] }).expect("defaults load");
+    let config = load(&Sources {
+        file: None,
+        env: vec![],
+        overrides: vec![],
+    })
+    .expect("defaults load");
     let s = &config.secrets;
     assert!(s.token_encryption_key.is_none());
     assert!(s.api_key_digest_key.is_none());
     assert!(s.jwt_secret.is_none());
     assert!(s.signing_key.is_none());
-    let err = SecretSettings::require(&s.signing_key, "secrets.signing_key", "the chain-sealer").expect_err("required");
+    let err = SecretSettings::require(&s.signing_key, "secrets.signing_key", "the chain-sealer")
+        .expect_err("required");
     let msg = err.to_string();
     assert!(msg.contains("RAINLOGS__SECRETS__SIGNING_KEY_FILE"), "{msg}");
 }
@@ -89,14 +126,25 @@ fn secrets_come_from_files_and_never_print() {
     let secret_file = write(dir.path(), "jwt", "s3cr3t-value\n");
     let config = load(&Sources {
         file: None,
-        env: env(&[("RAINLOGS__SECRETS__JWT_SECRET_FILE", secret_file.to_str().expect("utf8"))]),
+        env: env(&[(
+            "RAINLOGS__SECRETS__JWT_SECRET_FILE",
+            secret_file.to_str().expect("utf8"),
+        )]),
         overrides: vec![],
     })
     .expect("valid");
     let jwt = config.secrets.jwt_secret.as_ref().expect("read from file");
     assert_eq!(jwt.expose(), "s3cr3t-value", "trailing newline stripped");
-    assert!(!format!("{config:?}").contains("s3cr3t"), "Debug must redact secrets");
-    assert!(!toml::to_string(&config).expect("serialise").contains("s3cr3t"), "serialisation must redact");
+    assert!(
+        !format!("{config:?}").contains("s3cr3t"),
+        "Debug must redact secrets"
+    );
+    assert!(
+        !toml::to_string(&config)
+            .expect("serialise")
+            .contains("s3cr3t"),
+        "serialisation must redact"
+    );
 }
 
 #[test]
@@ -107,7 +155,10 @@ fn secret_set_twice_or_unreadable_is_an_error() {
         file: None,
         env: env(&[
             ("RAINLOGS__SECRETS__JWT_SECRET", "b"),
-            ("RAINLOGS__SECRETS__JWT_SECRET_FILE", secret_file.to_str().expect("utf8")),
+            (
+                "RAINLOGS__SECRETS__JWT_SECRET_FILE",
+                secret_file.to_str().expect("utf8"),
+            ),
         ]),
         overrides: vec![],
     })
@@ -125,7 +176,10 @@ fn secret_set_twice_or_unreadable_is_an_error() {
     let empty = write(dir.path(), "empty", "\n");
     let err = load(&Sources {
         file: None,
-        env: env(&[("RAINLOGS__SECRETS__JWT_SECRET_FILE", empty.to_str().expect("utf8"))]),
+        env: env(&[(
+            "RAINLOGS__SECRETS__JWT_SECRET_FILE",
+            empty.to_str().expect("utf8"),
+        )]),
         overrides: vec![],
     })
     .expect_err("empty");
@@ -136,15 +190,35 @@ fn secret_set_twice_or_unreadable_is_an_error() {
 fn dev_secrets_are_private_files_created_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let generate = || "generated".to_owned();
-    let first = generate_dev_secrets(dir.path(), &[("jwt_secret", &generate), ("signing_key", &generate)]).expect("create");
+    let first = generate_dev_secrets(
+        dir.path(),
+        &[("jwt_secret", &generate), ("signing_key", &generate)],
+    )
+    .expect("create");
     assert_eq!(first.created, vec!["jwt_secret", "signing_key"]);
-    let mode = std::fs::metadata(first.path("jwt_secret")).expect("meta").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(first.path("jwt_secret"))
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     std::fs::write(first.path("jwt_secret"), "kept").expect("write");
     let second = generate_dev_secrets(dir.path(), &[("jwt_secret", &generate)]).expect("reuse");
     assert!(second.created.is_empty());
-    assert_eq!(std::fs::read_to_string(second.path("jwt_secret")).expect("read"), "kept", "never regenerated");
+    assert_eq!(
+        std::fs::read_to_string(second.path("jwt_secret")).expect("read"),
+        "kept",
+        "never regenerated"
+    );
 
-    let mut config = load(&Sources { file: None, env: vec![], overrides: vec![] }).expect("defaults");
-    config.secrets.fill_from_dir(second.dir()).expect_err("token key file missing in this dir");
+    let mut config = load(&Sources {
+        file: None,
+        env: vec![],
+        overrides: vec![],
+    })
+    .expect("defaults");
+    config
+        .secrets
+        .fill_from_dir(second.dir())
+        .expect_err("token key file missing in this dir");
 }

@@ -1,0 +1,163 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rainlogs_config::{Config, Sources};
+
+/// RainLogs: a Cloudflare log archive an auditor can verify.
+#[derive(Parser)]
+#[command(name = "rainlogs", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run services: all of them in one process by default, or only those named.
+    Run(RunArgs),
+    /// Create or update the JetStream streams and consumers from nats/, and report drift.
+    Provision {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Only report what is missing or drifted; change nothing (exit 1 if anything is).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Apply the database migrations.
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Manage the Postgres projections.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Inspect configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Drop the projection tables and replay them from JetStream (stop query-api first).
+    Rebuild {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration (file + environment) and print the effective settings.
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ServiceName {
+    Collector,
+    Archiver,
+    Sealer,
+    Reaper,
+    QueryApi,
+}
+
+impl ServiceName {
+    pub const ALL: [ServiceName; 5] = [
+        ServiceName::Collector,
+        ServiceName::Archiver,
+        ServiceName::Sealer,
+        ServiceName::Reaper,
+        ServiceName::QueryApi,
+    ];
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// A service to run (repeatable). Without it, every service runs in this process.
+    #[arg(long = "service", value_enum)]
+    pub services: Vec<ServiceName>,
+    /// Development mode: generate missing secrets into <service.data_dir>/dev-secrets (mode
+    /// 0600), provision streams and apply migrations before starting.
+    #[arg(long)]
+    pub dev: bool,
+}
+
+/// Where configuration comes from; flags win over environment, file and defaults.
+#[derive(Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// nats.url
+    #[arg(long)]
+    pub nats_url: Option<String>,
+    /// store.url (a directory, or s3://bucket/prefix)
+    #[arg(long)]
+    pub store_url: Option<String>,
+    /// cloudflare.base_url
+    #[arg(long)]
+    pub cloudflare_base_url: Option<String>,
+    /// api.listen
+    #[arg(long)]
+    pub api_listen: Option<String>,
+    /// telemetry.listen
+    #[arg(long)]
+    pub telemetry_listen: Option<String>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let flags = [
+            ("nats.url", &self.nats_url),
+            ("store.url", &self.store_url),
+            ("cloudflare.base_url", &self.cloudflare_base_url),
+            ("api.listen", &self.api_listen),
+            ("telemetry.listen", &self.telemetry_listen),
+        ];
+        let overrides = flags
+            .into_iter()
+            .filter_map(|(key, value)| value.clone().map(|v| (key, v)))
+            .collect();
+        rainlogs_config::load(&Sources {
+            file: self.config.as_deref(),
+            env: Sources::process_env(),
+            overrides,
+        })
+        .context("configuration")
+    }
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => crate::run::run(args).await,
+        Command::Provision { config, check } => crate::run::provision(&config.load()?, check).await,
+        Command::Migrate { config } => {
+            let config = config.load()?;
+            let db = crate::run::database(&config).await?;
+            rainlogs_db::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Projections {
+            command: ProjectionsCommand::Rebuild { config },
+        } => crate::run::rebuild_projections(&config.load()?).await,
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => {
+            let config = config.load()?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            eprintln!("configuration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The `rainlogs` binary's command line and process wiring (a library so tests can check that
+//! the commands used in `deploy/` exist).
+
+pub mod cli;
+mod run;

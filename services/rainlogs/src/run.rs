@@ -1,0 +1,289 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures::FutureExt;
+use rainlogs_bus::{Bus, CancellationToken, StreamStatus};
+use rainlogs_config::{Config, generate_dev_secrets, random_hex_32};
+use rainlogs_db::{AuditProjection, ControlProjection, PgPool};
+use rainlogs_runtime::{ServiceContext, ServiceError};
+use rainlogs_telemetry::{Health, ServiceState, Telemetry, health_routes};
+use tokio::task::JoinSet;
+
+use crate::cli::{RunArgs, ServiceName};
+
+impl ServiceName {
+    fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Collector => rainlogs_collector::NAME,
+            ServiceName::Archiver => rainlogs_archiver::NAME,
+            ServiceName::Sealer => rainlogs_sealer::NAME,
+            ServiceName::Reaper => rainlogs_reaper::NAME,
+            ServiceName::QueryApi => rainlogs_query_api::NAME,
+        }
+    }
+
+    async fn run(self, ctx: ServiceContext) -> Result<(), ServiceError> {
+        match self {
+            ServiceName::Collector => rainlogs_collector::run(ctx).await,
+            ServiceName::Archiver => rainlogs_archiver::run(ctx).await,
+            ServiceName::Sealer => rainlogs_sealer::run(ctx).await,
+            ServiceName::Reaper => rainlogs_reaper::run(ctx).await,
+            ServiceName::QueryApi => rainlogs_query_api::run(ctx).await,
+        }
+    }
+}
+
+pub async fn connect_bus(config: &Config) -> anyhow::Result<Bus> {
+    Ok(rainlogs_bus::connect(&config.nats.url).await?)
+}
+
+pub async fn database(config: &Config) -> anyhow::Result<PgPool> {
+    Ok(rainlogs_db::connect(
+        config.database.url().expose(),
+        config.database.max_connections,
+    )
+    .await?)
+}
+
+pub async fn provision(config: &Config, check_only: bool) -> anyhow::Result<ExitCode> {
+    let bus = connect_bus(config).await?;
+    let reports = if check_only {
+        rainlogs_bus::check(&bus, config.nats.replicas).await?
+    } else {
+        rainlogs_bus::provision(&bus, config.nats.replicas).await?
+    };
+    let mut attention = false;
+    for report in &reports {
+        attention |= report.needs_attention();
+        println!("{}", serde_json::to_string(report)?);
+    }
+    Ok(if attention {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn rebuild_projections(config: &Config) -> anyhow::Result<ExitCode> {
+    let bus = connect_bus(config).await?;
+    let db = database(config).await?;
+    let control = rainlogs_db::rebuild(&db, &bus, ControlProjection).await?;
+    println!("control: replayed {control} events");
+    let audit = rainlogs_db::rebuild(&db, &bus, AuditProjection).await?;
+    println!("audit: replayed {audit} events");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--dev`: secrets nobody has to invent, written once into the data directory.
+fn dev_secrets(config: &mut Config) -> anyhow::Result<()> {
+    let hex = || random_hex_32();
+    let dev = generate_dev_secrets(
+        &config.service.data_dir,
+        &[
+            ("token_encryption_key", &hex),
+            ("api_key_digest_key", &hex),
+            ("jwt_secret", &hex),
+            ("signing_key", &hex),
+        ],
+    )?;
+    if !dev.created.is_empty() {
+        tracing::warn!(
+            dir = %dev.dir().display(),
+            created = ?dev.created,
+            "--dev generated development secrets (mode 0600); never use them in production"
+        );
+    }
+    config.secrets.fill_from_dir(dev.dir())?;
+    Ok(())
+}
+
+/// Refuses to start on missing streams; drift is reported but not fatal.
+async fn check_backbone(bus: &Bus, config: &Config, dev: bool) -> anyhow::Result<()> {
+    if dev {
+        for report in rainlogs_bus::provision(bus, config.nats.replicas).await? {
+            if report.status != StreamStatus::UpToDate {
+                tracing::info!(stream = %report.name, status = ?report.status, "--dev provisioned");
+            }
+        }
+        return Ok(());
+    }
+    let reports = rainlogs_bus::check(bus, config.nats.replicas).await?;
+    let missing: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.status == StreamStatus::Missing)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "JetStream is not provisioned (missing: {}); run `rainlogs provision`",
+            missing.join(", ")
+        );
+    }
+    for report in reports.iter().filter(|r| r.needs_attention()) {
+        tracing::warn!(stream = %report.name, status = ?report.status, "stream definition drift");
+    }
+    Ok(())
+}
+
+fn ensure_local_store(config: &Config) -> anyhow::Result<()> {
+    if !config.store.url.starts_with("s3://") {
+        std::fs::create_dir_all(&config.store.url)
+            .with_context(|| format!("store.url directory {}", config.store.url))?;
+    }
+    Ok(())
+}
+
+fn readiness_checks(health: &Health, bus: &Bus, db: &PgPool, config: &Config) {
+    let nats = bus.clone();
+    health.add_check("nats", move || {
+        let ok = nats.is_connected();
+        async move {
+            if ok {
+                Ok(())
+            } else {
+                Err("disconnected".to_owned())
+            }
+        }
+        .boxed()
+    });
+    let pool = db.clone();
+    health.add_check("postgres", move || {
+        let pool = pool.clone();
+        async move { sqlx_ping(&pool).await.map_err(|e| e.to_string()) }.boxed()
+    });
+    let store = config.store.url.clone();
+    health.add_check("store", move || {
+        let store = store.clone();
+        async move {
+            if store.starts_with("s3://") || std::path::Path::new(&store).is_dir() {
+                Ok(())
+            } else {
+                Err(format!("{store} is not a directory"))
+            }
+        }
+        .boxed()
+    });
+}
+
+async fn sqlx_ping(pool: &PgPool) -> Result<(), rainlogs_db::DbError> {
+    rainlogs_db::ping(pool).await
+}
+
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut config = args.config.load()?;
+    let telemetry: Telemetry = rainlogs_telemetry::init(&config.telemetry)?;
+    if args.dev {
+        dev_secrets(&mut config)?;
+    }
+    let services = if args.services.is_empty() {
+        ServiceName::ALL.to_vec()
+    } else {
+        args.services.clone()
+    };
+
+    let bus = connect_bus(&config).await?;
+    check_backbone(&bus, &config, args.dev).await?;
+    let db = database(&config).await?;
+    if args.dev {
+        rainlogs_db::migrate(&db).await?;
+    }
+    ensure_local_store(&config)?;
+    let store = rainlogs_runtime::open_store(&config)
+        .await
+        .context("store.url")?;
+
+    let health = Health::default();
+    readiness_checks(&health, &bus, &db, &config);
+    let shutdown = CancellationToken::new();
+    let ctx = ServiceContext {
+        config: Arc::new(config.clone()),
+        bus: bus.clone(),
+        db,
+        store,
+        health: health.clone(),
+        telemetry: telemetry.clone(),
+        shutdown: shutdown.clone(),
+    };
+
+    let listener = poem::listener::TcpListener::bind(config.telemetry.listen);
+    let telemetry_shutdown = shutdown.clone();
+    let telemetry_server = tokio::spawn(poem::Server::new(listener).run_with_graceful_shutdown(
+        health_routes(health.clone(), telemetry),
+        async move { telemetry_shutdown.cancelled().await },
+        Some(Duration::from_secs(1)),
+    ));
+
+    let mut tasks = JoinSet::new();
+    for service in services {
+        health.set_service(service.as_str(), ServiceState::Starting);
+        let ctx = ctx.clone();
+        tasks.spawn(async move { (service, service.run(ctx).await) });
+    }
+    tracing::info!(telemetry = %config.telemetry.listen, "rainlogs started");
+
+    // Run until a signal, or until a service stops on its own (which is a failure).
+    let mut failed = false;
+    tokio::select! {
+        signal = shutdown_signal() => {
+            tracing::info!(signal = signal?, "shutting down: finishing in-flight work");
+        }
+        Some(joined) = tasks.join_next() => {
+            failed = true;
+            match joined {
+                Ok((service, Ok(()))) => tracing::error!(service = service.as_str(), "service stopped unexpectedly"),
+                Ok((_, Err(e))) => tracing::error!(error = %e, "service failed"),
+                Err(e) => tracing::error!(error = %e, "service panicked"),
+            }
+        }
+    }
+    shutdown.cancel();
+    for name in ServiceName::ALL {
+        health.set_service(name.as_str(), ServiceState::Stopping);
+    }
+    let drained = tokio::time::timeout(config.service.shutdown_timeout, async {
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((_, Err(e))) => {
+                    failed = true;
+                    tracing::error!(error = %e, "service failed while stopping");
+                }
+                Err(e) => {
+                    failed = true;
+                    tracing::error!(error = %e, "service panicked while stopping");
+                }
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::error!(
+            timeout = ?config.service.shutdown_timeout,
+            "in-flight work did not finish within service.shutdown_timeout; unacknowledged work will be redelivered"
+        );
+        failed = true;
+    }
+    // Make sure every publish and ack reached the server before the process exits.
+    if let Err(e) = bus.client.flush().await {
+        tracing::warn!(error = %e, "flushing NATS on shutdown failed");
+    }
+    let _ = telemetry_server.await;
+    tracing::info!("stopped");
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,123 @@
+use std::time::Duration;
+
+use async_nats::jetstream;
+
+/// Oldest server RainLogs runs on: 2.9 breaks async-nats KV and lacks features the sealer needs.
+pub const MIN_SERVER_VERSION: (u32, u32, u32) = (2, 10, 0);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error(
+        "NATS server at {url} is version {version}; RainLogs needs 2.10 or newer \
+         (Debian's nats-server 2.9 is too old: run tools/dev-env up or upgrade the server)"
+    )]
+    ServerTooOld { url: String, version: String },
+    #[error(
+        "NATS server at {url} has JetStream disabled; start it with -js (or jetstream {{}} in its config)"
+    )]
+    JetStreamDisabled { url: String },
+}
+
+/// A connection to the backbone: core NATS plus its JetStream context.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+}
+
+/// Connects, and refuses servers that are too old or lack JetStream.
+pub async fn connect(url: &str) -> Result<Bus, ConnectError> {
+    let client = async_nats::ConnectOptions::new()
+        .name("rainlogs")
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|e| ConnectError::Unreachable {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let info = client.server_info();
+    if parse_version(&info.version).is_none_or(|v| v < MIN_SERVER_VERSION) {
+        return Err(ConnectError::ServerTooOld {
+            url: url.to_owned(),
+            version: info.version,
+        });
+    }
+    let js = jetstream::new(client.clone());
+    // The INFO flag can be set while the account has no JetStream; ask the account too.
+    if !info.jetstream || js.query_account().await.is_err() {
+        return Err(ConnectError::JetStreamDisabled {
+            url: url.to_owned(),
+        });
+    }
+    Ok(Bus { client, js })
+}
+
+fn parse_version(version: &str) -> Option<(u32, u32, u32)> {
+    let core = version.trim_start_matches('v').split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+impl Bus {
+    /// True while the connection to the server is up (for `/ready`).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_parse_and_compare() {
+        assert_eq!(parse_version("2.15.1"), Some((2, 15, 1)));
+        assert_eq!(parse_version("v2.10.0-beta.1"), Some((2, 10, 0)));
+        assert!(parse_version("2.9.10") < Some((2, 10, 0)));
+        assert_eq!(parse_version("garbage"), None);
+    }
+}
+
+impl Bus {
+    /// A durable pull consumer declared in `nats/consumers`, created from its definition when
+    /// the server does not have it yet.
+    pub async fn durable_consumer(
+        &self,
+        name: &str,
+    ) -> Result<
+        jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
+        crate::ProvisionError,
+    > {
+        let err = |what: &str, e: &dyn std::fmt::Display| crate::ProvisionError::Server {
+            what: format!("{what} consumer {name}"),
+            reason: e.to_string(),
+        };
+        let definition =
+            crate::definitions::consumer(name)?.ok_or_else(|| crate::ProvisionError::Server {
+                what: format!("consumer {name}"),
+                reason: "no definition in nats/consumers".into(),
+            })?;
+        let stream = self
+            .js
+            .get_stream(definition.stream)
+            .await
+            .map_err(|e| err("reading stream of", &e))?;
+        if stream.consumer_info(name).await.is_err() {
+            stream
+                .create_consumer(definition.config)
+                .await
+                .map_err(|e| err("creating", &e))?;
+        }
+        stream
+            .get_consumer(name)
+            .await
+            .map_err(|e| err("opening", &e))
+    }
+}

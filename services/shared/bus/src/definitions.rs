@@ -1,0 +1,121 @@
+//! The declarative stream and consumer definitions from `nats/`.
+
+use async_nats::jetstream::{consumer, stream};
+
+/// (file name, JSON) of every stream, in dependency-free order.
+const STREAM_FILES: [(&str, &str); 5] = [
+    (
+        "RL_CONTROL.json",
+        include_str!("../../../../nats/streams/RL_CONTROL.json"),
+    ),
+    (
+        "RL_BATCH.json",
+        include_str!("../../../../nats/streams/RL_BATCH.json"),
+    ),
+    (
+        "RL_ARCHIVE.json",
+        include_str!("../../../../nats/streams/RL_ARCHIVE.json"),
+    ),
+    (
+        "RL_CHAIN.json",
+        include_str!("../../../../nats/streams/RL_CHAIN.json"),
+    ),
+    (
+        "RL_AUDIT.json",
+        include_str!("../../../../nats/streams/RL_AUDIT.json"),
+    ),
+];
+
+/// (stream, file name, JSON) of every durable consumer.
+const CONSUMER_FILES: [(&str, &str, &str); 7] = [
+    (
+        "RL_BATCH",
+        "RL_BATCH.archiver.json",
+        include_str!("../../../../nats/consumers/RL_BATCH.archiver.json"),
+    ),
+    (
+        "RL_ARCHIVE",
+        "RL_ARCHIVE.sealer.json",
+        include_str!("../../../../nats/consumers/RL_ARCHIVE.sealer.json"),
+    ),
+    (
+        "RL_CHAIN",
+        "RL_CHAIN.reaper.json",
+        include_str!("../../../../nats/consumers/RL_CHAIN.reaper.json"),
+    ),
+    (
+        "RL_CONTROL",
+        "RL_CONTROL.proj-control.json",
+        include_str!("../../../../nats/consumers/RL_CONTROL.proj-control.json"),
+    ),
+    (
+        "RL_ARCHIVE",
+        "RL_ARCHIVE.proj-archive.json",
+        include_str!("../../../../nats/consumers/RL_ARCHIVE.proj-archive.json"),
+    ),
+    (
+        "RL_CHAIN",
+        "RL_CHAIN.proj-chain.json",
+        include_str!("../../../../nats/consumers/RL_CHAIN.proj-chain.json"),
+    ),
+    (
+        "RL_AUDIT",
+        "RL_AUDIT.proj-audit.json",
+        include_str!("../../../../nats/consumers/RL_AUDIT.proj-audit.json"),
+    ),
+];
+
+pub const CONTROL: &str = "RL_CONTROL";
+pub const BATCH: &str = "RL_BATCH";
+pub const ARCHIVE: &str = "RL_ARCHIVE";
+pub const CHAIN: &str = "RL_CHAIN";
+pub const AUDIT: &str = "RL_AUDIT";
+
+#[derive(Debug, thiserror::Error)]
+#[error("nats/{file} is not a valid definition: {source}")]
+pub struct DefinitionError {
+    pub file: String,
+    source: serde_json::Error,
+}
+
+/// Every stream definition with `replicas` applied.
+pub fn streams(replicas: usize) -> Result<Vec<stream::Config>, DefinitionError> {
+    STREAM_FILES
+        .iter()
+        .map(|(file, json)| {
+            let mut config: stream::Config =
+                serde_json::from_str(json).map_err(|source| DefinitionError {
+                    file: format!("streams/{file}"),
+                    source,
+                })?;
+            config.num_replicas = replicas;
+            Ok(config)
+        })
+        .collect()
+}
+
+/// A durable consumer definition: the stream it reads and its config.
+pub struct ConsumerDefinition {
+    pub stream: &'static str,
+    pub config: consumer::Config,
+}
+
+pub fn consumers() -> Result<Vec<ConsumerDefinition>, DefinitionError> {
+    CONSUMER_FILES
+        .iter()
+        .map(|(stream, file, json)| {
+            let config = serde_json::from_str(json).map_err(|source| DefinitionError {
+                file: format!("consumers/{file}"),
+                source,
+            })?;
+            Ok(ConsumerDefinition { stream, config })
+        })
+        .collect()
+}
+
+/// The definition of one durable consumer by name.
+pub fn consumer(name: &str) -> Result<Option<ConsumerDefinition>, DefinitionError> {
+    Ok(consumers()?
+        .into_iter()
+        .find(|c| c.config.durable_name.as_deref() == Some(name)))
+}

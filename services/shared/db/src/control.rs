@@ -1,0 +1,196 @@
+//! Read models of the control plane (tenants, zones, API keys) and of the audit log.
+
+use rainlogs_schemas::events::{Method, Role};
+use rainlogs_schemas::{Envelope, Event};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::Projection;
+
+fn at(event: &Envelope) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(event.occurred_at_ns))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Logpull => "logpull",
+        Method::InstantLogs => "instant_logs",
+        Method::Graphql => "graphql",
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Operator => "operator",
+        Role::Auditor => "auditor",
+    }
+}
+
+/// Tenants, zones and API keys from `rl.ctl.>`.
+pub struct ControlProjection;
+
+impl Projection for ControlProjection {
+    const NAME: &'static str = "control";
+    const TABLES: &'static [&'static str] = &["tenants", "zones", "api_keys"];
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        _sequence: u64,
+        event: &Envelope,
+    ) -> Result<(), sqlx::Error> {
+        let tenant = &event.tenant;
+        match &event.event {
+            Event::TenantCreated(e) => {
+                sqlx::query(
+                    "INSERT INTO tenants (tenant_id, name, email, retention_days, created_at) VALUES ($1,$2,$3,$4,$5) \
+                     ON CONFLICT (tenant_id) DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(&e.name)
+                .bind(&e.email)
+                .bind(i32::try_from(e.retention_days).unwrap_or(i32::MAX))
+                .bind(at(event))
+                .execute(conn)
+                .await?;
+            }
+            Event::TenantDeleted(_) => {
+                sqlx::query("UPDATE tenants SET deleted_at = $2 WHERE tenant_id = $1")
+                    .bind(tenant)
+                    .bind(at(event))
+                    .execute(conn)
+                    .await?;
+            }
+            Event::ZoneAdded(e) => {
+                sqlx::query(
+                    "INSERT INTO zones (zone_id, tenant_id, name, plan, method, fields, sealed_token, token_key_id, added_at) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
+                     ON CONFLICT (zone_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, name = EXCLUDED.name, \
+                     plan = EXCLUDED.plan, method = EXCLUDED.method, fields = EXCLUDED.fields, \
+                     sealed_token = EXCLUDED.sealed_token, token_key_id = EXCLUDED.token_key_id, \
+                     added_at = EXCLUDED.added_at, removed_at = NULL, paused = FALSE",
+                )
+                .bind(&e.zone_id)
+                .bind(tenant)
+                .bind(&e.name)
+                .bind(&e.plan)
+                .bind(method_name(e.method))
+                .bind(&e.fields)
+                .bind(&e.sealed_token)
+                .bind(&e.token_key_id)
+                .bind(at(event))
+                .execute(conn)
+                .await?;
+            }
+            Event::ZoneChanged(e) => {
+                sqlx::query(
+                    "UPDATE zones SET paused = COALESCE($3, paused), method = COALESCE($4, method), \
+                     fields = COALESCE($5, fields), sealed_token = COALESCE($6, sealed_token), \
+                     token_key_id = COALESCE($7, token_key_id) WHERE zone_id = $1 AND tenant_id = $2",
+                )
+                .bind(&e.zone_id)
+                .bind(tenant)
+                .bind(e.paused)
+                .bind(e.method.map(method_name))
+                .bind(&e.fields)
+                .bind(&e.sealed_token)
+                .bind(&e.token_key_id)
+                .execute(conn)
+                .await?;
+            }
+            Event::ZoneRemoved(e) => {
+                sqlx::query(
+                    "UPDATE zones SET removed_at = $3 WHERE zone_id = $1 AND tenant_id = $2",
+                )
+                .bind(&e.zone_id)
+                .bind(tenant)
+                .bind(at(event))
+                .execute(conn)
+                .await?;
+            }
+            Event::ZoneHealth(e) => {
+                sqlx::query(
+                    "UPDATE zones SET health_status = $3, health_reason = $4, plan = COALESCE($5, plan), \
+                     method = COALESCE($6, method) WHERE zone_id = $1 AND tenant_id = $2",
+                )
+                .bind(&e.zone_id)
+                .bind(tenant)
+                .bind(&e.status)
+                .bind(&e.reason)
+                .bind(&e.plan)
+                .bind(e.method.map(method_name))
+                .execute(conn)
+                .await?;
+            }
+            Event::ApiKeyCreated(e) => {
+                let expires = e
+                    .expires_at_ns
+                    .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok());
+                sqlx::query(
+                    "INSERT INTO api_keys (key_id, tenant_id, name, role, digest, expires_at, created_at) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (key_id) DO NOTHING",
+                )
+                .bind(&e.key_id)
+                .bind(tenant)
+                .bind(&e.name)
+                .bind(role_name(e.role))
+                .bind(&e.digest)
+                .bind(expires)
+                .bind(at(event))
+                .execute(conn)
+                .await?;
+            }
+            Event::ApiKeyRevoked(e) => {
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $3 WHERE key_id = $1 AND tenant_id = $2",
+                )
+                .bind(&e.key_id)
+                .bind(tenant)
+                .bind(at(event))
+                .execute(conn)
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The audit log from `rl.audit.>`.
+pub struct AuditProjection;
+
+impl Projection for AuditProjection {
+    const NAME: &'static str = "audit";
+    const TABLES: &'static [&'static str] = &["audit_log"];
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        sequence: u64,
+        event: &Envelope,
+    ) -> Result<(), sqlx::Error> {
+        let Event::AuditRecorded(e) = &event.event else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO audit_log (stream_sequence, event_id, tenant_id, occurred_at, actor, action, target, \
+             outcome, client_ip, request_id, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+        )
+        .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+        .bind(event.id)
+        .bind(&event.tenant)
+        .bind(at(event))
+        .bind(&event.actor.0)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.outcome)
+        .bind(&e.client_ip)
+        .bind(&e.request_id)
+        .bind(&e.detail)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,73 @@
+//! The context a service runs in. Services never call each other; they share only this.
+
+mod store;
+
+pub use store::{ObjectStore, open_store};
+
+use std::sync::Arc;
+
+use rainlogs_bus::{Bus, CancellationToken};
+use rainlogs_config::Config;
+use rainlogs_telemetry::{Health, ServiceState, Telemetry};
+use sqlx::PgPool;
+
+#[derive(Clone)]
+pub struct ServiceContext {
+    pub config: Arc<Config>,
+    pub bus: Bus,
+    pub db: PgPool,
+    /// Archive object storage (`store.url`), opened once per process.
+    pub store: ObjectStore,
+    pub health: Health,
+    pub telemetry: Telemetry,
+    /// Fires on SIGTERM/SIGINT: stop taking new work, finish what is in hand, return.
+    pub shutdown: CancellationToken,
+}
+
+impl ServiceContext {
+    pub fn report(&self, service: &str, state: ServiceState) {
+        self.health.set_service(service, state);
+    }
+}
+
+/// Why a service stopped before it was asked to.
+#[derive(Debug, thiserror::Error)]
+#[error("{service}: {reason}")]
+pub struct ServiceError {
+    pub service: &'static str,
+    pub reason: String,
+}
+
+impl ServiceError {
+    pub fn new(service: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self {
+            service,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Consumes a service's subjects while its processing is still being built: every well-formed
+/// event is left unacknowledged (redelivered later, so nothing is lost or acknowledged early),
+/// undecodable ones are rejected. Reports ready once its consumer is attached.
+pub async fn hold_subjects(
+    ctx: &ServiceContext,
+    service: &'static str,
+    consumer: &str,
+) -> Result<(), ServiceError> {
+    use rainlogs_bus::{Disposition, consume};
+    let consumer = ctx
+        .bus
+        .durable_consumer(consumer)
+        .await
+        .map_err(|e| ServiceError::new(service, e))?;
+    ctx.report(service, ServiceState::Ready);
+    consume(consumer, ctx.shutdown.clone(), |message| async move {
+        match rainlogs_schemas::Envelope::from_cbor(&message.payload) {
+            Ok(_) => Disposition::Retry(std::time::Duration::from_secs(60)),
+            Err(e) => Disposition::Reject(e.to_string()),
+        }
+    })
+    .await
+    .map_err(|e| ServiceError::new(service, e))
+}

@@ -1,0 +1,159 @@
+//! Real services for tests, isolated per test.
+//!
+//! Each test gets its own `nats-server` process (the pinned 2.15.1 from `tools/dev-env`) on a free
+//! loopback port with its own store directory, and its own PostgreSQL database, so tests run in
+//! parallel without sharing streams or tables. Nothing here is a mock.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `tools/dev-env up` and `source var/dev-env.sh` (or use `make test`)")
+    })
+}
+
+/// Pinned NATS server binary installed by `tools/dev-env`.
+pub fn nats_server_binary() -> PathBuf {
+    let path = repo_root().join(".venv/bin/nats-server");
+    assert!(
+        path.exists(),
+        "{} missing: run `tools/dev-env up`",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A private nats-server process; killed on drop.
+pub struct NatsServer {
+    child: Child,
+    pub url: String,
+    pub port: u16,
+    _store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// NATS 2.15.1 with JetStream.
+    pub fn start() -> Self {
+        Self::start_with(&nats_server_binary(), true)
+    }
+
+    /// Any binary (e.g. Debian's 2.9 at /usr/sbin/nats-server), with or without JetStream.
+    pub fn start_with(binary: &Path, jetstream: bool) -> Self {
+        let store = tempfile::tempdir().expect("nats store dir");
+        let port = free_port();
+        let mut cmd = Command::new(binary);
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        if jetstream {
+            cmd.args(["-js", "-sd"]).arg(store.path());
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nats-server");
+        wait_for_port(port, Duration::from_secs(10));
+        Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            _store: store,
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_for_port(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A fresh database on the dev PostgreSQL server, dropped on drop.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+    server_url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        use sqlx::Connection;
+        let server_url = required_env("RAINLOGS_TEST_DATABASE_URL");
+        let name = format!("rl_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&format!("{server_url}/postgres"))
+            .await
+            .expect("connect to postgres");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        Self {
+            url: format!("{server_url}/{name}"),
+            name,
+            server_url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop synchronously through psql-free SQL on a fresh runtime thread: Drop cannot be async.
+        let server_url = self.server_url.clone();
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) =
+                    sqlx::PgConnection::connect(&format!("{server_url}/postgres")).await
+                {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Path of a workspace binary built by cargo for integration tests (`CARGO_BIN_EXE_*` only works
+/// inside the binary's own package).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    dir.join(name)
+}
