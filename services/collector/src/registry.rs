@@ -60,14 +60,14 @@ impl ZoneRegistry {
                     }
                 }
             }
-            Event::ZoneRemoved(e) => {
+            // Only the owning tenant can remove its zone.
+            Event::ZoneRemoved(e)
                 if self
                     .zones
                     .get(&e.zone_id)
-                    .is_some_and(|z| z.tenant == event.tenant)
-                {
-                    self.zones.remove(&e.zone_id);
-                }
+                    .is_some_and(|z| z.tenant == event.tenant) =>
+            {
+                self.zones.remove(&e.zone_id);
             }
             Event::TenantDeleted(_) => self.zones.retain(|_, z| z.tenant != event.tenant),
             _ => {}
