@@ -72,19 +72,6 @@ impl Bus {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_version;
-
-    #[test]
-    fn versions_parse_and_compare() {
-        assert_eq!(parse_version("2.15.1"), Some((2, 15, 1)));
-        assert_eq!(parse_version("v2.10.0-beta.1"), Some((2, 10, 0)));
-        assert!(parse_version("2.9.10") < Some((2, 10, 0)));
-        assert_eq!(parse_version("garbage"), None);
-    }
-}
-
 impl Bus {
     /// A durable pull consumer declared in `nats/consumers`, created from its definition when
     /// the server does not have it yet.
@@ -119,5 +106,18 @@ impl Bus {
             .get_consumer(name)
             .await
             .map_err(|e| err("opening", &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_parse_and_compare() {
+        assert_eq!(parse_version("2.15.1"), Some((2, 15, 1)));
+        assert_eq!(parse_version("v2.10.0-beta.1"), Some((2, 10, 0)));
+        assert!(parse_version("2.9.10") < Some((2, 10, 0)));
+        assert_eq!(parse_version("garbage"), None);
     }
 }
