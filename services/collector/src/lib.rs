@@ -1,54 +1,79 @@
-//! The collector service. It learns tenants and zones from `rl.ctl.>` (replayed from the start
-//! on every start, so its registry is never stale); collection lands with its issue.
+//! The collector service: every window of every zone collected once, by the right method.
+//!
+//! * [`supervisor`] replays `rl.ctl.>` into the [`ZoneRegistry`], takes a lease per zone
+//!   ([`lease`]) and runs one task per owned zone ([`zone`]).
+//! * A zone task onboards the zone ([`onboarding`]), then runs its method: [`logpull`],
+//!   [`graphql`] or [`instant_logs`]. Windows come from the [`ledger`]; records leave as
+//!   `batch.collected` events of one attempt ([`attempt`]) and every window ends as exactly one
+//!   `batch.window_closed` on `rl.batch.<zone>` ([`journal`], which also keeps the cursor).
+//! * Tokens are stored sealed (`rainlogs_tokens`).
 
+pub mod attempt;
+pub mod clock;
+pub mod fields;
+pub mod graphql;
+pub mod health;
+pub mod ids;
+pub mod instant_logs;
+pub mod journal;
+pub mod lease;
+pub mod ledger;
+pub mod logpull;
+pub mod metrics;
+pub mod onboarding;
 mod registry;
+pub mod settings;
+pub mod supervisor;
+pub mod zone;
 
-use futures::StreamExt;
-use rainlogs_bus::async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use rainlogs_bus::definitions;
+use std::sync::Arc;
+
 use rainlogs_runtime::{ServiceContext, ServiceError};
-use rainlogs_schemas::Envelope;
 use rainlogs_telemetry::ServiceState;
 
+pub use clock::{Clock, FnClock, SharedClock, SystemClock};
+pub use rainlogs_tokens::{SealError, TokenKey, TokenKeyring};
 pub use registry::{ZoneEntry, ZoneRegistry};
+pub use settings::CollectorSettings;
+pub use supervisor::{CollectorDeps, CollectorError, run_collector};
 
 pub const NAME: &str = "collector";
 
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
-    let err = |e: &dyn std::fmt::Display| ServiceError::new(NAME, e);
-    let stream = ctx
-        .bus
-        .js
-        .get_stream(definitions::CONTROL)
-        .await
-        .map_err(|e| err(&e))?;
-    // An ordered consumer: no server-side state to clean up, replays everything in order.
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            deliver_policy: DeliverPolicy::All,
-            filter_subject: "rl.ctl.>".into(),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| err(&e))?;
-    let mut messages = consumer.messages().await.map_err(|e| err(&e))?;
-    let mut registry = ZoneRegistry::default();
-    ctx.report(NAME, ServiceState::Ready);
-    loop {
-        let next = tokio::select! {
-            biased;
-            () = ctx.shutdown.cancelled() => return Ok(()),
-            next = messages.next() => next,
-        };
-        match next {
-            Some(Ok(message)) => match Envelope::from_cbor(&message.payload) {
-                Ok(event) => registry.apply(&event),
-                Err(e) => {
-                    tracing::error!(subject = %message.subject, error = %e, "undecodable control event")
-                }
-            },
-            Some(Err(e)) => tracing::warn!(error = %e, "control stream error; continuing"),
-            None => return Err(err(&"control stream ended")),
+    let keyring = match &ctx.config.secrets.token_encryption_key {
+        Some(secret) => {
+            TokenKeyring::new(vec![TokenKey::from_hex(secret.expose()).map_err(|e| {
+                ServiceError::new(NAME, format!("secrets.token_encryption_key: {e}"))
+            })?])
         }
-    }
+        None => {
+            return Err(ServiceError::new(
+                NAME,
+                "secrets.token_encryption_key is not set: the collector cannot open Cloudflare tokens",
+            ));
+        }
+    };
+    let configured = &ctx.config.collector;
+    let mut settings = CollectorSettings {
+        window: configured.window,
+        backfill: configured.backfill,
+        lease_ttl: configured.lease_ttl,
+        ..CollectorSettings::default()
+    };
+    settings
+        .client
+        .base_url
+        .clone_from(&ctx.config.cloudflare.base_url);
+    let deps = CollectorDeps {
+        bus: ctx.bus.clone(),
+        settings,
+        keyring,
+        clock: Arc::new(SystemClock),
+        meter: ctx.telemetry.meter(NAME),
+        shutdown: ctx.shutdown.clone(),
+    };
+    let ready = || ctx.report(NAME, ServiceState::Ready);
+    run_collector(deps, ready)
+        .await
+        .map_err(|e| ServiceError::new(NAME, e))
 }

@@ -74,6 +74,11 @@ impl ZoneRegistry {
         }
     }
 
+    /// Every registered zone, paused ones included (a paused zone still closes its windows).
+    pub fn all(&self) -> impl Iterator<Item = &ZoneEntry> {
+        self.zones.values()
+    }
+
     pub fn active(&self) -> impl Iterator<Item = &ZoneEntry> {
         self.zones.values().filter(|z| !z.paused)
     }

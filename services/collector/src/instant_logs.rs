@@ -1,0 +1,320 @@
+//! Instant Logs collection (Business): a sampled live tail over one WebSocket session per zone.
+//!
+//! Windows follow the collector's clock and end on the window grid while the session is up.
+//! When the session drops, the open window is cut at that moment and the time until the next
+//! session is connected becomes one `disconnected` gap, so coverage stays contiguous and every
+//! hole is explicit. Sessions are replaced before Cloudflare's 60-minute cap (at a window
+//! boundary), a silent socket is detected by the client's ping deadline, and reconnects back off.
+//! A window's records are held until the window ends (the tail is sampled and small) because a
+//! cut changes the window's end, and every batch must name the window it is closed under.
+
+use bytes::Bytes;
+use rainlogs_bus::CancellationToken;
+use rainlogs_cloudflare::{CfError, InstantLogsJobRequest, InstantLogsRecord, SessionClosed};
+use rainlogs_schemas::events::{GapReason, Method, Window};
+use tokio::sync::mpsc;
+
+use crate::attempt::{Attempt, AttemptError};
+use crate::health::Status;
+use crate::ledger::{Ledger, align_down};
+use crate::zone::{Exit, ZoneRun, journal_exit};
+
+enum SessionEvent {
+    Records(Vec<InstantLogsRecord>),
+    Closed(Option<SessionClosed>),
+    Failed(CfError),
+}
+
+/// Records of the open window.
+struct OpenWindow {
+    start: i64,
+    lines: Vec<Bytes>,
+    sample_interval: u64,
+}
+
+impl OpenWindow {
+    fn new(start: i64) -> Self {
+        Self {
+            start,
+            lines: Vec::new(),
+            sample_interval: 1,
+        }
+    }
+}
+
+pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
+    let shared = run.shared;
+    let settings = &shared.settings;
+    let dataset = run.plan.dataset;
+    let size = settings.window_secs();
+    let mut cursor = match run.journal.recover_cursor(dataset).await {
+        Ok(cursor) => cursor,
+        Err(e) => return journal_exit(run.zone(), &e, settings),
+    };
+    let mut failures: u32 = 0;
+    // The time before the next session is a pause, not a disconnection, after a pause.
+    let mut was_paused = false;
+    loop {
+        if let Some(exit) = run.take_changes() {
+            return exit;
+        }
+        let now = run.now();
+        if run.is_paused() {
+            was_paused = true;
+            // No session while paused; the time so far is a paused gap.
+            let end = align_down(now, size);
+            if let Some(start) = cursor
+                && end > start
+            {
+                if let Err(e) = run
+                    .close_gap(
+                        dataset,
+                        Window { start, end },
+                        GapReason::Paused,
+                        "collection paused by an operator",
+                    )
+                    .await
+                {
+                    return journal_exit(run.zone(), &e, settings);
+                }
+                cursor = Some(end);
+            }
+            if let Some(exit) = run.idle(settings.tick).await {
+                return exit;
+            }
+            continue;
+        }
+        let request = InstantLogsJobRequest::all_records(&run.plan.fields);
+        let connected = match run
+            .client
+            .create_instant_logs_job(run.zone(), &request)
+            .await
+        {
+            Ok(job) => run.client.connect_instant_logs(&job).await,
+            Err(e) => Err(e),
+        };
+        run.shared
+            .metrics
+            .response(run.zone(), "instant_logs", connected.as_ref().map(|_| ()));
+        let session = match connected {
+            Ok(session) => session,
+            Err(error) => {
+                failures += 1;
+                let (status, delay) = match &error {
+                    CfError::Auth { .. } => (Status::Failing, settings.recheck),
+                    CfError::SessionAlreadyActive { .. } => {
+                        (Status::Degraded, settings.backoff(failures))
+                    }
+                    e if e.is_retryable() => (
+                        Status::Degraded,
+                        settings.retry_delay(failures, e.retry_after()),
+                    ),
+                    _ => (Status::Failing, settings.recheck),
+                };
+                run.report(status, format!("cannot open an Instant Logs session: {error}; the time without one is recorded as disconnected gaps")).await;
+                if let Some(exit) = run.idle(delay).await {
+                    return exit;
+                }
+                continue;
+            }
+        };
+        let connected_at = run.now();
+        // The time without a session is a gap (none on the very first connect).
+        let start = match cursor {
+            Some(start) if start < connected_at => {
+                let gap = Window {
+                    start,
+                    end: connected_at,
+                };
+                let (reason, detail) = if was_paused {
+                    (GapReason::Paused, "collection paused by an operator")
+                } else {
+                    (
+                        GapReason::Disconnected,
+                        "no Instant Logs session was connected",
+                    )
+                };
+                if let Err(e) = run.close_gap(dataset, gap, reason, detail).await {
+                    return journal_exit(run.zone(), &e, settings);
+                }
+                connected_at
+            }
+            Some(start) => start,
+            None => connected_at,
+        };
+        was_paused = false;
+        if failures > 0 {
+            failures = 0;
+            run.report_plan().await;
+        }
+        let (events, mut inbox) = mpsc::channel(16);
+        let stop = CancellationToken::new();
+        let reader = tokio::spawn(read_session(session, events, stop.clone()));
+        let ended = tail(run, start, connected_at, size, &mut inbox).await;
+        stop.cancel();
+        let _ = reader.await;
+        match ended {
+            Tail::Rotate(end) => cursor = Some(end),
+            Tail::Dropped(end, why) => {
+                cursor = Some(end);
+                failures += 1;
+                run.report(
+                    Status::Degraded,
+                    format!("Instant Logs session ended ({why}); reconnecting"),
+                )
+                .await;
+                if let Some(exit) = run.idle(settings.backoff(failures - 1)).await {
+                    return exit;
+                }
+            }
+            Tail::Exit(exit) => return exit,
+        }
+    }
+}
+
+enum Tail {
+    /// The session was replaced on purpose; the cursor is at this window end.
+    Rotate(i64),
+    /// The session ended; windows are closed up to this time.
+    Dropped(i64, String),
+    Exit(Exit),
+}
+
+/// Reads the session until it ends or `stop` fires, forwarding what arrives. Running on its own
+/// task means the session's read deadline is never reset by the window loop's timers.
+async fn read_session(
+    mut session: rainlogs_cloudflare::InstantLogsSession,
+    events: mpsc::Sender<SessionEvent>,
+    stop: CancellationToken,
+) {
+    loop {
+        let next = tokio::select! {
+            () = stop.cancelled() => break,
+            next = session.next_batch() => next,
+        };
+        let event = match next {
+            Ok(Some(records)) => SessionEvent::Records(records),
+            Ok(None) => SessionEvent::Closed(session.closed().cloned()),
+            Err(e) => SessionEvent::Failed(e),
+        };
+        let last = !matches!(event, SessionEvent::Records(_));
+        if events.send(event).await.is_err() || last {
+            return;
+        }
+    }
+    // Frees the zone's single session slot for the next session.
+    let _ = session.close().await;
+}
+
+async fn tail(
+    run: &mut ZoneRun<'_>,
+    start: i64,
+    connected_at: i64,
+    size: i64,
+    inbox: &mut mpsc::Receiver<SessionEvent>,
+) -> Tail {
+    let settings = &run.shared.settings;
+    let rotate_after = crate::settings::secs(settings.instant_logs_rotate_after);
+    let grid = Ledger::new(start, size);
+    let mut open = OpenWindow::new(start);
+    loop {
+        let event = tokio::select! {
+            event = inbox.recv() => Some(event),
+            () = tokio::time::sleep(settings.tick) => None,
+        };
+        let now = run.now();
+        match event {
+            Some(Some(SessionEvent::Records(records))) => {
+                for record in records {
+                    open.sample_interval = open.sample_interval.max(record.sample_interval);
+                    open.lines.push(record.line);
+                }
+            }
+            Some(Some(SessionEvent::Closed(closed))) => {
+                let why = closed.map_or_else(
+                    || "closed by Cloudflare".to_owned(),
+                    |c| format!("closed by Cloudflare: {:?} {}", c.code, c.reason),
+                );
+                return cut(run, open, now, why).await;
+            }
+            Some(Some(SessionEvent::Failed(error))) => {
+                return cut(run, open, now, error.to_string()).await;
+            }
+            Some(None) => return cut(run, open, now, "session reader stopped".into()).await,
+            None => {}
+        }
+        // Close every window the clock has passed.
+        loop {
+            let end = grid.window_end(open.start);
+            if end > now {
+                break;
+            }
+            let next = OpenWindow::new(end);
+            let finished = std::mem::replace(&mut open, next);
+            if let Err(e) = close_window(run, finished, end).await {
+                return Tail::Exit(match e {
+                    AttemptError::Journal(e) => journal_exit(run.zone(), &e, settings),
+                    AttemptError::RecordTooLarge { .. } => Exit::RetryAfter(settings.retry_base),
+                });
+            }
+            if now - connected_at >= rotate_after {
+                return Tail::Rotate(end);
+            }
+        }
+        let exit = run.take_changes();
+        if exit.is_some() || run.is_paused() {
+            // The open window keeps what arrived so far; it ends now.
+            let end = now.max(open.start + 1);
+            if let Err(AttemptError::Journal(e)) = close_window(run, open, end).await {
+                return Tail::Exit(journal_exit(run.zone(), &e, settings));
+            }
+            // Paused: the session is closed and the run loop records the pause.
+            return exit.map_or(Tail::Rotate(end), Tail::Exit);
+        }
+    }
+}
+
+/// The session ended at `now`: close the open window there.
+async fn cut(run: &mut ZoneRun<'_>, open: OpenWindow, now: i64, why: String) -> Tail {
+    let end = now.max(open.start + 1);
+    match close_window(run, open, end).await {
+        Ok(()) => Tail::Dropped(end, why),
+        Err(AttemptError::Journal(e)) => {
+            Tail::Exit(journal_exit(run.zone(), &e, &run.shared.settings))
+        }
+        Err(AttemptError::RecordTooLarge { .. }) => Tail::Dropped(end, why),
+    }
+}
+
+async fn close_window(
+    run: &mut ZoneRun<'_>,
+    open: OpenWindow,
+    end: i64,
+) -> Result<(), AttemptError> {
+    let window = Window {
+        start: open.start,
+        end,
+    };
+    let dataset = run.plan.dataset;
+    let mut attempt = Attempt::new(dataset, window, run.shared.settings.batch_bytes);
+    for line in &open.lines {
+        attempt.push(&mut run.journal, line).await?;
+    }
+    let fields = run.plan.fields.to_query_value();
+    let interval = u32::try_from(open.sample_interval).unwrap_or(u32::MAX);
+    let totals = attempt
+        .complete(&mut run.journal, Method::InstantLogs, interval, &fields)
+        .await?;
+    let outcome = if totals.records == 0 {
+        "empty"
+    } else {
+        "complete"
+    };
+    run.shared
+        .metrics
+        .window_closed(run.zone(), dataset, outcome);
+    run.shared
+        .metrics
+        .published(run.zone(), dataset, totals.records, totals.bytes);
+    Ok(())
+}

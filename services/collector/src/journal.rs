@@ -1,0 +1,248 @@
+//! A zone's `rl.batch.<zone>` subject as the collector writes it, and the durable cursor.
+//!
+//! * Single writer: every publish carries `Nats-Expected-Last-Subject-Sequence`, so if another
+//!   process wrote to the subject (a lease that moved while this one was slow) the server refuses
+//!   this process' next event and it stops instead of closing a window twice.
+//! * Cursor: the end of the last `batch.window_closed` per dataset. It is kept in the KV bucket
+//!   [`CURSOR_BUCKET`] together with the stream sequence of that close, and reconciled on start
+//!   by reading the subject forward from that sequence, so a close that was published but whose
+//!   cursor write was lost (a crash in between) is still found: the stream is the truth, the KV
+//!   entry only says where to start reading.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rainlogs_bus::async_nats::jetstream::{self, kv, stream::DirectGetErrorKind};
+use rainlogs_bus::{Bus, PublishError};
+use rainlogs_schemas::events::WindowClosed;
+use rainlogs_schemas::{Actor, Envelope, Event, subjects};
+use serde::{Deserialize, Serialize};
+
+use crate::ids;
+
+/// KV bucket holding one cursor per `<zone>.<dataset>`.
+pub const CURSOR_BUCKET: &str = "RL_COLLECTOR_CURSORS";
+
+const PUBLISH_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Another writer appended to the zone's subject: this process no longer owns the zone.
+    #[error("another collector wrote to {subject}; this one stops writing the zone")]
+    Fenced { subject: String },
+    #[error("JetStream: {0}")]
+    Bus(String),
+}
+
+impl From<PublishError> for JournalError {
+    fn from(e: PublishError) -> Self {
+        JournalError::Bus(e.to_string())
+    }
+}
+
+/// Where a dataset's ledger stands, as recorded after each close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorRecord {
+    /// End of the last closed window.
+    pub end: i64,
+    /// RL_BATCH sequence of that `batch.window_closed`.
+    pub seq: u64,
+}
+
+pub struct ZoneJournal {
+    bus: Bus,
+    stream: jetstream::stream::Stream,
+    cursors: kv::Store,
+    subject: String,
+    tenant: String,
+    zone: String,
+    /// Sequence of the last message on the subject (0: none); the fence for the next publish.
+    last_seq: u64,
+}
+
+/// Opens (or creates) the cursor bucket.
+pub async fn cursor_store(bus: &Bus) -> Result<kv::Store, JournalError> {
+    if let Ok(store) = bus.js.get_key_value(CURSOR_BUCKET).await {
+        return Ok(store);
+    }
+    bus.js
+        .create_key_value(kv::Config {
+            bucket: CURSOR_BUCKET.to_owned(),
+            description: "Collector: end of the last closed window per <zone>.<dataset>".into(),
+            history: 1,
+            storage: jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| JournalError::Bus(format!("creating KV bucket {CURSOR_BUCKET}: {e}")))
+}
+
+impl ZoneJournal {
+    pub async fn open(
+        bus: &Bus,
+        cursors: kv::Store,
+        tenant: &str,
+        zone: &str,
+    ) -> Result<Self, JournalError> {
+        let stream = bus
+            .js
+            .get_stream(rainlogs_bus::definitions::BATCH)
+            .await
+            .map_err(|e| JournalError::Bus(format!("opening RL_BATCH: {e}")))?;
+        let mut journal = Self {
+            bus: bus.clone(),
+            stream,
+            cursors,
+            subject: subjects::batch(zone),
+            tenant: tenant.to_owned(),
+            zone: zone.to_owned(),
+            last_seq: 0,
+        };
+        journal.last_seq = journal.last_message().await?.map_or(0, |(seq, _)| seq);
+        Ok(journal)
+    }
+
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The last message on the subject, decoded, with its sequence.
+    async fn last_message(&self) -> Result<Option<(u64, Option<Envelope>)>, JournalError> {
+        match self
+            .stream
+            .direct_get_last_for_subject(self.subject.clone())
+            .await
+        {
+            Ok(message) => Ok(Some((
+                message.sequence,
+                Envelope::from_cbor(&message.payload).ok(),
+            ))),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(JournalError::Bus(format!(
+                "reading the last message of {}: {e}",
+                self.subject
+            ))),
+        }
+    }
+
+    fn cursor_key(&self, dataset: &str) -> String {
+        format!("{}.{}", self.zone, dataset)
+    }
+
+    /// End of the last closed window of `dataset`, or `None` if it never had one.
+    pub async fn recover_cursor(&self, dataset: &str) -> Result<Option<i64>, JournalError> {
+        let recorded = match self.cursors.get(self.cursor_key(dataset)).await {
+            Ok(Some(bytes)) => serde_json::from_slice::<CursorRecord>(&bytes).ok(),
+            Ok(None) => None,
+            Err(e) => return Err(JournalError::Bus(format!("reading cursor: {e}"))),
+        };
+        let mut cursor = recorded.map(|r| r.end);
+        let mut next_seq = recorded.map_or(1, |r| r.seq + 1);
+        let mut last_close: Option<CursorRecord> = None;
+        // Read forward from the recorded close: anything closed after it wins.
+        while next_seq <= self.last_seq {
+            let message = match self
+                .stream
+                .direct_get_next_for_subject(self.subject.clone(), Some(next_seq))
+                .await
+            {
+                Ok(message) => message,
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
+                Err(e) => return Err(JournalError::Bus(format!("scanning {}: {e}", self.subject))),
+            };
+            next_seq = message.sequence + 1;
+            if let Ok(Envelope {
+                event: Event::WindowClosed(closed),
+                ..
+            }) = Envelope::from_cbor(&message.payload)
+                && closed.dataset == dataset
+                && cursor.is_none_or(|c| closed.window.end > c)
+            {
+                cursor = Some(closed.window.end);
+                last_close = Some(CursorRecord {
+                    end: closed.window.end,
+                    seq: message.sequence,
+                });
+            }
+        }
+        if let Some(record) = last_close {
+            self.store_cursor(dataset, record).await;
+        }
+        Ok(cursor)
+    }
+
+    async fn store_cursor(&self, dataset: &str, record: CursorRecord) {
+        let Ok(value) = serde_json::to_vec(&record) else {
+            return;
+        };
+        // Losing this write only costs a longer scan on the next start.
+        if let Err(e) = self
+            .cursors
+            .put(self.cursor_key(dataset), Bytes::from(value))
+            .await
+        {
+            tracing::warn!(zone = %self.zone, dataset, error = %e, "cursor write failed; the next start scans further");
+        }
+    }
+
+    /// Publishes one event on the zone's subject, fenced on the last sequence this writer saw.
+    pub async fn publish(&mut self, mut envelope: Envelope) -> Result<u64, JournalError> {
+        envelope.tenant.clone_from(&self.tenant);
+        envelope.zone = Some(self.zone.clone());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .bus
+                .publish_after(&self.subject, &envelope, self.last_seq)
+                .await
+            {
+                Ok(published) => {
+                    self.last_seq = self.last_seq.max(published.sequence);
+                    return Ok(published.sequence);
+                }
+                Err(PublishError::WrongLastSequence { .. }) => {
+                    // Either an earlier try of this very event was stored (its ack got lost), or
+                    // someone else writes this zone.
+                    return match self.last_message().await? {
+                        Some((seq, Some(last))) if last.id == envelope.id => {
+                            self.last_seq = seq;
+                            Ok(seq)
+                        }
+                        _ => Err(JournalError::Fenced {
+                            subject: self.subject.clone(),
+                        }),
+                    };
+                }
+                Err(e) if e.is_transient() && attempt < PUBLISH_ATTEMPTS => {
+                    tracing::warn!(zone = %self.zone, attempt, error = %e, "publish failed; retrying the same event");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Publishes a window's close and records the new cursor.
+    pub async fn close(&mut self, closed: WindowClosed) -> Result<(), JournalError> {
+        let id = ids::close_id(&self.zone, &closed.dataset, closed.window);
+        let dataset = closed.dataset.clone();
+        let end = closed.window.end;
+        let attempt = closed.attempt;
+        let mut envelope = Envelope::new(
+            self.tenant.clone(),
+            Some(self.zone.clone()),
+            Actor::service(crate::NAME),
+            Event::WindowClosed(closed),
+        );
+        envelope.id = id;
+        envelope.correlation = Some(attempt);
+        let seq = self.publish(envelope).await?;
+        self.store_cursor(&dataset, CursorRecord { end, seq }).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! Instant Logs for Business zones: a live tail in windows, disconnects as explicit gaps.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cf_sim::{EndpointKind, Fault, FaultKind};
+use rainlogs_schemas::events::{GapReason, Method, WindowOutcome};
+
+use crate::support::*;
+
+/// Moves the simulated clock in small steps so the session streams each second.
+async fn play(h: &Harness, seconds: u64) {
+    for _ in 0..seconds / 5 {
+        h.sim.advance(Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_tail_is_archived_in_windows_and_time_without_a_session_is_a_gap() {
+    let mut scenario = scenario();
+    scenario.instant_logs.max_session_secs = 90;
+    let h = Harness::start_with(scenario).await;
+    let mut settings = h.settings.clone();
+    // Sessions are replaced before the (shortened) 90 s cap.
+    settings.instant_logs_rotate_after = Duration::from_secs(60);
+    h.add_zone(BUSINESS_ZONE, Method::InstantLogs, "default", FULL_TOKEN)
+        .await;
+    let collector = h.start_collector_with(settings);
+    h.wait_for_health(BUSINESS_ZONE, "onboarded", |h| {
+        h.method == Some(Method::InstantLogs)
+    })
+    .await;
+    // Give the session a moment to connect before time moves (nothing is asserted about it).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    play(&h, 130).await;
+    let start = t0().unix_timestamp();
+    let events = h
+        .wait_for(BUSINESS_ZONE, "two windows", |e| {
+            e.closed_until(HTTP).is_some_and(|end| end >= start + 120)
+        })
+        .await;
+    assert_eq!(
+        events.closes[0].window.start, start,
+        "the first window starts when the session connected"
+    );
+
+    // New sessions cannot be opened for a while: that time becomes a gap. Within the 90 s cap
+    // the session ends (rotated or closed by Cloudflare) and reconnecting fails.
+    h.sim.inject(Fault::everywhere(
+        EndpointKind::InstantLogsJobs,
+        1000,
+        FaultKind::ServerError { status: 503 },
+    ));
+    let failed = |health: &[rainlogs_schemas::events::ZoneHealth]| {
+        health
+            .iter()
+            .any(|h| h.reason.contains("cannot open an Instant Logs session"))
+    };
+    let mut played = 0;
+    while !failed(&h.health(BUSINESS_ZONE).await) {
+        assert!(
+            played < 600,
+            "no failed reconnect within {played} simulated seconds"
+        );
+        play(&h, 10).await;
+        played += 10;
+    }
+    play(&h, 60).await;
+    h.sim.clear_faults();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    play(&h, 130).await;
+    let long_gap_end = |e: &ZoneEvents| {
+        e.closes
+            .iter()
+            .filter(|c| c.window.end - c.window.start >= 60)
+            .find(|c| {
+                matches!(
+                    c.outcome,
+                    WindowOutcome::Gap {
+                        reason: GapReason::Disconnected,
+                        ..
+                    }
+                )
+            })
+            .map(|c| c.window.end)
+    };
+    let events = h
+        .wait_for(BUSINESS_ZONE, "a long gap and windows after it", |e| {
+            long_gap_end(e).is_some_and(|g| e.closed_until(HTTP).is_some_and(|end| end >= g + 60))
+        })
+        .await;
+    events.assert_contiguous(HTTP);
+    let now = h.sim.now().unix_timestamp();
+    let truth: BTreeSet<Vec<u8>> = h
+        .truth(
+            BUSINESS_ZONE,
+            rainlogs_schemas::events::Window { start, end: now },
+            &DEFAULT_FIELDS.join(","),
+        )
+        .into_iter()
+        .collect();
+    let mut seen = BTreeSet::new();
+    for close in &events.closes {
+        if let WindowOutcome::Complete {
+            method,
+            sample_interval,
+            ..
+        } = &close.outcome
+        {
+            assert_eq!((*method, *sample_interval), (Method::InstantLogs, 1));
+            for line in events.attempt_lines(close.attempt) {
+                assert!(
+                    truth.contains(&line),
+                    "every archived record is one Cloudflare received"
+                );
+                assert!(seen.insert(line), "no record is archived twice");
+            }
+        }
+    }
+    assert!(
+        seen.len() > 100,
+        "the tail delivered records ({})",
+        seen.len()
+    );
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn a_pause_closes_the_session_and_is_recorded_as_a_paused_gap() {
+    let h = Harness::start().await;
+    h.add_zone(BUSINESS_ZONE, Method::InstantLogs, "default", FULL_TOKEN)
+        .await;
+    let collector = h.start_collector();
+    h.wait_for_health(BUSINESS_ZONE, "onboarded", |h| {
+        h.method == Some(Method::InstantLogs)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    play(&h, 65).await;
+    let start = t0().unix_timestamp();
+    h.wait_for(BUSINESS_ZONE, "a window", |e| {
+        e.closed_until(HTTP).is_some_and(|end| end >= start + 60)
+    })
+    .await;
+    h.change_zone(rainlogs_schemas::events::ZoneChanged {
+        zone_id: BUSINESS_ZONE.into(),
+        paused: Some(true),
+        ..Default::default()
+    })
+    .await;
+    // Let the zone task see the pause before the clock moves (nothing observable happens yet).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    play(&h, 180).await;
+    h.change_zone(rainlogs_schemas::events::ZoneChanged {
+        zone_id: BUSINESS_ZONE.into(),
+        paused: Some(false),
+        ..Default::default()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    play(&h, 130).await;
+    let events = h
+        .wait_for(BUSINESS_ZONE, "windows after resuming", |e| {
+            e.closes.iter().any(|c| {
+                matches!(c.outcome, WindowOutcome::Complete { .. }) && c.window.start >= start + 245
+            })
+        })
+        .await;
+    events.assert_contiguous(HTTP);
+    let paused: i64 = events
+        .closes
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.outcome,
+                WindowOutcome::Gap {
+                    reason: GapReason::Paused,
+                    ..
+                }
+            )
+        })
+        .map(|c| c.window.end - c.window.start)
+        .sum();
+    assert!(
+        paused >= 170,
+        "the paused time is recorded as paused gaps ({paused} s)"
+    );
+    assert!(
+        !events.closes.iter().any(|c| matches!(
+            c.outcome,
+            WindowOutcome::Gap {
+                reason: GapReason::Disconnected,
+                ..
+            }
+        ) && c.window.end - c.window.start > 10),
+        "a pause is not a disconnection"
+    );
+    collector.stop().await;
+}
