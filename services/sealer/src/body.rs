@@ -1,0 +1,235 @@
+//! From `archive.*` events to entry bodies (docs/FORMAT.md §4): the mapping of every field, and
+//! the checks the entry format makes, so a bad event is refused before it reaches the log.
+
+use rainlogs_integrity::{
+    ArchiveRecord, CollectionMethod, Dataset, EmptyRecord, EntryBody, GapReason, GapRecord,
+    ObjectRef, Sampling, Sha256Hash, Window,
+};
+use rainlogs_schemas::Event;
+use rainlogs_schemas::events::{self, Method};
+
+use crate::coverage::Coverage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("{0} events are not sealed")]
+    NotAnArchiveEvent(&'static str),
+    #[error("dataset {0:?} is not a valid dataset name")]
+    Dataset(String),
+    #[error("window [{start}, {end}) is not a valid window of Unix seconds")]
+    Window { start: i64, end: i64 },
+    #[error("{field} is {len} bytes, not a SHA-256")]
+    Hash { field: &'static str, len: usize },
+    #[error("sample_interval 0 is not valid: 1 means unsampled, 4294967295 per-record sampling")]
+    Sampling,
+    #[error("retain_until {0} is not a positive Unix time")]
+    RetainUntil(i64),
+}
+
+/// The window an event accounts for, before anything else is checked.
+pub fn dataset_and_window(event: &Event) -> Option<(&str, events::Window)> {
+    match event {
+        Event::ArchiveStored(e) => Some((&e.dataset, e.window)),
+        Event::WindowEmpty(e) => Some((&e.dataset, e.window)),
+        Event::WindowGap(e) => Some((&e.dataset, e.window)),
+        _ => None,
+    }
+}
+
+pub fn method(method: Method) -> CollectionMethod {
+    match method {
+        Method::Logpull => CollectionMethod::Logpull,
+        Method::InstantLogs => CollectionMethod::InstantLogs,
+        Method::Graphql => CollectionMethod::Graphql,
+    }
+}
+
+/// Event gap reasons in the entry format's closed set (docs/FORMAT.md §4.4).
+pub fn gap_reason(reason: events::GapReason) -> GapReason {
+    match reason {
+        events::GapReason::RetentionExpired => GapReason::SourceRetentionExpired,
+        events::GapReason::Disconnected => GapReason::LiveSessionLost,
+        events::GapReason::Refused => GapReason::SourceError,
+        events::GapReason::RetentionFlagOff => GapReason::SourceUnavailable,
+        events::GapReason::Paused => GapReason::OperatorSkip,
+    }
+}
+
+pub fn window(window: &events::Window) -> Result<Window, BodyError> {
+    let bad = || BodyError::Window {
+        start: window.start,
+        end: window.end,
+    };
+    let ns = |secs: i64| {
+        u64::try_from(secs)
+            .ok()
+            .and_then(|s| s.checked_mul(1_000_000_000))
+    };
+    Window::new(
+        ns(window.start).ok_or_else(bad)?,
+        ns(window.end).ok_or_else(bad)?,
+    )
+    .map_err(|_| bad())
+}
+
+fn dataset(name: &str) -> Result<Dataset, BodyError> {
+    Dataset::new(name).map_err(|_| BodyError::Dataset(name.to_owned()))
+}
+
+fn hash(field: &'static str, bytes: &[u8]) -> Result<Sha256Hash, BodyError> {
+    let array: [u8; 32] = bytes.try_into().map_err(|_| BodyError::Hash {
+        field,
+        len: bytes.len(),
+    })?;
+    Ok(Sha256Hash(array))
+}
+
+/// The entry body of an archive event. Gap events carry no collection method yet; the method of
+/// the dataset's previous entry stands in (see `Coverage::method_for`).
+pub fn entry_body(event: &Event, coverage: &Coverage) -> Result<EntryBody, BodyError> {
+    match event {
+        Event::ArchiveStored(e) => {
+            let sampling = match e.sample_interval {
+                0 => return Err(BodyError::Sampling),
+                n => Sampling::from_code(n).map_err(|_| BodyError::Sampling)?,
+            };
+            let retain_until_ns = u64::try_from(e.retain_until)
+                .ok()
+                .filter(|s| *s > 0)
+                .and_then(|s| s.checked_mul(1_000_000_000))
+                .ok_or(BodyError::RetainUntil(e.retain_until))?;
+            Ok(EntryBody::Archive(ArchiveRecord {
+                dataset: dataset(&e.dataset)?,
+                window: window(&e.window)?,
+                method: method(e.method),
+                sampling,
+                object: ObjectRef {
+                    key: e.object_key.clone(),
+                    version: e.object_version.clone().unwrap_or_default(),
+                },
+                stored_size: e.stored_size,
+                stored_sha256: hash("stored_sha256", &e.stored_sha256)?,
+                content_sha256: hash("content_sha256", &e.content_sha256)?,
+                record_count: e.records,
+                retain_until_ns,
+            }))
+        }
+        Event::WindowEmpty(e) => Ok(EntryBody::Empty(EmptyRecord {
+            dataset: dataset(&e.dataset)?,
+            window: window(&e.window)?,
+            method: method(e.method),
+            // An empty window has no records to sample; Logpull is complete by contract, the
+            // other methods are sampled at rates that vary per record.
+            sampling: match e.method {
+                Method::Logpull => Sampling::UNSAMPLED,
+                Method::InstantLogs | Method::Graphql => Sampling::PerRecord,
+            },
+        })),
+        Event::WindowGap(e) => {
+            let dataset = dataset(&e.dataset)?;
+            let method = coverage.method_for(&dataset);
+            Ok(EntryBody::Gap(GapRecord {
+                dataset,
+                window: window(&e.window)?,
+                method,
+                reason: gap_reason(e.reason),
+            }))
+        }
+        other => Err(BodyError::NotAnArchiveEvent(other.type_name())),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use rainlogs_integrity::{Entry, Name, Origin};
+    use uuid::Uuid;
+
+    fn stored() -> events::ArchiveStored {
+        events::ArchiveStored {
+            dataset: "http_requests".into(),
+            window: events::Window {
+                start: 1_768_485_600,
+                end: 1_768_485_660,
+            },
+            attempt: Uuid::nil(),
+            object_key: "acme/z1/http_requests/2026/01/15/14/x.ndjson.zst".into(),
+            object_version: Some("v1".into()),
+            stored_size: 123,
+            stored_sha256: vec![1; 32],
+            content_sha256: vec![2; 32],
+            records: 2,
+            event_time_min_ns: None,
+            event_time_max_ns: None,
+            method: Method::Logpull,
+            sample_interval: 1,
+            fields: "default".into(),
+            retain_until: 1_803_045_600,
+        }
+    }
+
+    fn encodes(body: EntryBody) -> bool {
+        let origin = Origin::new(&Name::new("acme").unwrap(), &Name::new("z1").unwrap());
+        Entry {
+            index: 0,
+            origin,
+            prev_chain_hash: Sha256Hash::ZERO,
+            sealed_at_ns: 1,
+            body,
+        }
+        .encode()
+        .is_ok()
+    }
+
+    #[test]
+    fn archive_events_map_field_by_field_and_encode() {
+        let body = entry_body(&Event::ArchiveStored(stored()), &Coverage::default()).unwrap();
+        let EntryBody::Archive(record) = &body else {
+            panic!("not an archive body")
+        };
+        assert_eq!(record.window.start_ns(), 1_768_485_600_000_000_000);
+        assert_eq!(record.retain_until_ns, 1_803_045_600_000_000_000);
+        assert_eq!(record.object.version, "v1");
+        assert_eq!(record.stored_sha256, Sha256Hash([1; 32]));
+        assert_eq!(record.sampling, Sampling::UNSAMPLED);
+        assert!(encodes(body));
+    }
+
+    #[test]
+    fn malformed_archive_events_are_refused() {
+        let mut short_hash = stored();
+        short_hash.stored_sha256 = vec![1; 31];
+        let mut zero_sampling = stored();
+        zero_sampling.sample_interval = 0;
+        let mut no_retention = stored();
+        no_retention.retain_until = 0;
+        let mut backwards = stored();
+        backwards.window.end = backwards.window.start;
+        for bad in [short_hash, zero_sampling, no_retention, backwards] {
+            assert!(entry_body(&Event::ArchiveStored(bad), &Coverage::default()).is_err());
+        }
+    }
+
+    #[test]
+    fn every_gap_reason_has_an_entry_code_and_gaps_encode() {
+        use events::GapReason as R;
+        for reason in [
+            R::RetentionExpired,
+            R::Disconnected,
+            R::Refused,
+            R::RetentionFlagOff,
+            R::Paused,
+        ] {
+            let event = Event::WindowGap(events::WindowGap {
+                dataset: "http_requests".into(),
+                window: events::Window { start: 0, end: 60 },
+                attempt: Uuid::nil(),
+                reason,
+                detail: "x".into(),
+            });
+            let body = entry_body(&event, &Coverage::default()).unwrap();
+            assert!(encodes(body));
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The sealer's loop: for each `archive.*` event, append exactly one entry for its window to
+//! `rl.chain.<zone>` (compare-and-set on the subject's last sequence), and cover new entries
+//! with signed checkpoints after each burst or at least every `checkpoint_every`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt as _;
+use rainlogs_bus::async_nats::jetstream::{self, AckKind};
+use rainlogs_bus::{Bus, CancellationToken, PublishError, definitions};
+use rainlogs_integrity::{BucketPrefix, NoteSigningKey};
+use rainlogs_runtime::ObjectStore;
+use rainlogs_schemas::Envelope;
+
+use crate::body;
+use crate::checkpointer::{self, Covered};
+use crate::coverage::Placement;
+use crate::first_windows::FirstWindows;
+use crate::journal::Journal;
+use crate::reconcile::{self, catch_up};
+use crate::settings::SealerSettings;
+use crate::tlog::Tlog;
+use crate::zone::ZoneLog;
+
+/// Name of the durable consumer in `nats/consumers`.
+pub const CONSUMER: &str = "sealer";
+
+/// Appends that lose the race to another sealer before this one gives the event back.
+const APPEND_ATTEMPTS: usize = 16;
+/// After a failed checkpoint, wait this long before the next try.
+const CHECKPOINT_RETRY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealerError {
+    #[error("sealer cannot start: {0}")]
+    Setup(String),
+    #[error("sealer lost its consumer: {0}")]
+    Consumer(String),
+}
+
+/// What to tell the server about one event.
+#[derive(Debug)]
+enum Answer {
+    Ack,
+    Retry(Duration),
+    Reject(String),
+}
+
+pub struct Sealer {
+    core: Core,
+    consumer: jetstream::consumer::PullConsumer,
+}
+
+struct Core {
+    journal: Journal,
+    tlog: Tlog,
+    key: NoteSigningKey,
+    settings: SealerSettings,
+    zones: HashMap<String, ZoneLog>,
+    first_windows: FirstWindows,
+    /// Events whose window starts after its dataset's covered span, since when they wait.
+    early: HashMap<(String, String, rainlogs_integrity::Window), Instant>,
+}
+
+impl Sealer {
+    pub async fn start(
+        bus: Bus,
+        store: ObjectStore,
+        key: NoteSigningKey,
+        settings: SealerSettings,
+    ) -> Result<Self, SealerError> {
+        let setup = |e: &dyn std::fmt::Display| SealerError::Setup(e.to_string());
+        let prefix = BucketPrefix::new(&store.prefix).map_err(|e| setup(&e))?;
+        let journal = Journal::open(bus.clone()).await.map_err(|e| setup(&e))?;
+        let consumer = bus
+            .durable_consumer(CONSUMER)
+            .await
+            .map_err(|e| setup(&e))?;
+        let tlog = Tlog::new(store.store, prefix, key.verifier_key());
+        let archive_stream = bus
+            .js
+            .get_stream(definitions::ARCHIVE)
+            .await
+            .map_err(|e| setup(&e))?;
+        Ok(Self {
+            core: Core {
+                journal,
+                tlog,
+                key,
+                settings,
+                zones: HashMap::new(),
+                first_windows: FirstWindows::new(archive_stream),
+                early: HashMap::new(),
+            },
+            consumer,
+        })
+    }
+
+    /// Runs until `shutdown` fires, then covers what was sealed with a checkpoint.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), SealerError> {
+        let mut messages = self
+            .consumer
+            .messages()
+            .await
+            .map_err(|e| SealerError::Consumer(e.to_string()))?;
+        let mut last_message = Instant::now();
+        let result = loop {
+            let due = self.core.next_checkpoint(last_message);
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break Ok(()),
+                () = sleep_until(due), if due.is_some() => self.core.checkpoint_due().await,
+                next = messages.next() => match next {
+                    Some(Ok(message)) => {
+                        last_message = Instant::now();
+                        let answer = self.core.handle(&message).await;
+                        respond(&message, answer).await;
+                    }
+                    Some(Err(e)) => tracing::warn!(error = %e, "sealer consumer error; continuing"),
+                    None => break Err(SealerError::Consumer("message stream ended".into())),
+                },
+            }
+        };
+        self.core.checkpoint_all().await;
+        result
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+async fn respond(message: &jetstream::Message, answer: Answer) {
+    let sent = match answer {
+        Answer::Ack => message.double_ack().await,
+        Answer::Retry(delay) => message.ack_with(AckKind::Nak(Some(delay))).await,
+        Answer::Reject(reason) => {
+            tracing::error!(subject = %message.subject, %reason, "archive event cannot be sealed; terminated");
+            message.ack_with(AckKind::Term).await
+        }
+    };
+    if let Err(e) = sent {
+        // Redelivery is harmless: a window that has its entry is acknowledged again.
+        tracing::warn!(error = %e, "acknowledgement failed; the event will be redelivered");
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(1)
+        .max(1)
+}
+
+impl Core {
+    async fn handle(&mut self, message: &jetstream::Message) -> Answer {
+        let envelope = match Envelope::from_cbor(&message.payload) {
+            Ok(envelope) => envelope,
+            Err(e) => return Answer::Reject(format!("undecodable event: {e}")),
+        };
+        let subject_zone = message
+            .subject
+            .strip_prefix("rl.archive.")
+            .unwrap_or_default();
+        let Some(zone) = envelope.zone.clone().filter(|z| z == subject_zone) else {
+            return Answer::Reject(format!(
+                "event zone {:?} does not match subject {}",
+                envelope.zone, message.subject
+            ));
+        };
+        if body::dataset_and_window(&envelope.event).is_none() {
+            return Answer::Reject(format!(
+                "{} is not an archive event",
+                envelope.event.type_name()
+            ));
+        }
+        if !self.zones.contains_key(&zone) {
+            // Boxed: loading is rare and its future is large.
+            match Box::pin(reconcile::load(
+                &self.journal,
+                &self.tlog,
+                &envelope.tenant,
+                &zone,
+            ))
+            .await
+            {
+                Ok(log) => {
+                    self.zones.insert(zone.clone(), log);
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(%zone, error = %e, "zone log cannot be loaded yet");
+                    return Answer::Retry(Duration::from_secs(5));
+                }
+                Err(e) => return Answer::Reject(e.to_string()),
+            }
+        }
+        let Some(log) = self.zones.get_mut(&zone) else {
+            return Answer::Retry(Duration::from_secs(1));
+        };
+        if log.tenant != envelope.tenant {
+            return Answer::Reject(format!(
+                "zone {zone} is logged under tenant {}, not {}",
+                log.tenant, envelope.tenant
+            ));
+        }
+        if let Some(fault) = &log.fault {
+            tracing::error!(alarm = true, %zone, %fault, "zone log is faulted; event held back");
+            return Answer::Retry(Duration::from_secs(60));
+        }
+        let body = match body::entry_body(&envelope.event, &log.coverage) {
+            Ok(body) => body,
+            Err(e) => return Answer::Reject(e.to_string()),
+        };
+        Box::pin(seal(
+            &self.journal,
+            &mut self.first_windows,
+            log,
+            &mut self.early,
+            &self.settings,
+            body,
+            &envelope,
+        ))
+        .await
+    }
+
+    fn next_checkpoint(&self, last_message: Instant) -> Option<Instant> {
+        self.zones
+            .values()
+            .filter(|z| z.fault.is_none())
+            .filter_map(|z| {
+                let since = z.uncovered_since?;
+                let due = (since + self.settings.checkpoint_every)
+                    .min(last_message + self.settings.quiet);
+                Some(z.checkpoint_not_before.map_or(due, |nb| due.max(nb)))
+            })
+            .min()
+    }
+
+    async fn checkpoint_due(&mut self) {
+        let now = Instant::now();
+        let zones: Vec<String> = self
+            .zones
+            .iter()
+            .filter(|(_, z)| {
+                z.fault.is_none()
+                    && z.uncovered_since.is_some()
+                    && z.checkpoint_not_before.is_none_or(|nb| nb <= now)
+            })
+            .map(|(zone, _)| zone.clone())
+            .collect();
+        for zone in zones {
+            self.checkpoint_zone(&zone).await;
+        }
+    }
+
+    async fn checkpoint_all(&mut self) {
+        let zones: Vec<String> = self
+            .zones
+            .iter()
+            .filter(|(_, z)| z.fault.is_none() && z.uncovered_since.is_some())
+            .map(|(zone, _)| zone.clone())
+            .collect();
+        for zone in zones {
+            self.checkpoint_zone(&zone).await;
+        }
+    }
+
+    async fn checkpoint_zone(&mut self, zone: &str) {
+        let Some(log) = self.zones.get_mut(zone) else {
+            return;
+        };
+        match Box::pin(checkpointer::checkpoint(
+            &self.journal,
+            &self.tlog,
+            &self.key,
+            log,
+        ))
+        .await
+        {
+            Ok(Covered::Signed(size)) => {
+                log.checkpoint_not_before = None;
+                tracing::debug!(zone, size, "checkpoint signed");
+            }
+            Ok(Covered::Already(size)) => {
+                log.checkpoint_not_before = None;
+                tracing::debug!(zone, size, "bucket checkpoint already covers the log");
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(zone, error = %e, "checkpoint failed; will retry");
+                log.checkpoint_not_before = Some(Instant::now() + CHECKPOINT_RETRY);
+            }
+            Err(e) => {
+                tracing::error!(alarm = true, zone, error = %e, "checkpoint refused");
+                log.checkpoint_not_before = Some(Instant::now() + CHECKPOINT_RETRY);
+            }
+        }
+    }
+}
+
+/// Appends the entry for `body`'s window unless the log already accounts for it.
+async fn seal(
+    journal: &Journal,
+    first_windows: &mut FirstWindows,
+    log: &mut ZoneLog,
+    early: &mut HashMap<(String, String, rainlogs_integrity::Window), Instant>,
+    settings: &SealerSettings,
+    body: rainlogs_integrity::EntryBody,
+    cause: &Envelope,
+) -> Answer {
+    let (Some(dataset), Some(window)) = (body.dataset().cloned(), body.window()) else {
+        return Answer::Reject("entry has no window".into());
+    };
+    let early_key = (log.zone.clone(), dataset.to_string(), window);
+    let mut caught_up = false;
+    for _ in 0..APPEND_ATTEMPTS {
+        let first_of_dataset = log.coverage.is_new(&dataset);
+        // The start of the earlier window this one has to wait for, if any.
+        let waits_for = match log.coverage.place(&dataset, &window) {
+            Placement::Next if first_of_dataset => {
+                match first_windows.earliest(&log.zone, &dataset).await {
+                    Ok(Some(earliest)) if earliest < window.start_ns() => Some(earliest),
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::warn!(zone = %log.zone, error = %e, "cannot read the archive events");
+                        return Answer::Retry(Duration::from_secs(2));
+                    }
+                }
+            }
+            Placement::Next => None,
+            Placement::Sealed => {
+                early.remove(&early_key);
+                tracing::debug!(zone = %log.zone, %dataset, ?window, "window already sealed");
+                return Answer::Ack;
+            }
+            Placement::Overlapping {
+                covered_from_ns,
+                covered_until_ns,
+            } => {
+                return Answer::Reject(format!(
+                    "window {window:?} of {dataset} overlaps the sealed span [{covered_from_ns}, {covered_until_ns})"
+                ));
+            }
+            Placement::Early { covered_until_ns } => Some(covered_until_ns),
+        };
+        if let Some(earlier) = waits_for {
+            if !caught_up {
+                // Another sealer may have sealed the windows in between.
+                caught_up = true;
+                if let Err(e) = catch_up(journal, log).await {
+                    tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
+                    return Answer::Retry(Duration::from_secs(2));
+                }
+                continue;
+            }
+            let since = *early.entry(early_key.clone()).or_insert_with(Instant::now);
+            if since.elapsed() < settings.early_window_wait {
+                return Answer::Retry(Duration::from_secs(1));
+            }
+            tracing::error!(zone = %log.zone, %dataset, ?window, earlier,
+                "the windows before this one never got an entry; sealing past the hole");
+        }
+        let sealed = match log.chain.clone().seal(body.clone(), now_ns()) {
+            Ok(sealed) => sealed,
+            Err(e) => return Answer::Reject(e.to_string()),
+        };
+        let index = sealed.entry.index;
+        let appended = journal
+            .append(
+                &log.subject,
+                &log.tenant,
+                &log.zone,
+                &sealed,
+                Some(cause),
+                log.last_sequence,
+            )
+            .await;
+        match appended {
+            Ok(published) if !published.duplicate => {
+                if let Err(e) = log.apply(published.sequence, index, &sealed.bytes) {
+                    log.fault = Some(format!("own entry does not apply: {e}"));
+                    return Answer::Retry(Duration::from_secs(60));
+                }
+                early.remove(&early_key);
+                if first_of_dataset {
+                    first_windows.forget(&log.zone);
+                }
+                tracing::debug!(zone = %log.zone, index, %dataset, ?window, kind = sealed.entry.kind().as_str(), "entry sealed");
+                return Answer::Ack;
+            }
+            // The same entry is already stored, or another sealer appended first: read what
+            // the chain holds now and decide again.
+            Ok(_) | Err(PublishError::WrongLastSequence { .. }) => {
+                if let Err(e) = catch_up(journal, log).await {
+                    tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
+                    return Answer::Retry(Duration::from_secs(2));
+                }
+                if let Some(fault) = &log.fault {
+                    tracing::error!(alarm = true, zone = %log.zone, %fault, "chain does not verify");
+                    return Answer::Retry(Duration::from_secs(60));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(zone = %log.zone, error = %e, "appending to the chain failed");
+                return Answer::Retry(Duration::from_secs(1));
+            }
+        }
+    }
+    Answer::Retry(Duration::from_millis(100))
+}
