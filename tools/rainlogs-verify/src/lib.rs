@@ -1,0 +1,31 @@
+//! rainlogs-verify: the offline verifier an auditor runs against a RainLogs bucket (or a local copy of it)
+//! with nothing but read access and pinned public keys.
+//!
+//! Every check of DESIGN.md §3 is a small function producing [`Finding`]s with a stable [`Reason`] code;
+//! [`verify`] runs them all over one zone and returns a [`Report`] whose verdict gives the exit code:
+//! 0 verified, 1 tamper evidence, 2 could not check everything, 3 posture warnings only.
+//! The byte formats are those of `docs/FORMAT.md`, through the `rainlogs-integrity` crate.
+
+mod archives;
+mod checkpoints;
+pub mod cli;
+mod coverage;
+mod finding;
+mod freshness;
+mod inventory;
+mod log;
+mod options;
+mod report;
+mod retention;
+mod run;
+mod source;
+mod state;
+mod tlog_files;
+
+pub use finding::{Finding, Kind, Reason, Status};
+pub use options::{
+    DEFAULT_JOBS, DEFAULT_MAX_STALENESS, OptionsError, StoreLocation, VerifyOptions, parse_prefix,
+    parse_since, parse_staleness, parse_store, parse_trusted_key,
+};
+pub use report::{PER_REASON_LIMIT, Report, Summary, Verdict};
+pub use run::{location, verify};
