@@ -40,6 +40,26 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The sealer's checkpoint signing key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new private signing key (PRIVATE+KEY+...) to stdout; store it as a secret.
+    Generate {
+        /// Key name, conventionally `<your domain>/sealer`; auditors see it in every checkpoint.
+        #[arg(long)]
+        name: String,
+    },
+    /// Print the public verifier key of the configured secrets.signing_key: what auditors pin.
+    Show {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +171,27 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections {
             command: ProjectionsCommand::Rebuild { config },
         } => crate::run::rebuild_projections(&config.load()?).await,
+        Command::Keys {
+            command: KeysCommand::Generate { name },
+        } => {
+            let key = rainlogs_sealer::generate_signing_key(&name).context("--name")?;
+            println!("{}", key.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: KeysCommand::Show { config },
+        } => {
+            let config = config.load()?;
+            let private = config
+                .secrets
+                .signing_key
+                .as_ref()
+                .context("secrets.signing_key is not set (set secrets.signing_key_file)")?;
+            let public = rainlogs_sealer::verifier_key_text(private.expose())
+                .context("secrets.signing_key")?;
+            println!("{public}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {

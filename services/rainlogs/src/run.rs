@@ -7,7 +7,8 @@ use futures::FutureExt;
 use rainlogs_bus::{Bus, CancellationToken, StreamStatus};
 use rainlogs_config::{Config, generate_dev_secrets, random_hex_32};
 use rainlogs_db::{AuditProjection, ControlProjection, PgPool};
-use rainlogs_runtime::{ServiceContext, ServiceError};
+use rainlogs_runtime::{ObjectStore, ServiceContext, ServiceError};
+use rainlogs_store::ObjectKey;
 use rainlogs_telemetry::{Health, ServiceState, Telemetry, health_routes};
 use tokio::task::JoinSet;
 
@@ -79,13 +80,15 @@ pub async fn rebuild_projections(config: &Config) -> anyhow::Result<ExitCode> {
 /// `--dev`: secrets nobody has to invent, written once into the data directory.
 fn dev_secrets(config: &mut Config) -> anyhow::Result<()> {
     let hex = || random_hex_32();
+    let signing_key = rainlogs_sealer::generate_signing_key(rainlogs_sealer::DEV_KEY_NAME)?;
+    let note_key = || signing_key.to_string();
     let dev = generate_dev_secrets(
         &config.service.data_dir,
         &[
             ("token_encryption_key", &hex),
             ("api_key_digest_key", &hex),
             ("jwt_secret", &hex),
-            ("signing_key", &hex),
+            ("signing_key", &note_key),
         ],
     )?;
     if !dev.created.is_empty() {
@@ -135,7 +138,7 @@ fn ensure_local_store(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn readiness_checks(health: &Health, bus: &Bus, db: &PgPool, config: &Config) {
+fn readiness_checks(health: &Health, bus: &Bus, db: &PgPool, store: &ObjectStore) {
     let nats = bus.clone();
     health.add_check("nats", move || {
         let ok = nats.is_connected();
@@ -153,18 +156,31 @@ fn readiness_checks(health: &Health, bus: &Bus, db: &PgPool, config: &Config) {
         let pool = pool.clone();
         async move { sqlx_ping(&pool).await.map_err(|e| e.to_string()) }.boxed()
     });
-    let store = config.store.url.clone();
+    // A HEAD of a key that need not exist: any answer from the provider (found or not found)
+    // proves it is reachable and the credentials work.
+    let store = store.clone();
     health.add_check("store", move || {
         let store = store.clone();
         async move {
-            if store.starts_with("s3://") || std::path::Path::new(&store).is_dir() {
-                Ok(())
-            } else {
-                Err(format!("{store} is not a directory"))
-            }
+            let key = ObjectKey::new(format!("{}_rainlogs-ready", key_prefix(&store.prefix)))
+                .map_err(|e| e.to_string())?;
+            store
+                .store
+                .head(&key)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
         .boxed()
     });
+}
+
+fn key_prefix(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    }
 }
 
 async fn sqlx_ping(pool: &PgPool) -> Result<(), rainlogs_db::DbError> {
@@ -203,9 +219,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let store = rainlogs_runtime::open_store(&config)
         .await
         .context("store.url")?;
-
     let health = Health::default();
-    readiness_checks(&health, &bus, &db, &config);
+    readiness_checks(&health, &bus, &db, &store);
+    // Try each protection once (never trust a provider's 200) and show the result on /ready.
+    let posture = store.store.probe().await;
+    for warning in &posture.warnings {
+        tracing::warn!(%warning, "storage posture");
+    }
+    health.set_info("store_posture", serde_json::to_value(&posture)?);
+
     let shutdown = CancellationToken::new();
     let ctx = ServiceContext {
         config: Arc::new(config.clone()),

@@ -106,6 +106,14 @@ async fn all_services_reach_ready_serve_metrics_and_stop_on_sigterm() {
             "{service} not ready: {body}"
         );
     }
+    assert!(
+        body.contains("\"store_posture\""),
+        "the store posture is shown: {body}"
+    );
+    assert!(
+        body.contains("\"store\":\"ok\""),
+        "the store answers: {body}"
+    );
     let (status, metrics) = rainlogs.get("/metrics").await.expect("metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("target_info"), "{metrics}");
@@ -162,6 +170,47 @@ async fn bad_configuration_names_the_key() {
         .expect("run");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("listn"));
+}
+
+#[test]
+fn keys_generate_then_show_prints_the_public_half_only() {
+    let generated = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
+        .args(["keys", "generate", "--name", "rainlogs.test/sealer"])
+        .output()
+        .expect("run");
+    assert!(generated.status.success(), "{generated:?}");
+    let private = String::from_utf8(generated.stdout).expect("utf-8");
+    assert!(
+        private.starts_with("PRIVATE+KEY+rainlogs.test/sealer+"),
+        "{private}"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let key_file = dir.path().join("signing_key");
+    std::fs::write(&key_file, &private).expect("write key");
+
+    let shown = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
+        .args(["keys", "show"])
+        .env("RAINLOGS__SECRETS__SIGNING_KEY_FILE", &key_file)
+        .output()
+        .expect("run");
+    assert!(shown.status.success(), "{shown:?}");
+    let public = String::from_utf8(shown.stdout).expect("utf-8");
+    assert_eq!(
+        public.trim(),
+        rainlogs_sealer::verifier_key_text(&private).expect("valid key")
+    );
+    let secret_part = private.trim().rsplit('+').next().expect("key material");
+    assert!(
+        !public.contains(secret_part),
+        "the private key never leaves"
+    );
+
+    let unset = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
+        .args(["keys", "show"])
+        .output()
+        .expect("run");
+    assert!(!unset.status.success());
+    assert!(String::from_utf8_lossy(&unset.stderr).contains("secrets.signing_key"));
 }
 
 fn audit(n: u32) -> Envelope {

@@ -79,6 +79,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigError> {
         figment = figment.merge(Serialized::default(key, value));
     }
     let mut config: Config = figment.extract()?;
+    config.check_ranges()?;
     config.resolve_secret_files()?;
     Ok(config)
 }

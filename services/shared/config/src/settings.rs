@@ -18,6 +18,7 @@ pub struct Config {
     pub api: ApiSettings,
     pub telemetry: TelemetrySettings,
     pub service: ServiceSettings,
+    pub collector: CollectorSettings,
     pub secrets: SecretSettings,
 }
 
@@ -187,6 +188,33 @@ impl Default for ServiceSettings {
     }
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorSettings {
+    /// `collector.window`: length of a collection window; windows end on multiples of it
+    /// (1s..1h; Logpull accepts at most one hour per request).
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// `collector.backfill`: how far back a newly added zone starts, clamped to what Cloudflare
+    /// still holds (Logpull: 7 days).
+    #[serde(with = "humantime_serde")]
+    pub backfill: Duration,
+    /// `collector.lease_ttl`: a collector process that stops renewing loses its zones to
+    /// another process after this long.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+}
+
+impl Default for CollectorSettings {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(60),
+            backfill: Duration::from_secs(7 * 24 * 3600),
+            lease_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Secrets. Each `x` may instead be read from `x_file`. None has a default; `--dev` generates them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -268,6 +296,19 @@ impl SecretSettings {
 }
 
 impl Config {
+    /// Values the types accept but the services cannot work with.
+    pub(crate) fn check_ranges(&self) -> Result<(), ConfigError> {
+        let window = self.collector.window.as_secs();
+        if self.collector.window.subsec_nanos() != 0 || window == 0 || 3600 % window != 0 {
+            return Err(ConfigError::Invalid(format!(
+                "collector.window = {}: must be whole seconds that divide one hour (1s to 1h), \
+                 so windows line up with the hour",
+                humantime::format_duration(self.collector.window)
+            )));
+        }
+        Ok(())
+    }
+
     pub(crate) fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
         for (key, value, file) in self.secrets.slots() {
             resolve(key, value, file)?;

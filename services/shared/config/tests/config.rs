@@ -222,3 +222,24 @@ fn dev_secrets_are_private_files_created_once() {
         .fill_from_dir(second.dir())
         .expect_err("token key file missing in this dir");
 }
+
+#[test]
+fn collector_window_must_divide_the_hour() {
+    let ok = load(&Sources {
+        file: None,
+        env: env(&[("RAINLOGS__COLLECTOR__WINDOW", "5m")]),
+        overrides: Vec::new(),
+    })
+    .expect("5m divides the hour");
+    assert_eq!(ok.collector.window.as_secs(), 300);
+    for bad in ["7m", "2h", "0s"] {
+        let error = load(&Sources {
+            file: None,
+            env: env(&[("RAINLOGS__COLLECTOR__WINDOW", bad)]),
+            overrides: Vec::new(),
+        })
+        .expect_err(bad)
+        .to_string();
+        assert!(error.contains("collector.window"), "{bad}: {error}");
+    }
+}
