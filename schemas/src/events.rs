@@ -75,6 +75,10 @@ pub enum Event {
     ApiKeyRevoked(ApiKeyRevoked),
     #[serde(rename = "ctl.pull_requested")]
     PullRequested(PullRequested),
+    #[serde(rename = "ctl.legal_hold_set")]
+    LegalHoldSet(LegalHoldSet),
+    #[serde(rename = "ctl.legal_hold_released")]
+    LegalHoldReleased(LegalHoldReleased),
     #[serde(rename = "batch.collected")]
     BatchCollected(BatchCollected),
     #[serde(rename = "batch.window_closed")]
@@ -85,6 +89,8 @@ pub enum Event {
     WindowEmpty(WindowEmpty),
     #[serde(rename = "archive.window_gap")]
     WindowGap(WindowGap),
+    #[serde(rename = "archive.pruned")]
+    ArchivePruned(ArchivePruned),
     #[serde(rename = "chain.entry_sealed")]
     EntrySealed(EntrySealed),
     #[serde(rename = "audit.recorded")]
@@ -104,11 +110,14 @@ impl Event {
             Event::ApiKeyCreated(_) => "ctl.api_key_created",
             Event::ApiKeyRevoked(_) => "ctl.api_key_revoked",
             Event::PullRequested(_) => "ctl.pull_requested",
+            Event::LegalHoldSet(_) => "ctl.legal_hold_set",
+            Event::LegalHoldReleased(_) => "ctl.legal_hold_released",
             Event::BatchCollected(_) => "batch.collected",
             Event::WindowClosed(_) => "batch.window_closed",
             Event::ArchiveStored(_) => "archive.stored",
             Event::WindowEmpty(_) => "archive.window_empty",
             Event::WindowGap(_) => "archive.window_gap",
+            Event::ArchivePruned(_) => "archive.pruned",
             Event::EntrySealed(_) => "chain.entry_sealed",
             Event::AuditRecorded(_) => "audit.recorded",
         }
@@ -198,6 +207,21 @@ pub struct ApiKeyRevoked {
 pub struct PullRequested {
     pub zone_id: String,
     pub window: Window,
+}
+
+/// Stops every deletion of the tenant's archives (or of one zone's) until released.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LegalHoldSet {
+    pub hold_id: String,
+    /// `None`: the hold covers every zone of the tenant.
+    pub zone_id: Option<String>,
+    /// Why, for the audit trail (case number, authority).
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LegalHoldReleased {
+    pub hold_id: String,
 }
 
 /// A slice of one window's records, exactly as Cloudflare sent them.
@@ -310,6 +334,20 @@ pub struct WindowGap {
     pub attempt: Uuid,
     pub reason: GapReason,
     pub detail: String,
+}
+
+/// An archive object deleted after its retain-until; the sealer logs it as a `prune` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchivePruned {
+    /// The `archive` entry whose object was deleted: its log index and its canonical bytes,
+    /// so the sealer can check what it is asked to log without another lookup.
+    pub target_index: u64,
+    #[serde(with = "serde_bytes")]
+    pub target_entry: Vec<u8>,
+    /// Retention policy that allowed the deletion, e.g. `retention-395d`.
+    pub policy: String,
+    /// When the object was deleted, Unix ns.
+    pub pruned_at_ns: i64,
 }
 
 /// One entry appended to a zone's integrity log (see docs/FORMAT.md for `entry`).

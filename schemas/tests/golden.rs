@@ -217,6 +217,32 @@ fn samples() -> Vec<Envelope> {
                 detail: None,
             }),
         ),
+        envelope(
+            17,
+            None,
+            Event::LegalHoldSet(LegalHoldSet {
+                hold_id: "hold-2026-17".into(),
+                zone_id: Some(ZONE.into()),
+                reason: "BSI incident 2026-0042".into(),
+            }),
+        ),
+        envelope(
+            18,
+            None,
+            Event::LegalHoldReleased(LegalHoldReleased {
+                hold_id: "hold-2026-17".into(),
+            }),
+        ),
+        envelope(
+            19,
+            Some(ZONE),
+            Event::ArchivePruned(ArchivePruned {
+                target_index: 41,
+                target_entry: vec![0x01, 0x02, 0x03],
+                policy: "retention-395d".into(),
+                pruned_at_ns: 1_801_353_600_000_000_000,
+            }),
+        ),
     ]
 }
 

@@ -40,6 +40,14 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// One retention pass now: archives past retain-until and under no legal hold get their
+    /// prune entry, then are deleted. `--dry-run` lists what would go and why, changing nothing.
+    Reaper {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The sealer's checkpoint signing key.
     Keys {
         #[command(subcommand)]
@@ -171,6 +179,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections {
             command: ProjectionsCommand::Rebuild { config },
         } => crate::run::rebuild_projections(&config.load()?).await,
+        Command::Reaper { config, dry_run } => crate::run::reaper(&config.load()?, dry_run).await,
         Command::Keys {
             command: KeysCommand::Generate { name },
         } => {

@@ -77,6 +77,63 @@ pub async fn rebuild_projections(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `rainlogs reaper [--dry-run]`: one retention pass at the current time.
+pub async fn reaper(config: &Config, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let bus = connect_bus(config).await?;
+    let db = database(config).await?;
+    let store = rainlogs_runtime::open_store(config)
+        .await
+        .context("store.url")?;
+    let reaper = rainlogs_reaper::Reaper {
+        db,
+        bus,
+        store: store.store,
+        batch: i64::MAX,
+        metrics: None,
+    };
+    let now = rainlogs_reaper::now_ns();
+    if dry_run {
+        for c in reaper.plan(now).await? {
+            let why = match &c.decision {
+                rainlogs_reaper::Decision::Prune => {
+                    "retain-until passed: prune entry, then delete".to_owned()
+                }
+                rainlogs_reaper::Decision::Delete => "prune entry logged: delete".to_owned(),
+                rainlogs_reaper::Decision::Held { hold_id } => {
+                    format!("kept by legal hold {hold_id}")
+                }
+            };
+            println!(
+                "{}\t{}\t{}\tentry {}\t{} bytes\tretain-until {}\t{why}",
+                c.tenant,
+                c.zone,
+                c.object_key,
+                c.entry_index,
+                c.stored_size,
+                format_ns(c.retain_until_ns),
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = reaper.sweep(now).await?;
+    println!("{report:?}");
+    Ok(if report.refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn format_ns(ns: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ns.to_string())
+}
+
 /// `--dev`: secrets nobody has to invent, written once into the data directory.
 fn dev_secrets(config: &mut Config) -> anyhow::Result<()> {
     let hex = || random_hex_32();

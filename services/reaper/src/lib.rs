@@ -1,10 +1,91 @@
-//! The reaper service. It attaches to its durable consumer `reaper` on RL_CHAIN; processing
-//! lands with its issue, until then every event stays unacknowledged in the stream.
+//! The retention-reaper: archives live exactly as long as their logged retain-until says, not a
+//! day less and, unless a legal hold says otherwise, not much more.
+//!
+//! - [`schedule`]: projections of every archive entry's retain-until (RL_CHAIN) and of legal
+//!   holds (RL_CONTROL) into PostgreSQL.
+//! - [`sweep`]: every `interval`, archives past retain-until and under no hold first get their
+//!   `prune` entry (through the sealer), then their object is deleted on every provider.
+//!
+//! Delivery: at least once, idempotent. A crash between the two steps is repaired by the next
+//! pass; repeating either step changes nothing.
 
-use rainlogs_runtime::{ServiceContext, ServiceError, hold_subjects};
+pub mod metrics;
+pub mod schedule;
+pub mod sweep;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rainlogs_bus::CancellationToken;
+use rainlogs_runtime::{ServiceContext, ServiceError};
+use rainlogs_telemetry::ServiceState;
+
+pub use metrics::ReaperMetrics;
+pub use schedule::{LegalHolds, RetentionSchedule};
+pub use sweep::{Candidate, Decision, Reaper, SweepError, SweepReport};
 
 pub const NAME: &str = "reaper";
 
+/// Time between passes. Retain-until is a lower bound: an hour late is lawful, a second early
+/// is not.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+
+/// Archives looked at per pass.
+pub const BATCH: i64 = 500;
+
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
-    hold_subjects(&ctx, NAME, "reaper").await
+    let fail = |e: &dyn std::fmt::Display| ServiceError::new(NAME, e.to_string());
+    let schedule = tokio::spawn(rainlogs_db::run_projection(
+        ctx.db.clone(),
+        ctx.bus.clone(),
+        RetentionSchedule,
+        ctx.shutdown.clone(),
+    ));
+    let holds = tokio::spawn(rainlogs_db::run_projection(
+        ctx.db.clone(),
+        ctx.bus.clone(),
+        LegalHolds,
+        ctx.shutdown.clone(),
+    ));
+    let reaper = Reaper {
+        db: ctx.db.clone(),
+        bus: ctx.bus.clone(),
+        store: ctx.store.store.clone(),
+        batch: BATCH,
+        metrics: Some(ReaperMetrics::new(&ctx.telemetry.meter(NAME))),
+    };
+    ctx.report(NAME, ServiceState::Ready);
+    sweep_until(&reaper, &ctx.shutdown).await;
+    ctx.report(NAME, ServiceState::Stopping);
+    for task in [schedule, holds] {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(fail(&e)),
+            Err(e) => return Err(fail(&e)),
+        }
+    }
+    Ok(())
+}
+
+async fn sweep_until(reaper: &Reaper, shutdown: &CancellationToken) {
+    let mut ticks = tokio::time::interval(INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => match reaper.sweep(now_ns()).await {
+                Ok(report) if report != SweepReport::default() => {
+                    tracing::info!(?report, "retention pass");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention pass failed; next one retries"),
+            },
+        }
+    }
 }

@@ -2,8 +2,8 @@
 //! the checks the entry format makes, so a bad event is refused before it reaches the log.
 
 use rainlogs_integrity::{
-    ArchiveRecord, CollectionMethod, Dataset, EmptyRecord, EntryBody, GapReason, GapRecord,
-    ObjectRef, Sampling, Sha256Hash, Window,
+    ArchiveRecord, CollectionMethod, Dataset, EmptyRecord, Entry, EntryBody, GapReason, GapRecord,
+    Name, ObjectRef, Origin, PruneRecord, Sampling, Sha256Hash, Window, entry_id,
 };
 use rainlogs_schemas::Event;
 use rainlogs_schemas::events::{self, Method};
@@ -24,6 +24,8 @@ pub enum BodyError {
     Sampling,
     #[error("retain_until {0} is not a positive Unix time")]
     RetainUntil(i64),
+    #[error("prune of entry {index}: {why}")]
+    PruneTarget { index: u64, why: String },
 }
 
 /// The window an event accounts for, before anything else is checked.
@@ -137,6 +139,59 @@ pub fn entry_body(event: &Event, coverage: &Coverage) -> Result<EntryBody, BodyE
         }
         other => Err(BodyError::NotAnArchiveEvent(other.type_name())),
     }
+}
+
+/// The `prune` entry for an `archive.pruned` event. The event carries the target entry's bytes;
+/// they must decode to an `archive` entry of this zone's log at the named index whose
+/// retain-until had passed when the object was deleted, or nothing is logged.
+pub fn prune_body(
+    event: &events::ArchivePruned,
+    origin: &Origin,
+    log_size: u64,
+    now_ns: u64,
+) -> Result<EntryBody, BodyError> {
+    let index = event.target_index;
+    let refuse = |why: String| BodyError::PruneTarget { index, why };
+    if index >= log_size {
+        return Err(refuse(format!("the log has only {log_size} entries")));
+    }
+    let target = Entry::decode(&event.target_entry)
+        .map_err(|e| refuse(format!("target entry does not decode: {e}")))?;
+    if target.index != index || &target.origin != origin {
+        return Err(refuse(format!(
+            "the target bytes are entry {} of {}",
+            target.index,
+            target.origin.as_str()
+        )));
+    }
+    let EntryBody::Archive(archive) = &target.body else {
+        return Err(refuse(format!(
+            "the target is a {} entry",
+            target.kind().as_str()
+        )));
+    };
+    let pruned_at_ns = u64::try_from(event.pruned_at_ns)
+        .ok()
+        .filter(|ns| *ns > 0)
+        .ok_or_else(|| refuse(format!("pruned_at_ns {} is not a time", event.pruned_at_ns)))?;
+    // Both clocks must be past retain-until: an auditor checks the claimed deletion time and
+    // the time the prune was sealed, so an early deletion cannot be back- or forward-dated.
+    if pruned_at_ns < archive.retain_until_ns || now_ns < archive.retain_until_ns {
+        return Err(refuse(format!(
+            "retain-until {} has not passed (deleted at {pruned_at_ns}, sealing at {now_ns})",
+            archive.retain_until_ns
+        )));
+    }
+    let policy =
+        Name::new(&event.policy).map_err(|e| refuse(format!("policy {:?}: {e}", event.policy)))?;
+    Ok(EntryBody::Prune(PruneRecord {
+        dataset: archive.dataset.clone(),
+        object: archive.object.clone(),
+        target_index: index,
+        target_entry_id: entry_id(&event.target_entry),
+        policy,
+        pruned_at_ns,
+    }))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod coverage;
 mod first_windows;
 mod journal;
 pub mod keys;
+mod pruned;
 mod reconcile;
 mod service;
 mod settings;

@@ -10,7 +10,7 @@ use rainlogs_bus::async_nats::jetstream::{self, AckKind};
 use rainlogs_bus::{Bus, CancellationToken, PublishError, definitions};
 use rainlogs_integrity::{BucketPrefix, NoteSigningKey};
 use rainlogs_runtime::ObjectStore;
-use rainlogs_schemas::Envelope;
+use rainlogs_schemas::{Envelope, Event};
 
 use crate::body;
 use crate::checkpointer::{self, Covered};
@@ -171,7 +171,8 @@ impl Core {
                 envelope.zone, message.subject
             ));
         };
-        if body::dataset_and_window(&envelope.event).is_none() {
+        let is_prune = matches!(envelope.event, Event::ArchivePruned(_));
+        if !is_prune && body::dataset_and_window(&envelope.event).is_none() {
             return Answer::Reject(format!(
                 "{} is not an archive event",
                 envelope.event.type_name()
@@ -209,6 +210,9 @@ impl Core {
         if let Some(fault) = &log.fault {
             tracing::error!(alarm = true, %zone, %fault, "zone log is faulted; event held back");
             return Answer::Retry(Duration::from_secs(60));
+        }
+        if let Event::ArchivePruned(pruned) = &envelope.event {
+            return Box::pin(seal_prune(&self.journal, log, pruned, &envelope)).await;
         }
         let body = match body::entry_body(&envelope.event, &log.coverage) {
             Ok(body) => body,
@@ -362,51 +366,123 @@ async fn seal(
             tracing::error!(zone = %log.zone, %dataset, ?window, earlier,
                 "the windows before this one never got an entry; sealing past the hole");
         }
-        let sealed = match log.chain.clone().seal(body.clone(), now_ns()) {
-            Ok(sealed) => sealed,
-            Err(e) => return Answer::Reject(e.to_string()),
-        };
-        let index = sealed.entry.index;
-        let appended = journal
-            .append(
-                &log.subject,
-                &log.tenant,
-                &log.zone,
-                &sealed,
-                Some(cause),
-                log.last_sequence,
-            )
-            .await;
-        match appended {
-            Ok(published) if !published.duplicate => {
-                if let Err(e) = log.apply(published.sequence, index, &sealed.bytes) {
-                    log.fault = Some(format!("own entry does not apply: {e}"));
-                    return Answer::Retry(Duration::from_secs(60));
-                }
+        match append_entry(journal, log, &body, cause).await {
+            Appended::Sealed { index, kind } => {
                 early.remove(&early_key);
                 if first_of_dataset {
                     first_windows.forget(&log.zone);
                 }
-                tracing::debug!(zone = %log.zone, index, %dataset, ?window, kind = sealed.entry.kind().as_str(), "entry sealed");
+                tracing::debug!(zone = %log.zone, index, %dataset, ?window, kind, "entry sealed");
                 return Answer::Ack;
             }
-            // The same entry is already stored, or another sealer appended first: read what
-            // the chain holds now and decide again.
-            Ok(_) | Err(PublishError::WrongLastSequence { .. }) => {
-                if let Err(e) = catch_up(journal, log).await {
-                    tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
-                    return Answer::Retry(Duration::from_secs(2));
-                }
-                if let Some(fault) = &log.fault {
-                    tracing::error!(alarm = true, zone = %log.zone, %fault, "chain does not verify");
-                    return Answer::Retry(Duration::from_secs(60));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(zone = %log.zone, error = %e, "appending to the chain failed");
-                return Answer::Retry(Duration::from_secs(1));
-            }
+            Appended::Raced => {}
+            Appended::Stop(answer) => return answer,
         }
     }
     Answer::Retry(Duration::from_millis(100))
+}
+
+/// Logs the deletion of an archive object as a `prune` entry, once per archive entry.
+async fn seal_prune(
+    journal: &Journal,
+    log: &mut ZoneLog,
+    event: &rainlogs_schemas::events::ArchivePruned,
+    cause: &Envelope,
+) -> Answer {
+    let mut caught_up = false;
+    for _ in 0..APPEND_ATTEMPTS {
+        if log.pruned.contains(event.target_index) {
+            tracing::debug!(zone = %log.zone, target = event.target_index, "prune already logged");
+            return Answer::Ack;
+        }
+        if event.target_index >= log.size() && !caught_up {
+            // The target may have been sealed by another sealer since this one last looked.
+            caught_up = true;
+            if let Err(e) = catch_up(journal, log).await {
+                tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
+                return Answer::Retry(Duration::from_secs(2));
+            }
+            continue;
+        }
+        let body = match body::prune_body(event, &log.origin, log.size(), now_ns()) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(alarm = true, zone = %log.zone, error = %e, "prune refused");
+                return Answer::Reject(e.to_string());
+            }
+        };
+        match append_entry(journal, log, &body, cause).await {
+            Appended::Sealed { index, .. } => {
+                tracing::info!(zone = %log.zone, index, target = event.target_index, "prune sealed");
+                return Answer::Ack;
+            }
+            Appended::Raced => {}
+            Appended::Stop(answer) => return answer,
+        }
+    }
+    Answer::Retry(Duration::from_millis(100))
+}
+
+enum Appended {
+    /// This sealer's entry is now in the chain (and applied to `log`).
+    Sealed {
+        index: u64,
+        kind: &'static str,
+    },
+    /// Another writer got there first; `log` has caught up, decide again.
+    Raced,
+    Stop(Answer),
+}
+
+/// One compare-and-set append of `body` after the log's newest entry.
+async fn append_entry(
+    journal: &Journal,
+    log: &mut ZoneLog,
+    body: &rainlogs_integrity::EntryBody,
+    cause: &Envelope,
+) -> Appended {
+    let sealed = match log.chain.clone().seal(body.clone(), now_ns()) {
+        Ok(sealed) => sealed,
+        Err(e) => return Appended::Stop(Answer::Reject(e.to_string())),
+    };
+    let index = sealed.entry.index;
+    let appended = journal
+        .append(
+            &log.subject,
+            &log.tenant,
+            &log.zone,
+            &sealed,
+            Some(cause),
+            log.last_sequence,
+        )
+        .await;
+    match appended {
+        Ok(published) if !published.duplicate => {
+            if let Err(e) = log.apply(published.sequence, index, &sealed.bytes) {
+                log.fault = Some(format!("own entry does not apply: {e}"));
+                return Appended::Stop(Answer::Retry(Duration::from_secs(60)));
+            }
+            Appended::Sealed {
+                index,
+                kind: sealed.entry.kind().as_str(),
+            }
+        }
+        // The same entry is already stored, or another sealer appended first: read what the
+        // chain holds now.
+        Ok(_) | Err(PublishError::WrongLastSequence { .. }) => {
+            if let Err(e) = catch_up(journal, log).await {
+                tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
+                return Appended::Stop(Answer::Retry(Duration::from_secs(2)));
+            }
+            if let Some(fault) = &log.fault {
+                tracing::error!(alarm = true, zone = %log.zone, %fault, "chain does not verify");
+                return Appended::Stop(Answer::Retry(Duration::from_secs(60)));
+            }
+            Appended::Raced
+        }
+        Err(e) => {
+            tracing::warn!(zone = %log.zone, error = %e, "appending to the chain failed");
+            Appended::Stop(Answer::Retry(Duration::from_secs(1)))
+        }
+    }
 }

@@ -9,6 +9,7 @@ use rainlogs_integrity::{
 };
 
 use crate::coverage::Coverage;
+use crate::pruned::PrunedTargets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ZoneError {
@@ -36,6 +37,8 @@ pub struct ZoneLog {
     pub chain: Chain,
     pub tiles: TileWriter,
     pub coverage: Coverage,
+    /// Archive entries that already have their `prune` entry.
+    pub pruned: PrunedTargets,
     /// Stream sequence of the newest entry on the subject (0 = none yet).
     pub last_sequence: u64,
     /// Newest checkpoint known to be in the bucket (signed by this or another sealer).
@@ -64,6 +67,7 @@ impl ZoneLog {
             origin,
             tiles: TileWriter::new(),
             coverage: Coverage::default(),
+            pruned: PrunedTargets::default(),
             last_sequence: 0,
             signed,
             unwritten: Vec::new(),
@@ -107,6 +111,9 @@ impl ZoneLog {
             .map_err(|source| ZoneError::Tiles { index, source })?;
         self.chain = Chain::after(&sealed);
         self.coverage.record(&sealed.entry.body);
+        if let rainlogs_integrity::EntryBody::Prune(prune) = &sealed.entry.body {
+            self.pruned.insert(prune.target_index);
+        }
         self.last_sequence = sequence;
         let size = self.size();
         let signed_size = self.signed_size();

@@ -27,7 +27,7 @@ const STREAM_FILES: [(&str, &str); 5] = [
 ];
 
 /// (stream, file name, JSON) of every durable consumer.
-const CONSUMER_FILES: [(&str, &str, &str); 7] = [
+const CONSUMER_FILES: [(&str, &str, &str); 8] = [
     (
         "RL_BATCH",
         "RL_BATCH.archiver.json",
@@ -40,8 +40,13 @@ const CONSUMER_FILES: [(&str, &str, &str); 7] = [
     ),
     (
         "RL_CHAIN",
-        "RL_CHAIN.reaper.json",
-        include_str!("../../../../nats/consumers/RL_CHAIN.reaper.json"),
+        "RL_CHAIN.proj-retention.json",
+        include_str!("../../../../nats/consumers/RL_CHAIN.proj-retention.json"),
+    ),
+    (
+        "RL_CONTROL",
+        "RL_CONTROL.proj-legal-holds.json",
+        include_str!("../../../../nats/consumers/RL_CONTROL.proj-legal-holds.json"),
     ),
     (
         "RL_CONTROL",

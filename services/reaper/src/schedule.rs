@@ -1,0 +1,116 @@
+//! The reaper's read models: every archive entry with its retain-until (from RL_CHAIN) and the
+//! legal holds (from RL_CONTROL). Both are projections, so replays and redeliveries change nothing.
+
+use rainlogs_db::Projection;
+use rainlogs_integrity::{Entry, EntryBody};
+use rainlogs_schemas::{Envelope, Event};
+use sqlx::PgConnection;
+
+/// `retention_archives`, from the sealed entries of every zone.
+pub struct RetentionSchedule;
+
+impl Projection for RetentionSchedule {
+    const NAME: &'static str = "retention";
+    const TABLES: &'static [&'static str] = &["retention_archives"];
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        _sequence: u64,
+        event: &Envelope,
+    ) -> Result<(), sqlx::Error> {
+        let Event::EntrySealed(sealed) = &event.event else {
+            return Ok(());
+        };
+        let Some(zone) = &event.zone else {
+            tracing::error!(id = %event.id, "chain entry without a zone; not scheduled");
+            return Ok(());
+        };
+        let entry = match Entry::decode(&sealed.entry) {
+            Ok(entry) => entry,
+            Err(e) => {
+                // The sealer verified it before appending; an undecodable entry here is an
+                // alarm for the verifier, not something retention can act on.
+                tracing::error!(alarm = true, %zone, index = sealed.index, error = %e,
+                    "chain entry does not decode; not scheduled");
+                return Ok(());
+            }
+        };
+        match &entry.body {
+            EntryBody::Archive(archive) => {
+                sqlx::query(
+                    "INSERT INTO retention_archives \
+                     (zone, tenant, entry_index, entry, object_key, stored_size, retain_until_ns) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (zone, entry_index) DO NOTHING",
+                )
+                .bind(zone)
+                .bind(&event.tenant)
+                .bind(as_i64(entry.index))
+                .bind(&sealed.entry)
+                .bind(&archive.object.key)
+                .bind(as_i64(archive.stored_size))
+                .bind(as_i64(archive.retain_until_ns))
+                .execute(conn)
+                .await?;
+            }
+            EntryBody::Prune(prune) => {
+                sqlx::query(
+                    "UPDATE retention_archives SET pruned_at_ns = $3 \
+                     WHERE zone = $1 AND entry_index = $2 AND pruned_at_ns IS NULL",
+                )
+                .bind(zone)
+                .bind(as_i64(prune.target_index))
+                .bind(as_i64(prune.pruned_at_ns))
+                .execute(conn)
+                .await?;
+            }
+            EntryBody::Empty(_) | EntryBody::Gap(_) | EntryBody::Key(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// `legal_holds`, from `ctl.legal_hold_*` events.
+pub struct LegalHolds;
+
+impl Projection for LegalHolds {
+    const NAME: &'static str = "legal-holds";
+    const TABLES: &'static [&'static str] = &["legal_holds"];
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        _sequence: u64,
+        event: &Envelope,
+    ) -> Result<(), sqlx::Error> {
+        match &event.event {
+            Event::LegalHoldSet(hold) => {
+                sqlx::query(
+                    "INSERT INTO legal_holds (hold_id, tenant, zone, reason, set_at_ns) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hold_id) DO NOTHING",
+                )
+                .bind(&hold.hold_id)
+                .bind(&event.tenant)
+                .bind(&hold.zone_id)
+                .bind(&hold.reason)
+                .bind(event.occurred_at_ns)
+                .execute(conn)
+                .await?;
+            }
+            Event::LegalHoldReleased(release) => {
+                // A hold is released only by its own tenant.
+                sqlx::query("DELETE FROM legal_holds WHERE hold_id = $1 AND tenant = $2")
+                    .bind(&release.hold_id)
+                    .bind(&event.tenant)
+                    .execute(conn)
+                    .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn as_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
