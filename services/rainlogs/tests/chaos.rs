@@ -1,0 +1,344 @@
+//! Chaos: the real `rainlogs` binary running the archiver and the sealer is SIGKILLed at random
+//! moments while windows arrive, then restarted. Afterwards every window has exactly one entry,
+//! every archive holds exactly its window's records, no archive is stored twice, and
+//! `rainlogs-verify` passes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rainlogs_bus::{Bus, connect, provision};
+use rainlogs_integrity::{
+    BucketPrefix, Entry, EntryBody, Name, NoteVerifierKey, Origin, Sha256Hash, open_checkpoint,
+};
+use rainlogs_schemas::events::{
+    BatchCollected, GapReason, Method, Window, WindowClosed, WindowOutcome,
+};
+use rainlogs_schemas::{Actor, Envelope, Event, subjects};
+use rainlogs_store::{Backend, FsStore, ObjectKey, Store};
+use rainlogs_testkit::{NatsServer, TestDatabase, free_port};
+use uuid::Uuid;
+
+const TENANT: &str = "acme";
+const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+const DATASET: &str = "http_requests";
+const WINDOWS: i64 = 14;
+
+fn window(n: i64) -> Window {
+    let start = 1_768_485_600 + n * 60;
+    Window {
+        start,
+        end: start + 60,
+    }
+}
+
+/// What window `n` is: every fifth is empty, every seventh a gap, the rest have 3 batches.
+fn outcome_of(n: i64) -> &'static str {
+    if n % 5 == 4 {
+        "empty"
+    } else if n % 7 == 6 {
+        "gap"
+    } else {
+        "archive"
+    }
+}
+
+fn batch_lines(n: i64, seq: u32) -> Vec<u8> {
+    (0..150u64)
+        .flat_map(|i| {
+            format!(
+                "{{\"ClientIP\":\"198.51.100.{}\",\"EdgeStartTimestamp\":{},\"RayID\":\"{n:04x}{seq:02x}{i:010x}\"}}\n",
+                i % 250,
+                1_768_485_600_000_000_000u64 + i * 7_919,
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+/// A small deterministic generator, seeded from the clock and printed, so a failure can be rerun.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+struct Process {
+    child: Child,
+    telemetry: u16,
+}
+
+fn spawn(nats: &str, db: &str, data: &Path) -> Process {
+    let telemetry = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
+        .args([
+            "run",
+            "--dev",
+            "--service",
+            "archiver",
+            "--service",
+            "sealer",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RAINLOGS__NATS__URL", nats)
+        .env("RAINLOGS__DATABASE__URL", db)
+        .env("RAINLOGS__STORE__URL", data.join("archive"))
+        .env("RAINLOGS__SERVICE__DATA_DIR", data.join("data"))
+        .env(
+            "RAINLOGS__TELEMETRY__LISTEN",
+            format!("127.0.0.1:{telemetry}"),
+        )
+        .env(
+            "RAINLOGS__API__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn rainlogs");
+    Process { child, telemetry }
+}
+
+impl Process {
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = format!("http://127.0.0.1:{}/ready", self.telemetry);
+        loop {
+            if let Ok(resp) = reqwest::get(&url).await
+                && resp.status() == 200
+            {
+                return;
+            }
+            assert!(
+                self.child.try_wait().expect("wait").is_none(),
+                "rainlogs exited before ready"
+            );
+            assert!(Instant::now() < deadline, "rainlogs never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+async fn publish(bus: &Bus, event: Event) {
+    let envelope = Envelope::new(
+        TENANT,
+        Some(ZONE.into()),
+        Actor::service("collector"),
+        event,
+    );
+    bus.publish(&subjects::batch(ZONE), &envelope)
+        .await
+        .expect("publish");
+}
+
+/// Publishes window `n` as the collector would; returns the content an archive must hold.
+async fn send_window(bus: &Bus, n: i64) -> Option<Vec<u8>> {
+    let attempt = Uuid::now_v7();
+    let outcome = match outcome_of(n) {
+        "empty" => WindowOutcome::Empty {
+            method: Method::Logpull,
+        },
+        "gap" => WindowOutcome::Gap {
+            reason: GapReason::RetentionExpired,
+            detail: "older than 7 days".into(),
+        },
+        _ => {
+            let mut content = Vec::new();
+            for seq in 0..3 {
+                let lines = batch_lines(n, seq);
+                content.extend_from_slice(&lines);
+                publish(
+                    bus,
+                    Event::BatchCollected(BatchCollected {
+                        dataset: DATASET.into(),
+                        window: window(n),
+                        attempt,
+                        seq,
+                        records: 150,
+                        content_lz4: BatchCollected::compress(&lines),
+                    }),
+                )
+                .await;
+            }
+            publish(
+                bus,
+                Event::WindowClosed(WindowClosed {
+                    dataset: DATASET.into(),
+                    window: window(n),
+                    attempt,
+                    outcome: WindowOutcome::Complete {
+                        batches: 3,
+                        records: 450,
+                        method: Method::Logpull,
+                        sample_interval: 1,
+                        fields: "ClientIP,EdgeStartTimestamp,RayID".into(),
+                    },
+                }),
+            )
+            .await;
+            return Some(content);
+        }
+    };
+    publish(
+        bus,
+        Event::WindowClosed(WindowClosed {
+            dataset: DATASET.into(),
+            window: window(n),
+            attempt,
+            outcome,
+        }),
+    )
+    .await;
+    None
+}
+
+#[tokio::test]
+async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("chaos seed {seed}");
+    let mut random = Lcg(seed);
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let bus = connect(&nats.url).await.expect("connect");
+    provision(&bus, 1).await.expect("provision");
+    let data = tempfile::tempdir().expect("data dir");
+
+    let mut expected: BTreeMap<i64, Option<Vec<u8>>> = BTreeMap::new();
+    let mut process = spawn(&nats.url, &db.url, data.path());
+    process.wait_ready().await;
+    let mut kills = 0;
+    for n in 0..WINDOWS {
+        expected.insert(n, send_window(&bus, n).await);
+        if n % 4 == 1 {
+            // Somewhere between "just received" and "in the middle of closing".
+            tokio::time::sleep(Duration::from_millis(random.next(400))).await;
+            process.kill();
+            kills += 1;
+            process = spawn(&nats.url, &db.url, data.path());
+            process.wait_ready().await;
+        }
+    }
+    assert!(kills >= 3);
+
+    let store = Store::Single(Backend::Fs(
+        FsStore::open(&data.path().join("archive"))
+            .await
+            .expect("store"),
+    ));
+    let signing_key = std::fs::read_to_string(data.path().join("data/dev-secrets/signing_key"))
+        .expect("dev signing key");
+    let verifier = NoteVerifierKey::parse(
+        &rainlogs_sealer::verifier_key_text(&signing_key).expect("valid key"),
+    )
+    .expect("verifier key");
+    let origin = Origin::new(
+        &Name::new(TENANT).expect("tenant"),
+        &Name::new(ZONE).expect("zone"),
+    );
+    let prefix = BucketPrefix::default();
+    let checkpoint = ObjectKey::new(prefix.checkpoint_key(&origin)).expect("key");
+    // Messages a killed process held come back after the consumers' ack_wait (60 s).
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let size = match store.get_bytes(&checkpoint).await {
+            Ok(note) => open_checkpoint(&note, &origin, std::slice::from_ref(&verifier))
+                .map(|c| c.checkpoint.size)
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
+        if size == WINDOWS as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "checkpoint covers {size} of {WINDOWS} windows (seed {seed})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    process.kill();
+
+    // Every window exactly once, with the right kind and exactly its records.
+    let chain = bus.js.get_stream("RL_CHAIN").await.expect("stream");
+    let mut seen = BTreeMap::new();
+    let mut next = 1;
+    while let Ok(message) = chain
+        .direct_get_next_for_subject(subjects::chain(ZONE), Some(next))
+        .await
+    {
+        next = message.sequence + 1;
+        let Event::EntrySealed(sealed) = Envelope::from_cbor(&message.payload)
+            .expect("envelope")
+            .event
+        else {
+            panic!("not an entry");
+        };
+        let entry = Entry::decode(&sealed.entry).expect("entry");
+        let start = i64::try_from(entry.body.window().expect("window").start_ns() / 1_000_000_000)
+            .expect("start");
+        let n = (start - window(0).start) / 60;
+        assert!(
+            seen.insert(n, entry).is_none(),
+            "window {n} sealed twice (seed {seed})"
+        );
+    }
+    assert_eq!(
+        seen.keys().copied().collect::<Vec<_>>(),
+        (0..WINDOWS).collect::<Vec<_>>(),
+        "seed {seed}"
+    );
+    let mut archive_keys = Vec::new();
+    for (n, entry) in &seen {
+        match (&entry.body, &expected[n]) {
+            (EntryBody::Archive(archive), Some(content)) => {
+                assert_eq!(archive.content_sha256, Sha256Hash::digest(content));
+                assert_eq!(archive.record_count, 450);
+                let stored = store
+                    .get_bytes(&ObjectKey::new(&archive.object.key).expect("key"))
+                    .await
+                    .expect("archive present");
+                assert_eq!(archive.stored_sha256, Sha256Hash::digest(&stored));
+                archive_keys.push(archive.object.key.clone());
+            }
+            (EntryBody::Empty(_), None) => assert_eq!(outcome_of(*n), "empty"),
+            (EntryBody::Gap(_), None) => assert_eq!(outcome_of(*n), "gap"),
+            (body, _) => panic!("window {n} sealed as {:?} (seed {seed})", body.kind()),
+        }
+    }
+    // No second copy of any archive under another key.
+    use futures::TryStreamExt as _;
+    let tlog = prefix.tlog_prefix(&origin);
+    let stored: Vec<String> = store
+        .list(&prefix.zone_prefix(&origin))
+        .map_ok(|o| o.key)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|k| !k.starts_with(&tlog))
+        .collect();
+    archive_keys.sort();
+    let mut stored_sorted = stored.clone();
+    stored_sorted.sort();
+    assert_eq!(stored_sorted, archive_keys, "seed {seed}");
+
+    let options =
+        rainlogs_verify::VerifyOptions::new(TENANT, ZONE, vec![verifier]).expect("options");
+    let report = rainlogs_verify::verify(&store, &options).await;
+    assert_eq!(report.exit_code(), 0, "{}", report.to_human());
+}
