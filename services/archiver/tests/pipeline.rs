@@ -126,6 +126,13 @@ async fn four_windows_end_as_four_entries(h: &Harness) {
         .filter(|k| !k.starts_with(&prefix.tlog_prefix(&origin())))
         .collect();
     assert_eq!(objects.len(), 2, "{objects:?}");
+
+    // What an auditor concludes from the bucket alone with the pinned key.
+    let mut options =
+        rainlogs_verify::VerifyOptions::new(TENANT, ZONE, vec![key().verifier_key()]).unwrap();
+    options.prefix = prefix.clone();
+    let report = rainlogs_verify::verify(&h.store.store, &options).await;
+    assert_eq!(report.exit_code(), 0, "{}", report.to_human());
 }
 
 #[tokio::test]

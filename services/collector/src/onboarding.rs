@@ -88,7 +88,8 @@ pub fn default_method(tier: &PlanTier) -> Method {
     }
 }
 
-fn tier_word(tier: &PlanTier) -> String {
+/// The plan as a word for people (`enterprise`, `business`, …, or Cloudflare's raw id).
+pub fn tier_word(tier: &PlanTier) -> String {
     match tier {
         PlanTier::Free => "free".into(),
         PlanTier::Pro => "pro".into(),
@@ -98,7 +99,9 @@ fn tier_word(tier: &PlanTier) -> String {
     }
 }
 
-fn allows(tier: &PlanTier, method: Method) -> bool {
+/// Whether Cloudflare offers `method` on the plan (unknown plans are given the benefit of the
+/// doubt; onboarding then finds out).
+pub fn plan_allows(tier: &PlanTier, method: Method) -> bool {
     match (method, tier) {
         (_, PlanTier::Unknown(_)) | (Method::Graphql, _) => true,
         (Method::Logpull, t) => *t == PlanTier::Enterprise,
@@ -150,7 +153,7 @@ pub async fn onboard(
     let mut notes = Vec::new();
     let mut status = Status::Ok;
     let mut method = entry.method;
-    if !allows(&tier, method) {
+    if !plan_allows(&tier, method) {
         let fallback = default_method(&tier);
         notes.push(format!(
             "{} is not available on the {plan} plan; using {} instead",

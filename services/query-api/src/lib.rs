@@ -1,20 +1,66 @@
-//! The query-api service: keeps the Postgres projections current and serves the REST API.
-//! This foundation serves `/health`, `/ready` and `/metrics` on `api.listen`; the REST
-//! routes land with the query-api issue.
+//! The query-api service: keeps the Postgres projections current and serves the REST API
+//! (poem-openapi; the document is committed as `openapi/rainlogs.json`).
+//!
+//! - Writes become `rl.ctl.<tenant>` events; the answer waits until the control projection
+//!   shows them (read-your-writes).
+//! - Every mutating action and every data read is an `rl.audit.<tenant>` event.
+//! - Jobs are the sealed windows of `rl.chain.<zone>`; downloads stream from the store and are
+//!   checked against the sealed hashes while they stream.
 
-use rainlogs_db::{AuditProjection, ControlProjection, run_projection};
+mod allow;
+mod api_keys;
+mod app;
+mod auth;
+mod download;
+mod error;
+mod events;
+mod jwt;
+mod middleware;
+mod passwords;
+mod proofs;
+mod rate_limit;
+mod request;
+mod routes;
+mod state;
+mod views;
+
+use std::sync::Arc;
+
+use rainlogs_db::{AuditProjection, ChainProjection, ControlProjection, run_projection};
 use rainlogs_runtime::{ServiceContext, ServiceError};
-use rainlogs_telemetry::{ServiceState, health_routes};
+use rainlogs_telemetry::ServiceState;
+
+pub use app::openapi_json;
+pub use error::ErrorBody;
+pub use rate_limit::Rate;
+pub use state::{ApiOptions, Quotas};
 
 pub const NAME: &str = "query-api";
 
+/// Runs the API with the default limits.
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
+    run_with(ctx, ApiOptions::default()).await
+}
+
+/// Runs the API with `options` (tests use lower timeouts or higher limits).
+pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), ServiceError> {
     let err = |e: &dyn std::fmt::Display| ServiceError::new(NAME, e);
+    let state = state::AppState::new(
+        state::Parts {
+            config: ctx.config.clone(),
+            db: ctx.db.clone(),
+            bus: ctx.bus.clone(),
+            store: ctx.store.clone(),
+            health: ctx.health.clone(),
+            telemetry: ctx.telemetry.clone(),
+        },
+        options,
+    )
+    .map_err(|e| err(&e))?;
     let listener = poem::listener::TcpListener::bind(ctx.config.api.listen);
-    let app = health_routes(ctx.health.clone(), ctx.telemetry.clone());
     let shutdown = ctx.shutdown.clone();
     let server = poem::Server::new(listener).run_with_graceful_shutdown(
-        app,
+        app::app(Arc::new(state)),
         async move { shutdown.cancelled().await },
         Some(ctx.config.service.shutdown_timeout),
     );
@@ -30,6 +76,12 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         AuditProjection,
         ctx.shutdown.clone(),
     );
+    let chain = run_projection(
+        ctx.db.clone(),
+        ctx.bus.clone(),
+        ChainProjection,
+        ctx.shutdown.clone(),
+    );
     ctx.report(NAME, ServiceState::Ready);
     tracing::info!(listen = %ctx.config.api.listen, "query-api listening");
     // The first failure ends the service; the process decides what to do with the others.
@@ -37,6 +89,7 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         async { server.await.map_err(|e| err(&e)) },
         async { control.await.map_err(|e| err(&e)) },
         async { audit.await.map_err(|e| err(&e)) },
+        async { chain.await.map_err(|e| err(&e)) },
     )?;
     Ok(())
 }

@@ -72,7 +72,7 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum ProjectionsCommand {
-    /// Drop the projection tables and replay them from JetStream (stop query-api first).
+    /// Drop the projection tables and replay them from JetStream (stop query-api and the reaper first).
     Rebuild {
         #[command(flatten)]
         config: ConfigArgs,

@@ -74,7 +74,46 @@ pub async fn rebuild_projections(config: &Config) -> anyhow::Result<ExitCode> {
     println!("control: replayed {control} events");
     let audit = rainlogs_db::rebuild(&db, &bus, AuditProjection).await?;
     println!("audit: replayed {audit} events");
+    let chain = rainlogs_db::rebuild(&db, &bus, rainlogs_db::ChainProjection).await?;
+    println!("chain (jobs): replayed {chain} events");
+    let retention = rainlogs_db::rebuild(&db, &bus, rainlogs_reaper::RetentionSchedule).await?;
+    println!("retention: replayed {retention} events");
+    let holds = rainlogs_db::rebuild(&db, &bus, rainlogs_reaper::LegalHolds).await?;
+    println!("legal holds: replayed {holds} events");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rainlogs_store_protection{role, check}`: 1 when the provider really enforces the protection
+/// (tried at start, not taken from its answers), so an alert can fire on any 0.
+fn record_posture(telemetry: &Telemetry, posture: &rainlogs_store::Posture) {
+    let gauge = telemetry
+        .meter("store")
+        .u64_gauge("rainlogs_store_protection")
+        .with_description(
+            "1 when the storage provider was seen to enforce the protection at start, else 0",
+        )
+        .build();
+    for provider in &posture.providers {
+        for (check, status) in [
+            ("object_lock", &provider.object_lock),
+            ("per_object_retention", &provider.per_object_retention),
+            ("versioning", &provider.versioning),
+            ("conditional_put", &provider.conditional_put),
+            (
+                "conditional_multipart_complete",
+                &provider.conditional_multipart_complete,
+            ),
+            ("checksum_verification", &provider.checksum_verification),
+        ] {
+            gauge.record(
+                u64::from(status.is_enforced()),
+                &[
+                    opentelemetry::KeyValue::new("role", provider.role.as_str()),
+                    opentelemetry::KeyValue::new("check", check),
+                ],
+            );
+        }
+    }
 }
 
 /// `rainlogs reaper [--dry-run]`: one retention pass at the current time.
@@ -284,6 +323,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(%warning, "storage posture");
     }
     health.set_info("store_posture", serde_json::to_value(&posture)?);
+    record_posture(&telemetry, &posture);
 
     let shutdown = CancellationToken::new();
     let ctx = ServiceContext {

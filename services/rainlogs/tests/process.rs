@@ -117,6 +117,10 @@ async fn all_services_reach_ready_serve_metrics_and_stop_on_sigterm() {
     let (status, metrics) = rainlogs.get("/metrics").await.expect("metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("target_info"), "{metrics}");
+    assert!(
+        metrics.contains("rainlogs_store_protection{") && metrics.contains("check=\"object_lock\""),
+        "the storage posture is a metric: {metrics}"
+    );
     assert_eq!(rainlogs.get("/health").await.expect("health").0, 200);
 
     let output = rainlogs.terminate();
@@ -257,7 +261,11 @@ async fn sigterm_mid_work_loses_nothing_and_acks_nothing_early() {
             .expect("publish");
     }
 
-    let mut rainlogs = Rainlogs::spawn(&nats.url, &db.url, &["run", "--service", "query-api"]);
+    let mut rainlogs = Rainlogs::spawn(
+        &nats.url,
+        &db.url,
+        &["run", "--dev", "--service", "query-api"],
+    );
     rainlogs.wait_ready().await;
     // Let it get partway through, then stop it.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -57,11 +57,31 @@ impl Projection for ControlProjection {
                 .await?;
             }
             Event::TenantDeleted(_) => {
-                sqlx::query("UPDATE tenants SET deleted_at = $2 WHERE tenant_id = $1")
-                    .bind(tenant)
-                    .bind(at(event))
-                    .execute(conn)
-                    .await?;
+                // GDPR Art. 17: the read model keeps that the tenant existed and when it was
+                // erased, not who it was. Its keys stop working and its tokens are dropped.
+                sqlx::query(
+                    "UPDATE tenants SET deleted_at = COALESCE(deleted_at, $2), name = '', email = '' \
+                     WHERE tenant_id = $1",
+                )
+                .bind(tenant)
+                .bind(at(event))
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE tenant_id = $1",
+                )
+                .bind(tenant)
+                .bind(at(event))
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "UPDATE zones SET removed_at = COALESCE(removed_at, $2), sealed_token = ''::bytea \
+                     WHERE tenant_id = $1",
+                )
+                .bind(tenant)
+                .bind(at(event))
+                .execute(&mut *conn)
+                .await?;
             }
             Event::ZoneAdded(e) => {
                 sqlx::query(

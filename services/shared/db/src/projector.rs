@@ -194,3 +194,37 @@ pub async fn rebuild<P: Projection>(
     }
     Ok(applied.into_inner())
 }
+
+/// The last stream sequence `projection` has applied (0 before its first event).
+pub async fn applied_sequence(pool: &PgPool, projection: &str) -> Result<u64, sqlx::Error> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT stream_sequence FROM projection_offsets WHERE projection = $1")
+            .bind(projection)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map_or(0, |(s,)| u64::try_from(s).unwrap_or(0)))
+}
+
+/// Waits until `projection` has applied stream sequence `sequence` (read-your-writes for a
+/// command that was just published). Returns `false` when `timeout` passed first. The offset
+/// lives in PostgreSQL, so this holds whichever process runs the projector.
+pub async fn wait_until_applied(
+    pool: &PgPool,
+    projection: &str,
+    sequence: u64,
+    timeout: Duration,
+) -> Result<bool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    // Short first pauses: a projector that keeps up applies an event within a few milliseconds.
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if applied_sequence(pool, projection).await? >= sequence {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}

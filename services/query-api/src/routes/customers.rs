@@ -1,0 +1,489 @@
+//! `POST /customers` (registration), `GET|DELETE /api/v1/customers/{id}`, `GET /api/v1/export`.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use rainlogs_schemas::events::{Event, Role, TenantCreated, TenantDeleted};
+use time::OffsetDateTime;
+
+use crate::auth::BearerAuth;
+use crate::error::{ApiError, ErrorCode};
+use crate::events::Outcome;
+use crate::passwords;
+use crate::routes::api_keys::{ApiKeyInfo, CreatedApiKey, RoleName, registration_actor};
+use crate::routes::audit_log::AuditRecord;
+use crate::routes::jobs::Job;
+use crate::routes::zones::ZoneView;
+use crate::state::{AppState, SharedState};
+use crate::views::{ApiTags, from_ns, now};
+
+pub struct CustomersApi;
+
+const DEFAULT_RETENTION_DAYS: u32 = 395;
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+struct NewCustomer {
+    /// Organisation name.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\s]([^\x00-\x1F\x7F-\x9F]*[^\x00-\x1F\x7F-\x9F\s])?$"
+    ))]
+    name: String,
+    /// Contact address; one customer per address.
+    #[oai(validator(
+        min_length = 3,
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1F\x7F-\x9F]+@[^@\s\x00-\x1F\x7F-\x9F.][^@\s\x00-\x1F\x7F-\x9F]*\.[^@\s\x00-\x1F\x7F-\x9F.]+$"
+    ))]
+    email: String,
+    /// Creates a dashboard admin user with this password (12 to 1024 characters).
+    #[oai(validator(min_length = 12, max_length = 1024))]
+    password: Option<String>,
+    /// How long archives are kept (default 395 days: 13 months).
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    retention_days: Option<u32>,
+}
+
+#[derive(Object, serde::Serialize)]
+pub struct QuotaView {
+    pub max_zones: u32,
+    pub max_stored_bytes_per_month: u64,
+    pub max_pulls_per_hour: u32,
+}
+
+#[derive(Object, serde::Serialize)]
+pub struct UsageView {
+    pub zones: u32,
+    /// Bytes of archives sealed since the start of this calendar month (UTC).
+    pub stored_bytes_this_month: u64,
+    pub pulls_last_hour: u32,
+}
+
+#[derive(Object, serde::Serialize)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub retention_days: u32,
+    pub created_at: OffsetDateTime,
+    pub quotas: QuotaView,
+    pub usage: UsageView,
+}
+
+#[derive(Object)]
+struct Onboarded {
+    customer: Customer,
+    /// The first admin key. Its secret is shown only here.
+    api_key: CreatedApiKey,
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// The customer and its first admin API key.
+    #[oai(status = 201)]
+    Created(Json<Onboarded>),
+}
+
+/// Something kept after erasure, and why.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+struct Retained {
+    what: String,
+    /// Kept until then (absent: as long as the legal duty lasts, stated in `why`).
+    until: Option<OffsetDateTime>,
+    why: String,
+}
+
+/// What erasure (GDPR Art. 17) did.
+#[derive(Object)]
+struct Erasure {
+    customer_id: String,
+    erased_at: OffsetDateTime,
+    erased: Vec<String>,
+    retained: Vec<Retained>,
+}
+
+#[derive(Object, serde::Serialize)]
+struct UserInfo {
+    user_id: String,
+    email: String,
+    role: RoleName,
+    created_at: OffsetDateTime,
+}
+
+/// Everything RainLogs holds about the tenant (GDPR Art. 15/20).
+#[derive(Object)]
+struct Export {
+    exported_at: OffsetDateTime,
+    customer: Customer,
+    users: Vec<UserInfo>,
+    api_keys: Vec<ApiKeyInfo>,
+    zones: Vec<ZoneView>,
+    jobs: Vec<Job>,
+    audit_log: Vec<AuditRecord>,
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn customer_not_found(id: &str) -> ApiError {
+    let shown: String = id.chars().take(64).collect();
+    ApiError::new(
+        ErrorCode::CustomerNotFound,
+        format!("customer {shown} not found"),
+    )
+}
+
+impl AppState {
+    pub async fn customer(&self, tenant: &str) -> Result<Option<Customer>, ApiError> {
+        let row: Option<(String, String, i32, OffsetDateTime)> = sqlx::query_as(
+            "SELECT name, email, retention_days, created_at FROM tenants \
+             WHERE tenant_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .fetch_optional(&self.db)
+        .await?;
+        let Some((name, email, retention_days, created_at)) = row else {
+            return Ok(None);
+        };
+        let quotas = self.options.quotas;
+        Ok(Some(Customer {
+            id: tenant.to_owned(),
+            name,
+            email,
+            retention_days: u32::try_from(retention_days).unwrap_or(0),
+            created_at,
+            quotas: QuotaView {
+                max_zones: quotas.max_zones,
+                max_stored_bytes_per_month: quotas.max_stored_bytes_per_month,
+                max_pulls_per_hour: quotas.max_pulls_per_hour,
+            },
+            usage: self.usage(tenant).await?,
+        }))
+    }
+
+    pub async fn usage(&self, tenant: &str) -> Result<UsageView, ApiError> {
+        let month_start = now()
+            .replace_day(1)
+            .map(|d| d.replace_time(time::Time::MIDNIGHT))
+            .unwrap_or_else(|_| now());
+        let (zones, stored, pulls): (i64, i64, i64) = sqlx::query_as(
+            "SELECT \
+               (SELECT count(*) FROM zones WHERE tenant_id = $1 AND removed_at IS NULL), \
+               (SELECT COALESCE(sum(stored_size), 0)::BIGINT FROM jobs \
+                  WHERE tenant_id = $1 AND kind = 'archive' AND sealed_at_ns >= $2), \
+               (SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = 'zone.pull' \
+                  AND outcome = 'ok' AND occurred_at > now() - interval '1 hour')",
+        )
+        .bind(tenant)
+        .bind(crate::views::to_ns(month_start))
+        .fetch_one(&self.db)
+        .await?;
+        Ok(UsageView {
+            zones: u32::try_from(zones).unwrap_or(u32::MAX),
+            stored_bytes_this_month: u64::try_from(stored).unwrap_or(0),
+            pulls_last_hour: u32::try_from(pulls).unwrap_or(u32::MAX),
+        })
+    }
+
+    async fn email_taken(&self, email: &str) -> Result<bool, ApiError> {
+        let (taken,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM tenants WHERE lower(email) = lower($1) AND deleted_at IS NULL) \
+             OR EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1) AND deleted_at IS NULL)",
+        )
+        .bind(email)
+        .fetch_one(&self.db)
+        .await?;
+        Ok(taken)
+    }
+
+    async fn register(&self, body: NewCustomer) -> Result<Onboarded, ApiError> {
+        let email = body.email.trim().to_owned();
+        if !valid_email(&email) {
+            return Err(ApiError::invalid("email is not a valid address"));
+        }
+        let name = body.name.trim().to_owned();
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(ApiError::invalid("name must be printable text"));
+        }
+        let password_hash = match &body.password {
+            Some(password) => Some(passwords::hash(password.clone()).await?),
+            None => None,
+        };
+        let retention_days = body.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
+        let tenant = format!("c{}", uuid::Uuid::new_v4().simple());
+        let actor = registration_actor();
+
+        // One registration per address at a time: the check and the publish are serialised on
+        // a lock keyed by the address, held on its own connection until the projection shows it.
+        let mut lock = self.db.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock(hashtext(lower($1)))")
+            .bind(&email)
+            .execute(&mut *lock)
+            .await?;
+        let result = async {
+            if self.email_taken(&email).await? {
+                return Err(ApiError::new(
+                    ErrorCode::CustomerEmailExists,
+                    "a customer with this email address already exists",
+                ));
+            }
+            let (key_event, api_key) = self.mint_key("initial admin key", Role::Admin, None);
+            let created = Event::TenantCreated(TenantCreated {
+                name: name.clone(),
+                email: email.clone(),
+                retention_days,
+            });
+            self.command(&tenant, None, &actor, vec![created, key_event])
+                .await?;
+            if let Some(hash) = &password_hash {
+                sqlx::query(
+                    "INSERT INTO users (user_id, tenant_id, email, role, password_hash) \
+                     VALUES ($1, $2, $3, 'admin', $4)",
+                )
+                .bind(format!("u{}", uuid::Uuid::new_v4().simple()))
+                .bind(&tenant)
+                .bind(&email)
+                .bind(hash)
+                .execute(&self.db)
+                .await?;
+            }
+            Ok(api_key)
+        }
+        .await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext(lower($1)))")
+            .bind(&email)
+            .execute(&mut *lock)
+            .await;
+        if unlocked.is_err() {
+            // Never hand a connection that may still hold the lock back to the pool.
+            lock.detach();
+        }
+        let api_key = result?;
+        self.audit(
+            &tenant,
+            &actor,
+            "customer.create",
+            &format!("customer/{tenant}"),
+            Outcome::Ok,
+            None,
+        )
+        .await?;
+        let customer = self
+            .customer(&tenant)
+            .await?
+            .ok_or_else(|| ApiError::internal("registered customer not visible"))?;
+        Ok(Onboarded { customer, api_key })
+    }
+
+    /// Publishes the erasure and removes what the API holds outside the event log.
+    async fn erase(&self, p: &crate::auth::Principal, reason: String) -> Result<Erasure, ApiError> {
+        let (retain_until,): (Option<i64>,) = sqlx::query_as(
+            "SELECT max(retain_until_ns) FROM jobs WHERE tenant_id = $1 AND kind = 'archive' \
+             AND pruned_by_index IS NULL",
+        )
+        .bind(&p.tenant)
+        .fetch_one(&self.db)
+        .await?;
+        self.command(
+            &p.tenant,
+            None,
+            &p.actor,
+            vec![Event::TenantDeleted(TenantDeleted { reason })],
+        )
+        .await?;
+        sqlx::query("DELETE FROM users WHERE tenant_id = $1")
+            .bind(&p.tenant)
+            .execute(&self.db)
+            .await?;
+        let mut retained = vec![Retained {
+            what: "audit log of access to this tenant's data (key ids, IP addresses, times)".into(),
+            until: None,
+            why: "accountability evidence for the processing (GDPR Art. 5(2), NIS2 Art. 21); \
+                  the audit stream is append-only"
+                .into(),
+        }];
+        if let Some(until) = retain_until {
+            retained.push(Retained {
+                what: "archived Cloudflare logs and their integrity log".into(),
+                until: Some(from_ns(until)),
+                why: "legal retention duty set by the retention policy; each archive is deleted \
+                      at its retain-until and the deletion is logged as a prune entry"
+                    .into(),
+            });
+        }
+        Ok(Erasure {
+            customer_id: p.tenant.clone(),
+            erased_at: now(),
+            erased: vec![
+                "customer name and email".into(),
+                "dashboard users".into(),
+                "API keys (revoked)".into(),
+                "Cloudflare API tokens and zone registrations".into(),
+            ],
+            retained,
+        })
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Customers")]
+impl CustomersApi {
+    /// Register a customer; returns it and its first admin API key (shown once)
+    #[oai(
+        path = "/customers",
+        method = "post",
+        operation_id = "registerCustomer"
+    )]
+    async fn register(
+        &self,
+        state: Data<&SharedState>,
+        body: Json<NewCustomer>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let onboarded = state.register(body.0).await?;
+        Ok(RegisterResponse::Created(Json(onboarded)))
+    }
+
+    /// The caller's customer profile, quotas and usage (any role)
+    #[oai(
+        path = "/api/v1/customers/:id",
+        method = "get",
+        operation_id = "getCustomer"
+    )]
+    async fn get(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<Customer>, ApiError> {
+        let p = &auth.0;
+        if id.0 != p.tenant {
+            return Err(customer_not_found(&id.0));
+        }
+        let customer = state
+            .customer(&p.tenant)
+            .await?
+            .ok_or_else(|| customer_not_found(&id.0))?;
+        state
+            .audit(
+                &p.tenant,
+                &p.actor,
+                "customer.read",
+                &format!("customer/{}", p.tenant),
+                Outcome::Ok,
+                None,
+            )
+            .await?;
+        Ok(Json(customer))
+    }
+
+    /// Erase the customer (GDPR Art. 17; admin). Says what a legal duty keeps, and until when
+    #[oai(
+        path = "/api/v1/customers/:id",
+        method = "delete",
+        operation_id = "deleteCustomer"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        /// Why the customer is erased (kept in the control log).
+        reason: Query<Option<String>>,
+    ) -> Result<Json<Erasure>, ApiError> {
+        let p = &auth.0;
+        let target = format!("customer/{}", id.0.chars().take(64).collect::<String>());
+        if id.0 != p.tenant {
+            return Err(customer_not_found(&id.0));
+        }
+        state
+            .authorize(p, &[Role::Admin], "customer.delete", &target)
+            .await?;
+        let reason: String = reason
+            .0
+            .unwrap_or_else(|| "erasure requested by the customer".into())
+            .chars()
+            .take(500)
+            .collect();
+        let erasure = state.erase(p, reason).await?;
+        state
+            .audit(
+                &p.tenant,
+                &p.actor,
+                "customer.delete",
+                &target,
+                Outcome::Ok,
+                None,
+            )
+            .await?;
+        Ok(Json(erasure))
+    }
+
+    /// Everything held about the tenant, as JSON (GDPR Art. 15/20; admin)
+    #[oai(
+        path = "/api/v1/export",
+        method = "get",
+        operation_id = "exportCustomer"
+    )]
+    async fn export(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+    ) -> Result<Json<Export>, ApiError> {
+        let p = &auth.0;
+        let target = format!("customer/{}", p.tenant);
+        state
+            .authorize(p, &[Role::Admin], "customer.export", &target)
+            .await?;
+        // Audited first: an export that cannot be recorded is not served.
+        state
+            .audit(
+                &p.tenant,
+                &p.actor,
+                "customer.export",
+                &target,
+                Outcome::Ok,
+                None,
+            )
+            .await?;
+        let customer = state
+            .customer(&p.tenant)
+            .await?
+            .ok_or_else(|| customer_not_found(&p.tenant))?;
+        let users: Vec<(String, String, String, OffsetDateTime)> = sqlx::query_as(
+            "SELECT user_id, email, role, created_at FROM users \
+             WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at",
+        )
+        .bind(&p.tenant)
+        .fetch_all(&state.db)
+        .await?;
+        Ok(Json(Export {
+            exported_at: now(),
+            customer,
+            users: users
+                .into_iter()
+                .map(|(user_id, email, role, created_at)| UserInfo {
+                    user_id,
+                    email,
+                    role: RoleName::parse(&role),
+                    created_at,
+                })
+                .collect(),
+            api_keys: state.list_keys(&p.tenant).await?,
+            zones: state.zones(&p.tenant, None).await?,
+            jobs: state.all_jobs(&p.tenant).await?,
+            audit_log: state.audit_records(&p.tenant, i64::MAX, None, None).await?,
+        }))
+    }
+}

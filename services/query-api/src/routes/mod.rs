@@ -1,0 +1,9 @@
+//! One module per resource; each is a poem-openapi `OpenApi` impl.
+
+pub mod api_keys;
+pub mod audit_log;
+pub mod customers;
+pub mod jobs;
+pub mod login;
+pub mod system;
+pub mod zones;

@@ -1,0 +1,696 @@
+//! `POST|GET /api/v1/zones`, `PATCH|DELETE /api/v1/zones/{zone_id}`,
+//! `POST /api/v1/zones/{zone_id}/pull`.
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use rainlogs_cloudflare::{ApiToken, CfError, PlanTier, Zone};
+use rainlogs_collector::onboarding::{default_method, plan_allows, tier_word};
+use rainlogs_schemas::events::{
+    Event, Method, PullRequested, Role, Window, ZoneAdded, ZoneChanged, ZoneRemoved,
+};
+use time::OffsetDateTime;
+
+use crate::auth::BearerAuth;
+use crate::error::{ApiError, ErrorCode};
+use crate::events::Outcome;
+use crate::state::{AppState, SharedState};
+use crate::views::{ApiTags, from_ns, is_zone_id, now, zone_not_found};
+
+pub struct ZonesApi;
+
+/// How a zone's logs are collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "snake_case")]
+pub enum MethodName {
+    /// Complete HTTP request logs (Enterprise).
+    Logpull,
+    /// Sampled live tail (Business, Enterprise).
+    InstantLogs,
+    /// Sampled security events (every plan).
+    Graphql,
+}
+
+impl MethodName {
+    fn method(self) -> Method {
+        match self {
+            Self::Logpull => Method::Logpull,
+            Self::InstantLogs => Method::InstantLogs,
+            Self::Graphql => Method::Graphql,
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "logpull" => Self::Logpull,
+            "instant_logs" => Self::InstantLogs,
+            _ => Self::Graphql,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+struct NewZone {
+    /// Cloudflare zone id (32 lowercase hex).
+    #[oai(validator(pattern = "^[0-9a-f]{32}$"))]
+    zone_id: String,
+    /// A Cloudflare API token with Zone Read and Logs Read (sealed at rest, never shown again).
+    #[oai(validator(min_length = 1, max_length = 1024, pattern = r"^[\x21-\x7E]+$"))]
+    cf_api_token: String,
+    /// A label; defaults to the zone's name at Cloudflare.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 253,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    ))]
+    name: Option<String>,
+    /// Defaults to the best method the plan allows.
+    method: Option<MethodName>,
+    /// `default`, `extended`, `all` or a comma-separated field list.
+    #[oai(validator(
+        max_length = 2000,
+        pattern = r"^(default|extended|all|[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)$"
+    ))]
+    fields: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+struct ZonePatch {
+    paused: Option<bool>,
+    method: Option<MethodName>,
+    #[oai(validator(
+        max_length = 2000,
+        pattern = r"^(default|extended|all|[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)$"
+    ))]
+    fields: Option<String>,
+    /// A replacement Cloudflare API token, checked before it is stored.
+    #[oai(validator(min_length = 1, max_length = 1024, pattern = r"^[\x21-\x7E]+$"))]
+    cf_api_token: Option<String>,
+}
+
+#[derive(Object)]
+struct PullRequest {
+    /// Window start (inclusive).
+    start: OffsetDateTime,
+    /// Window end (exclusive); not in the future.
+    end: OffsetDateTime,
+}
+
+#[derive(Object)]
+struct PullAccepted {
+    zone_id: String,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+    /// Follow the resulting windows with `GET /api/v1/zones/{zone_id}/logs`.
+    status: String,
+}
+
+/// Collection health in words a person can act on.
+#[derive(Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ZoneHealthView {
+    /// `ok`, `degraded`, `failing`, `paused` or `pending`.
+    pub status: String,
+    pub reason: String,
+    /// End of the newest window with a sealed entry.
+    pub last_window_end: Option<OffsetDateTime>,
+    /// Minutes between now and `last_window_end`.
+    pub lag_minutes: Option<i64>,
+}
+
+#[derive(Object, serde::Serialize)]
+pub struct ZoneView {
+    pub zone_id: String,
+    pub name: String,
+    /// Cloudflare plan as detected at onboarding (`free`, `pro`, `business`, `enterprise`).
+    pub plan: String,
+    pub method: MethodName,
+    pub fields: String,
+    pub paused: bool,
+    pub added_at: OffsetDateTime,
+    pub health: ZoneHealthView,
+}
+
+#[derive(Object)]
+struct ZoneList {
+    zones: Vec<ZoneView>,
+}
+
+#[derive(ApiResponse)]
+enum CreateZoneResponse {
+    /// The zone, its detected plan and method.
+    #[oai(status = 201)]
+    Created(Json<ZoneView>),
+}
+
+#[derive(ApiResponse)]
+enum DeleteZoneResponse {
+    /// Collection stops; archives stay under their retention.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[derive(ApiResponse)]
+enum PullResponse {
+    /// The pull request is queued for the collector.
+    #[oai(status = 202)]
+    Accepted(Json<PullAccepted>),
+}
+
+/// Minutes behind after which a zone counts as lagging.
+const LAG_WARNING_MINUTES: i64 = 10;
+
+fn method_label(method: Method) -> &'static str {
+    match method {
+        Method::Logpull => "logpull",
+        Method::InstantLogs => "instant_logs",
+        Method::Graphql => "graphql",
+    }
+}
+
+fn valid_fields(fields: &str) -> bool {
+    matches!(fields, "default" | "extended" | "all")
+        || fields
+            .split(',')
+            .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
+fn cloudflare_error(zone_id: &str, error: &CfError) -> ApiError {
+    if error.is_retryable() {
+        tracing::warn!(zone = zone_id, %error, "Cloudflare unavailable while checking a zone");
+        return ApiError::new(
+            ErrorCode::CloudflareUnavailable,
+            format!("Cloudflare could not be asked about zone {zone_id}; try again shortly"),
+        );
+    }
+    let why = match error {
+        CfError::Auth { .. } => "Cloudflare refused the API token for this zone".to_owned(),
+        CfError::InvalidZoneId { .. } => format!("Cloudflare does not know zone {zone_id}"),
+        other => format!("Cloudflare refused the zone check: {other}"),
+    };
+    ApiError::new(ErrorCode::CloudflareRejected, why)
+}
+
+fn health_view(
+    paused: bool,
+    collector: Option<(String, String)>,
+    last: Option<(String, i64, i64, Option<String>)>,
+) -> ZoneHealthView {
+    let now = now();
+    let last_window_end = last.as_ref().map(|(_, _, end, _)| from_ns(*end));
+    let lag_minutes = last_window_end.map(|end| (now - end).whole_minutes().max(0));
+    let (status, reason) = if paused {
+        ("paused".to_owned(), "paused by an operator".to_owned())
+    } else if let Some((status, reason)) = collector.as_ref().filter(|(s, _)| s == "failing") {
+        (status.clone(), reason.clone())
+    } else {
+        match (&last, lag_minutes) {
+            (None, _) => collector.unwrap_or_else(|| {
+                (
+                    "pending".into(),
+                    "never pulled: waiting for the first window to be sealed".into(),
+                )
+            }),
+            (Some((kind, start, _, gap_reason)), _) if kind == "gap" => (
+                "degraded".into(),
+                format!(
+                    "gap since {} because {}",
+                    from_ns(*start),
+                    gap_reason.as_deref().unwrap_or("of an unknown reason")
+                ),
+            ),
+            (Some(_), Some(lag)) if lag > LAG_WARNING_MINUTES => {
+                ("degraded".into(), format!("lagging by {lag} min"))
+            }
+            (Some(_), _) => ("ok".into(), "collecting".into()),
+        }
+    };
+    ZoneHealthView {
+        status,
+        reason,
+        last_window_end,
+        lag_minutes,
+    }
+}
+
+type ZoneRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    OffsetDateTime,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+impl AppState {
+    /// The tenant's live zones (or one of them), with health.
+    pub async fn zones(&self, tenant: &str, zone: Option<&str>) -> Result<Vec<ZoneView>, ApiError> {
+        let rows: Vec<ZoneRow> = sqlx::query_as(
+            "SELECT z.zone_id, z.name, z.plan, z.method, z.fields, z.paused, z.added_at, \
+             z.health_status, z.health_reason, j.kind, j.window_start_ns, j.window_end_ns, j.gap_reason \
+             FROM zones z LEFT JOIN LATERAL ( \
+               SELECT kind, window_start_ns, window_end_ns, gap_reason FROM jobs \
+               WHERE jobs.zone_id = z.zone_id AND jobs.tenant_id = z.tenant_id \
+                 AND kind IN ('archive', 'empty', 'gap') \
+               ORDER BY leaf_index DESC LIMIT 1) j ON TRUE \
+             WHERE z.tenant_id = $1 AND z.removed_at IS NULL AND ($2::TEXT IS NULL OR z.zone_id = $2) \
+             ORDER BY z.added_at, z.zone_id",
+        )
+        .bind(tenant)
+        .bind(zone)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let collector = r.7.zip(r.8);
+                let last = match (r.9, r.10, r.11) {
+                    (Some(kind), Some(start), Some(end)) => Some((kind, start, end, r.12)),
+                    _ => None,
+                };
+                ZoneView {
+                    zone_id: r.0,
+                    name: r.1,
+                    plan: r.2,
+                    method: MethodName::parse(&r.3),
+                    fields: r.4,
+                    paused: r.5,
+                    added_at: r.6,
+                    health: health_view(r.5, collector, last),
+                }
+            })
+            .collect())
+    }
+
+    /// The tenant's live zone, or 404 (also for another tenant's zone).
+    pub async fn own_zone(&self, tenant: &str, zone_id: &str) -> Result<ZoneView, ApiError> {
+        if !is_zone_id(zone_id) {
+            return Err(zone_not_found(zone_id));
+        }
+        self.zones(tenant, Some(zone_id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| zone_not_found(zone_id))
+    }
+
+    /// Whether the tenant has (or had) this zone: archives outlive a zone's removal.
+    pub async fn zone_known(&self, tenant: &str, zone_id: &str) -> Result<bool, ApiError> {
+        if !is_zone_id(zone_id) {
+            return Ok(false);
+        }
+        let (known,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id = $2) \
+             OR EXISTS (SELECT 1 FROM jobs WHERE zone_id = $1 AND tenant_id = $2)",
+        )
+        .bind(zone_id)
+        .bind(tenant)
+        .fetch_one(&self.db)
+        .await?;
+        Ok(known)
+    }
+
+    /// Reads the zone at Cloudflare with `token`, and checks the token is active.
+    async fn check_zone(&self, zone_id: &str, token: &str) -> Result<Zone, ApiError> {
+        let client = self.cloudflare.with_token(ApiToken::new(token));
+        let zone = client
+            .zone(zone_id)
+            .await
+            .map_err(|e| cloudflare_error(zone_id, &e))?;
+        let account = zone.account.as_ref().map(|a| a.id.clone());
+        match client.verify_token_any(account.as_deref()).await {
+            Ok(status) if !status.is_usable_at(now()) => {
+                return Err(ApiError::new(
+                    ErrorCode::CloudflareRejected,
+                    format!(
+                        "the Cloudflare API token is {:?}, not usable now; create a new one",
+                        status.status
+                    ),
+                ));
+            }
+            Ok(_) => {}
+            // The zone read worked, so the token works; verify routes differ by token kind.
+            Err(error) => {
+                tracing::debug!(zone = zone_id, %error, "token verify failed after a zone read")
+            }
+        }
+        Ok(zone)
+    }
+
+    fn pick_method(tier: &PlanTier, wanted: Option<MethodName>) -> Result<Method, ApiError> {
+        let Some(wanted) = wanted else {
+            return Ok(default_method(tier));
+        };
+        let method = wanted.method();
+        if !plan_allows(tier, method) {
+            return Err(ApiError::invalid(format!(
+                "{} is not available on the {} plan; use {}",
+                method_label(method),
+                tier_word(tier),
+                method_label(default_method(tier))
+            )));
+        }
+        Ok(method)
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Zones")]
+impl ZonesApi {
+    /// Add a zone: checks token and zone at Cloudflare, seals the token (admin, operator)
+    #[oai(path = "/zones", method = "post", operation_id = "createZone")]
+    async fn create(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        body: Json<NewZone>,
+    ) -> Result<CreateZoneResponse, ApiError> {
+        let p = &auth.0;
+        let target = format!("zone/{}", body.zone_id);
+        state
+            .authorize(p, &[Role::Admin, Role::Operator], "zone.add", &target)
+            .await?;
+        let fields = body.fields.clone().unwrap_or_else(|| "default".into());
+        if !valid_fields(&fields) {
+            return Err(ApiError::invalid(
+                "fields must be default, extended, all or a comma-separated list of field names",
+            ));
+        }
+        let (live_here, live_elsewhere, zone_count): (bool, bool, i64) = sqlx::query_as(
+            "SELECT \
+               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id = $2 AND removed_at IS NULL), \
+               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id <> $2 AND removed_at IS NULL), \
+               (SELECT count(*) FROM zones WHERE tenant_id = $2 AND removed_at IS NULL)",
+        )
+        .bind(&body.zone_id)
+        .bind(&p.tenant)
+        .fetch_one(&state.db)
+        .await?;
+        if live_here || live_elsewhere {
+            return Err(ApiError::new(
+                ErrorCode::ZoneExists,
+                format!("zone {} is already being collected", body.zone_id),
+            ));
+        }
+        if zone_count >= i64::from(state.options.quotas.max_zones) {
+            return Err(ApiError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "the tenant already has {zone_count} zones, its quota is {}",
+                    state.options.quotas.max_zones
+                ),
+            ));
+        }
+        let zone = match state.check_zone(&body.zone_id, &body.cf_api_token).await {
+            Ok(zone) => zone,
+            Err(refused) => {
+                // A refused onboarding is worth an audit line: it names who tried which zone.
+                let why = refused.body().error_code.clone();
+                if let Err(e) = state
+                    .audit(
+                        &p.tenant,
+                        &p.actor,
+                        "zone.add",
+                        &target,
+                        Outcome::Failed,
+                        Some(why),
+                    )
+                    .await
+                {
+                    tracing::warn!(error = ?e.body().message, "could not audit a failed zone add");
+                }
+                return Err(refused);
+            }
+        };
+        let tier = zone.tier();
+        let method = AppState::pick_method(&tier, body.method)?;
+        let sealed = state
+            .token_key
+            .seal(&p.tenant, &body.zone_id, &body.cf_api_token);
+        let event = Event::ZoneAdded(ZoneAdded {
+            zone_id: body.zone_id.clone(),
+            name: body.name.clone().unwrap_or(zone.name),
+            plan: tier_word(&tier),
+            method,
+            fields,
+            sealed_token: sealed,
+            token_key_id: state.token_key.id().to_owned(),
+        });
+        state
+            .command(&p.tenant, Some(&body.zone_id), &p.actor, vec![event])
+            .await?;
+        state
+            .audit(
+                &p.tenant,
+                &p.actor,
+                "zone.add",
+                &target,
+                Outcome::Ok,
+                Some(format!(
+                    "plan={} method={}",
+                    tier_word(&tier),
+                    method_label(method)
+                )),
+            )
+            .await?;
+        let view = state.own_zone(&p.tenant, &body.zone_id).await?;
+        Ok(CreateZoneResponse::Created(Json(view)))
+    }
+
+    /// List the tenant's zones with collection health (any role)
+    #[oai(path = "/zones", method = "get", operation_id = "listZones")]
+    async fn list(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+    ) -> Result<Json<ZoneList>, ApiError> {
+        let p = &auth.0;
+        let zones = state.zones(&p.tenant, None).await?;
+        state
+            .audit(&p.tenant, &p.actor, "zone.list", "zones", Outcome::Ok, None)
+            .await?;
+        Ok(Json(ZoneList { zones }))
+    }
+
+    /// Change a zone: pause, method, fields or token (admin, operator)
+    #[oai(
+        path = "/zones/:zone_id",
+        method = "patch",
+        operation_id = "updateZone"
+    )]
+    async fn update(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        zone_id: Path<String>,
+        body: Json<ZonePatch>,
+    ) -> Result<Json<ZoneView>, ApiError> {
+        let p = &auth.0;
+        let target = format!("zone/{}", zone_id.0.chars().take(64).collect::<String>());
+        state
+            .authorize(p, &[Role::Admin, Role::Operator], "zone.change", &target)
+            .await?;
+        let current = state.own_zone(&p.tenant, &zone_id.0).await?;
+        if let Some(fields) = &body.fields
+            && !valid_fields(fields)
+        {
+            return Err(ApiError::invalid(
+                "fields must be default, extended, all or a comma-separated list of field names",
+            ));
+        }
+        let mut change = ZoneChanged {
+            zone_id: current.zone_id.clone(),
+            paused: body.paused,
+            fields: body.fields.clone(),
+            ..ZoneChanged::default()
+        };
+        let tier = match &body.cf_api_token {
+            Some(token) => {
+                let zone = state.check_zone(&current.zone_id, token).await?;
+                change.sealed_token =
+                    Some(state.token_key.seal(&p.tenant, &current.zone_id, token));
+                change.token_key_id = Some(state.token_key.id().to_owned());
+                zone.tier()
+            }
+            None => match current.plan.as_str() {
+                "free" => PlanTier::Free,
+                "pro" => PlanTier::Pro,
+                "business" => PlanTier::Business,
+                "enterprise" => PlanTier::Enterprise,
+                other => PlanTier::Unknown(other.to_owned()),
+            },
+        };
+        if body.method.is_some() {
+            change.method = Some(AppState::pick_method(&tier, body.method)?);
+        }
+        state
+            .command(
+                &p.tenant,
+                Some(&current.zone_id),
+                &p.actor,
+                vec![Event::ZoneChanged(change)],
+            )
+            .await?;
+        state
+            .audit(
+                &p.tenant,
+                &p.actor,
+                "zone.change",
+                &target,
+                Outcome::Ok,
+                None,
+            )
+            .await?;
+        Ok(Json(state.own_zone(&p.tenant, &current.zone_id).await?))
+    }
+
+    /// Stop collecting a zone; its archives stay under retention (admin, operator)
+    #[oai(
+        path = "/zones/:zone_id",
+        method = "delete",
+        operation_id = "deleteZone"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        zone_id: Path<String>,
+    ) -> Result<DeleteZoneResponse, ApiError> {
+        let p = &auth.0;
+        let target = format!("zone/{}", zone_id.0.chars().take(64).collect::<String>());
+        state
+            .authorize(p, &[Role::Admin, Role::Operator], "zone.remove", &target)
+            .await?;
+        let current = state.own_zone(&p.tenant, &zone_id.0).await?;
+        state
+            .command(
+                &p.tenant,
+                Some(&current.zone_id),
+                &p.actor,
+                vec![Event::ZoneRemoved(ZoneRemoved {
+                    zone_id: current.zone_id.clone(),
+                })],
+            )
+            .await?;
+        state
+            .audit(
+                &p.tenant,
+                &p.actor,
+                "zone.remove",
+                &target,
+                Outcome::Ok,
+                None,
+            )
+            .await?;
+        Ok(DeleteZoneResponse::Deleted)
+    }
+
+    /// Ask the collector to (re)pull a window of a zone (admin, operator)
+    #[oai(
+        path = "/zones/:zone_id/pull",
+        method = "post",
+        operation_id = "pullZone"
+    )]
+    async fn pull(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        zone_id: Path<String>,
+        body: Json<PullRequest>,
+    ) -> Result<PullResponse, ApiError> {
+        let p = &auth.0;
+        let target = format!("zone/{}", zone_id.0.chars().take(64).collect::<String>());
+        state
+            .authorize(p, &[Role::Admin, Role::Operator], "zone.pull", &target)
+            .await?;
+        let zone = state.own_zone(&p.tenant, &zone_id.0).await?;
+        let (start, end) = (body.start, body.end);
+        if start >= end {
+            return Err(ApiError::invalid("start must be before end"));
+        }
+        if end > now() {
+            return Err(ApiError::invalid("end must not be in the future"));
+        }
+        if end - start > time::Duration::days(7) {
+            return Err(ApiError::invalid("a pull covers at most 7 days"));
+        }
+        let usage = state.usage(&p.tenant).await?;
+        if usage.pulls_last_hour >= state.options.quotas.max_pulls_per_hour {
+            return Err(ApiError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "{} pulls in the last hour; the quota is {} per hour",
+                    usage.pulls_last_hour, state.options.quotas.max_pulls_per_hour
+                ),
+            ));
+        }
+        let window = Window {
+            start: start.unix_timestamp(),
+            end: end.unix_timestamp(),
+        };
+        let event = Event::PullRequested(PullRequested {
+            zone_id: zone.zone_id.clone(),
+            window,
+        });
+        state
+            .command(&p.tenant, Some(&zone.zone_id), &p.actor, vec![event])
+            .await?;
+        state
+            .audit(
+                &p.tenant,
+                &p.actor,
+                "zone.pull",
+                &target,
+                Outcome::Ok,
+                Some(format!("window={}..{}", window.start, window.end)),
+            )
+            .await?;
+        Ok(PullResponse::Accepted(Json(PullAccepted {
+            zone_id: zone.zone_id,
+            start,
+            end,
+            status: "requested".into(),
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_says_what_is_going_on() {
+        let fresh = health_view(false, None, None);
+        assert_eq!(fresh.status, "pending");
+        assert!(fresh.reason.contains("never pulled"));
+        let end = crate::views::to_ns(now() - time::Duration::minutes(42));
+        let lagging = health_view(false, None, Some(("archive".into(), end - 60, end, None)));
+        assert_eq!(lagging.reason, "lagging by 42 min");
+        let gap = health_view(
+            false,
+            None,
+            Some(("gap".into(), end - 60, end, Some("source_error".into()))),
+        );
+        assert!(
+            gap.reason.starts_with("gap since ") && gap.reason.ends_with("because source_error")
+        );
+        assert_eq!(health_view(true, None, None).status, "paused");
+    }
+
+    #[test]
+    fn field_lists_are_presets_or_names() {
+        assert!(valid_fields("default"));
+        assert!(valid_fields("ClientIP,RayID"));
+        assert!(!valid_fields("ClientIP,,RayID"));
+        assert!(!valid_fields("a b"));
+    }
+}

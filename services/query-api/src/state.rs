@@ -1,0 +1,180 @@
+//! Everything a request handler may use, built once at start from the service context.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rainlogs_bus::Bus;
+use rainlogs_cloudflare::{ClientConfig, CloudflareClient};
+use rainlogs_config::Config;
+use rainlogs_db::PgPool;
+use rainlogs_integrity::{NoteSigningKey, NoteVerifierKey};
+use rainlogs_runtime::ObjectStore;
+use rainlogs_telemetry::{Health, Telemetry};
+use rainlogs_tokens::TokenKey;
+
+use crate::api_keys::KeyDigester;
+use crate::jwt::JwtKeys;
+use crate::rate_limit::{Limiter, Rate};
+
+/// Per-tenant limits shown in the customer profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    pub max_zones: u32,
+    pub max_stored_bytes_per_month: u64,
+    pub max_pulls_per_hour: u32,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            max_zones: 50,
+            max_stored_bytes_per_month: 500 * 1024 * 1024 * 1024,
+            max_pulls_per_hour: 60,
+        }
+    }
+}
+
+/// Tunables of the API that are not (yet) configuration keys.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Before authentication, per client IP (issue: 60/s, burst 120).
+    pub ip_rate: Rate,
+    /// After authentication, per tenant (issue: 30/s, burst 60).
+    pub tenant_rate: Rate,
+    /// Largest request body accepted.
+    pub body_limit: usize,
+    /// How long a write waits for its projection before answering 503 `PROJECTION_LAGGING`.
+    pub read_your_writes: Duration,
+    pub quotas: Quotas,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        Self {
+            ip_rate: Rate {
+                per_second: 60.0,
+                burst: 120,
+            },
+            tenant_rate: Rate {
+                per_second: 30.0,
+                burst: 60,
+            },
+            body_limit: 64 * 1024,
+            read_your_writes: Duration::from_secs(10),
+            quotas: Quotas::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("secrets.api_key_digest_key is required by the query-api: {0}")]
+    DigestKey(String),
+    #[error(
+        "secrets.token_encryption_key is required by the query-api (zones' Cloudflare tokens are sealed with it): {0}"
+    )]
+    TokenKey(String),
+    #[error("secrets.signing_key is not a valid note signing key: {0}")]
+    SigningKey(String),
+    #[error("cloudflare.base_url: {0}")]
+    Cloudflare(String),
+}
+
+pub struct AppState {
+    pub db: PgPool,
+    pub bus: Bus,
+    pub store: ObjectStore,
+    pub digester: KeyDigester,
+    pub token_key: TokenKey,
+    pub cloudflare: CloudflareClient,
+    /// Absent when `secrets.jwt_secret` is not configured: login then answers 503.
+    pub jwt: Option<JwtKeys>,
+    /// The public key checkpoints are signed with, when known to this process.
+    pub verifier: Option<NoteVerifierKey>,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub options: ApiOptions,
+    pub ip_limiter: Limiter<IpAddr>,
+    pub tenant_limiter: Limiter<String>,
+    pub health: Health,
+    pub telemetry: Telemetry,
+}
+
+pub type SharedState = Arc<AppState>;
+
+pub struct Parts {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub bus: Bus,
+    pub store: ObjectStore,
+    pub health: Health,
+    pub telemetry: Telemetry,
+}
+
+impl AppState {
+    pub fn new(parts: Parts, options: ApiOptions) -> Result<Self, StateError> {
+        let config = &parts.config;
+        let secrets = &config.secrets;
+        let digester = secrets
+            .api_key_digest_key
+            .as_ref()
+            .ok_or_else(|| StateError::DigestKey("not set".into()))
+            .and_then(|s| {
+                KeyDigester::from_hex(s.expose()).map_err(|e| StateError::DigestKey(e.to_string()))
+            })?;
+        let token_key = secrets
+            .token_encryption_key
+            .as_ref()
+            .ok_or_else(|| StateError::TokenKey("not set".into()))
+            .and_then(|s| {
+                TokenKey::from_hex(s.expose()).map_err(|e| StateError::TokenKey(e.to_string()))
+            })?;
+        // The API only needs the public half; it is derived here because the configuration
+        // has no separate verifier-key setting yet.
+        let verifier = secrets
+            .signing_key
+            .as_ref()
+            .map(|s| {
+                NoteSigningKey::parse(s.expose().trim())
+                    .map(|k| k.verifier_key())
+                    .map_err(|e| StateError::SigningKey(e.to_string()))
+            })
+            .transpose()?;
+        let jwt = secrets.jwt_secret.as_ref().map(|s| {
+            JwtKeys::new(
+                s.expose().trim().as_bytes(),
+                &config.api.jwt_issuer,
+                &config.api.jwt_audience,
+            )
+        });
+        let cloudflare = CloudflareClient::new(interactive_client(&config.cloudflare.base_url))
+            .map_err(|e| StateError::Cloudflare(e.to_string()))?;
+        Ok(Self {
+            db: parts.db,
+            bus: parts.bus,
+            store: parts.store,
+            digester,
+            token_key,
+            cloudflare,
+            jwt,
+            verifier,
+            trusted_proxies: config.api.trusted_proxies.clone(),
+            ip_limiter: Limiter::new(options.ip_rate),
+            tenant_limiter: Limiter::new(options.tenant_rate),
+            options,
+            health: parts.health,
+            telemetry: parts.telemetry,
+        })
+    }
+}
+
+/// A person is waiting on the answer: one retry, short waits, and a clear 502 otherwise (the
+/// collector, not the API, is the patient caller).
+fn interactive_client(base_url: &str) -> ClientConfig {
+    let mut config = ClientConfig::with_base_url(base_url);
+    config.request_timeout = Duration::from_secs(15);
+    config.limiter_max_wait = Duration::from_secs(5);
+    config.retry.max_attempts = 2;
+    config.retry.max_server_wait = Duration::from_secs(5);
+    config
+}

@@ -1,0 +1,305 @@
+//! Every authenticated route × every role, and the rate limits.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Route {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    /// Roles that may call it; the others must get 403 `ACCESS_DENIED`.
+    allowed: &'static [&'static str],
+}
+
+const ALL: &[&str] = &["admin", "operator", "auditor"];
+const WRITERS: &[&str] = &["admin", "operator"];
+const ADMIN: &[&str] = &["admin"];
+const READERS_OF_AUDIT: &[&str] = &["admin", "auditor"];
+
+#[tokio::test]
+async fn every_route_for_every_role() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("matrix@acme.example").await;
+    stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    let log = stack
+        .seal_log(
+            &tenant,
+            ENTERPRISE_ZONE,
+            &[WindowSpec::Archive(b"{\"a\":1}\n".to_vec())],
+        )
+        .await;
+    let job = log.entries[0].id.to_hex();
+    let keys = [
+        ("admin", admin.clone()),
+        ("operator", stack.key(&admin, "operator").await),
+        ("auditor", stack.key(&admin, "auditor").await),
+    ];
+    let zone = format!("/api/v1/zones/{ENTERPRISE_ZONE}");
+    let route = |method: Method, path: String, body: Option<Value>, allowed| Route {
+        method,
+        path,
+        body,
+        allowed,
+    };
+    // Non-destructive first; the destructive ones run last, admin last of all.
+    let routes = vec![
+        route(
+            Method::GET,
+            format!("/api/v1/customers/{tenant}"),
+            None,
+            ALL,
+        ),
+        route(Method::GET, "/api/v1/export".into(), None, ADMIN),
+        route(
+            Method::GET,
+            "/api/v1/audit-log".into(),
+            None,
+            READERS_OF_AUDIT,
+        ),
+        route(Method::GET, "/api/v1/api-keys".into(), None, WRITERS),
+        route(
+            Method::POST,
+            "/api/v1/api-keys".into(),
+            Some(json!({"name": "m", "role": "auditor"})),
+            WRITERS,
+        ),
+        route(Method::GET, "/api/v1/zones".into(), None, ALL),
+        route(
+            Method::PATCH,
+            zone.clone(),
+            Some(json!({"paused": false})),
+            WRITERS,
+        ),
+        route(
+            Method::POST,
+            format!("{zone}/pull"),
+            Some(json!({"start": "2026-01-15T14:00:00Z", "end": "2026-01-15T14:01:00Z"})),
+            WRITERS,
+        ),
+        route(Method::GET, format!("{zone}/logs"), None, ALL),
+        route(Method::GET, format!("{zone}/checkpoint"), None, ALL),
+        route(Method::GET, "/api/v1/logs/jobs".into(), None, ALL),
+        route(
+            Method::GET,
+            format!("/api/v1/logs/jobs/{job}?proof=true"),
+            None,
+            ALL,
+        ),
+        route(
+            Method::GET,
+            format!("/api/v1/logs/jobs/{job}/download"),
+            None,
+            ALL,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/zones".into(),
+            Some(json!({"zone_id": BUSINESS_ZONE, "cf_api_token": FULL_TOKEN})),
+            WRITERS,
+        ),
+        route(
+            Method::DELETE,
+            format!("/api/v1/zones/{BUSINESS_ZONE}"),
+            None,
+            WRITERS,
+        ),
+    ];
+    let mut checked = 0;
+    for route in &routes {
+        for (role, key) in keys.iter().rev() {
+            let reply = stack
+                .call(
+                    route.method.clone(),
+                    &route.path,
+                    Some(key),
+                    route.body.clone(),
+                )
+                .await;
+            let what = format!("{role} {} {}", route.method, route.path);
+            if route.allowed.contains(role) {
+                // Allowed means the role check passed: success, or a state answer such as 409
+                // (already added) or 404 (a writer before it removed the zone).
+                assert!(
+                    reply.status.is_success()
+                        || [StatusCode::CONFLICT, StatusCode::NOT_FOUND].contains(&reply.status),
+                    "{what}: {} {}",
+                    reply.status,
+                    reply.json
+                );
+            } else {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::FORBIDDEN,
+                    "{what}: {}",
+                    reply.json
+                );
+                assert_eq!(reply.error_code(), "ACCESS_DENIED", "{what}");
+            }
+            checked += 1;
+        }
+    }
+
+    // Key revocation and erasure: admin only.
+    let victim = stack.key(&admin, "auditor").await;
+    let victim_path = format!("/api/v1/api-keys/{}", &victim[3..19]);
+    for (role, key) in &keys[1..] {
+        let reply = stack
+            .call(Method::DELETE, &victim_path, Some(key), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role} revoke");
+        let reply = stack
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/customers/{tenant}"),
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role} erase");
+        checked += 2;
+    }
+    let reply = stack
+        .call(Method::DELETE, &victim_path, Some(&admin), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    let reply = stack
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/customers/{tenant}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(checked >= 49);
+
+    // Nothing answers without credentials.
+    for route in &routes {
+        let reply = stack
+            .call(route.method.clone(), &route.path, None, route.body.clone())
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{} {}",
+            route.method,
+            route.path
+        );
+    }
+}
+
+async fn hammer(
+    stack: &Stack,
+    path: &str,
+    key: Option<&str>,
+    spoof: bool,
+    n: usize,
+) -> Vec<reqwest::Response> {
+    let mut replies = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut request = stack.http.get(stack.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if spoof {
+            request = request.header("x-forwarded-for", format!("198.51.100.{}", i % 250));
+        }
+        replies.push(request.send().await.unwrap());
+    }
+    replies
+}
+
+#[tokio::test]
+async fn the_per_ip_limit_holds_whatever_x_forwarded_for_says() {
+    let stack = Stack::start_with(rainlogs_query_api::ApiOptions::default(), |_| {}).await;
+    let replies = hammer(&stack, "/health", None, true, 160).await;
+    let refused: Vec<_> = replies
+        .into_iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(
+        !refused.is_empty(),
+        "a client rotating X-Forwarded-For must still hit the per-IP limit"
+    );
+    let first = refused.into_iter().next().unwrap();
+    let headers = first.headers().clone();
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(headers["ratelimit-limit"], "120");
+    assert_eq!(headers["ratelimit-remaining"], "0");
+    assert!(headers.contains_key("ratelimit-reset"));
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["error_code"], "RATE_LIMITED");
+    assert_eq!(body["code"], 429);
+}
+
+#[tokio::test]
+async fn the_per_tenant_limit_applies_after_authentication() {
+    let options = rainlogs_query_api::ApiOptions {
+        ip_rate: rainlogs_query_api::Rate {
+            per_second: 10_000.0,
+            burst: 10_000,
+        },
+        ..Default::default()
+    };
+    let stack = Stack::start_with(options, |_| {}).await;
+    let (_, admin) = stack.register("busy@acme.example").await;
+    let replies = hammer(&stack, "/api/v1/zones", Some(&admin), false, 90).await;
+    let limited = replies
+        .iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        limited > 0,
+        "30/s with a burst of 60 cannot serve 90 at once"
+    );
+    let ok = replies
+        .iter()
+        .find(|r| r.status() == StatusCode::OK)
+        .unwrap();
+    assert_eq!(ok.headers()["ratelimit-limit"], "60");
+    // Another tenant is not affected.
+    let (_, other) = stack.register("calm@globex.example").await;
+    assert_eq!(
+        stack.get("/api/v1/zones", &other).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_forwards_the_client_address() {
+    let stack = Stack::start_with(common::relaxed(), |config| {
+        config.api.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let reply = stack
+        .http
+        .post(stack.url("/customers"))
+        .header("x-forwarded-for", "203.0.113.77")
+        .json(&json!({"name": "Proxy", "email": "p@acme.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::CREATED);
+    let body: Value = reply.json().await.unwrap();
+    let tenant = body["customer"]["id"].as_str().unwrap().to_owned();
+    assert!(stack.audit_count(&tenant, "customer.create", 1).await >= 1);
+    let (ip,): (Option<String>,) = sqlx::query_as(
+        "SELECT client_ip FROM audit_log WHERE tenant_id = $1 AND action = 'customer.create'",
+    )
+    .bind(&tenant)
+    .fetch_one(&stack.pool)
+    .await
+    .unwrap();
+    assert_eq!(ip.as_deref(), Some("203.0.113.77"));
+}

@@ -1,0 +1,976 @@
+//! The REST API as a client sees it, against real NATS, PostgreSQL, a store and cf-sim.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn onboarding_returns_a_key_that_works_at_once() {
+    let stack = Stack::start().await;
+    let reply = stack
+        .call(
+            Method::POST,
+            "/customers",
+            None,
+            Some(json!({"name": "Acme GmbH", "email": "sec@acme.example", "retention_days": 400})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let id = reply.json["customer"]["id"].as_str().unwrap();
+    let key = reply.json["api_key"]["key"].as_str().unwrap();
+    assert_eq!(reply.json["api_key"]["role"], "admin");
+    assert!(key.starts_with("rl_"));
+
+    let profile = stack.get(&format!("/api/v1/customers/{id}"), key).await;
+    assert_eq!(profile.status, StatusCode::OK, "{}", profile.json);
+    assert_eq!(profile.json["email"], "sec@acme.example");
+    assert_eq!(profile.json["retention_days"], 400);
+    assert_eq!(profile.json["quotas"]["max_zones"], 50);
+    assert_eq!(profile.json["usage"]["zones"], 0);
+
+    // The secret is never stored: the key id is, the key is not.
+    let (stored,): (String,) = sqlx::query_as("SELECT to_jsonb(k)::text FROM api_keys k")
+        .fetch_one(&stack.pool)
+        .await
+        .unwrap();
+    assert!(
+        !stored.contains(&key[20..]),
+        "the secret must not be stored"
+    );
+
+    let again = stack
+        .call(
+            Method::POST,
+            "/customers",
+            None,
+            Some(json!({"name": "Other", "email": "SEC@acme.example"})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.error_code(), "CUSTOMER_EMAIL_EXISTS");
+
+    for (body, why) in [
+        (json!({"name": "X", "email": "not-an-address"}), "bad email"),
+        (json!({"name": "X"}), "missing email"),
+        (
+            json!({"name": "X", "email": "a@b.example", "retention_days": 0}),
+            "retention 0",
+        ),
+        (
+            json!({"name": "X", "email": "a@b.example", "password": "short"}),
+            "short password",
+        ),
+    ] {
+        let reply = stack
+            .call(Method::POST, "/customers", None, Some(body))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{why}: {}",
+            reply.json
+        );
+        assert_eq!(reply.error_code(), "INVALID_REQUEST", "{why}");
+    }
+}
+
+#[tokio::test]
+async fn every_error_has_the_same_shape_and_headers() {
+    let stack = Stack::start().await;
+    let (_, key) = stack.register("shape@acme.example").await;
+
+    let not_found = stack.get("/api/v1/nothing-here", &key).await;
+    assert_eq!(not_found.status, StatusCode::NOT_FOUND);
+    assert_eq!(not_found.error_code(), "NOT_FOUND");
+
+    let unauthenticated = stack.call(Method::GET, "/api/v1/zones", None, None).await;
+    assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unauthenticated.error_code(), "UNAUTHENTICATED");
+
+    let garbage = stack.get("/api/v1/zones", "rl_nonsense").await;
+    assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(garbage.error_code(), "UNAUTHENTICATED");
+
+    let method = stack.call(Method::PUT, "/customers", None, None).await;
+    assert_eq!(method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(method.error_code(), "METHOD_NOT_ALLOWED");
+    assert_eq!(method.headers["allow"], "POST");
+
+    let media = stack
+        .http
+        .post(stack.url("/customers"))
+        .header("content-type", "text/plain")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    let status = media.status();
+    let body: Value = media.json().await.unwrap();
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_eq!(body["error_code"], "UNSUPPORTED_MEDIA_TYPE");
+
+    let broken = stack
+        .http
+        .post(stack.url("/customers"))
+        .header("content-type", "application/json")
+        .body("{\"name\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    let body: Value = broken.json().await.unwrap();
+    assert_eq!(body["error_code"], "INVALID_REQUEST");
+
+    let huge = stack
+        .call(
+            Method::POST,
+            "/customers",
+            None,
+            Some(json!({"name": "x".repeat(100_000), "email": "a@b.example"})),
+        )
+        .await;
+    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(huge.error_code(), "PAYLOAD_TOO_LARGE");
+
+    let bad_query = stack.get("/api/v1/logs/jobs?limit=abc", &key).await;
+    assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_query.error_code(), "INVALID_REQUEST");
+    let bad_limit = stack.get("/api/v1/logs/jobs?limit=0", &key).await;
+    assert_eq!(bad_limit.error_code(), "INVALID_REQUEST");
+
+    for reply in [&not_found, &unauthenticated, &method] {
+        for header in [
+            "x-content-type-options",
+            "x-frame-options",
+            "content-security-policy",
+            "referrer-policy",
+            "x-request-id",
+        ] {
+            assert!(reply.headers.contains_key(header), "{header} missing");
+        }
+        assert!(
+            !reply.headers.contains_key("access-control-allow-origin"),
+            "CORS is closed"
+        );
+    }
+    let ids: std::collections::HashSet<_> = [&not_found, &unauthenticated, &method]
+        .iter()
+        .map(|r| r.json["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3, "request ids are unique");
+}
+
+#[tokio::test]
+async fn another_tenants_ids_answer_404_and_change_nothing() {
+    let stack = Stack::start().await;
+    let (acme, acme_key) = stack.register("a@acme.example").await;
+    let (_globex, globex_key) = stack.register("b@globex.example").await;
+    assert_eq!(
+        stack.add_zone(&acme_key, ENTERPRISE_ZONE).await.status,
+        StatusCode::CREATED
+    );
+    let log = stack
+        .seal_log(
+            &acme,
+            ENTERPRISE_ZONE,
+            &[WindowSpec::Archive(b"{\"RayID\":\"1\"}\n".to_vec())],
+        )
+        .await;
+    let job = log.entries[0].id.to_hex();
+    let acme_key_id = &acme_key[3..19];
+
+    let zone = format!("/api/v1/zones/{ENTERPRISE_ZONE}");
+    let cases: Vec<(Method, String, Option<Value>, &str)> = vec![
+        (
+            Method::GET,
+            format!("/api/v1/customers/{acme}"),
+            None,
+            "CUSTOMER_NOT_FOUND",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/customers/{acme}"),
+            None,
+            "CUSTOMER_NOT_FOUND",
+        ),
+        (
+            Method::PATCH,
+            zone.clone(),
+            Some(json!({"paused": true})),
+            "ZONE_NOT_FOUND",
+        ),
+        (Method::DELETE, zone.clone(), None, "ZONE_NOT_FOUND"),
+        (
+            Method::POST,
+            format!("{zone}/pull"),
+            Some(json!({"start": "2026-01-15T14:00:00Z", "end": "2026-01-15T14:01:00Z"})),
+            "ZONE_NOT_FOUND",
+        ),
+        (Method::GET, format!("{zone}/logs"), None, "ZONE_NOT_FOUND"),
+        (
+            Method::GET,
+            format!("{zone}/checkpoint"),
+            None,
+            "ZONE_NOT_FOUND",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/logs/jobs/{job}"),
+            None,
+            "JOB_NOT_FOUND",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/logs/jobs/{job}/download"),
+            None,
+            "JOB_NOT_FOUND",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/api-keys/{acme_key_id}"),
+            None,
+            "API_KEY_NOT_FOUND",
+        ),
+    ];
+    for (method, path, body, code) in cases {
+        let reply = stack
+            .call(method.clone(), &path, Some(&globex_key), body)
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            reply.json
+        );
+        assert_eq!(reply.error_code(), code, "{method} {path}");
+    }
+    let listed = stack.get("/api/v1/logs/jobs", &globex_key).await;
+    assert_eq!(listed.json["jobs"].as_array().unwrap().len(), 0);
+    let zones = stack.get("/api/v1/zones", &globex_key).await;
+    assert_eq!(zones.json["zones"].as_array().unwrap().len(), 0);
+    let filtered = stack
+        .get(
+            &format!("/api/v1/logs/jobs?zone_id={ENTERPRISE_ZONE}"),
+            &globex_key,
+        )
+        .await;
+    assert_eq!(filtered.json["jobs"].as_array().unwrap().len(), 0);
+
+    // Acme still has everything, unpaused, and its key works.
+    let zones = stack.get("/api/v1/zones", &acme_key).await;
+    assert_eq!(zones.status, StatusCode::OK);
+    assert_eq!(zones.json["zones"][0]["paused"], false);
+    assert_eq!(
+        stack
+            .get(&format!("/api/v1/logs/jobs/{job}"), &acme_key)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_forbidden_request_gets_403_and_leaves_no_change() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("roles@acme.example").await;
+    let auditor = stack.key(&admin, "auditor").await;
+    let operator = stack.key(&admin, "operator").await;
+
+    let add = stack.add_zone(&auditor, ENTERPRISE_ZONE).await;
+    assert_eq!(add.status, StatusCode::FORBIDDEN, "{}", add.json);
+    assert_eq!(add.error_code(), "ACCESS_DENIED");
+    let zones = stack.get("/api/v1/zones", &admin).await;
+    assert!(
+        zones.json["zones"].as_array().unwrap().is_empty(),
+        "no zone was added"
+    );
+
+    let revoke = stack
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{}", &auditor[3..19]),
+            Some(&operator),
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        stack.get("/api/v1/zones", &auditor).await.status,
+        StatusCode::OK,
+        "the auditor key still works"
+    );
+
+    let erase = stack
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/customers/{tenant}"),
+            Some(&operator),
+            None,
+        )
+        .await;
+    assert_eq!(erase.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        stack
+            .get(&format!("/api/v1/customers/{tenant}"), &admin)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // An operator cannot mint an admin key.
+    let escalate = stack
+        .post(
+            "/api/v1/api-keys",
+            &operator,
+            json!({"name": "x", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(escalate.status, StatusCode::FORBIDDEN);
+    assert_eq!(escalate.error_code(), "ACCESS_DENIED");
+    let keys = stack.get("/api/v1/api-keys", &admin).await;
+    assert_eq!(keys.json["api_keys"].as_array().unwrap().len(), 3);
+
+    // The refusals are on record, as refusals.
+    assert!(stack.audit_count(&tenant, "zone.add", 1).await >= 1);
+    let log = stack.get("/api/v1/audit-log?action=zone.add", &admin).await;
+    let record = &log.json["records"][0];
+    assert_eq!(record["outcome"], "denied");
+    assert_eq!(record["actor"], format!("key:{}", &auditor[3..19]));
+}
+
+#[tokio::test]
+async fn expired_revoked_and_forged_credentials_are_refused() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("keys@acme.example").await;
+    let reply = stack
+        .post(
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "temp", "role": "auditor", "expires_in_days": 1}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert!(reply.json["expires_at"].is_string());
+    let temp = reply.json["key"].as_str().unwrap().to_owned();
+    let temp_id = reply.json["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        stack.get("/api/v1/zones", &temp).await.status,
+        StatusCode::OK
+    );
+
+    // A day passes.
+    sqlx::query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE key_id = $1")
+        .bind(&temp_id)
+        .execute(&stack.pool)
+        .await
+        .unwrap();
+    let expired = stack.get("/api/v1/zones", &temp).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(expired.error_code(), "API_KEY_EXPIRED");
+
+    let operator = stack.key(&admin, "operator").await;
+    let operator_id = &operator[3..19];
+    let revoked = stack
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{operator_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let refused = stack.get("/api/v1/zones", &operator).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.error_code(), "ACCESS_DENIED");
+
+    // Right key id, wrong secret: the same answer as an unknown key.
+    let forged = format!("{}{}", &admin[..20], "0".repeat(64));
+    let reply = stack.get("/api/v1/zones", &forged).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.error_code(), "UNAUTHENTICATED");
+
+    let listed = stack.get("/api/v1/api-keys", &admin).await;
+    let keys = listed.json["api_keys"].as_array().unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| k.get("digest").is_none() && k.get("key").is_none())
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k["key_id"] == operator_id && k["revoked_at"].is_string())
+    );
+    assert!(stack.audit_count(&tenant, "api_key.revoke", 1).await >= 1);
+}
+
+#[tokio::test]
+async fn sessions_from_login_work_and_end_with_the_user() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("dash@acme.example").await;
+    let login = stack
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "dash@acme.example", "password": "correct horse battery staple"})),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.json);
+    let token = login.json["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        stack
+            .get(&format!("/api/v1/customers/{tenant}"), &token)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let wrong = stack
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "dash@acme.example", "password": "wrong horse battery staple"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.error_code(), "INVALID_CREDENTIALS");
+    let unknown = stack
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "nobody@acme.example", "password": "whatever whatever"})),
+        )
+        .await;
+    assert_eq!(unknown.error_code(), "INVALID_CREDENTIALS");
+
+    let claims = |aud: &str, exp: i64| {
+        json!({"iss": "rainlogs", "aud": aud, "sub": "u1", "tenant": tenant, "role": "admin",
+               "iat": 0, "exp": exp})
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sign = |secret: &[u8], claims: &Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    };
+    for (token, why) in [
+        (
+            sign(
+                b"not the deployment's secret",
+                &claims("rainlogs-dashboard", now + 600),
+            ),
+            "forged",
+        ),
+        (
+            sign(JWT_SECRET.as_bytes(), &claims("someone-else", now + 600)),
+            "wrong audience",
+        ),
+        (
+            sign(
+                JWT_SECRET.as_bytes(),
+                &claims("rainlogs-dashboard", now - 600),
+            ),
+            "expired",
+        ),
+    ] {
+        let reply = stack
+            .get(&format!("/api/v1/customers/{tenant}"), &token)
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{why}");
+        assert_eq!(reply.error_code(), "UNAUTHENTICATED", "{why}");
+    }
+
+    let erase = stack
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/customers/{tenant}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(erase.status, StatusCode::OK, "{}", erase.json);
+    let after = stack
+        .get(&format!("/api/v1/customers/{tenant}"), &token)
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(after.error_code(), "ACCESS_DENIED");
+}
+
+#[tokio::test]
+async fn adding_a_zone_checks_cloudflare_and_seals_the_token() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("zones@acme.example").await;
+
+    let added = stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.json);
+    assert_eq!(added.json["plan"], "enterprise");
+    assert_eq!(added.json["method"], "logpull");
+    assert_eq!(added.json["name"], "enterprise.example.eu");
+    assert_eq!(added.json["health"]["status"], "pending");
+    assert!(
+        added.json["health"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("never pulled")
+    );
+
+    let (sealed, key_id): (Vec<u8>, String) =
+        sqlx::query_as("SELECT sealed_token, token_key_id FROM zones WHERE zone_id = $1")
+            .bind(ENTERPRISE_ZONE)
+            .fetch_one(&stack.pool)
+            .await
+            .unwrap();
+    assert!(
+        !sealed
+            .windows(FULL_TOKEN.len())
+            .any(|w| w == FULL_TOKEN.as_bytes())
+    );
+    let ring = rainlogs_tokens::TokenKey::from_hex(&"22".repeat(32)).unwrap();
+    assert_eq!(key_id, ring.id());
+    assert_eq!(
+        ring.open(&tenant, ENTERPRISE_ZONE, &sealed)
+            .unwrap()
+            .as_str(),
+        FULL_TOKEN,
+        "the collector can open what the API sealed"
+    );
+
+    let again = stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    assert_eq!(again.error_code(), "ZONE_EXISTS");
+    let (_, other) = stack.register("other@globex.example").await;
+    assert_eq!(
+        stack.add_zone(&other, ENTERPRISE_ZONE).await.error_code(),
+        "ZONE_EXISTS",
+        "a zone is collected for one tenant only"
+    );
+
+    let wrong_method = stack
+        .post(
+            "/api/v1/zones",
+            &admin,
+            json!({"zone_id": PRO_ZONE, "cf_api_token": FULL_TOKEN, "method": "logpull"}),
+        )
+        .await;
+    assert_eq!(wrong_method.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong_method.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("pro plan")
+    );
+
+    let disabled = stack
+        .post(
+            "/api/v1/zones",
+            &admin,
+            json!({"zone_id": BUSINESS_ZONE, "cf_api_token": DISABLED_TOKEN}),
+        )
+        .await;
+    assert_eq!(
+        disabled.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        disabled.json
+    );
+    assert_eq!(disabled.error_code(), "CLOUDFLARE_REJECTED");
+    let bad_token = stack
+        .post(
+            "/api/v1/zones",
+            &admin,
+            json!({"zone_id": BUSINESS_ZONE, "cf_api_token": "cfut_nobody_knows_this"}),
+        )
+        .await;
+    assert_eq!(bad_token.error_code(), "CLOUDFLARE_REJECTED");
+    let bad_id = stack
+        .post(
+            "/api/v1/zones",
+            &admin,
+            json!({"zone_id": "XYZ", "cf_api_token": FULL_TOKEN}),
+        )
+        .await;
+    assert_eq!(bad_id.error_code(), "INVALID_REQUEST");
+
+    let business = stack.add_zone(&admin, BUSINESS_ZONE).await;
+    assert_eq!(business.json["method"], "instant_logs");
+
+    let paused = stack
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/zones/{ENTERPRISE_ZONE}"),
+            Some(&admin),
+            Some(json!({"paused": true})),
+        )
+        .await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.json);
+    assert_eq!(paused.json["paused"], true);
+    assert_eq!(paused.json["health"]["status"], "paused");
+
+    let pull = stack
+        .post(
+            &format!("/api/v1/zones/{ENTERPRISE_ZONE}/pull"),
+            &admin,
+            json!({"start": "2026-01-15T14:00:00Z", "end": "2026-01-15T14:05:00Z"}),
+        )
+        .await;
+    assert_eq!(pull.status, StatusCode::ACCEPTED, "{}", pull.json);
+    let (pulls,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = 'zone.pull'",
+    )
+    .bind(&tenant)
+    .fetch_one(&stack.pool)
+    .await
+    .unwrap();
+    assert!(pulls <= 1);
+    let backwards = stack
+        .post(
+            &format!("/api/v1/zones/{ENTERPRISE_ZONE}/pull"),
+            &admin,
+            json!({"start": "2026-01-15T14:05:00Z", "end": "2026-01-15T14:00:00Z"}),
+        )
+        .await;
+    assert_eq!(backwards.error_code(), "INVALID_REQUEST");
+
+    let removed = stack
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/zones/{ENTERPRISE_ZONE}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let zones = stack.get("/api/v1/zones", &admin).await;
+    let ids: Vec<&str> = zones.json["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["zone_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![BUSINESS_ZONE]);
+}
+
+#[tokio::test]
+async fn jobs_download_and_prove_against_the_signed_checkpoint() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("jobs@acme.example").await;
+    let auditor = stack.key(&admin, "auditor").await;
+    stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    let first = b"{\"ClientIP\":\"192.0.2.1\",\"RayID\":\"a\"}\n".repeat(3000);
+    let second = b"{\"ClientIP\":\"192.0.2.2\",\"RayID\":\"b\"}\n".to_vec();
+    let log = stack
+        .seal_log(
+            &tenant,
+            ENTERPRISE_ZONE,
+            &[
+                WindowSpec::Archive(first.clone()),
+                WindowSpec::Empty,
+                WindowSpec::Gap,
+                WindowSpec::Archive(second.clone()),
+            ],
+        )
+        .await;
+
+    let page = stack.get("/api/v1/logs/jobs?limit=3", &auditor).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.json);
+    let jobs = page.json["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 3);
+    let cursor = page.json["next_cursor"].as_str().unwrap();
+    let rest = stack
+        .get(
+            &format!("/api/v1/logs/jobs?limit=3&cursor={cursor}"),
+            &auditor,
+        )
+        .await;
+    assert_eq!(rest.json["jobs"].as_array().unwrap().len(), 1);
+    assert!(rest.json["next_cursor"].is_null());
+    let gaps = stack
+        .get(
+            &format!("/api/v1/zones/{ENTERPRISE_ZONE}/logs?kind=gap"),
+            &auditor,
+        )
+        .await;
+    assert_eq!(gaps.json["jobs"][0]["gap_reason"], "source_error");
+
+    let archive = &log.entries[0];
+    let job_id = archive.id.to_hex();
+    let detail = stack
+        .get(&format!("/api/v1/logs/jobs/{job_id}?proof=true"), &auditor)
+        .await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.json);
+    let job = &detail.json["job"];
+    assert_eq!(job["kind"], "archive");
+    assert_eq!(job["record_count"], 3000);
+    assert_eq!(job["leaf_index"], 0);
+    assert_eq!(job["chain_hash"], archive.chain_hash.to_hex());
+    assert_eq!(job["content_sha256"], sha256_hex(&first));
+
+    // What a client does with the proof, trusting only the pinned public key.
+    use base64::Engine as _;
+    let entry = base64::engine::general_purpose::STANDARD
+        .decode(job["entry"].as_str().unwrap())
+        .unwrap();
+    let proof = &detail.json["proof"];
+    let note = proof["checkpoint"]["note"].as_str().unwrap();
+    assert_eq!(note, log.note);
+    let pinned = rainlogs_integrity::NoteVerifierKey::parse(TEST_VERIFIER_KEY).unwrap();
+    let origin =
+        rainlogs_integrity::Origin::parse(&format!("rainlogs/{tenant}/{ENTERPRISE_ZONE}")).unwrap();
+    let checkpoint = rainlogs_integrity::open_checkpoint(note.as_bytes(), &origin, &[pinned])
+        .unwrap()
+        .checkpoint;
+    assert_eq!(checkpoint.size, 4);
+    let path: Vec<rainlogs_integrity::Sha256Hash> = proof["audit_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| rainlogs_integrity::Sha256Hash::from_hex(h.as_str().unwrap()).unwrap())
+        .collect();
+    rainlogs_integrity::verify_inclusion(
+        &rainlogs_integrity::leaf_hash(&entry),
+        0,
+        checkpoint.size,
+        &checkpoint.root,
+        &path,
+    )
+    .expect("the proof verifies");
+
+    let download = stack
+        .get(&format!("/api/v1/logs/jobs/{job_id}/download"), &auditor)
+        .await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.bytes, first);
+    assert_eq!(
+        download.headers["x-content-sha256"].to_str().unwrap(),
+        sha256_hex(&download.bytes),
+        "the header matches the body it came with"
+    );
+    assert_eq!(
+        download.headers["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    let raw = stack
+        .get(
+            &format!("/api/v1/logs/jobs/{job_id}/download?format=zst"),
+            &auditor,
+        )
+        .await;
+    assert_eq!(raw.status, StatusCode::OK);
+    assert_eq!(raw.bytes, log.contents[0].1);
+    assert_eq!(
+        raw.headers["x-object-sha256"].to_str().unwrap(),
+        sha256_hex(&raw.bytes)
+    );
+    assert_eq!(job["stored_sha256"], sha256_hex(&raw.bytes));
+
+    let empty_job = log.entries[1].id.to_hex();
+    let no_archive = stack
+        .get(&format!("/api/v1/logs/jobs/{empty_job}/download"), &auditor)
+        .await;
+    assert_eq!(no_archive.error_code(), "JOB_HAS_NO_ARCHIVE");
+
+    let checkpoint_reply = stack
+        .get(
+            &format!("/api/v1/zones/{ENTERPRISE_ZONE}/checkpoint"),
+            &auditor,
+        )
+        .await;
+    assert_eq!(checkpoint_reply.json["tree_size"], 4);
+    assert_eq!(checkpoint_reply.json["note"], log.note);
+    let key = stack
+        .call(Method::GET, "/api/v1/integrity/verifier-key", None, None)
+        .await;
+    assert_eq!(key.json["verifier_key"], TEST_VERIFIER_KEY);
+
+    let zones = stack.get("/api/v1/zones", &auditor).await;
+    let health = &zones.json["zones"][0]["health"];
+    assert!(health["last_window_end"].is_string(), "{health}");
+
+    // Someone with bucket access changes a byte: the download is cut off, never completed.
+    let object_key = job["object_key"].as_str().unwrap();
+    let file = stack_store_path(&stack, object_key);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, &bytes).unwrap();
+    let tampered = stack
+        .http
+        .get(stack.url(&format!("/api/v1/logs/jobs/{job_id}/download?format=zst")))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    let header = tampered.headers()["x-object-sha256"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    match tampered.bytes().await {
+        Err(_) => {}
+        Ok(body) => assert_ne!(
+            sha256_hex(&body),
+            header,
+            "a body that does not match its sealed hash must not arrive whole"
+        ),
+    }
+    assert!(stack.audit_count(&tenant, "archive.download", 3).await >= 3);
+}
+
+fn stack_store_path(stack: &Stack, key: &str) -> std::path::PathBuf {
+    stack.store_root().join(key)
+}
+
+#[tokio::test]
+async fn the_audit_log_shows_who_did_what_from_where() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("audit@acme.example").await;
+    let auditor = stack.key(&admin, "auditor").await;
+    let operator = stack.key(&admin, "operator").await;
+    let added = stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    let request_id = added.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert!(stack.audit_count(&tenant, "zone.add", 1).await >= 1);
+
+    let log = stack
+        .get("/api/v1/audit-log?action=zone.add", &auditor)
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.json);
+    let record = &log.json["records"][0];
+    assert_eq!(record["outcome"], "ok");
+    assert_eq!(record["client_ip"], "127.0.0.1");
+    assert_eq!(record["request_id"], request_id);
+    assert_eq!(record["target"], format!("zone/{ENTERPRISE_ZONE}"));
+    assert_eq!(record["actor"], format!("key:{}", &admin[3..19]));
+
+    let denied = stack.get("/api/v1/audit-log", &operator).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+
+    // Reads are audited too.
+    stack.get("/api/v1/logs/jobs", &auditor).await;
+    assert!(stack.audit_count(&tenant, "job.list", 1).await >= 1);
+    let all = stack.get("/api/v1/audit-log?limit=2", &admin).await;
+    assert_eq!(all.json["records"].as_array().unwrap().len(), 2);
+    let before = all.json["next_before"].as_u64().unwrap();
+    let older = stack
+        .get(
+            &format!("/api/v1/audit-log?limit=2&before={before}"),
+            &admin,
+        )
+        .await;
+    assert!(
+        older.json["records"][0]["sequence"].as_u64().unwrap() < before,
+        "pages go back in time"
+    );
+}
+
+#[tokio::test]
+async fn export_holds_everything_and_erasure_keeps_only_what_the_law_requires() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("gdpr@acme.example").await;
+    stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    stack
+        .seal_log(
+            &tenant,
+            ENTERPRISE_ZONE,
+            &[WindowSpec::Archive(b"{\"a\":1}\n".to_vec())],
+        )
+        .await;
+    let auditor = stack.key(&admin, "auditor").await;
+    assert_eq!(
+        stack.get("/api/v1/export", &auditor).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let export = stack.get("/api/v1/export", &admin).await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.json);
+    let body = &export.json;
+    assert_eq!(body["customer"]["email"], "gdpr@acme.example");
+    assert_eq!(body["users"][0]["email"], "gdpr@acme.example");
+    assert_eq!(body["api_keys"].as_array().unwrap().len(), 2);
+    assert_eq!(body["zones"][0]["zone_id"], ENTERPRISE_ZONE);
+    assert_eq!(body["jobs"].as_array().unwrap().len(), 1);
+    assert!(!body["audit_log"].as_array().unwrap().is_empty());
+    let text = body.to_string();
+    for secret in [FULL_TOKEN, "sealed_token", "digest", "password"] {
+        assert!(!text.contains(secret), "the export holds no {secret}");
+    }
+
+    let erase = stack
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/customers/{tenant}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(erase.status, StatusCode::OK, "{}", erase.json);
+    let retained = erase.json["retained"].as_array().unwrap();
+    assert!(
+        retained
+            .iter()
+            .any(|r| r["what"].as_str().unwrap().contains("archived") && r["until"].is_string()),
+        "{}",
+        erase.json
+    );
+    let (name, email): (String, String) =
+        sqlx::query_as("SELECT name, email FROM tenants WHERE tenant_id = $1")
+            .bind(&tenant)
+            .fetch_one(&stack.pool)
+            .await
+            .unwrap();
+    assert_eq!((name.as_str(), email.as_str()), ("", ""));
+    let (users,): (i64,) = sqlx::query_as("SELECT count(*) FROM users WHERE tenant_id = $1")
+        .bind(&tenant)
+        .fetch_one(&stack.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+    let after = stack.get("/api/v1/zones", &admin).await;
+    assert_eq!(after.error_code(), "ACCESS_DENIED");
+    // The address is free again.
+    stack.register("gdpr@acme.example").await;
+}
+
+#[tokio::test]
+async fn a_one_entry_log_has_a_proof_too() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("single@acme.example").await;
+    stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    let log = stack
+        .seal_log(&tenant, ENTERPRISE_ZONE, &[WindowSpec::Empty])
+        .await;
+    let job = log.entries[0].id.to_hex();
+    let detail = stack
+        .get(&format!("/api/v1/logs/jobs/{job}?proof=true"), &admin)
+        .await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.json);
+    let proof = &detail.json["proof"];
+    assert_eq!(proof["tree_size"], 1);
+    assert!(proof["audit_path"].as_array().unwrap().is_empty());
+    // In a tree of one the root is the leaf.
+    assert_eq!(
+        proof["leaf_hash"],
+        rainlogs_integrity::leaf_hash(&log.entries[0].bytes).to_hex()
+    );
+    let origin =
+        rainlogs_integrity::Origin::parse(&format!("rainlogs/{tenant}/{ENTERPRISE_ZONE}")).unwrap();
+    let pinned = rainlogs_integrity::NoteVerifierKey::parse(TEST_VERIFIER_KEY).unwrap();
+    let checkpoint = rainlogs_integrity::open_checkpoint(
+        proof["checkpoint"]["note"].as_str().unwrap().as_bytes(),
+        &origin,
+        &[pinned],
+    )
+    .unwrap()
+    .checkpoint;
+    assert_eq!(proof["leaf_hash"], checkpoint.root.to_hex());
+}
