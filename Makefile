@@ -5,9 +5,10 @@ CARGO ?= cargo
 
 .PHONY: run test lint dev-env dev-env-down openapi
 
-## Run RainLogs (all services, embedded defaults, dev secrets).
+## Run RainLogs: all services, embedded defaults, dev secrets, the simulator as Cloudflare and a
+## demo tenant registered through the API.
 run: dev-env
-	source var/dev-env.sh && $(CARGO) run -p rainlogs -- run --dev --telemetry-listen 127.0.0.1:9464
+	source var/dev-env.sh && $(CARGO) run -p rainlogs -- run --demo --telemetry-listen 127.0.0.1:9464
 
 ## Run every test against the real services.
 test: dev-env

@@ -118,6 +118,11 @@ pub struct RunArgs {
     /// 0600), provision streams and apply migrations before starting.
     #[arg(long)]
     pub dev: bool,
+    /// Demo (implies --dev): Cloudflare is the built-in simulator with one zone per plan, and a
+    /// demo tenant and its zones are registered through the API; prints the API URL, a key and
+    /// the `rainlogs-verify` command for what gets archived.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// Where configuration comes from; flags win over environment, file and defaults.

@@ -2,4 +2,5 @@
 //! the commands used in `deploy/` exist).
 
 pub mod cli;
+mod demo;
 mod run;

@@ -296,7 +296,14 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.config.load()?;
     let telemetry: Telemetry = rainlogs_telemetry::init(&config.telemetry)?;
-    if args.dev {
+    let dev = args.dev || args.demo;
+    // Kept for the life of the process: the demo's Cloudflare.
+    let _simulator = if args.demo {
+        Some(crate::demo::start_simulator(&mut config).await?)
+    } else {
+        None
+    };
+    if dev {
         dev_secrets(&mut config)?;
     }
     let services = if args.services.is_empty() {
@@ -306,9 +313,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
 
     let bus = connect_bus(&config).await?;
-    check_backbone(&bus, &config, args.dev).await?;
+    check_backbone(&bus, &config, dev).await?;
     let db = database(&config).await?;
-    if args.dev {
+    if dev {
         rainlogs_db::migrate(&db).await?;
     }
     ensure_local_store(&config)?;
@@ -351,6 +358,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tasks.spawn(async move { (service, service.run(ctx).await) });
     }
     tracing::info!(telemetry = %config.telemetry.listen, "rainlogs started");
+    if args.demo {
+        let config = config.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::demo::onboard(&config).await {
+                tracing::error!(error = %format!("{e:#}"), "demo onboarding failed");
+            }
+        });
+    }
 
     // Run until a signal, or until a service stops on its own (which is a failure).
     let mut failed = false;
