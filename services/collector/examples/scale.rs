@@ -71,7 +71,7 @@ async fn main() {
 
     // Window ends per zone, from the collector's cursor bucket.
     let mut watch_store = h.bus.js.get_key_value("RL_COLLECTOR_CURSORS").await.ok();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(600);
     while watch_store.is_none() {
         assert!(Instant::now() < deadline, "cursor bucket never appeared");
         tokio::time::sleep(Duration::from_millis(200)).await;
