@@ -78,7 +78,8 @@ async fn main() {
         watch_store = h.bus.js.get_key_value("RL_COLLECTOR_CURSORS").await.ok();
     }
     let store = watch_store.expect("cursor bucket");
-    let mut watch = store.watch_all().await.expect("watch cursors");
+    // With history: zones that closed their windows before the watch started count too.
+    let mut watch = store.watch_with_history(">").await.expect("watch cursors");
     let mut ends: HashMap<String, i64> = HashMap::new();
     let mut wait_all = async |target: i64, ends: &mut HashMap<String, i64>| {
         let deadline = Instant::now() + Duration::from_secs(600);
