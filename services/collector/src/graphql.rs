@@ -173,20 +173,26 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 let detail = format!(
                     "Cloudflare serves security events for {max_age} s on this plan; this window expired before it was fetched"
                 );
-                if let Err(e) = run
-                    .close_gap(dataset, window, GapReason::RetentionExpired, detail)
+                if let Err(exit) = run
+                    .skip_as_gap(
+                        &mut ledger,
+                        dataset,
+                        window,
+                        GapReason::RetentionExpired,
+                        detail,
+                    )
                     .await
                 {
-                    return journal_exit(run.zone(), &e, settings);
+                    return exit;
                 }
-                ledger.advance(window);
                 continue;
             }
             Step::Collect(window) => window,
         };
         if run.paused_at(window.end) {
-            if let Err(e) = run
-                .close_gap(
+            if let Err(exit) = run
+                .skip_as_gap(
+                    &mut ledger,
                     dataset,
                     window,
                     GapReason::Paused,
@@ -194,9 +200,8 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 )
                 .await
             {
-                return journal_exit(run.zone(), &e, settings);
+                return exit;
             }
-            ledger.advance(window);
             continue;
         }
         let since = (window.start - overlap)
@@ -253,13 +258,12 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
             Err(AttemptError::Journal(e)) => return journal_exit(run.zone(), &e, settings),
             Err(AttemptError::RecordTooLarge { bytes }) => {
                 let detail = format!("an event of {bytes} bytes cannot be carried in one batch");
-                if let Err(e) = run
-                    .close_gap(dataset, window, GapReason::Refused, detail)
+                if let Err(exit) = run
+                    .skip_as_gap(&mut ledger, dataset, window, GapReason::Refused, detail)
                     .await
                 {
-                    return journal_exit(run.zone(), &e, settings);
+                    return exit;
                 }
-                ledger.advance(window);
             }
         }
     }

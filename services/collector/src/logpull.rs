@@ -77,20 +77,26 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
             }
             Step::Expired(window) => {
                 let detail = "Cloudflare keeps Logpull data for 7 days; this window was not fetched before it expired";
-                if let Err(e) = run
-                    .close_gap(dataset, window, GapReason::RetentionExpired, detail)
+                if let Err(exit) = run
+                    .skip_as_gap(
+                        &mut ledger,
+                        dataset,
+                        window,
+                        GapReason::RetentionExpired,
+                        detail,
+                    )
                     .await
                 {
-                    return journal_exit(run.zone(), &e, settings);
+                    return exit;
                 }
-                ledger.advance(window);
                 continue;
             }
             Step::Collect(window) => window,
         };
         if run.paused_at(window.end) {
-            if let Err(e) = run
-                .close_gap(
+            if let Err(exit) = run
+                .skip_as_gap(
+                    &mut ledger,
                     dataset,
                     window,
                     GapReason::Paused,
@@ -98,22 +104,26 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 )
                 .await
             {
-                return journal_exit(run.zone(), &e, settings);
+                return exit;
             }
-            ledger.advance(window);
             continue;
         }
         if let Some(since) = retention_on_since
             && window.start < since
         {
             let detail = format!("Logpull log retention was off before {}", at(since));
-            if let Err(e) = run
-                .close_gap(dataset, window, GapReason::RetentionFlagOff, detail)
+            if let Err(exit) = run
+                .skip_as_gap(
+                    &mut ledger,
+                    dataset,
+                    window,
+                    GapReason::RetentionFlagOff,
+                    detail,
+                )
                 .await
             {
-                return journal_exit(run.zone(), &e, settings);
+                return exit;
             }
-            ledger.advance(window);
             continue;
         }
 
@@ -138,13 +148,12 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
             }
             Fetched::Attempt(AttemptError::RecordTooLarge { bytes }) => {
                 let detail = format!("a record of {bytes} bytes cannot be carried in one event");
-                if let Err(e) = run
-                    .close_gap(dataset, window, GapReason::Refused, detail)
+                if let Err(exit) = run
+                    .skip_as_gap(&mut ledger, dataset, window, GapReason::Refused, detail)
                     .await
                 {
-                    return journal_exit(run.zone(), &e, settings);
+                    return exit;
                 }
-                ledger.advance(window);
             }
             Fetched::Failed(error) => {
                 run.shared.metrics.abandoned(run.zone(), dataset);

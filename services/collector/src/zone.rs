@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::clock::SharedClock;
 use crate::health::{HealthReporter, Status};
 use crate::journal::{JournalError, ZoneJournal};
+use crate::ledger::Ledger;
 use crate::metrics::CollectorMetrics;
 use crate::onboarding::{self, ZonePlan};
 use crate::registry::ZoneEntry;
@@ -125,6 +126,23 @@ impl ZoneRun<'_> {
     /// Whether a window ending at `end` falls into a pause the operator asked for.
     pub fn paused_at(&self, end: i64) -> bool {
         self.paused_since.is_some_and(|p| end > p)
+    }
+
+    /// Ends a window that is not fetched (expired, paused, refused…) as a gap and moves the
+    /// ledger past it; on a journal failure, the exit the zone task takes.
+    pub async fn skip_as_gap(
+        &mut self,
+        ledger: &mut Ledger,
+        dataset: &str,
+        window: Window,
+        reason: GapReason,
+        detail: impl Into<String>,
+    ) -> Result<(), Exit> {
+        if let Err(e) = self.close_gap(dataset, window, reason, detail).await {
+            return Err(journal_exit(self.zone(), &e, &self.shared.settings));
+        }
+        ledger.advance(window);
+        Ok(())
     }
 
     /// Closes a window as a gap.
