@@ -79,6 +79,8 @@ pub enum Event {
     LegalHoldSet(LegalHoldSet),
     #[serde(rename = "ctl.legal_hold_released")]
     LegalHoldReleased(LegalHoldReleased),
+    #[serde(rename = "ctl.retention_set")]
+    RetentionSet(RetentionSet),
     #[serde(rename = "batch.collected")]
     BatchCollected(BatchCollected),
     #[serde(rename = "batch.window_closed")]
@@ -112,6 +114,7 @@ impl Event {
             Event::PullRequested(_) => "ctl.pull_requested",
             Event::LegalHoldSet(_) => "ctl.legal_hold_set",
             Event::LegalHoldReleased(_) => "ctl.legal_hold_released",
+            Event::RetentionSet(_) => "ctl.retention_set",
             Event::BatchCollected(_) => "batch.collected",
             Event::WindowClosed(_) => "batch.window_closed",
             Event::ArchiveStored(_) => "archive.stored",
@@ -222,6 +225,16 @@ pub struct LegalHoldSet {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LegalHoldReleased {
     pub hold_id: String,
+}
+
+/// How long archives sealed from now on are kept. Archives already sealed keep the retain-until
+/// they were sealed with; a shorter policy never shortens them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetentionSet {
+    /// `None`: the tenant's policy (zones without their own). `Some`: that zone's override.
+    pub zone_id: Option<String>,
+    /// Days after a window's end; `None` on a zone removes its override.
+    pub days: Option<u32>,
 }
 
 /// A slice of one window's records, exactly as Cloudflare sent them.

@@ -243,6 +243,14 @@ fn samples() -> Vec<Envelope> {
                 pruned_at_ns: 1_801_353_600_000_000_000,
             }),
         ),
+        envelope(
+            20,
+            None,
+            Event::RetentionSet(RetentionSet {
+                zone_id: Some(ZONE.into()),
+                days: Some(730),
+            }),
+        ),
     ]
 }
 

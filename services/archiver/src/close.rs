@@ -23,6 +23,7 @@ use crate::assemble::{self, Expected};
 use crate::event_time::EventTimeRange;
 use crate::existing::{self, StoredArchive};
 use crate::ids::window_outcome_id;
+use crate::retention::RetentionPolicies;
 use crate::settings::ArchiverSettings;
 use crate::target::ArchiveTarget;
 use crate::tracker::WindowKey;
@@ -34,6 +35,8 @@ pub struct CloseContext {
     pub store: Store,
     pub prefix: BucketPrefix,
     pub settings: ArchiverSettings,
+    /// Kept current from the control stream by the archiver's loop.
+    pub retention: std::sync::RwLock<RetentionPolicies>,
 }
 
 /// One window to close, with the stream sequences of the named attempt's batches received so far.
@@ -154,7 +157,9 @@ async fn close_complete(
                         announced = announced.records,
                         "window already archived by an earlier attempt with a different record count; the stored archive stands");
                 }
-                let event = archive_stored(ctx, job, &announced, &archive);
+                // The stored object's lock was set by the earlier attempt; the policy is read
+                // again here, which is the same unless it changed in between.
+                let event = archive_stored(job, &announced, &archive, retain_until(ctx, job));
                 publish(ctx, job, event).await
             }
             Err(existing::ExistingError::Store(e)) => store_outcome(e),
@@ -220,7 +225,7 @@ async fn close_complete(
         Ok(key) => key,
         Err(e) => return failed(e),
     };
-    let retain_until = retain_until(job, &ctx.settings);
+    let retain_until = retain_until(ctx, job);
     let options = PutOptions {
         sha256: Some(rainlogs_store::Sha256Hash(assembled.digest.stored_sha256.0)),
         retain_until: OffsetDateTime::from_unix_timestamp(retain_until).ok(),
@@ -249,20 +254,25 @@ async fn close_complete(
         digest: assembled.digest,
         event_time: assembled.event_time,
     };
-    let event = archive_stored(ctx, job, &announced, &archive);
+    let event = archive_stored(job, &announced, &archive, retain_until);
     publish(ctx, job, event).await
 }
 
-fn retain_until(job: &CloseJob, settings: &ArchiverSettings) -> i64 {
-    let retention = i64::try_from(settings.retention.as_secs()).unwrap_or(i64::MAX);
+fn retain_until(ctx: &CloseContext, job: &CloseJob) -> i64 {
+    let retention = ctx
+        .retention
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retention(&job.envelope.tenant, &job.key.zone);
+    let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     job.key.window.end.saturating_add(retention)
 }
 
 fn archive_stored(
-    ctx: &CloseContext,
     job: &CloseJob,
     announced: &Announced,
     archive: &StoredArchive,
+    retain_until: i64,
 ) -> Event {
     let EventTimeRange { min_ns, max_ns } = archive.event_time;
     Event::ArchiveStored(ArchiveStored {
@@ -280,7 +290,7 @@ fn archive_stored(
         method: announced.method,
         sample_interval: announced.sample_interval,
         fields: announced.fields.clone(),
-        retain_until: retain_until(job, &ctx.settings),
+        retain_until,
     })
 }
 

@@ -18,6 +18,7 @@ mod close;
 mod event_time;
 mod existing;
 mod ids;
+mod retention;
 mod service;
 mod settings;
 mod target;
@@ -25,6 +26,7 @@ mod tracker;
 
 pub use event_time::EventTimeRange;
 pub use ids::window_outcome_id;
+pub use retention::RetentionPolicies;
 pub use service::{Archiver, ArchiverError, CONSUMER};
 pub use settings::{ArchiverSettings, DEFAULT_RETENTION};
 
@@ -34,7 +36,9 @@ use rainlogs_telemetry::ServiceState;
 pub const NAME: &str = "archiver";
 
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
-    let settings = ArchiverSettings::new(ctx.config.service.data_dir.join(NAME));
+    let mut settings = ArchiverSettings::new(ctx.config.service.data_dir.join(NAME));
+    settings.retention =
+        std::time::Duration::from_secs(u64::from(ctx.config.retention.default_days) * 86_400);
     let archiver = Archiver::start(ctx.bus.clone(), ctx.store.clone(), settings)
         .await
         .map_err(|e| ServiceError::new(NAME, e))?;

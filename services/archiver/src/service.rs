@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use rainlogs_bus::async_nats::jetstream::{self, AckKind};
 use rainlogs_bus::async_nats::{Client, Subject};
-use rainlogs_bus::{Bus, CancellationToken, definitions};
+use rainlogs_bus::{Bus, CancellationToken, ControlFeed, control_feed, definitions};
 use rainlogs_integrity::BucketPrefix;
 use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::{Envelope, Event};
 use tokio::task::JoinSet;
 
 use crate::close::{CloseContext, CloseJob, CloseOutcome, close_window};
+use crate::retention::RetentionPolicies;
 use crate::settings::ArchiverSettings;
 use crate::tracker::{BatchVerdict, CloseVerdict, Settlement, Tracker, WindowKey};
 
@@ -37,6 +38,7 @@ pub enum ArchiverError {
 pub struct Archiver {
     ctx: Arc<CloseContext>,
     consumer: jetstream::consumer::PullConsumer,
+    control: ControlFeed,
 }
 
 /// A `WindowClosed` waiting for its lane.
@@ -72,6 +74,16 @@ impl Archiver {
             .get_stream(definitions::BATCH)
             .await
             .map_err(|e| setup(&e))?;
+        // Every policy must be known before the first window is archived with one.
+        let mut control = control_feed(&bus).await.map_err(|e| setup(&e))?;
+        let mut retention = RetentionPolicies::new(settings.retention);
+        while !control.caught_up() {
+            match control.next().await {
+                Some(Ok(event)) => retention.apply(&event),
+                Some(Err(e)) => tracing::error!(error = %e, "undecodable control event"),
+                None => return Err(setup(&"the control stream ended")),
+            }
+        }
         Ok(Self {
             ctx: Arc::new(CloseContext {
                 bus,
@@ -79,13 +91,15 @@ impl Archiver {
                 store: store.store,
                 prefix,
                 settings,
+                retention: std::sync::RwLock::new(retention),
             }),
             consumer,
+            control,
         })
     }
 
     /// Runs until `shutdown` fires; windows being closed are finished first.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ArchiverError> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), ArchiverError> {
         let mut messages = self
             .consumer
             .messages()
@@ -113,6 +127,16 @@ impl Archiver {
                     state.start_ready();
                 }
                 _ = keep_alive.tick() => state.keep_alive().await,
+                control = self.control.next() => match control {
+                    Some(Ok(event)) => self
+                        .ctx
+                        .retention
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .apply(&event),
+                    Some(Err(e)) => tracing::error!(error = %e, "undecodable control event"),
+                    None => break Err(ArchiverError::Consumer("control stream ended".into())),
+                },
                 next = messages.next() => match next {
                     Some(Ok(message)) => {
                         state.handle(message).await;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Retention applied to every archive until tenant policies reach the archiver: 395 days
+/// Retention of tenants without a policy of their own (`retention.default_days`): 395 days
 /// (13 months) after the window ends, a common floor for access logs under NIS2 guidance.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(395 * 24 * 60 * 60);
 
@@ -12,7 +12,7 @@ pub struct ArchiverSettings {
     /// Directory for the compressed archive while it is being written (`<data_dir>/archiver`).
     /// Its contents are disposable: everything is rebuilt from RL_BATCH after a crash.
     pub work_dir: PathBuf,
-    /// Objects may not be deleted before window end + this.
+    /// Objects of tenants without a retention policy may not be deleted before window end + this.
     pub retention: Duration,
     /// An attempt that received no batch for this long and was never closed is abandoned: its
     /// batches are terminated so they stop occupying the consumer's ack window.

@@ -275,3 +275,70 @@ async fn a_reordered_refetch_after_a_restart_reuses_the_stored_archive() {
 fn tokio_util_token() -> rainlogs_bus::CancellationToken {
     rainlogs_bus::CancellationToken::new()
 }
+
+/// The tenant's and the zone's retention from the control stream fix each archive's
+/// retain-until; a policy changed later applies to windows archived after it.
+#[tokio::test]
+async fn retain_until_follows_the_zone_and_tenant_policy_in_force() {
+    use rainlogs_schemas::events::{RetentionSet, TenantCreated};
+    use rainlogs_schemas::{Actor, Envelope, subjects};
+    let h = Harness::local().await;
+    let control = |event: Event| {
+        let bus = h.bus.clone();
+        async move {
+            let envelope = Envelope::new(TENANT, None, Actor::operator(), event);
+            bus.publish(&subjects::control(TENANT), &envelope)
+                .await
+                .unwrap();
+        }
+    };
+    control(Event::TenantCreated(TenantCreated {
+        name: "Acme".into(),
+        email: "sec@acme.example".into(),
+        retention_days: 30,
+    }))
+    .await;
+    control(Event::RetentionSet(RetentionSet {
+        zone_id: Some(ZONE.into()),
+        days: Some(60),
+    }))
+    .await;
+    let day = 86_400;
+
+    let first_run = tokio_util_token();
+    let archiver = h.start_archiver(&first_run).await;
+    h.complete_window(window(0), Uuid::now_v7(), &batches(0, 1, 10))
+        .await;
+    h.wait_for("window 0", || async { h.archive_events().await.len() == 1 })
+        .await;
+    assert_eq!(
+        stored(&h.archive_events().await[0].event).retain_until,
+        window(0).end + 60 * day,
+        "the zone's override"
+    );
+    first_run.cancel();
+    archiver.await.unwrap();
+
+    // The override is removed: the tenant's 30 days apply to windows archived from now on.
+    control(Event::RetentionSet(RetentionSet {
+        zone_id: Some(ZONE.into()),
+        days: None,
+    }))
+    .await;
+    h.start_archiver(&h.shutdown.clone()).await;
+    h.complete_window(window(1), Uuid::now_v7(), &batches(10, 1, 10))
+        .await;
+    h.wait_for("window 1", || async { h.archive_events().await.len() == 2 })
+        .await;
+    let events = h.archive_events().await;
+    assert_eq!(
+        stored(&events[0].event).retain_until,
+        window(0).end + 60 * day,
+        "already sealed: unchanged"
+    );
+    assert_eq!(
+        stored(&events[1].event).retain_until,
+        window(1).end + 30 * day,
+        "the tenant's policy"
+    );
+}

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rainlogs_cloudflare::{CfError, FirewallEventsQuery};
+use rainlogs_cloudflare::{CfError, Endpoint, FirewallEventsQuery};
 use rainlogs_schemas::events::{GapReason, Method, Window};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -313,16 +313,9 @@ async fn fetch_slices(
     while let Some((start, end)) = pending.pop() {
         let mut query = FirewallEventsQuery::new(run.zone(), at(start), at(end), page_size.max(1));
         query.fields = run.plan.fields.as_slice().to_vec();
-        let page = match run.client.firewall_events(&query).await {
-            Ok(page) => {
-                run.shared.metrics.response(run.zone(), "graphql", Ok(()));
-                page
-            }
-            Err(e) => {
-                run.shared.metrics.response(run.zone(), "graphql", Err(&e));
-                return Err(e);
-            }
-        };
+        let answer = run.client.firewall_events(&query).await;
+        run.record_response(Endpoint::Graphql, &answer);
+        let page = answer?;
         if page.limit_reached && end - start > 1 {
             let middle = start + (end - start) / 2;
             // Later half first on the stack so slices are fetched in time order.

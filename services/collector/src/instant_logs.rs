@@ -10,7 +10,9 @@
 
 use bytes::Bytes;
 use rainlogs_bus::CancellationToken;
-use rainlogs_cloudflare::{CfError, InstantLogsJobRequest, InstantLogsRecord, SessionClosed};
+use rainlogs_cloudflare::{
+    CfError, Endpoint, InstantLogsJobRequest, InstantLogsRecord, SessionClosed,
+};
 use rainlogs_schemas::events::{GapReason, Method, Window};
 use tokio::sync::mpsc;
 
@@ -93,9 +95,7 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
             Ok(job) => run.client.connect_instant_logs(&job).await,
             Err(e) => Err(e),
         };
-        run.shared
-            .metrics
-            .response(run.zone(), "instant_logs", connected.as_ref().map(|_| ()));
+        run.record_response(Endpoint::InstantLogsSocket, &connected);
         let session = match connected {
             Ok(session) => session,
             Err(error) => {

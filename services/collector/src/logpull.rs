@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use rainlogs_cloudflare::{CfError, LOGPULL_MIN_DELAY, LogpullItem, LogpullQuery, LogpullWindow};
+use rainlogs_cloudflare::{
+    CfError, Endpoint, LOGPULL_MIN_DELAY, LogpullItem, LogpullQuery, LogpullWindow,
+};
 use rainlogs_schemas::events::{GapReason, Method, Window};
 use time::OffsetDateTime;
 
@@ -189,19 +191,11 @@ async fn fetch(run: &mut ZoneRun<'_>, window: Window) -> Fetched {
         Err(e) => return Fetched::Failed(e),
     };
     let query = LogpullQuery::new(run.zone(), logpull_window, run.plan.fields.clone());
-    let mut stream = match run.client.logpull_received(&query).await {
-        Ok(stream) => {
-            run.shared
-                .metrics
-                .response(run.zone(), "logpull_received", Ok(()));
-            stream
-        }
-        Err(e) => {
-            run.shared
-                .metrics
-                .response(run.zone(), "logpull_received", Err(&e));
-            return Fetched::Failed(e);
-        }
+    let received = run.client.logpull_received(&query).await;
+    run.record_response(Endpoint::LogpullReceived, &received);
+    let mut stream = match received {
+        Ok(stream) => stream,
+        Err(e) => return Fetched::Failed(e),
     };
     let mut attempt = Attempt::new(run.plan.dataset, window, settings.batch_bytes);
     tracing::debug!(zone = %run.zone(), start = window.start, end = window.end, attempt = %attempt.id, "fetching window");

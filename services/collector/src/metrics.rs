@@ -2,7 +2,7 @@
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Meter};
-use rainlogs_cloudflare::CfError;
+use rainlogs_cloudflare::{BreakerState, CfError, Endpoint};
 
 #[derive(Clone)]
 pub struct CollectorMetrics {
@@ -12,6 +12,7 @@ pub struct CollectorMetrics {
     responses: Counter<u64>,
     attempts_abandoned: Counter<u64>,
     lag: Gauge<i64>,
+    breaker: Gauge<u64>,
 }
 
 impl CollectorMetrics {
@@ -45,6 +46,12 @@ impl CollectorMetrics {
                 )
                 .with_unit("s")
                 .build(),
+            breaker: meter
+                .u64_gauge("rainlogs_collector_breaker_state")
+                .with_description(
+                    "Circuit breaker of the zone's token per endpoint, after its last call: 0 closed, 1 half-open, 2 open",
+                )
+                .build(),
         }
     }
 
@@ -68,21 +75,36 @@ impl CollectorMetrics {
         self.bytes.add(bytes, &attrs);
     }
 
-    pub fn response(&self, zone: &str, endpoint: &'static str, result: Result<(), &CfError>) {
+    /// One answer from Cloudflare, and the breaker state it left behind.
+    pub fn response(
+        &self,
+        zone: &str,
+        endpoint: Endpoint,
+        result: Result<(), &CfError>,
+        breaker: BreakerState,
+    ) {
         let status = match result {
             Ok(()) => "200".to_owned(),
             Err(e) => e
                 .http_status()
                 .map_or_else(|| "none".to_owned(), |s| s.to_string()),
         };
+        let zone = KeyValue::new("zone", zone.to_owned());
+        let endpoint = KeyValue::new("endpoint", endpoint.as_str());
         self.responses.add(
             1,
             &[
-                KeyValue::new("zone", zone.to_owned()),
-                KeyValue::new("endpoint", endpoint),
+                zone.clone(),
+                endpoint.clone(),
                 KeyValue::new("status", status),
             ],
         );
+        let level = match breaker {
+            BreakerState::Closed => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Open => 2,
+        };
+        self.breaker.record(level, &[zone, endpoint]);
     }
 
     pub fn abandoned(&self, zone: &str, dataset: &str) {

@@ -14,17 +14,32 @@ pub struct ZoneEntry {
     pub paused: bool,
     pub sealed_token: Vec<u8>,
     pub token_key_id: String,
+    /// Pull-now requests seen for the zone; a new one wakes the zone's task from any wait.
+    pub pulls: u64,
 }
 
 #[derive(Debug, Default)]
 pub struct ZoneRegistry {
     zones: BTreeMap<String, ZoneEntry>,
+    /// The tenant each zone id was first added by. A zone's batches, cursor and chain live under
+    /// its id alone, so it stays with that tenant even after removal: another tenant's
+    /// `ZoneAdded` for it is ignored (the API refuses it first).
+    owners: BTreeMap<String, String>,
 }
 
 impl ZoneRegistry {
     pub fn apply(&mut self, event: &Envelope) {
         match &event.event {
             Event::ZoneAdded(e) => {
+                let owner = self
+                    .owners
+                    .entry(e.zone_id.clone())
+                    .or_insert_with(|| event.tenant.clone());
+                if *owner != event.tenant {
+                    tracing::error!(zone = %e.zone_id, owner = %owner, tenant = %event.tenant,
+                        "zone added by a tenant that does not own it; ignored");
+                    return;
+                }
                 self.zones.insert(
                     e.zone_id.clone(),
                     ZoneEntry {
@@ -35,6 +50,7 @@ impl ZoneRegistry {
                         paused: false,
                         sealed_token: e.sealed_token.clone(),
                         token_key_id: e.token_key_id.clone(),
+                        pulls: 0,
                     },
                 );
             }
@@ -58,6 +74,15 @@ impl ZoneRegistry {
                         zone.sealed_token.clone_from(token);
                         zone.token_key_id.clone_from(key_id);
                     }
+                }
+            }
+            Event::PullRequested(e) => {
+                if let Some(zone) = self
+                    .zones
+                    .get_mut(&e.zone_id)
+                    .filter(|z| z.tenant == event.tenant)
+                {
+                    zone.pulls += 1;
                 }
             }
             // Only the owning tenant can remove its zone.
@@ -85,5 +110,72 @@ impl ZoneRegistry {
 
     pub fn get(&self, zone_id: &str) -> Option<&ZoneEntry> {
         self.zones.get(zone_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rainlogs_schemas::events::{PullRequested, Window, ZoneAdded, ZoneRemoved};
+    use rainlogs_schemas::{Actor, Envelope, Event};
+
+    use super::*;
+
+    fn added(tenant: &str, zone: &str) -> Envelope {
+        Envelope::new(
+            tenant,
+            Some(zone.into()),
+            Actor::service("test"),
+            Event::ZoneAdded(ZoneAdded {
+                zone_id: zone.into(),
+                name: "example.com".into(),
+                plan: "enterprise".into(),
+                method: Method::Logpull,
+                fields: "default".into(),
+                sealed_token: vec![1, 2, 3],
+                token_key_id: "k1".into(),
+            }),
+        )
+    }
+
+    #[test]
+    fn a_zone_never_moves_to_another_tenant_even_after_removal() {
+        let mut registry = ZoneRegistry::default();
+        registry.apply(&added("acme", "z1"));
+        registry.apply(&added("mallory", "z1"));
+        assert_eq!(registry.get("z1").map(|z| z.tenant.as_str()), Some("acme"));
+        registry.apply(&Envelope::new(
+            "acme",
+            Some("z1".into()),
+            Actor::service("test"),
+            Event::ZoneRemoved(ZoneRemoved {
+                zone_id: "z1".into(),
+            }),
+        ));
+        assert!(registry.get("z1").is_none());
+        registry.apply(&added("mallory", "z1"));
+        assert!(registry.get("z1").is_none(), "removed, still acme's");
+        registry.apply(&added("acme", "z1"));
+        assert_eq!(registry.get("z1").map(|z| z.tenant.as_str()), Some("acme"));
+    }
+
+    #[test]
+    fn only_the_owner_can_request_a_pull() {
+        let mut registry = ZoneRegistry::default();
+        registry.apply(&added("acme", "z1"));
+        let pull = |tenant: &str| {
+            Envelope::new(
+                tenant,
+                Some("z1".into()),
+                Actor::service("test"),
+                Event::PullRequested(PullRequested {
+                    zone_id: "z1".into(),
+                    window: Window { start: 0, end: 60 },
+                }),
+            )
+        };
+        registry.apply(&pull("mallory"));
+        assert_eq!(registry.get("z1").map(|z| z.pulls), Some(0));
+        registry.apply(&pull("acme"));
+        assert_eq!(registry.get("z1").map(|z| z.pulls), Some(1));
     }
 }

@@ -4,11 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use rainlogs_bus::async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use rainlogs_bus::{Bus, CancellationToken, definitions};
+use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_cloudflare::CloudflareClient;
-use rainlogs_schemas::Envelope;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -70,31 +67,9 @@ pub async fn run_collector(
         settings: deps.settings,
     });
 
-    let mut stream = deps
-        .bus
-        .js
-        .get_stream(definitions::CONTROL)
+    let mut control = rainlogs_bus::control_feed(&deps.bus)
         .await
         .map_err(|e| err("control stream", &e))?;
-    let mut backlog = stream
-        .info()
-        .await
-        .map_err(|e| err("control stream", &e))?
-        .state
-        .messages;
-    // An ordered consumer: no server-side state to clean up, replays everything in order.
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            deliver_policy: DeliverPolicy::All,
-            filter_subject: "rl.ctl.>".into(),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| err("control consumer", &e))?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|e| err("control consumer", &e))?;
     let mut registry = ZoneRegistry::default();
     let mut on_ready = Some(on_ready);
     let mut owned: HashMap<String, OwnedZone> = HashMap::new();
@@ -105,7 +80,7 @@ pub async fn run_collector(
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
-        let caught_up = backlog == 0;
+        let caught_up = control.caught_up();
         if caught_up && let Some(ready) = on_ready.take() {
             ready();
             claim_zones(&shared, &leases, &registry, &mut owned, &mut tasks).await;
@@ -113,19 +88,17 @@ pub async fn run_collector(
         tokio::select! {
             biased;
             () = deps.shutdown.cancelled() => break,
-            next = messages.next() => match next {
-                Some(Ok(message)) => {
-                    backlog = message.info().map_or(0, |info| info.pending);
-                    match Envelope::from_cbor(&message.payload) {
+            next = control.next() => match next {
+                Some(event) => {
+                    match event {
                         Ok(event) => registry.apply(&event),
-                        Err(e) => tracing::error!(subject = %message.subject, error = %e, "undecodable control event"),
+                        Err(e) => tracing::error!(error = %e, "undecodable control event"),
                     }
-                    if backlog == 0 && on_ready.is_none() {
+                    if control.caught_up() && on_ready.is_none() {
                         sync_zones(&leases, &registry, &mut owned).await;
                         claim_zones(&shared, &leases, &registry, &mut owned, &mut tasks).await;
                     }
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, "control stream error; continuing"),
                 None => return Err(CollectorError("control stream ended".into())),
             },
             _ = renew.tick(), if caught_up => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rainlogs_bus::async_nats::jetstream::kv;
 use rainlogs_bus::{Bus, CancellationToken};
-use rainlogs_cloudflare::{ApiToken, CloudflareClient, TokenClient};
+use rainlogs_cloudflare::{ApiToken, CfError, CloudflareClient, Endpoint, TokenClient};
 use rainlogs_schemas::events::{GapReason, Window, WindowClosed, WindowOutcome};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -101,6 +101,12 @@ impl ZoneRun<'_> {
             || latest.token_key_id != self.entry.token_key_id
             || latest.method != self.entry.method
             || latest.fields != self.entry.fields;
+        if latest.pulls != self.entry.pulls {
+            // The wait that `wait` just ended was the point: due windows are collected now.
+            // Windows already closed are not fetched again (each window is archived once).
+            tracing::info!(zone = %latest.zone_id, paused = latest.paused,
+                "pull requested; collecting the windows that are due without waiting");
+        }
         match (latest.paused, self.paused_since) {
             (true, None) => self.paused_since = Some(self.now()),
             (false, Some(_)) => self.paused_since = None,
@@ -167,6 +173,21 @@ impl ZoneRun<'_> {
             .metrics
             .window_closed(&self.entry.zone_id, dataset, "gap");
         Ok(())
+    }
+
+    /// Counts a Cloudflare answer and records the breaker state it left.
+    pub fn record_response<T>(&self, endpoint: Endpoint, result: &Result<T, CfError>) {
+        // GraphQL and the Instant Logs socket are not zone paths: their breaker is the token's.
+        let breaker_zone = match endpoint {
+            Endpoint::Graphql | Endpoint::InstantLogsSocket => None,
+            _ => Some(self.zone()),
+        };
+        self.shared.metrics.response(
+            self.zone(),
+            endpoint,
+            result.as_ref().map(|_| ()),
+            self.client.breaker_state(endpoint, breaker_zone),
+        );
     }
 
     pub async fn report(&mut self, status: Status, reason: impl Into<String>) {

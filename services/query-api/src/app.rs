@@ -10,6 +10,7 @@ use crate::routes::audit_log::AuditLogApi;
 use crate::routes::customers::CustomersApi;
 use crate::routes::jobs::JobsApi;
 use crate::routes::login::LoginApi;
+use crate::routes::retention::RetentionApi;
 use crate::routes::system::SystemApi;
 use crate::routes::zones::ZonesApi;
 use crate::state::SharedState;
@@ -20,6 +21,7 @@ type Apis = (
     LoginApi,
     ApiKeysApi,
     ZonesApi,
+    RetentionApi,
     JobsApi,
     AuditLogApi,
 );
@@ -31,6 +33,7 @@ fn service() -> OpenApiService<Apis, ()> {
         LoginApi,
         ApiKeysApi,
         ZonesApi,
+        RetentionApi,
         JobsApi,
         AuditLogApi,
     );

@@ -37,9 +37,13 @@ pub use state::{ApiOptions, Quotas};
 
 pub const NAME: &str = "query-api";
 
-/// Runs the API with the default limits.
+/// Runs the API with the default limits and the configured retention bounds.
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
-    run_with(ctx, ApiOptions::default()).await
+    let options = ApiOptions {
+        retention: ctx.config.retention.clone(),
+        ..ApiOptions::default()
+    };
+    run_with(ctx, options).await
 }
 
 /// Runs the API with `options` (tests use lower timeouts or higher limits).

@@ -47,6 +47,8 @@ pub struct ApiOptions {
     /// How long a write waits for its projection before answering 503 `PROJECTION_LAGGING`.
     pub read_your_writes: Duration,
     pub quotas: Quotas,
+    /// Default and range of the retention tenants and zones may choose.
+    pub retention: rainlogs_config::RetentionSettings,
 }
 
 impl Default for ApiOptions {
@@ -63,6 +65,7 @@ impl Default for ApiOptions {
             body_limit: 64 * 1024,
             read_your_writes: Duration::from_secs(10),
             quotas: Quotas::default(),
+            retention: rainlogs_config::RetentionSettings::default(),
         }
     }
 }

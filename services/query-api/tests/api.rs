@@ -659,6 +659,13 @@ async fn adding_a_zone_checks_cloudflare_and_seals_the_token() {
         .map(|z| z["zone_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec![BUSINESS_ZONE]);
+    assert_eq!(
+        stack.add_zone(&other, ENTERPRISE_ZONE).await.error_code(),
+        "ZONE_EXISTS",
+        "a removed zone's history stays with its tenant"
+    );
+    let readded = stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    assert_eq!(readded.status, StatusCode::CREATED, "{}", readded.json);
 }
 
 #[tokio::test]
@@ -973,4 +980,77 @@ async fn a_one_entry_log_has_a_proof_too() {
     .unwrap()
     .checkpoint;
     assert_eq!(proof["leaf_hash"], checkpoint.root.to_hex());
+}
+
+#[tokio::test]
+async fn retention_is_set_per_tenant_and_zone_within_bounds_by_admins_only() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("retention@acme.example").await;
+    let operator = stack.key(&admin, "operator").await;
+    let put = |path: String, key: String, body: serde_json::Value| {
+        let stack = &stack;
+        async move { stack.call(Method::PUT, &path, Some(&key), Some(body)).await }
+    };
+
+    let policy = stack.get("/api/v1/retention", &operator).await;
+    assert_eq!(policy.status, StatusCode::OK, "{}", policy.json);
+    assert_eq!(policy.json["days"], 395);
+    assert_eq!(policy.json["min_days"], 1);
+    assert_eq!(policy.json["max_days"], 3650);
+
+    for days in [0, 3651] {
+        let refused = put(
+            "/api/v1/retention".into(),
+            admin.clone(),
+            json!({"days": days}),
+        )
+        .await;
+        assert_eq!(refused.error_code(), "INVALID_REQUEST", "{days}");
+    }
+    let denied = put(
+        "/api/v1/retention".into(),
+        operator.clone(),
+        json!({"days": 30}),
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let set = put(
+        "/api/v1/retention".into(),
+        admin.clone(),
+        json!({"days": 730}),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.json);
+    assert_eq!(set.json["days"], 730);
+
+    stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    let zone_path = format!("/api/v1/zones/{ENTERPRISE_ZONE}/retention");
+    let zone = put(zone_path.clone(), admin.clone(), json!({"days": 1000})).await;
+    assert_eq!(zone.status, StatusCode::OK, "{}", zone.json);
+    assert_eq!(zone.json["retention_days"], 1000);
+    let policy = stack.get("/api/v1/retention", &admin).await;
+    assert_eq!(
+        policy.json["zones"],
+        json!([{"zone_id": ENTERPRISE_ZONE, "days": 1000}])
+    );
+    let (_, other) = stack.register("other-retention@globex.example").await;
+    let foreign = put(zone_path.clone(), other, json!({"days": 1})).await;
+    assert_eq!(foreign.error_code(), "ZONE_NOT_FOUND");
+    let back = put(zone_path, admin.clone(), json!({"days": null})).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.json);
+    assert!(back.json["retention_days"].is_null(), "{}", back.json);
+    assert_eq!(stack.audit_count(&tenant, "zone.retention", 2).await, 2);
+    stack.audit_count(&tenant, "retention.set", 2).await;
+    let outcomes: Vec<(String,)> = sqlx::query_as(
+        "SELECT outcome FROM audit_log WHERE tenant_id = $1 AND action = 'retention.set' ORDER BY outcome",
+    )
+    .bind(&tenant)
+    .fetch_all(&stack.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![("denied".to_owned(),), ("ok".to_owned(),)],
+        "the change and the operator's refused attempt"
+    );
 }

@@ -65,16 +65,38 @@ pub async fn checkpoint(
         tlog.put_tile(&log.origin, file).await?;
     }
     let written = std::mem::take(&mut log.unwritten);
+    let edge: Vec<_> = written
+        .into_iter()
+        .filter(|f| matches!(f.id.kind(), TileKind::Hashes { .. }))
+        .collect();
+    // Sizes whose tiles an earlier sealer stored but never signed come first: a verifier reads
+    // their partial tiles as published sizes, each of which needs its checkpoint.
+    while let Some(head) = log.unsigned_heads.first().cloned() {
+        let covered = sign_head(tlog, key, log, head, None).await?;
+        tracing::warn!(zone = %log.zone, ?covered, "signed a size whose tiles were stored without a checkpoint");
+        log.unsigned_heads.remove(0);
+    }
     let new = Checkpoint::new(log.origin.clone(), log.size(), log.tiles.root());
+    let covered = sign_head(tlog, key, log, new, Some(edge)).await?;
+    log.uncovered_since = None;
+    Ok(covered)
+}
+
+/// Signs `new` unless the bucket already covers it, after proving it consistent with the newest
+/// checkpoint there. `edge` (the hash tiles just stored for `new`) becomes the hint for the next
+/// proof.
+async fn sign_head(
+    tlog: &Tlog,
+    key: &NoteSigningKey,
+    log: &mut ZoneLog,
+    new: Checkpoint,
+    edge: Option<Vec<rainlogs_integrity::TileFile>>,
+) -> Result<Covered, CheckpointError> {
     let in_bucket = tlog.latest_checkpoint(&log.origin).await?;
     let previous = [log.signed.clone(), in_bucket]
         .into_iter()
         .flatten()
         .max_by_key(|c| c.size);
-    let edge: Vec<_> = written
-        .into_iter()
-        .filter(|f| matches!(f.id.kind(), TileKind::Hashes { .. }))
-        .collect();
     if let Some(previous) = &previous
         && previous.size >= new.size
     {
@@ -87,12 +109,14 @@ pub async fn checkpoint(
             return Err(CheckpointError::Integrity(fault));
         }
         log.signed = Some(previous.clone());
-        log.uncovered_since = None;
-        log.previous_edge = edge;
+        if let Some(edge) = edge {
+            log.previous_edge = edge;
+        }
         return Ok(Covered::Already(previous.size));
     }
+    let hint = edge.as_deref().unwrap_or_default();
     let proof = match &previous {
-        Some(previous) => match consistency_proof(tlog, log, previous, &new, &edge).await {
+        Some(previous) => match consistency_proof(tlog, log, previous, &new, hint).await {
             Ok(proof) => proof,
             Err(CheckpointError::Integrity(reason)) => {
                 let fault = format!(
@@ -118,8 +142,9 @@ pub async fn checkpoint(
     tlog.put_checkpoint(&log.origin, &new, &note).await?;
     let size = new.size;
     log.signed = Some(new);
-    log.uncovered_since = None;
-    log.previous_edge = edge;
+    if let Some(edge) = edge {
+        log.previous_edge = edge;
+    }
     Ok(Covered::Signed(size))
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use rainlogs_bus::async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use rainlogs_bus::async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
 use rainlogs_bus::{Bus, PublishError, Published, definitions};
@@ -100,6 +100,54 @@ impl Journal {
         // someone else's entry would otherwise look like success).
         envelope.id = entry_event_id(&entry.id.0);
         self.bus.publish_after(subject, &envelope, expected).await
+    }
+}
+
+/// A zone's newest chain entry, as the stream holds it.
+pub struct ChainHead {
+    pub tenant: String,
+    pub zone: String,
+    /// Index of the newest entry (the log has `index + 1` entries).
+    pub index: u64,
+}
+
+impl Journal {
+    /// The newest entry of every zone's chain.
+    pub async fn heads(&self) -> Result<Vec<ChainHead>, JournalError> {
+        let unavailable = |reason: String| JournalError::Unavailable {
+            subject: "rl.chain.>".into(),
+            reason,
+        };
+        let subjects: Vec<(String, usize)> = self
+            .stream
+            .info_with_subjects("rl.chain.>")
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+            .try_collect()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let mut heads = Vec::with_capacity(subjects.len());
+        for (subject, _) in subjects {
+            let message = match self.stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(message) => message,
+                Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => continue,
+                Err(e) => return Err(unavailable(e.to_string())),
+            };
+            let entry = decode(&subject, message.sequence, &message.payload)?;
+            let envelope =
+                Envelope::from_cbor(&message.payload).map_err(|e| JournalError::NotAnEntry {
+                    subject: subject.clone(),
+                    sequence: message.sequence,
+                    reason: e.to_string(),
+                })?;
+            let zone = subject.strip_prefix("rl.chain.").unwrap_or_default();
+            heads.push(ChainHead {
+                tenant: envelope.tenant,
+                zone: zone.to_owned(),
+                index: entry.index,
+            });
+        }
+        Ok(heads)
     }
 }
 

@@ -64,7 +64,13 @@ pub async fn load(
 ) -> Result<ZoneLog, LoadError> {
     let origin = origin(tenant, zone)?;
     let signed = tlog.latest_checkpoint(&origin).await?;
+    let signed_size = signed.as_ref().map_or(0, |c| c.size);
+    let unsigned_sizes = tlog.unsigned_sizes(&origin, signed_size).await?;
+    if !unsigned_sizes.is_empty() {
+        tracing::warn!(zone, sizes = ?unsigned_sizes, "tiles stored without a checkpoint; signing those sizes first");
+    }
     let mut log = ZoneLog::new(tenant, zone, origin, signed);
+    log.unsigned_sizes = unsigned_sizes;
     catch_up(journal, &mut log).await?;
     if log.fault.is_none() {
         restore_from_bucket(journal, tlog, &mut log).await?;
@@ -77,6 +83,12 @@ pub async fn load(
                 log.size()
             ));
         }
+    }
+    if log.fault.is_none() && !log.unsigned_sizes.is_empty() {
+        // Tiles of sizes beyond every entry that exists: they cannot be signed, and a verifier
+        // will name them as an unsigned tail.
+        tracing::error!(alarm = true, zone, sizes = ?log.unsigned_sizes, entries = log.size(),
+            "tiles in the bucket describe entries that neither JetStream nor the bundles hold");
     }
     if let Some(fault) = &log.fault {
         tracing::error!(alarm = true, zone, %fault, "zone log is inconsistent; sealing stops for this zone");

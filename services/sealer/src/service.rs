@@ -98,6 +98,7 @@ impl Sealer {
 
     /// Runs until `shutdown` fires, then covers what was sealed with a checkpoint.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), SealerError> {
+        self.core.load_uncovered_zones().await;
         let mut messages = self
             .consumer
             .messages()
@@ -228,6 +229,55 @@ impl Core {
             &envelope,
         ))
         .await
+    }
+
+    /// Loads every zone whose chain holds entries the bucket's checkpoint does not cover yet:
+    /// a sealer stopped after appending them and before signing. Without this they would wait
+    /// for the zone's next archive event, which may never come (a paused or removed zone).
+    async fn load_uncovered_zones(&mut self) {
+        let heads = match self.journal.heads().await {
+            Ok(heads) => heads,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the zones' chains; uncovered entries wait for their zone's next event");
+                return;
+            }
+        };
+        for head in heads {
+            let origin = match reconcile::origin(&head.tenant, &head.zone) {
+                Ok(origin) => origin,
+                Err(e) => {
+                    tracing::error!(zone = %head.zone, error = %e, "chain of a zone that cannot name a log");
+                    continue;
+                }
+            };
+            let signed = match self.tlog.latest_checkpoint(&origin).await {
+                Ok(signed) => signed.map_or(0, |c| c.size),
+                Err(e) => {
+                    tracing::warn!(zone = %head.zone, error = %e, "cannot read the zone's checkpoint");
+                    continue;
+                }
+            };
+            if head.index < signed {
+                continue;
+            }
+            tracing::info!(zone = %head.zone, entries = head.index + 1, checkpoint = signed,
+                "chain entries without a checkpoint; loading the zone to sign them");
+            match Box::pin(reconcile::load(
+                &self.journal,
+                &self.tlog,
+                &head.tenant,
+                &head.zone,
+            ))
+            .await
+            {
+                Ok(log) => {
+                    self.zones.insert(head.zone, log);
+                }
+                Err(e) => {
+                    tracing::warn!(zone = %head.zone, error = %e, "zone log cannot be loaded yet; it loads with its next event");
+                }
+            }
+        }
     }
 
     fn next_checkpoint(&self, last_message: Instant) -> Option<Instant> {

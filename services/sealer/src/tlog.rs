@@ -2,6 +2,8 @@
 //! the signed checkpoint and its history. Everything is written create-only except
 //! `tlog/checkpoint`, which always holds the newest checkpoint.
 
+use std::collections::BTreeSet;
+
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use rainlogs_integrity::tiles::TILE_WIDTH;
@@ -134,11 +136,24 @@ impl Tlog {
         origin: &Origin,
         index: u64,
     ) -> Result<Option<TileId>, TlogError> {
-        let full =
-            TileId::new(TileKind::Entries, index, TILE_WIDTH).map_err(|e| TlogError::BadTile {
-                key: format!("entries index {index}"),
-                reason: e.to_string(),
-            })?;
+        Ok(self
+            .stored_widths(origin, TileKind::Entries, index)
+            .await?
+            .into_iter()
+            .max_by_key(TileId::width))
+    }
+
+    /// Every width of the tile `kind`/`index` stored in the bucket (partial ones and the full).
+    async fn stored_widths(
+        &self,
+        origin: &Origin,
+        kind: TileKind,
+        index: u64,
+    ) -> Result<Vec<TileId>, TlogError> {
+        let full = TileId::new(kind, index, TILE_WIDTH).map_err(|e| TlogError::BadTile {
+            key: format!("{kind:?} index {index}"),
+            reason: e.to_string(),
+        })?;
         let tlog_prefix = self.prefix.tlog_prefix(origin);
         let listed: Vec<_> = self
             .store
@@ -149,8 +164,43 @@ impl Tlog {
             .iter()
             .filter_map(|o| o.key.strip_prefix(&tlog_prefix))
             .filter_map(|path| TileId::parse_path(path).ok())
-            .filter(|id| id.kind() == TileKind::Entries && id.index() == index)
-            .max_by_key(TileId::width))
+            .filter(|id| id.kind() == kind && id.index() == index)
+            .collect())
+    }
+
+    /// Tree sizes beyond `signed_size` whose level-0 partial tiles are in the bucket: a sealer
+    /// stored the tiles of that size and stopped before signing it. Each such size counts as
+    /// published (a verifier reads a partial tile as a tree size), so it must be signed before
+    /// any larger one.
+    pub async fn unsigned_sizes(
+        &self,
+        origin: &Origin,
+        signed_size: u64,
+    ) -> Result<BTreeSet<u64>, TlogError> {
+        let mut sizes = BTreeSet::new();
+        let mut index = signed_size / u64::from(TILE_WIDTH);
+        loop {
+            let mut stored = self.stored_widths(origin, TileKind::Entries, index).await?;
+            stored.extend(
+                self.stored_widths(origin, TileKind::Hashes { level: 0 }, index)
+                    .await?,
+            );
+            let mut full = false;
+            for id in stored {
+                if id.is_partial() {
+                    let size = index * u64::from(TILE_WIDTH) + u64::from(id.width());
+                    if size > signed_size {
+                        sizes.insert(size);
+                    }
+                } else {
+                    full = true;
+                }
+            }
+            if !full {
+                return Ok(sizes);
+            }
+            index += 1;
+        }
     }
 
     /// Publishes a signed checkpoint: first in the history (create-only: the first checkpoint

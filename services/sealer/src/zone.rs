@@ -1,6 +1,7 @@
 //! One zone's log as this sealer knows it: chain head, tile writer, covered windows, the stream
 //! sequence of its newest entry, and the newest checkpoint known to be in the bucket.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use rainlogs_integrity::tiles::TILE_WIDTH;
@@ -52,6 +53,12 @@ pub struct ZoneLog {
     pub uncovered_since: Option<Instant>,
     /// After a failed checkpoint: not before this time again.
     pub checkpoint_not_before: Option<Instant>,
+    /// Sizes beyond `signed` whose tiles are already in the bucket but that no checkpoint
+    /// covers (a sealer stopped between storing tiles and signing). Found when the zone loads.
+    pub unsigned_sizes: BTreeSet<u64>,
+    /// Tree heads of `unsigned_sizes` reached while replaying, oldest first: each is signed
+    /// before any larger size, so no published size is left without its checkpoint.
+    pub unsigned_heads: Vec<Checkpoint>,
     /// Set when the log cannot be continued safely (fork, tampering); nothing is sealed for the
     /// zone until an operator has looked.
     pub fault: Option<String>,
@@ -74,6 +81,8 @@ impl ZoneLog {
             previous_edge: Vec::new(),
             uncovered_since: None,
             checkpoint_not_before: None,
+            unsigned_sizes: BTreeSet::new(),
+            unsigned_heads: Vec::new(),
             fault: None,
         }
     }
@@ -135,8 +144,24 @@ impl ZoneLog {
                     found: self.tiles.root().to_string(),
                 });
             }
-        } else if self.uncovered_since.is_none() {
-            self.uncovered_since = Some(Instant::now());
+        } else {
+            if self.unsigned_sizes.remove(&size) {
+                // The tiles of this size were stored by a sealer that never signed it; taking
+                // them here gives exactly that size's tiles, written again before it is signed.
+                let taken = self
+                    .tiles
+                    .take_tiles()
+                    .map_err(|source| ZoneError::Tiles { index, source })?;
+                self.unwritten.extend(taken);
+                self.unsigned_heads.push(Checkpoint::new(
+                    self.origin.clone(),
+                    size,
+                    self.tiles.root(),
+                ));
+            }
+            if self.uncovered_since.is_none() {
+                self.uncovered_since = Some(Instant::now());
+            }
         }
         Ok(sealed)
     }

@@ -218,6 +218,33 @@ impl Harness {
         .await;
     }
 
+    /// Makes the bucket look as if the sealer had stopped just before signing `size`: its
+    /// history entry is gone and `tlog/checkpoint` is the newest one left.
+    async fn unsign(&self, size: u64) {
+        let prefix = self.prefix();
+        let history = ObjectKey::new(prefix.checkpoint_history_key(&origin(), size)).unwrap();
+        self.store.store.delete(&history).await.unwrap();
+        let history_dir = prefix.checkpoint_history_key(&origin(), 0);
+        let history_dir = &history_dir[..history_dir.len() - 20];
+        let remaining: Vec<_> = self
+            .store
+            .store
+            .list(history_dir)
+            .try_collect()
+            .await
+            .unwrap();
+        let newest = remaining.iter().map(|o| o.key.clone()).max().unwrap();
+        let previous_note = self.bytes(&newest).await.unwrap();
+        let latest = ObjectKey::new(prefix.checkpoint_key(&origin())).unwrap();
+        self.store.store.delete(&latest).await.unwrap();
+        self.store
+            .store
+            .put_bytes(&latest, previous_note.into(), &Default::default())
+            .await
+            .unwrap();
+        assert!(self.checkpoint_size().await < Some(size));
+    }
+
     /// Everything an auditor checks with the bucket and the public key alone: the checkpoint
     /// verifies, the bundles up to its size decode into a chain that verifies from genesis, and
     /// their Merkle root is the signed root. Returns the entries.
@@ -549,4 +576,73 @@ async fn seals_into_an_object_lock_bucket_on_seaweedfs() {
     let tlog = h.prefix().tlog_prefix(&origin());
     let listed: Vec<_> = h.store.store.list(&tlog).try_collect().await.unwrap();
     assert!(listed.iter().any(|o| o.key.ends_with("tlog/checkpoint")));
+}
+
+/// A sealer killed after storing the tiles of a new size but before signing it leaves partial
+/// tiles that a verifier reads as a published size. The next sealer signs that size before any
+/// larger one, so the history has no hole.
+#[tokio::test]
+async fn a_size_whose_tiles_were_stored_without_a_checkpoint_is_signed_on_restart() {
+    let h = Harness::local().await;
+    let first_run = CancellationToken::new();
+    let first = h.start_sealer(&first_run).await;
+    for n in 0..5 {
+        h.publish(outcome(n, "http_requests")).await;
+    }
+    h.wait_sealed(5).await;
+    for n in 5..7 {
+        h.publish(outcome(n, "http_requests")).await;
+    }
+    h.wait_sealed(7).await;
+    first_run.cancel();
+    first.await.unwrap();
+
+    // Undo the signing of size 7 as a crash right after storing its tiles would have left it.
+    h.unsign(7).await;
+    assert!(h.checkpoint_size().await < Some(7));
+
+    h.start_sealer(&h.stop.clone()).await;
+    for n in 7..9 {
+        h.publish(outcome(n, "http_requests")).await;
+    }
+    h.wait_sealed(9).await;
+    let entries = verify_published(&h.chain().await);
+    assert_eq!(h.audit().await, entries);
+    let note = h
+        .bytes(&h.prefix().checkpoint_history_key(&origin(), 7))
+        .await
+        .expect("the size whose tiles were stored has its checkpoint again");
+    let signed_7 = open_checkpoint(&note, &origin(), &[key().verifier_key()])
+        .unwrap()
+        .checkpoint;
+    let mut tree = MemoryTree::new();
+    for e in &h.chain().await {
+        tree.push(&e.entry).unwrap();
+    }
+    assert_eq!(tree.root_at(7).unwrap(), signed_7.root);
+}
+
+/// Entries appended just before a sealer stopped, with no checkpoint yet, are signed by the
+/// next sealer even when no new event for the zone ever arrives.
+#[tokio::test]
+async fn entries_left_without_a_checkpoint_are_signed_after_a_restart_without_new_events() {
+    let h = Harness::local().await;
+    let first_run = CancellationToken::new();
+    let first = h.start_sealer(&first_run).await;
+    for n in 0..3 {
+        h.publish(outcome(n, "http_requests")).await;
+    }
+    h.wait_sealed(3).await;
+    for n in 3..5 {
+        h.publish(outcome(n, "http_requests")).await;
+    }
+    h.wait_sealed(5).await;
+    first_run.cancel();
+    first.await.unwrap();
+    h.unsign(5).await;
+
+    h.start_sealer(&h.stop.clone()).await;
+    h.wait_sealed(5).await;
+    let entries = verify_published(&h.chain().await);
+    assert_eq!(h.audit().await, entries);
 }

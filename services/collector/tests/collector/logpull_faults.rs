@@ -147,7 +147,19 @@ async fn a_failing_zone_never_delays_another() {
         FULL_TOKEN,
     )
     .await;
-    let collector = h.start_collector();
+    // Both zones share one token: the failing zone's breaker must open without holding the
+    // other zone back.
+    let mut settings = h.settings.clone();
+    settings.client.breaker = rainlogs_cloudflare::BreakerConfig {
+        failure_threshold: 2,
+        open_for: std::time::Duration::from_millis(300),
+    };
+    let telemetry = rainlogs_telemetry::init(&rainlogs_config::TelemetrySettings {
+        log_level: "error".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let collector = h.start_collector_metered(settings, telemetry.meter("collector"));
     let end = t0().unix_timestamp() - 300;
     let other = h
         .wait_for(OTHER_ENTERPRISE_ZONE, "windows", |e| {
@@ -163,6 +175,19 @@ async fn a_failing_zone_never_delays_another() {
         h.status == "degraded" && h.reason.contains("502")
     })
     .await;
+    let breaker = |zone: &str| {
+        telemetry
+            .render()
+            .lines()
+            .find(|l| l.starts_with("rainlogs_collector_breaker_state{") && l.contains(zone))
+            .and_then(|l| l.rsplit(' ').next().map(str::to_owned))
+    };
+    assert_eq!(breaker(ENTERPRISE_ZONE).as_deref(), Some("2"), "open");
+    assert_eq!(
+        breaker(OTHER_ENTERPRISE_ZONE).as_deref(),
+        Some("0"),
+        "closed"
+    );
     h.sim.clear_faults();
     let events = h
         .wait_for(ENTERPRISE_ZONE, "recovery", |e| {
@@ -171,6 +196,11 @@ async fn a_failing_zone_never_delays_another() {
         .await;
     events.assert_contiguous(HTTP);
     h.assert_windows_match_truth(ENTERPRISE_ZONE, &events);
+    assert_eq!(
+        breaker(ENTERPRISE_ZONE).as_deref(),
+        Some("0"),
+        "closed again"
+    );
     collector.stop().await;
 }
 
@@ -355,5 +385,61 @@ async fn retention_off_without_permission_to_enable_it_is_a_failing_zone_with_ga
             ..
         }
     )));
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn a_pull_request_ends_the_wait_after_a_failure() {
+    let h = Harness::start().await;
+    // One window fails (the client's three tries), and the zone would then wait an hour.
+    h.sim.inject(on_logpull(
+        ENTERPRISE_ZONE,
+        Some(3),
+        FaultKind::ServerError { status: 503 },
+    ));
+    h.add_zone(ENTERPRISE_ZONE, Method::Logpull, "default", FULL_TOKEN)
+        .await;
+    let mut settings = h.settings.clone();
+    settings.retry_base = std::time::Duration::from_secs(3600);
+    settings.retry_max = std::time::Duration::from_secs(3600);
+    let collector = h.start_collector_with(settings);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/logs/received") && r.fault.is_some())
+        .count()
+        < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fault was never hit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let end = t0().unix_timestamp() - 300;
+    assert_eq!(
+        h.zone_events(ENTERPRISE_ZONE).await.closed_until(HTTP),
+        None
+    );
+
+    h.request_pull(
+        ENTERPRISE_ZONE,
+        rainlogs_schemas::events::Window {
+            start: end - 300,
+            end,
+        },
+    )
+    .await;
+    // `wait_for` gives up long before the hour is over: only the pull can get the windows in.
+    let events = h
+        .wait_for(ENTERPRISE_ZONE, "the pulled windows", |e| {
+            e.closed_until(HTTP) == Some(end)
+        })
+        .await;
+    events.assert_contiguous(HTTP);
+    assert_eq!(events.count("complete"), 5);
+    h.assert_windows_match_truth(ENTERPRISE_ZONE, &events);
     collector.stop().await;
 }

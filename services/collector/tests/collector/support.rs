@@ -14,7 +14,8 @@ use rainlogs_collector::{
     CollectorDeps, CollectorSettings, FnClock, TokenKey, TokenKeyring, run_collector,
 };
 use rainlogs_schemas::events::{
-    BatchCollected, Method, Window, WindowClosed, WindowOutcome, ZoneAdded, ZoneChanged, ZoneHealth,
+    BatchCollected, Method, PullRequested, Window, WindowClosed, WindowOutcome, ZoneAdded,
+    ZoneChanged, ZoneHealth,
 };
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_testkit::NatsServer;
@@ -253,6 +254,23 @@ impl Harness {
             ..ZoneChanged::default()
         })
         .await;
+    }
+
+    /// What `POST /zones/{id}/pull` publishes.
+    pub async fn request_pull(&self, zone: &str, window: Window) {
+        let event = Envelope::new(
+            TENANT,
+            Some(zone.to_owned()),
+            Actor::operator(),
+            Event::PullRequested(PullRequested {
+                zone_id: zone.to_owned(),
+                window,
+            }),
+        );
+        self.bus
+            .publish(&subjects::control(TENANT), &event)
+            .await
+            .expect("publish pull");
     }
 
     /// Every message on a subject, decoded, in stream order.

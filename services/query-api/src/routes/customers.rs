@@ -20,8 +20,6 @@ use crate::views::{ApiTags, from_ns, now};
 
 pub struct CustomersApi;
 
-const DEFAULT_RETENTION_DAYS: u32 = 395;
-
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 struct NewCustomer {
@@ -42,7 +40,8 @@ struct NewCustomer {
     /// Creates a dashboard admin user with this password (12 to 1024 characters).
     #[oai(validator(min_length = 12, max_length = 1024))]
     password: Option<String>,
-    /// How long archives are kept (default 395 days: 13 months).
+    /// How long archives are kept, in days after a window ends (default `retention.default_days`,
+    /// 395: 13 months; within `retention.min_days`..`retention.max_days`).
     #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     retention_days: Option<u32>,
 }
@@ -222,7 +221,10 @@ impl AppState {
             Some(password) => Some(passwords::hash(password.clone()).await?),
             None => None,
         };
-        let retention_days = body.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
+        let retention_days = body
+            .retention_days
+            .unwrap_or(self.options.retention.default_days);
+        self.check_retention_days(retention_days)?;
         let tenant = format!("c{}", uuid::Uuid::new_v4().simple());
         let actor = registration_actor();
 

@@ -5,5 +5,6 @@ pub mod audit_log;
 pub mod customers;
 pub mod jobs;
 pub mod login;
+pub mod retention;
 pub mod system;
 pub mod zones;

@@ -132,6 +132,8 @@ pub struct ZoneView {
     pub paused: bool,
     pub added_at: OffsetDateTime,
     pub health: ZoneHealthView,
+    /// The zone's own retention in days; absent: the tenant's applies.
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Object)]
@@ -250,6 +252,7 @@ type ZoneRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<i32>,
 );
 
 impl AppState {
@@ -257,7 +260,8 @@ impl AppState {
     pub async fn zones(&self, tenant: &str, zone: Option<&str>) -> Result<Vec<ZoneView>, ApiError> {
         let rows: Vec<ZoneRow> = sqlx::query_as(
             "SELECT z.zone_id, z.name, z.plan, z.method, z.fields, z.paused, z.added_at, \
-             z.health_status, z.health_reason, j.kind, j.window_start_ns, j.window_end_ns, j.gap_reason \
+             z.health_status, z.health_reason, j.kind, j.window_start_ns, j.window_end_ns, j.gap_reason, \
+             z.retention_days \
              FROM zones z LEFT JOIN LATERAL ( \
                SELECT kind, window_start_ns, window_end_ns, gap_reason FROM jobs \
                WHERE jobs.zone_id = z.zone_id AND jobs.tenant_id = z.tenant_id \
@@ -287,6 +291,7 @@ impl AppState {
                     paused: r.5,
                     added_at: r.6,
                     health: health_view(r.5, collector, last),
+                    retention_days: r.13.and_then(|d| u32::try_from(d).ok()),
                 }
             })
             .collect())
@@ -385,17 +390,20 @@ impl ZonesApi {
                 "fields must be default, extended, all or a comma-separated list of field names",
             ));
         }
-        let (live_here, live_elsewhere, zone_count): (bool, bool, i64) = sqlx::query_as(
+        let (live_here, owned_elsewhere, zone_count): (bool, bool, i64) = sqlx::query_as(
             "SELECT \
                EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id = $2 AND removed_at IS NULL), \
-               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id <> $2 AND removed_at IS NULL), \
+               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id <> $2), \
                (SELECT count(*) FROM zones WHERE tenant_id = $2 AND removed_at IS NULL)",
         )
         .bind(&body.zone_id)
         .bind(&p.tenant)
         .fetch_one(&state.db)
         .await?;
-        if live_here || live_elsewhere {
+        // A zone's archive history is keyed by its id, so the id stays with the first tenant even
+        // after removal; the answer is the same as for a live zone, so nothing about the other
+        // tenant leaks.
+        if live_here || owned_elsewhere {
             return Err(ApiError::new(
                 ErrorCode::ZoneExists,
                 format!("zone {} is already being collected", body.zone_id),

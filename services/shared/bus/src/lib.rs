@@ -6,6 +6,7 @@
 
 mod connect;
 mod consume;
+mod control;
 pub mod definitions;
 mod provision;
 mod publish;
@@ -13,6 +14,7 @@ mod publish;
 pub use async_nats;
 pub use connect::{Bus, ConnectError, MIN_SERVER_VERSION, connect};
 pub use consume::{Disposition, consume};
+pub use control::{ControlFeed, control_feed};
 pub use provision::{Drift, ProvisionError, StreamReport, StreamStatus, check, provision};
 pub use publish::{PublishError, Published};
 pub use tokio_util::sync::CancellationToken;

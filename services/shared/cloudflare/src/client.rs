@@ -5,7 +5,7 @@ use crate::classify::error_from_response;
 use crate::config::ClientConfig;
 use crate::error::{CfError, TransportPhase};
 use crate::exec::{CallSpec, Policies};
-use crate::policy::breaker::{BreakerSnapshot, CircuitBreakers};
+use crate::policy::breaker::{BreakerSnapshot, BreakerState, CircuitBreakers};
 use crate::policy::limiter::RateLimiter;
 use crate::route::Endpoint;
 use crate::token::ApiToken;
@@ -121,6 +121,13 @@ struct Envelope<T> {
 impl TokenClient {
     pub fn token(&self) -> &ApiToken {
         &self.token
+    }
+
+    /// The state of this token's breaker for `endpoint` and `zone` (closed until a call says
+    /// otherwise).
+    pub fn breaker_state(&self, endpoint: Endpoint, zone: Option<&str>) -> BreakerState {
+        self.breakers()
+            .state(&self.spec(endpoint, zone).breaker_key())
     }
 
     pub(crate) fn config(&self) -> &ClientConfig {

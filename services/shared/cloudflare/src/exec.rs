@@ -30,7 +30,7 @@ impl CallSpec {
     }
 
     pub(crate) fn breaker_key(&self) -> BreakerKey {
-        (self.token.clone(), self.endpoint)
+        (self.token.clone(), self.endpoint, self.zone.clone())
     }
 
     /// Every budget this request spends.

@@ -19,6 +19,7 @@ pub struct Config {
     pub telemetry: TelemetrySettings,
     pub service: ServiceSettings,
     pub collector: CollectorSettings,
+    pub retention: RetentionSettings,
     pub secrets: SecretSettings,
 }
 
@@ -215,6 +216,29 @@ impl Default for CollectorSettings {
     }
 }
 
+/// How long archives are kept, in days after their window ends. Tenants and zones choose within
+/// the bounds through the API; the policy in force when a window is archived fixes its
+/// retain-until.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// `retention.default_days`: for tenants that did not choose (395: 13 months).
+    pub default_days: u32,
+    /// `retention.min_days` / `retention.max_days`: the range tenants may choose from.
+    pub min_days: u32,
+    pub max_days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            default_days: 395,
+            min_days: 1,
+            max_days: 3650,
+        }
+    }
+}
+
 /// Secrets. Each `x` may instead be read from `x_file`. None has a default; `--dev` generates them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -304,6 +328,14 @@ impl Config {
                 "collector.window = {}: must be whole seconds that divide one hour (1s to 1h), \
                  so windows line up with the hour",
                 humantime::format_duration(self.collector.window)
+            )));
+        }
+        let r = &self.retention;
+        if r.min_days == 0 || r.min_days > r.default_days || r.default_days > r.max_days {
+            return Err(ConfigError::Invalid(format!(
+                "retention: min_days ({}) <= default_days ({}) <= max_days ({}) must hold, \
+                 with min_days at least 1",
+                r.min_days, r.default_days, r.max_days
             )));
         }
         Ok(())

@@ -243,3 +243,31 @@ fn collector_window_must_divide_the_hour() {
         assert!(error.contains("collector.window"), "{bad}: {error}");
     }
 }
+
+#[test]
+fn retention_bounds_must_hold_the_default() {
+    let ok = load(&Sources {
+        file: None,
+        env: env(&[
+            ("RAINLOGS__RETENTION__MIN_DAYS", "180"),
+            ("RAINLOGS__RETENTION__DEFAULT_DAYS", "400"),
+        ]),
+        overrides: Vec::new(),
+    })
+    .expect("180 <= 400 <= 3650");
+    assert_eq!(ok.retention.min_days, 180);
+    for (key, value) in [
+        ("RAINLOGS__RETENTION__MIN_DAYS", "0"),
+        ("RAINLOGS__RETENTION__MIN_DAYS", "400"),
+        ("RAINLOGS__RETENTION__MAX_DAYS", "100"),
+    ] {
+        let error = load(&Sources {
+            file: None,
+            env: env(&[(key, value)]),
+            overrides: Vec::new(),
+        })
+        .expect_err(value)
+        .to_string();
+        assert!(error.contains("retention"), "{key}={value}: {error}");
+    }
+}

@@ -83,14 +83,17 @@ impl Projection for ControlProjection {
                 .execute(&mut *conn)
                 .await?;
             }
+            // A zone id stays with the tenant that first added it (its batches, cursor and chain
+            // are keyed by the id alone): another tenant's add changes nothing.
             Event::ZoneAdded(e) => {
                 sqlx::query(
                     "INSERT INTO zones (zone_id, tenant_id, name, plan, method, fields, sealed_token, token_key_id, added_at) \
                      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
-                     ON CONFLICT (zone_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, name = EXCLUDED.name, \
+                     ON CONFLICT (zone_id) DO UPDATE SET name = EXCLUDED.name, \
                      plan = EXCLUDED.plan, method = EXCLUDED.method, fields = EXCLUDED.fields, \
                      sealed_token = EXCLUDED.sealed_token, token_key_id = EXCLUDED.token_key_id, \
-                     added_at = EXCLUDED.added_at, removed_at = NULL, paused = FALSE",
+                     added_at = EXCLUDED.added_at, removed_at = NULL, paused = FALSE \
+                     WHERE zones.tenant_id = EXCLUDED.tenant_id",
                 )
                 .bind(&e.zone_id)
                 .bind(tenant)
@@ -103,6 +106,29 @@ impl Projection for ControlProjection {
                 .bind(at(event))
                 .execute(conn)
                 .await?;
+            }
+            Event::RetentionSet(e) => {
+                let days = e.days.map(|d| i32::try_from(d).unwrap_or(i32::MAX));
+                match (&e.zone_id, days) {
+                    (None, Some(days)) => {
+                        sqlx::query("UPDATE tenants SET retention_days = $2 WHERE tenant_id = $1")
+                            .bind(tenant)
+                            .bind(days)
+                            .execute(conn)
+                            .await?;
+                    }
+                    (Some(zone), days) => {
+                        sqlx::query(
+                            "UPDATE zones SET retention_days = $3 WHERE zone_id = $1 AND tenant_id = $2",
+                        )
+                        .bind(zone)
+                        .bind(tenant)
+                        .bind(days)
+                        .execute(conn)
+                        .await?;
+                    }
+                    (None, None) => {}
+                }
             }
             Event::ZoneChanged(e) => {
                 sqlx::query(

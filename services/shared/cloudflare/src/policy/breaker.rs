@@ -1,4 +1,5 @@
-//! Circuit breakers per (token, endpoint).
+//! Circuit breakers per (token, endpoint, zone): one zone's failing calls never hold back another
+//! zone of the same token.
 //!
 //! Closed → (N consecutive endpoint failures) → Open for `open_for` → HalfOpen: exactly one probe goes through;
 //! its success closes the breaker, its failure re-opens it. Permanent errors and 429s are not endpoint failures
@@ -134,12 +135,13 @@ impl Breaker {
     }
 }
 
-pub type BreakerKey = (TokenId, Endpoint);
+pub type BreakerKey = (TokenId, Endpoint, Option<String>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakerSnapshot {
     pub token: TokenId,
     pub endpoint: Endpoint,
+    pub zone: Option<String>,
     pub state: BreakerState,
 }
 
@@ -195,13 +197,14 @@ impl CircuitBreakers {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut all: Vec<_> = breakers
             .iter()
-            .map(|((token, endpoint), b)| BreakerSnapshot {
+            .map(|((token, endpoint, zone), b)| BreakerSnapshot {
                 token: token.clone(),
                 endpoint: *endpoint,
+                zone: zone.clone(),
                 state: b.state(now),
             })
             .collect();
-        all.sort_by(|a, b| (&a.token, a.endpoint).cmp(&(&b.token, b.endpoint)));
+        all.sort_by(|a, b| (&a.token, a.endpoint, &a.zone).cmp(&(&b.token, b.endpoint, &b.zone)));
         all
     }
 }
@@ -314,6 +317,7 @@ mod tests {
         let key = (
             crate::token::ApiToken::new("t").id().clone(),
             Endpoint::Zone,
+            None,
         );
         breakers.acquire(key.clone()).unwrap().failure();
         let probe = breakers.acquire(key.clone()).unwrap();
@@ -333,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn breakers_are_per_token_and_endpoint() {
+    fn breakers_are_per_token_endpoint_and_zone() {
         let breakers = CircuitBreakers::new(BreakerConfig {
             failure_threshold: 1,
             open_for: Duration::from_secs(60),
@@ -341,11 +345,22 @@ mod tests {
         let a = crate::token::ApiToken::new("a").id().clone();
         let b = crate::token::ApiToken::new("b").id().clone();
         breakers
-            .acquire((a.clone(), Endpoint::Graphql))
+            .acquire((a.clone(), Endpoint::Graphql, None))
             .unwrap()
             .failure();
-        assert!(breakers.acquire((a.clone(), Endpoint::Graphql)).is_err());
-        assert!(breakers.acquire((a, Endpoint::Zone)).is_ok());
-        assert!(breakers.acquire((b, Endpoint::Graphql)).is_ok());
+        assert!(
+            breakers
+                .acquire((a.clone(), Endpoint::Graphql, None))
+                .is_err()
+        );
+        assert!(breakers.acquire((a.clone(), Endpoint::Zone, None)).is_ok());
+        assert!(breakers.acquire((b, Endpoint::Graphql, None)).is_ok());
+        let zone = |z: &str| (a.clone(), Endpoint::LogpullReceived, Some(z.to_owned()));
+        breakers.acquire(zone("z1")).unwrap().failure();
+        assert!(breakers.acquire(zone("z1")).is_err());
+        assert!(
+            breakers.acquire(zone("z2")).is_ok(),
+            "another zone of the same token keeps its own breaker"
+        );
     }
 }
