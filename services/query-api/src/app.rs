@@ -9,6 +9,7 @@ use crate::routes::api_keys::ApiKeysApi;
 use crate::routes::audit_log::AuditLogApi;
 use crate::routes::customers::CustomersApi;
 use crate::routes::jobs::JobsApi;
+use crate::routes::legal_holds::LegalHoldsApi;
 use crate::routes::login::LoginApi;
 use crate::routes::retention::RetentionApi;
 use crate::routes::system::SystemApi;
@@ -22,6 +23,7 @@ type Apis = (
     ApiKeysApi,
     ZonesApi,
     RetentionApi,
+    LegalHoldsApi,
     JobsApi,
     AuditLogApi,
 );
@@ -34,6 +36,7 @@ fn service() -> OpenApiService<Apis, ()> {
         ApiKeysApi,
         ZonesApi,
         RetentionApi,
+        LegalHoldsApi,
         JobsApi,
         AuditLogApi,
     );

@@ -44,6 +44,19 @@ impl AppState {
         actor: &Actor,
         events: Vec<Event>,
     ) -> Result<(), ApiError> {
+        self.command_seen_by(ControlProjection::NAME, tenant, zone, actor, events)
+            .await
+    }
+
+    /// Like `command`, waiting for the projection named `projection` instead of the control one.
+    pub async fn command_seen_by(
+        &self,
+        projection: &str,
+        tenant: &str,
+        zone: Option<&str>,
+        actor: &Actor,
+        events: Vec<Event>,
+    ) -> Result<(), ApiError> {
         let mut last = 0;
         for event in events {
             let mut envelope = Envelope::new(tenant, zone.map(str::to_owned), actor.clone(), event);
@@ -55,13 +68,8 @@ impl AppState {
                 .map_err(|e| ApiError::unavailable("the event backbone", e))?
                 .sequence;
         }
-        let applied = wait_until_applied(
-            &self.db,
-            ControlProjection::NAME,
-            last,
-            self.options.read_your_writes,
-        )
-        .await?;
+        let applied =
+            wait_until_applied(&self.db, projection, last, self.options.read_your_writes).await?;
         if !applied {
             return Err(ApiError::new(
                 ErrorCode::ProjectionLagging,

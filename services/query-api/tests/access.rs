@@ -95,6 +95,32 @@ async fn every_route_for_every_role() {
             None,
             ALL,
         ),
+        route(Method::GET, "/api/v1/retention".into(), None, ALL),
+        route(
+            Method::PUT,
+            "/api/v1/retention".into(),
+            Some(json!({"days": 400})),
+            ADMIN,
+        ),
+        route(
+            Method::PUT,
+            format!("{zone}/retention"),
+            Some(json!({"days": 500})),
+            ADMIN,
+        ),
+        route(Method::GET, "/api/v1/legal-holds".into(), None, ADMIN),
+        route(
+            Method::POST,
+            "/api/v1/legal-holds".into(),
+            Some(json!({"reason": "matrix"})),
+            ADMIN,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/legal-holds/hnone".into(),
+            None,
+            ADMIN,
+        ),
         route(
             Method::POST,
             "/api/v1/zones".into(),

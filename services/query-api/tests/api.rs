@@ -898,6 +898,8 @@ async fn export_holds_everything_and_erasure_keeps_only_what_the_law_requires() 
         StatusCode::FORBIDDEN
     );
 
+    // The audit projection is eventually consistent: wait for the zone's audit record first.
+    assert_eq!(stack.audit_count(&tenant, "zone.add", 1).await, 1);
     let export = stack.get("/api/v1/export", &admin).await;
     assert_eq!(export.status, StatusCode::OK, "{}", export.json);
     let body = &export.json;
@@ -1052,5 +1054,106 @@ async fn retention_is_set_per_tenant_and_zone_within_bounds_by_admins_only() {
         outcomes,
         vec![("denied".to_owned(),), ("ok".to_owned(),)],
         "the change and the operator's refused attempt"
+    );
+}
+
+#[tokio::test]
+async fn legal_holds_are_set_listed_and_released_by_admins_and_audited() {
+    let stack = Stack::start().await;
+    let (tenant, admin) = stack.register("holds@acme.example").await;
+    let auditor = stack.key(&admin, "auditor").await;
+    stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+
+    let denied = stack
+        .post("/api/v1/legal-holds", &auditor, json!({"reason": "case 1"}))
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let blank = stack
+        .post("/api/v1/legal-holds", &admin, json!({"reason": "  "}))
+        .await;
+    assert_eq!(blank.error_code(), "INVALID_REQUEST");
+    let unknown = stack
+        .post(
+            "/api/v1/legal-holds",
+            &admin,
+            json!({"reason": "case 1", "zone_id": "0123456789abcdef0123456789abcdef"}),
+        )
+        .await;
+    assert_eq!(unknown.error_code(), "ZONE_NOT_FOUND");
+
+    let set = stack
+        .post(
+            "/api/v1/legal-holds",
+            &admin,
+            json!({"reason": "BSI incident 2026-0042", "zone_id": ENTERPRISE_ZONE}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::CREATED, "{}", set.json);
+    let hold_id = set.json["hold_id"].as_str().unwrap().to_owned();
+    assert_eq!(set.json["zone_id"], ENTERPRISE_ZONE);
+    let held: (i64,) =
+        sqlx::query_as("SELECT count(*) FROM legal_holds WHERE tenant = $1 AND zone = $2")
+            .bind(&tenant)
+            .bind(ENTERPRISE_ZONE)
+            .fetch_one(&stack.pool)
+            .await
+            .unwrap();
+    assert_eq!(held.0, 1, "the reaper's read model holds the zone");
+
+    let list = stack.get("/api/v1/legal-holds", &admin).await;
+    assert_eq!(list.json["holds"].as_array().unwrap().len(), 1);
+    let (_, other) = stack.register("holds@globex.example").await;
+    assert!(
+        stack.get("/api/v1/legal-holds", &other).await.json["holds"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "another tenant sees none"
+    );
+    let foreign = stack
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/legal-holds/{hold_id}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+
+    let released = stack
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/legal-holds/{hold_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(released.status, StatusCode::NO_CONTENT, "{}", released.json);
+    assert!(
+        stack.get("/api/v1/legal-holds", &admin).await.json["holds"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    stack.audit_count(&tenant, "legal_hold.release", 1).await;
+    let audited: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, outcome FROM audit_log WHERE tenant_id = $1 AND action LIKE 'legal_hold.%' \
+         ORDER BY action, outcome",
+    )
+    .bind(&tenant)
+    .fetch_all(&stack.pool)
+    .await
+    .unwrap();
+    let pairs: Vec<(&str, &str)> = audited
+        .iter()
+        .map(|(a, o)| (a.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("legal_hold.release", "ok"),
+            ("legal_hold.set", "denied"),
+            ("legal_hold.set", "ok"),
+        ]
     );
 }

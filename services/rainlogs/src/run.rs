@@ -78,7 +78,7 @@ pub async fn rebuild_projections(config: &Config) -> anyhow::Result<ExitCode> {
     println!("chain (jobs): replayed {chain} events");
     let retention = rainlogs_db::rebuild(&db, &bus, rainlogs_reaper::RetentionSchedule).await?;
     println!("retention: replayed {retention} events");
-    let holds = rainlogs_db::rebuild(&db, &bus, rainlogs_reaper::LegalHolds).await?;
+    let holds = rainlogs_db::rebuild(&db, &bus, rainlogs_db::LegalHoldsProjection).await?;
     println!("legal holds: replayed {holds} events");
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@ use rainlogs_runtime::{ServiceContext, ServiceError};
 use rainlogs_telemetry::ServiceState;
 
 pub use metrics::ReaperMetrics;
-pub use schedule::{LegalHolds, RetentionSchedule};
+pub use schedule::RetentionSchedule;
 pub use sweep::{Candidate, Decision, Reaper, SweepError, SweepReport};
 
 pub const NAME: &str = "reaper";
@@ -50,7 +50,7 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
     let holds = tokio::spawn(rainlogs_db::run_projection(
         ctx.db.clone(),
         ctx.bus.clone(),
-        LegalHolds,
+        rainlogs_db::LegalHoldsProjection,
         ctx.shutdown.clone(),
     ));
     let reaper = Reaper {

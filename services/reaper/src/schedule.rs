@@ -1,5 +1,6 @@
-//! The reaper's read models: every archive entry with its retain-until (from RL_CHAIN) and the
-//! legal holds (from RL_CONTROL). Both are projections, so replays and redeliveries change nothing.
+//! The reaper's read model of every archive entry with its retain-until (from RL_CHAIN). It is a
+//! projection, so replays and redeliveries change nothing. Legal holds come from
+//! `rainlogs_db::LegalHoldsProjection`.
 
 use rainlogs_db::Projection;
 use rainlogs_integrity::{Entry, EntryBody};
@@ -65,47 +66,6 @@ impl Projection for RetentionSchedule {
                 .await?;
             }
             EntryBody::Empty(_) | EntryBody::Gap(_) | EntryBody::Key(_) => {}
-        }
-        Ok(())
-    }
-}
-
-/// `legal_holds`, from `ctl.legal_hold_*` events.
-pub struct LegalHolds;
-
-impl Projection for LegalHolds {
-    const NAME: &'static str = "legal-holds";
-    const TABLES: &'static [&'static str] = &["legal_holds"];
-
-    async fn apply(
-        &self,
-        conn: &mut PgConnection,
-        _sequence: u64,
-        event: &Envelope,
-    ) -> Result<(), sqlx::Error> {
-        match &event.event {
-            Event::LegalHoldSet(hold) => {
-                sqlx::query(
-                    "INSERT INTO legal_holds (hold_id, tenant, zone, reason, set_at_ns) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hold_id) DO NOTHING",
-                )
-                .bind(&hold.hold_id)
-                .bind(&event.tenant)
-                .bind(&hold.zone_id)
-                .bind(&hold.reason)
-                .bind(event.occurred_at_ns)
-                .execute(conn)
-                .await?;
-            }
-            Event::LegalHoldReleased(release) => {
-                // A hold is released only by its own tenant.
-                sqlx::query("DELETE FROM legal_holds WHERE hold_id = $1 AND tenant = $2")
-                    .bind(&release.hold_id)
-                    .bind(&event.tenant)
-                    .execute(conn)
-                    .await?;
-            }
-            _ => {}
         }
         Ok(())
     }

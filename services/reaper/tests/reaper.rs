@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use rainlogs_archiver::{Archiver, ArchiverSettings};
 use rainlogs_bus::{Bus, CancellationToken};
+use rainlogs_db::LegalHoldsProjection;
 use rainlogs_integrity::{BucketPrefix, Entry, EntryBody, NoteSigningKey};
-use rainlogs_reaper::{LegalHolds, Reaper, RetentionSchedule, SweepReport};
+use rainlogs_reaper::{Reaper, RetentionSchedule, SweepReport};
 use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::events::{
     ArchivePruned, BatchCollected, LegalHoldReleased, LegalHoldSet, Method, Window, WindowClosed,
@@ -169,7 +170,7 @@ impl Harness {
                 if projection == 0 {
                     rainlogs_db::run_projection(db, bus, RetentionSchedule, stop).await
                 } else {
-                    rainlogs_db::run_projection(db, bus, LegalHolds, stop).await
+                    rainlogs_db::run_projection(db, bus, LegalHoldsProjection, stop).await
                 }
                 .unwrap();
             });

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod customers;
 pub mod jobs;
+pub mod legal_holds;
 pub mod login;
 pub mod retention;
 pub mod system;

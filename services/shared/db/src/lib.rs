@@ -8,11 +8,13 @@
 
 mod chain;
 mod control;
+mod legal_holds;
 mod pool;
 mod projector;
 
 pub use chain::ChainProjection;
 pub use control::{AuditProjection, ControlProjection};
+pub use legal_holds::LegalHoldsProjection;
 pub use pool::{DbError, connect, migrate, ping};
 pub use projector::{
     Applied, Projection, ProjectionError, applied_sequence, apply_message, rebuild, run_projection,

@@ -1,0 +1,47 @@
+//! `legal_holds`, from `ctl.legal_hold_*`: what the reaper must not delete, and what the API lists.
+//! The reaper runs this projection itself, so deletion never depends on another process.
+
+use rainlogs_schemas::{Envelope, Event};
+use sqlx::PgConnection;
+
+use crate::Projection;
+
+pub struct LegalHoldsProjection;
+
+impl Projection for LegalHoldsProjection {
+    const NAME: &'static str = "legal-holds";
+    const TABLES: &'static [&'static str] = &["legal_holds"];
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        _sequence: u64,
+        event: &Envelope,
+    ) -> Result<(), sqlx::Error> {
+        match &event.event {
+            Event::LegalHoldSet(hold) => {
+                sqlx::query(
+                    "INSERT INTO legal_holds (hold_id, tenant, zone, reason, set_at_ns) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hold_id) DO NOTHING",
+                )
+                .bind(&hold.hold_id)
+                .bind(&event.tenant)
+                .bind(&hold.zone_id)
+                .bind(&hold.reason)
+                .bind(event.occurred_at_ns)
+                .execute(conn)
+                .await?;
+            }
+            Event::LegalHoldReleased(release) => {
+                // A hold is released only by its own tenant.
+                sqlx::query("DELETE FROM legal_holds WHERE hold_id = $1 AND tenant = $2")
+                    .bind(&release.hold_id)
+                    .bind(&event.tenant)
+                    .execute(conn)
+                    .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
