@@ -218,6 +218,24 @@ impl Harness {
         .await;
     }
 
+    /// Seals windows `0..signed` and then `signed..total` with a sealer that is then stopped,
+    /// and makes the bucket look as if it had stopped just before signing `total`.
+    async fn sealed_then_unsigned(&self, signed: i64, total: i64) {
+        let run = CancellationToken::new();
+        let sealer = self.start_sealer(&run).await;
+        for n in 0..signed {
+            self.publish(outcome(n, "http_requests")).await;
+        }
+        self.wait_sealed(signed as usize).await;
+        for n in signed..total {
+            self.publish(outcome(n, "http_requests")).await;
+        }
+        self.wait_sealed(total as usize).await;
+        run.cancel();
+        sealer.await.unwrap();
+        self.unsign(total as u64).await;
+    }
+
     /// Makes the bucket look as if the sealer had stopped just before signing `size`: its
     /// history entry is gone and `tlog/checkpoint` is the newest one left.
     async fn unsign(&self, size: u64) {
@@ -584,22 +602,8 @@ async fn seals_into_an_object_lock_bucket_on_seaweedfs() {
 #[tokio::test]
 async fn a_size_whose_tiles_were_stored_without_a_checkpoint_is_signed_on_restart() {
     let h = Harness::local().await;
-    let first_run = CancellationToken::new();
-    let first = h.start_sealer(&first_run).await;
-    for n in 0..5 {
-        h.publish(outcome(n, "http_requests")).await;
-    }
-    h.wait_sealed(5).await;
-    for n in 5..7 {
-        h.publish(outcome(n, "http_requests")).await;
-    }
-    h.wait_sealed(7).await;
-    first_run.cancel();
-    first.await.unwrap();
-
-    // Undo the signing of size 7 as a crash right after storing its tiles would have left it.
-    h.unsign(7).await;
-    assert!(h.checkpoint_size().await < Some(7));
+    // As a crash right after storing the tiles of size 7 would have left it.
+    h.sealed_then_unsigned(5, 7).await;
 
     h.start_sealer(&h.stop.clone()).await;
     for n in 7..9 {
@@ -627,19 +631,7 @@ async fn a_size_whose_tiles_were_stored_without_a_checkpoint_is_signed_on_restar
 #[tokio::test]
 async fn entries_left_without_a_checkpoint_are_signed_after_a_restart_without_new_events() {
     let h = Harness::local().await;
-    let first_run = CancellationToken::new();
-    let first = h.start_sealer(&first_run).await;
-    for n in 0..3 {
-        h.publish(outcome(n, "http_requests")).await;
-    }
-    h.wait_sealed(3).await;
-    for n in 3..5 {
-        h.publish(outcome(n, "http_requests")).await;
-    }
-    h.wait_sealed(5).await;
-    first_run.cancel();
-    first.await.unwrap();
-    h.unsign(5).await;
+    h.sealed_then_unsigned(3, 5).await;
 
     h.start_sealer(&h.stop.clone()).await;
     h.wait_sealed(5).await;
