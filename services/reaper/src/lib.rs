@@ -21,7 +21,7 @@ use rainlogs_telemetry::ServiceState;
 
 pub use metrics::ReaperMetrics;
 pub use schedule::RetentionSchedule;
-pub use sweep::{Candidate, Decision, Reaper, SweepError, SweepReport};
+pub use sweep::{Candidate, Decision, Outlook, Reaper, SweepError, SweepReport};
 
 pub const NAME: &str = "reaper";
 

@@ -2,7 +2,7 @@
 
 use opentelemetry::metrics::{Counter, Gauge, Meter};
 
-use crate::sweep::SweepReport;
+use crate::sweep::{Outlook, SweepReport};
 
 #[derive(Clone)]
 pub struct ReaperMetrics {
@@ -10,6 +10,8 @@ pub struct ReaperMetrics {
     pruned_bytes: Counter<u64>,
     refused: Counter<u64>,
     held: Gauge<u64>,
+    next_expiry: Gauge<u64>,
+    holds: Gauge<u64>,
 }
 
 impl ReaperMetrics {
@@ -34,6 +36,17 @@ impl ReaperMetrics {
                 .u64_gauge("rainlogs_reaper_held_archives")
                 .with_description("Archives past retain-until kept by a legal hold")
                 .build(),
+            next_expiry: meter
+                .u64_gauge("rainlogs_reaper_next_expiry_timestamp")
+                .with_description(
+                    "Unix time of the next retain-until of an archive still kept (0: none)",
+                )
+                .with_unit("s")
+                .build(),
+            holds: meter
+                .u64_gauge("rainlogs_reaper_legal_holds")
+                .with_description("Legal holds in force")
+                .build(),
         }
     }
 
@@ -42,5 +55,13 @@ impl ReaperMetrics {
         self.pruned_bytes.add(report.deleted_bytes, &[]);
         self.refused.add(report.refused.len() as u64, &[]);
         self.held.record(report.held as u64, &[]);
+    }
+
+    pub fn record_outlook(&self, outlook: &Outlook) {
+        self.next_expiry.record(
+            outlook.next_expiry_ns.map_or(0, |ns| ns / 1_000_000_000),
+            &[],
+        );
+        self.holds.record(outlook.holds as u64, &[]);
     }
 }

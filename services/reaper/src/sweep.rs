@@ -65,6 +65,15 @@ pub struct SweepReport {
     pub failed: usize,
 }
 
+/// What lies ahead, for operators: when the next archive expires and how many holds are set.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outlook {
+    /// Earliest retain-until after `now` of an archive not yet pruned.
+    pub next_expiry_ns: Option<u64>,
+    /// Legal holds in force, over all tenants.
+    pub holds: usize,
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     tenant: String,
@@ -151,6 +160,22 @@ impl Reaper {
             .collect())
     }
 
+    /// When the next archive expires after `now_ns`, and how many holds are in force.
+    pub async fn outlook(&self, now_ns: u64) -> Result<Outlook, SweepError> {
+        let (next, holds): (Option<i64>, i64) = sqlx::query_as(
+            "SELECT (SELECT min(retain_until_ns) FROM retention_archives \
+                     WHERE pruned_at_ns IS NULL AND retain_until_ns > $1), \
+                    (SELECT count(*) FROM legal_holds)",
+        )
+        .bind(as_i64(now_ns))
+        .fetch_one(&self.db)
+        .await?;
+        Ok(Outlook {
+            next_expiry_ns: next.and_then(|n| u64::try_from(n).ok()),
+            holds: usize::try_from(holds).unwrap_or_default(),
+        })
+    }
+
     /// One pass at `now_ns` (the clock is the caller's, so tests can stand a second before or
     /// after a retain-until).
     pub async fn sweep(&self, now_ns: u64) -> Result<SweepReport, SweepError> {
@@ -178,6 +203,10 @@ impl Reaper {
         }
         if let Some(metrics) = &self.metrics {
             metrics.record(&report);
+            match self.outlook(now_ns).await {
+                Ok(outlook) => metrics.record_outlook(&outlook),
+                Err(e) => tracing::warn!(error = %e, "next expiry and holds not measured"),
+            }
         }
         Ok(report)
     }

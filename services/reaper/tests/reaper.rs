@@ -9,7 +9,7 @@ use rainlogs_archiver::{Archiver, ArchiverSettings};
 use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_db::LegalHoldsProjection;
 use rainlogs_integrity::{BucketPrefix, Entry, EntryBody, NoteSigningKey};
-use rainlogs_reaper::{Reaper, RetentionSchedule, SweepReport};
+use rainlogs_reaper::{Outlook, Reaper, RetentionSchedule, SweepReport};
 use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::events::{
     ArchivePruned, BatchCollected, LegalHoldReleased, LegalHoldSet, Method, Window, WindowClosed,
@@ -412,6 +412,13 @@ async fn nothing_goes_a_second_early_everything_due_goes_after_and_verify_passes
     );
 
     let reaper = h.reaper();
+    assert_eq!(
+        reaper.outlook(first_until - SECOND_NS).await.unwrap(),
+        Outlook {
+            next_expiry_ns: Some(first_until),
+            holds: 0
+        }
+    );
     let early = reaper.sweep(first_until - SECOND_NS).await.unwrap();
     assert_eq!(
         early,
@@ -436,6 +443,10 @@ async fn nothing_goes_a_second_early_everything_due_goes_after_and_verify_passes
     .await;
     assert_eq!((report.deleted, report.refused.len()), (1, 0));
     assert!(h.exists(&second_key).await, "the second is not due yet");
+    assert_eq!(
+        reaper.outlook(first_until).await.unwrap().next_expiry_ns,
+        Some(second_until)
+    );
 
     sweep_until(&h, second_until, "second archive deleted", || async {
         !h.exists(&second_key).await
@@ -452,6 +463,11 @@ async fn nothing_goes_a_second_early_everything_due_goes_after_and_verify_passes
     assert_eq!(report.exit_code(), 0, "{}", report.to_human());
     assert!(report.has(Reason::ArchivePruned), "{}", report.to_human());
 
+    assert_eq!(
+        reaper.outlook(second_until).await.unwrap(),
+        Outlook::default(),
+        "nothing left to expire"
+    );
     // Later passes find nothing left to do.
     assert_eq!(
         reaper.sweep(second_until + DAY * SECOND_NS).await.unwrap(),
@@ -479,6 +495,7 @@ async fn a_legal_hold_keeps_archives_until_it_is_released() {
         reaper.sweep(later).await.unwrap().held == 2
     })
     .await;
+    assert_eq!(reaper.outlook(later).await.unwrap().holds, 1);
     let plan = reaper.plan(later).await.unwrap();
     assert!(plan.iter().all(|c| c.decision
         == rainlogs_reaper::Decision::Held {
@@ -607,4 +624,38 @@ async fn object_lock_refuses_an_early_delete_and_the_reaper_reports_it() {
         reaper.sweep(ns(retain_until)).await.unwrap(),
         SweepReport::default()
     );
+}
+
+/// GDPR erasure of a tenant (Art. 17) removes nothing a retention duty holds early, and lets
+/// nothing outlive it: its archives go at their retain-until like any other, and the log still
+/// verifies.
+#[tokio::test]
+async fn an_erased_tenants_archives_go_at_retain_until_not_before() {
+    let mut h = Harness::local().await;
+    let schedule = two_archives(&mut h).await;
+    let last_until = ns(schedule[1].1);
+    h.publish(
+        &subjects::control(TENANT),
+        None,
+        Event::TenantDeleted(rainlogs_schemas::events::TenantDeleted {
+            reason: "GDPR Art. 17 request".into(),
+        }),
+    )
+    .await;
+    let reaper = h.reaper();
+    assert_eq!(
+        reaper.sweep(ns(schedule[0].1) - SECOND_NS).await.unwrap(),
+        SweepReport::default(),
+        "the duty holds until retain-until"
+    );
+    sweep_until(&h, last_until, "both archives deleted", || async {
+        h.schedule().await.iter().all(|row| row.4)
+    })
+    .await;
+    for row in h.schedule().await {
+        assert!(!h.exists(&row.2).await, "{} outlived its duty", row.2);
+    }
+    h.wait_checkpointed(5).await;
+    let report = h.verify().await;
+    assert_eq!(report.exit_code(), 0, "{}", report.to_human());
 }

@@ -27,13 +27,8 @@ pub(crate) fn settle(
             pending_repair: None,
         });
     }
-    tracing::error!(
-        key,
-        provider,
-        existing_sha256 = %existing.sha256,
-        attempted_sha256 = %attempted_sha256,
-        "put refused: key already holds different content"
-    );
+    // Returned, not logged: the caller knows whether this is an incident (an archive key) or an
+    // expected race (the storage probe, a concurrent checkpoint replace) and reports it.
     Err(StoreError::Incident(Box::new(Incident {
         key: key.to_owned(),
         provider: provider.to_owned(),
