@@ -997,10 +997,10 @@ async fn retention_is_set_per_tenant_and_zone_within_bounds_by_admins_only() {
     let policy = stack.get("/api/v1/retention", &operator).await;
     assert_eq!(policy.status, StatusCode::OK, "{}", policy.json);
     assert_eq!(policy.json["days"], 395);
-    assert_eq!(policy.json["min_days"], 1);
+    assert_eq!(policy.json["min_days"], 7);
     assert_eq!(policy.json["max_days"], 3650);
 
-    for days in [0, 3651] {
+    for days in [6, 3651] {
         let refused = put(
             "/api/v1/retention".into(),
             admin.clone(),

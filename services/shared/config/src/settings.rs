@@ -224,16 +224,21 @@ impl Default for CollectorSettings {
 pub struct RetentionSettings {
     /// `retention.default_days`: for tenants that did not choose (395: 13 months).
     pub default_days: u32,
-    /// `retention.min_days` / `retention.max_days`: the range tenants may choose from.
+    /// `retention.min_days` / `retention.max_days`: the range tenants may choose from. At least
+    /// 7: raw batches stay in JetStream (RL_BATCH) for 7 days, so a shorter retention would
+    /// keep personal data longer than the policy says.
     pub min_days: u32,
     pub max_days: u32,
 }
+
+/// RL_BATCH's `max_age` (nats/streams/RL_BATCH.json) in days.
+pub const MIN_RETENTION_DAYS: u32 = 7;
 
 impl Default for RetentionSettings {
     fn default() -> Self {
         Self {
             default_days: 395,
-            min_days: 1,
+            min_days: MIN_RETENTION_DAYS,
             max_days: 3650,
         }
     }
@@ -331,10 +336,11 @@ impl Config {
             )));
         }
         let r = &self.retention;
-        if r.min_days == 0 || r.min_days > r.default_days || r.default_days > r.max_days {
+        if r.min_days < MIN_RETENTION_DAYS || r.min_days > r.default_days || r.default_days > r.max_days
+        {
             return Err(ConfigError::Invalid(format!(
-                "retention: min_days ({}) <= default_days ({}) <= max_days ({}) must hold, \
-                 with min_days at least 1",
+                "retention: min_days ({}) <= default_days ({}) <= max_days ({}) must hold, with \
+                 min_days at least {MIN_RETENTION_DAYS} (raw batches stay that long in RL_BATCH)",
                 r.min_days, r.default_days, r.max_days
             )));
         }

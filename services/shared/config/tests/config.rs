@@ -257,7 +257,7 @@ fn retention_bounds_must_hold_the_default() {
     .expect("180 <= 400 <= 3650");
     assert_eq!(ok.retention.min_days, 180);
     for (key, value) in [
-        ("RAINLOGS__RETENTION__MIN_DAYS", "0"),
+        ("RAINLOGS__RETENTION__MIN_DAYS", "6"),
         ("RAINLOGS__RETENTION__MIN_DAYS", "400"),
         ("RAINLOGS__RETENTION__MAX_DAYS", "100"),
     ] {
