@@ -80,6 +80,8 @@ pub enum StateError {
     TokenKey(String),
     #[error("secrets.signing_key is not a valid note signing key: {0}")]
     SigningKey(String),
+    #[error("api.verifier_key is not a valid note verifier key: {0}")]
+    VerifierKey(String),
     #[error("cloudflare.base_url: {0}")]
     Cloudflare(String),
 }
@@ -132,17 +134,23 @@ impl AppState {
             .and_then(|s| {
                 TokenKey::from_hex(s.expose()).map_err(|e| StateError::TokenKey(e.to_string()))
             })?;
-        // The API only needs the public half; it is derived here because the configuration
-        // has no separate verifier-key setting yet.
-        let verifier = secrets
-            .signing_key
-            .as_ref()
-            .map(|s| {
-                NoteSigningKey::parse(s.expose().trim())
-                    .map(|k| k.verifier_key())
-                    .map_err(|e| StateError::SigningKey(e.to_string()))
-            })
-            .transpose()?;
+        // The API only needs the public half: configured, or derived from the signing key when
+        // the API runs in the sealer's process.
+        let verifier = match &config.api.verifier_key {
+            Some(text) => Some(
+                NoteVerifierKey::parse(text.trim())
+                    .map_err(|e| StateError::VerifierKey(e.to_string()))?,
+            ),
+            None => secrets
+                .signing_key
+                .as_ref()
+                .map(|s| {
+                    NoteSigningKey::parse(s.expose().trim())
+                        .map(|k| k.verifier_key())
+                        .map_err(|e| StateError::SigningKey(e.to_string()))
+                })
+                .transpose()?,
+        };
         let jwt = secrets.jwt_secret.as_ref().map(|s| {
             JwtKeys::new(
                 s.expose().trim().as_bytes(),

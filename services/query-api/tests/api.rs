@@ -1157,3 +1157,18 @@ async fn legal_holds_are_set_listed_and_released_by_admins_and_audited() {
         ]
     );
 }
+
+/// An API process can serve the verification key without holding the private signing key.
+#[tokio::test]
+async fn the_verifier_key_can_be_configured_without_the_signing_key() {
+    let stack = Stack::start_with(relaxed(), |config| {
+        config.secrets.signing_key = None;
+        config.api.verifier_key = Some(TEST_VERIFIER_KEY.into());
+    })
+    .await;
+    let key = stack
+        .call(Method::GET, "/api/v1/integrity/verifier-key", None, None)
+        .await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.json);
+    assert_eq!(key.json["verifier_key"], TEST_VERIFIER_KEY);
+}

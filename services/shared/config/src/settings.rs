@@ -129,6 +129,10 @@ pub struct ApiSettings {
     /// `api.jwt_issuer` / `api.jwt_audience`: required claims of dashboard tokens.
     pub jwt_issuer: String,
     pub jwt_audience: String,
+    /// `api.verifier_key`: the sealer's public key (C2SP vkey, as `rainlogs keys show` prints
+    /// it), served to auditors and used for proofs. Lets an API process run without
+    /// `secrets.signing_key`; when absent, the key is derived from that secret.
+    pub verifier_key: Option<String>,
 }
 
 impl Default for ApiSettings {
@@ -138,6 +142,7 @@ impl Default for ApiSettings {
             trusted_proxies: Vec::new(),
             jwt_issuer: "rainlogs".into(),
             jwt_audience: "rainlogs-dashboard".into(),
+            verifier_key: None,
         }
     }
 }
@@ -336,7 +341,9 @@ impl Config {
             )));
         }
         let r = &self.retention;
-        if r.min_days < MIN_RETENTION_DAYS || r.min_days > r.default_days || r.default_days > r.max_days
+        if r.min_days < MIN_RETENTION_DAYS
+            || r.min_days > r.default_days
+            || r.default_days > r.max_days
         {
             return Err(ConfigError::Invalid(format!(
                 "retention: min_days ({}) <= default_days ({}) <= max_days ({}) must hold, with \
