@@ -143,27 +143,35 @@ pub fn inclusion_proof_from_tiles(
     // tlog_tiles' reader does not authenticate every tile it reads in all layouts, so a proof is
     // only returned after it verifies against the trusted root.
     if let TileProof::Complete(proof) = &answer {
-        let leaf = leaf_from_tiles(index, size, tiles).ok_or(TileError::Inconsistent)?;
+        let leaf_tile = leaf_tile(index, size)?;
+        // A one-entry tree needs no proof, so nothing was read yet: fetch the leaf's tile.
+        let Some(data) = tiles.hash_tile(&leaf_tile) else {
+            return Ok(TileProof::NeedTiles(vec![leaf_tile]));
+        };
+        let leaf = leaf_at(&data, index).ok_or(TileError::Inconsistent)?;
         verify_inclusion(&leaf, index, size, root, proof).map_err(|_| TileError::Inconsistent)?;
     }
     Ok(answer)
 }
 
-/// The leaf hash at `index` as stored in the level-0 tile of a tree of `size`.
-fn leaf_from_tiles(index: u64, size: u64, tiles: &TileSet) -> Option<Sha256Hash> {
+/// The level-0 tile of a tree of `size` that holds leaf `index`.
+fn leaf_tile(index: u64, size: u64) -> Result<TileId, TileError> {
     let tile_index = index >> TILE_HEIGHT;
     let full = size >> TILE_HEIGHT;
     let width = if tile_index < full { 256 } else { size & 0xff };
-    let id = TileId::new(
+    // The width is at most 256, so the conversion cannot fail.
+    TileId::new(
         TileKind::Hashes { level: 0 },
         tile_index,
-        u16::try_from(width).ok()?,
+        u16::try_from(width).unwrap_or(256),
     )
-    .ok()?;
-    let data = tiles.hash_tile(&id)?;
+}
+
+/// The leaf hash at `index` in the bytes of its level-0 tile.
+fn leaf_at(tile: &[u8], index: u64) -> Option<Sha256Hash> {
     let offset = usize::try_from(index & 0xff).ok()? * 32;
     let mut out = [0u8; 32];
-    out.copy_from_slice(data.get(offset..offset + 32)?);
+    out.copy_from_slice(tile.get(offset..offset + 32)?);
     Some(Sha256Hash(out))
 }
 
