@@ -40,19 +40,7 @@ pub use supervisor::{CollectorDeps, CollectorError, run_collector};
 pub const NAME: &str = "collector";
 
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
-    let keyring = match &ctx.config.secrets.token_encryption_key {
-        Some(secret) => {
-            TokenKeyring::new(vec![TokenKey::from_hex(secret.expose()).map_err(|e| {
-                ServiceError::new(NAME, format!("secrets.token_encryption_key: {e}"))
-            })?])
-        }
-        None => {
-            return Err(ServiceError::new(
-                NAME,
-                "secrets.token_encryption_key is not set: the collector cannot open Cloudflare tokens",
-            ));
-        }
-    };
+    let keyring = token_keyring(&ctx.config.secrets).map_err(|e| ServiceError::new(NAME, e))?;
     let configured = &ctx.config.collector;
     let mut settings = CollectorSettings {
         window: configured.window,
@@ -76,4 +64,23 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
     run_collector(deps, ready)
         .await
         .map_err(|e| ServiceError::new(NAME, e))
+}
+
+/// The keys that open Cloudflare tokens: the current one (which also seals) and, during a
+/// rotation, the one it replaced.
+pub fn token_keyring(secrets: &rainlogs_config::SecretSettings) -> Result<TokenKeyring, String> {
+    let current = secrets.token_encryption_key.as_ref().ok_or(
+        "secrets.token_encryption_key is not set: the collector cannot open Cloudflare tokens",
+    )?;
+    let mut keys = vec![
+        TokenKey::from_hex(current.expose())
+            .map_err(|e| format!("secrets.token_encryption_key: {e}"))?,
+    ];
+    if let Some(previous) = &secrets.previous_token_encryption_key {
+        keys.push(
+            TokenKey::from_hex(previous.expose())
+                .map_err(|e| format!("secrets.previous_token_encryption_key: {e}"))?,
+        );
+    }
+    Ok(TokenKeyring::new(keys))
 }

@@ -68,6 +68,12 @@ enum KeysCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Re-seal every zone's Cloudflare token with secrets.token_encryption_key, opening it with
+    /// secrets.previous_token_encryption_key; run until it reports 0 left, then drop the old key.
+    Rotate {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -206,6 +212,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{public}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys {
+            command: KeysCommand::Rotate { config },
+        } => crate::rotate::rotate_tokens(&config.load()?).await,
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {

@@ -3,4 +3,5 @@
 
 pub mod cli;
 mod demo;
+mod rotate;
 mod run;

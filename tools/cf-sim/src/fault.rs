@@ -193,7 +193,8 @@ impl FaultBook {
     pub fn take(&mut self, zone: Option<&str>, endpoint: EndpointKind) -> Option<FaultKind> {
         let mut fired = None;
         for (i, fault) in self.armed.iter_mut().enumerate() {
-            if !fault.matches(zone, endpoint) || !fits_endpoint(&fault.kind, endpoint) {
+            let targeted = fault.endpoint == endpoint;
+            if !fault.matches(zone, endpoint) || !fits_endpoint(&fault.kind, endpoint, targeted) {
                 continue;
             }
             if let Some(p) = fault.probability
@@ -216,7 +217,8 @@ impl FaultBook {
 }
 
 /// Body-shaping faults only make sense where there is such a body; an `any` fault skips other endpoints.
-fn fits_endpoint(kind: &FaultKind, endpoint: EndpointKind) -> bool {
+/// `targeted`: the fault names this endpoint rather than `any`.
+fn fits_endpoint(kind: &FaultKind, endpoint: EndpointKind, targeted: bool) -> bool {
     match kind {
         FaultKind::SlowBody { .. } | FaultKind::ResetAfterBytes { .. } => {
             matches!(endpoint, EndpointKind::Logpull | EndpointKind::Rayids)
@@ -228,7 +230,10 @@ fn fits_endpoint(kind: &FaultKind, endpoint: EndpointKind) -> bool {
             endpoint == EndpointKind::InstantLogsStream
         }
         FaultKind::GraphqlBudget { .. } => endpoint == EndpointKind::Graphql,
-        FaultKind::RateLimit { .. } | FaultKind::ServerError { .. } | FaultKind::IdleTimeout => {
+        // A socket connect can be refused with 429 ("connection requests are rate limited"), but only by a fault
+        // aimed at the stream: an `any` rate limit predates this and keeps leaving sockets alone.
+        FaultKind::RateLimit { .. } => endpoint != EndpointKind::InstantLogsStream || targeted,
+        FaultKind::ServerError { .. } | FaultKind::IdleTimeout => {
             endpoint != EndpointKind::InstantLogsStream
         }
         FaultKind::RevokeToken { .. } | FaultKind::PlanChange { .. } | FaultKind::RetentionOff => {

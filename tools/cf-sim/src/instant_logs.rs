@@ -189,6 +189,33 @@ pub(crate) fn jobs(ctx: &mut Ctx, req: &Request, zone_id: &str) -> Result<Respon
 /// `GET /instant-logs/ws/sessions/{id}`: the WebSocket upgrade.
 pub(crate) fn websocket(ctx: &mut Ctx, req: &Request, session_id: &str) -> Response {
     let shared = ctx.shared.clone();
+    let is_upgrade = req.headers().contains_key("sec-websocket-key");
+    if shared.wss.get().is_some()
+        && (*req.scheme() != poem::http::uri::Scheme::HTTPS || !is_upgrade)
+    {
+        // Cloudflare answers plain ws:// and https:// with 301 towards wss://; the session is not used up.
+        let base = shared.ws_base.get().cloned().unwrap_or_default();
+        let mut resp = respond::text(StatusCode::MOVED_PERMANENTLY, "use wss://");
+        respond::set_header(
+            &mut resp,
+            "location",
+            &format!("{base}/instant-logs/ws/sessions/{session_id}"),
+        );
+        return resp;
+    }
+    let zone = match lock(&shared.sessions).by_id.get(session_id) {
+        Some(s) if s.connected && !s.ended => {
+            return respond::text(StatusCode::CONFLICT, "session already connected");
+        }
+        Some(s) if !s.ended => s.zone.clone(),
+        _ => return respond::text(StatusCode::NOT_FOUND, "session not found"),
+    };
+    ctx.zone = Some(zone);
+    let fault = ctx.take_fault(EndpointKind::InstantLogsStream);
+    if let Some(FaultKind::RateLimit { retry_after_secs }) = fault {
+        // "Connection requests are rate limited": the session stays usable for a later attempt.
+        return respond::rate_limited(retry_after_secs as i64);
+    }
     let session = {
         let mut sessions = lock(&shared.sessions);
         match sessions.by_id.get_mut(session_id) {
@@ -196,13 +223,9 @@ pub(crate) fn websocket(ctx: &mut Ctx, req: &Request, session_id: &str) -> Respo
                 s.connected = true;
                 s.clone()
             }
-            Some(s) if s.connected && !s.ended => {
-                return respond::text(StatusCode::CONFLICT, "session already connected");
-            }
-            _ => return respond::text(StatusCode::NOT_FOUND, "session not found"),
+            _ => return respond::text(StatusCode::CONFLICT, "session already connected"),
         }
     };
-    ctx.zone = Some(session.zone.clone());
     let key = req
         .headers()
         .get("sec-websocket-key")
@@ -212,7 +235,6 @@ pub(crate) fn websocket(ctx: &mut Ctx, req: &Request, session_id: &str) -> Respo
         end_session(&shared, &session.id);
         return respond::text(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade");
     };
-    let fault = ctx.take_fault(EndpointKind::InstantLogsStream);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
             let ws = WebSocketStream::from_raw_socket(upgraded, Role::Server, None).await;

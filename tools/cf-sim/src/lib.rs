@@ -31,6 +31,7 @@ mod rng;
 mod scenario;
 mod sim;
 mod state;
+mod tls;
 mod traffic;
 mod truth;
 
@@ -43,6 +44,7 @@ pub use scenario::{
 };
 pub use sim::{RunningSim, SimError, SimOptions, Simulator};
 pub use state::RequestRecord;
+pub use tls::TlsError;
 pub use traffic::render::TimestampFormat;
 pub use truth::{Dataset, TruthError, TruthQuery};
 

@@ -32,6 +32,13 @@ struct Cli {
     /// With --now: keep the clock still until POST /__sim/clock moves it.
     #[arg(long, requires = "now")]
     frozen: bool,
+    /// Also serve TLS here with a self-signed certificate: Instant Logs destinations become wss:// and plain
+    /// ws:// connects get 301. Clients must trust the certificate (see --wss-cert-out).
+    #[arg(long)]
+    wss_listen: Option<SocketAddr>,
+    /// With --wss-listen: write the generated certificate (PEM) to this file.
+    #[arg(long, requires = "wss_listen")]
+    wss_cert_out: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -78,6 +85,7 @@ async fn main() -> ExitCode {
         listen: cli.listen,
         seed: cli.seed,
         clock,
+        wss_listen: cli.wss_listen,
     };
     let sim = match Simulator::start(scenario, options).await {
         Ok(sim) => sim,
@@ -86,11 +94,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let (Some(path), Some(pem)) = (&cli.wss_cert_out, sim.wss_certificate_pem())
+        && let Err(e) = std::fs::write(path, pem)
+    {
+        eprintln!("cf-sim: cannot write {}: {e}", path.display());
+        sim.shutdown().await;
+        return ExitCode::from(1);
+    }
     println!(
         "cf-sim listening on {} (API base {})",
         sim.addr(),
         sim.base_url()
     );
+    if let Some(wss) = sim.wss_addr() {
+        println!("cf-sim Instant Logs sockets on wss://{wss}");
+    }
     let _ = tokio::signal::ctrl_c().await;
     sim.shutdown().await;
     ExitCode::SUCCESS

@@ -168,6 +168,14 @@ pub struct LimitsSpec {
     /// GraphQL queries per token per 5 minutes (Cloudflare: 300).
     #[serde(default = "default_graphql")]
     pub graphql_per_5min: u32,
+    /// API requests per client IP per second, counted on the real clock (Cloudflare: 200); exceeding it blocks
+    /// that IP for 5 minutes of simulated time. 0 turns the limit off.
+    #[serde(default = "default_per_ip")]
+    pub per_ip_per_sec: u32,
+    /// Logpull 408 timeouts per zone allowed in a sliding hour of simulated time (Cloudflare: 12); one more
+    /// blocks Logpull for that zone with 429 for an hour.
+    #[serde(default = "default_logpull_timeouts")]
+    pub logpull_timeouts_per_hour: u32,
 }
 
 fn default_global() -> u32 {
@@ -179,6 +187,12 @@ fn default_logpull() -> u32 {
 fn default_graphql() -> u32 {
     300
 }
+fn default_per_ip() -> u32 {
+    200
+}
+fn default_logpull_timeouts() -> u32 {
+    12
+}
 
 impl Default for LimitsSpec {
     fn default() -> Self {
@@ -186,6 +200,8 @@ impl Default for LimitsSpec {
             global_per_5min: default_global(),
             logpull_per_zone_per_min: default_logpull(),
             graphql_per_5min: default_graphql(),
+            per_ip_per_sec: default_per_ip(),
+            logpull_timeouts_per_hour: default_logpull_timeouts(),
         }
     }
 }

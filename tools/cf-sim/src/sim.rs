@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::Server;
-use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use time::OffsetDateTime;
 
 use crate::clock::{ClockStart, SimClock};
@@ -14,6 +14,7 @@ use crate::http::SimApp;
 use crate::lock;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::state::{RequestRecord, Shared};
+use crate::tls::{SelfSigned, TlsAcceptor, TlsError};
 use crate::truth::{TruthError, TruthQuery, truth_lines};
 
 /// How to run a simulator. `SimOptions::default()` listens on an ephemeral loopback port.
@@ -24,6 +25,10 @@ pub struct SimOptions {
     pub seed: Option<u64>,
     /// Overrides the scenario's `[clock]`.
     pub clock: Option<ClockStart>,
+    /// Also listen here with TLS (a self-signed certificate made at start): Instant Logs destinations become
+    /// `wss://` on this address and plain `ws://` connects get 301, as on Cloudflare. Off by default because
+    /// clients must be told to trust the certificate ([`RunningSim::wss_certificate_der`]).
+    pub wss_listen: Option<SocketAddr>,
 }
 
 impl Default for SimOptions {
@@ -32,6 +37,7 @@ impl Default for SimOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             seed: None,
             clock: None,
+            wss_listen: None,
         }
     }
 }
@@ -47,6 +53,8 @@ pub enum SimError {
     },
     #[error(transparent)]
     Truth(#[from] TruthError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 pub struct Simulator;
@@ -83,7 +91,34 @@ impl Simulator {
                 addr: options.listen,
                 source: std::io::Error::other("no local address"),
             })?;
-        let _ = shared.ws_base.set(format!("ws://{addr}"));
+        let (acceptor, wss): (BoxAcceptor, Option<(SocketAddr, SelfSigned)>) = match options
+            .wss_listen
+        {
+            None => {
+                let _ = shared.ws_base.set(format!("ws://{addr}"));
+                (acceptor.boxed(), None)
+            }
+            Some(wss_addr) => {
+                let cert = SelfSigned::generate(wss_addr.ip())?;
+                let bind_err = |source| SimError::Bind {
+                    addr: wss_addr,
+                    source,
+                };
+                let listener = tokio::net::TcpListener::bind(wss_addr)
+                    .await
+                    .map_err(bind_err)?;
+                let tls = TlsAcceptor::spawn(listener, cert.server_config()?, shutdown_rx.clone())
+                    .map_err(bind_err)?;
+                let tls_addr = tls
+                    .local_addr()
+                    .first()
+                    .and_then(|a| a.as_socket_addr().copied())
+                    .ok_or_else(|| bind_err(std::io::Error::other("no local address")))?;
+                let _ = shared.ws_base.set(format!("wss://{tls_addr}"));
+                let _ = shared.wss.set(());
+                (acceptor.combine(tls).boxed(), Some((tls_addr, cert)))
+            }
+        };
         let app = SimApp {
             shared: shared.clone(),
         };
@@ -102,6 +137,7 @@ impl Simulator {
         Ok(RunningSim {
             shared,
             addr,
+            wss,
             shutdown: shutdown_tx,
             server,
         })
@@ -112,6 +148,7 @@ impl Simulator {
 pub struct RunningSim {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    wss: Option<(SocketAddr, SelfSigned)>,
     shutdown: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -129,6 +166,21 @@ impl RunningSim {
     /// `http://ADDR`, for `/__sim/...` routes.
     pub fn root_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The TLS listener's address, when started with [`SimOptions::wss_listen`].
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.wss.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// The self-signed certificate (DER) the TLS listener presents; a client adds it as a trust anchor.
+    pub fn wss_certificate_der(&self) -> Option<Vec<u8>> {
+        self.wss.as_ref().map(|(_, cert)| cert.cert_der.clone())
+    }
+
+    /// The same certificate in PEM.
+    pub fn wss_certificate_pem(&self) -> Option<String> {
+        self.wss.as_ref().map(|(_, cert)| cert.pem())
     }
 
     pub fn now(&self) -> OffsetDateTime {

@@ -11,7 +11,7 @@ use crate::clock::SimClock;
 use crate::fault::{Fault, FaultBook, FaultKind};
 use crate::instant_logs::Sessions;
 use crate::lock;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{PerIpLimiter, RateLimiter, TimeoutTracker};
 use crate::rng::hash_words;
 use crate::scenario::{
     GlobalKeySpec, InstantLogsSpec, LimitsSpec, LogpullSpec, Plan, Scenario, TokenSpec, ZoneSpec,
@@ -60,10 +60,14 @@ pub(crate) struct Shared {
     pub keys: Vec<GlobalKeySpec>,
     pub faults: Mutex<FaultBook>,
     pub limiter: Mutex<RateLimiter>,
+    pub ip_limiter: Mutex<PerIpLimiter>,
+    pub logpull_timeouts: Mutex<TimeoutTracker>,
     pub requests: Mutex<Vec<RequestRecord>>,
     pub sessions: Mutex<Sessions>,
-    /// `ws://host:port`, known once the listener is bound.
+    /// `ws://host:port`, or `wss://host:port` when the TLS listener runs; known once the listeners are bound.
     pub ws_base: OnceLock<String>,
+    /// Set when the TLS listener runs: Instant Logs sockets are then only accepted over TLS.
+    pub wss: OnceLock<()>,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     request_counter: AtomicU64,
 }
@@ -122,9 +126,12 @@ impl Shared {
             keys: scenario.keys.clone(),
             faults: Mutex::new(FaultBook::new(seed)),
             limiter: Mutex::new(RateLimiter::default()),
+            ip_limiter: Mutex::new(PerIpLimiter::default()),
+            logpull_timeouts: Mutex::new(TimeoutTracker::default()),
             requests: Mutex::new(Vec::new()),
             sessions: Mutex::new(Sessions::default()),
             ws_base: OnceLock::new(),
+            wss: OnceLock::new(),
             shutdown,
             request_counter: AtomicU64::new(0),
         };

@@ -265,6 +265,10 @@ pub struct SecretSettings {
     /// `secrets.signing_key`: the sealer's Ed25519 checkpoint key (`PRIVATE+KEY+…` note form).
     pub signing_key: Option<Secret>,
     pub signing_key_file: Option<PathBuf>,
+    /// `secrets.previous_token_encryption_key`: the key `token_encryption_key` replaced, while
+    /// `rainlogs keys rotate` re-seals the tokens it sealed. Opens tokens, never seals.
+    pub previous_token_encryption_key: Option<Secret>,
+    pub previous_token_encryption_key_file: Option<PathBuf>,
 }
 
 /// Names of the secrets, as used for `--dev` files and error messages.
@@ -276,7 +280,8 @@ pub const SECRET_NAMES: [&str; 4] = [
 ];
 
 impl SecretSettings {
-    fn slots(&mut self) -> [(&'static str, &mut Option<Secret>, &mut Option<PathBuf>); 4] {
+    // `--dev` fills the first four (zipped with SECRET_NAMES); a previous key is never generated.
+    fn slots(&mut self) -> [(&'static str, &mut Option<Secret>, &mut Option<PathBuf>); 5] {
         [
             (
                 "secrets.token_encryption_key",
@@ -297,6 +302,11 @@ impl SecretSettings {
                 "secrets.signing_key",
                 &mut self.signing_key,
                 &mut self.signing_key_file,
+            ),
+            (
+                "secrets.previous_token_encryption_key",
+                &mut self.previous_token_encryption_key,
+                &mut self.previous_token_encryption_key_file,
             ),
         ]
     }

@@ -10,6 +10,7 @@ use super::body::{BufferSource, ErrorAfterLines, LineSource, WindowSource, build
 use super::{Ctx, respond};
 use crate::fault::{EndpointKind, FaultKind};
 use crate::lock;
+use crate::ratelimit::TIMEOUT_BLOCK_SECS;
 use crate::scenario::{Permission, Plan, ZoneSpec};
 use crate::traffic::fields::{CATALOGUE, DEFAULT_FIELDS, Field};
 use crate::traffic::http::{HttpRecord, HttpRenderer};
@@ -75,14 +76,50 @@ fn logpull_available(ctx: &Ctx, zone: &ZoneSpec) -> Result<(), Response> {
     Ok(())
 }
 
-/// Logpull's own limit: N requests per zone per minute.
+/// Logpull's own limits: a zone blocked for timeout abuse, then N requests per zone per minute.
 fn admit_logpull(ctx: &Ctx, zone: &ZoneSpec) -> Result<(), Response> {
     let now = ctx.shared.now().unix_timestamp();
+    if let Some(retry) = lock(&ctx.shared.logpull_timeouts).blocked(&zone.id, now) {
+        return Err(timeout_block(retry));
+    }
     let limit = ctx.shared.limits.logpull_per_zone_per_min;
     lock(&ctx.shared.limiter)
         .admit("logpull", &zone.id, limit, 60, now)
         .map(|_| ())
         .map_err(respond::rate_limited)
+}
+
+/// The zone's Logpull block after too many timeouts. Cloudflare documents the 429 but not its body; Logpull
+/// answers its other errors in plain text, so this one is plain text too (wording is the simulator's).
+fn timeout_block(retry_after_secs: i64) -> Response {
+    let mut resp = respond::text(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!(
+            "too many timeouts: Logpull for this zone is blocked for {}",
+            go_duration(TIMEOUT_BLOCK_SECS.unsigned_abs())
+        ),
+    );
+    respond::set_header(
+        &mut resp,
+        "retry-after",
+        &retry_after_secs.max(1).to_string(),
+    );
+    resp
+}
+
+/// Apply the request's fault; a 408 counts towards the zone's timeout allowance.
+fn logpull_fault(
+    ctx: &mut Ctx,
+    zone: &ZoneSpec,
+    endpoint: EndpointKind,
+) -> Result<Option<FaultKind>, Response> {
+    ctx.apply_fault(endpoint).inspect_err(|resp| {
+        if resp.status() == StatusCode::REQUEST_TIMEOUT {
+            let now = ctx.shared.now().unix_timestamp();
+            let max = ctx.shared.limits.logpull_timeouts_per_hour;
+            lock(&ctx.shared.logpull_timeouts).record(&zone.id, max, now);
+        }
+    })
 }
 
 fn parse_fields(raw: Option<&str>) -> Result<Vec<Field>, Response> {
@@ -229,7 +266,7 @@ pub(crate) fn received(ctx: &mut Ctx, req: &Request, zone_id: &str) -> Handled {
     logpull_available(ctx, &zone)?;
     admit_logpull(ctx, &zone)?;
     let query = parse_received(ctx)?;
-    let fault = ctx.apply_fault(EndpointKind::Logpull)?;
+    let fault = logpull_fault(ctx, &zone, EndpointKind::Logpull)?;
     let traffic = ctx
         .shared
         .zone_traffic(&zone.id)
@@ -288,7 +325,7 @@ pub(crate) fn rayids(ctx: &mut Ctx, req: &Request, zone_id: &str, ray: &str) -> 
     }
     let fields = parse_fields(ctx.param("fields"))?;
     let timestamps = parse_timestamps(ctx.param("timestamps"))?;
-    let fault = ctx.apply_fault(EndpointKind::Rayids)?;
+    let fault = logpull_fault(ctx, &zone, EndpointKind::Rayids)?;
     let traffic = ctx
         .shared
         .zone_traffic(&zone.id)

@@ -23,6 +23,8 @@ pub(crate) use query::{get as query_get, parse_query};
 
 const API_PREFIX: &str = "/client/v4";
 const MAX_BODY: usize = 1 << 20;
+/// "Exceeding it blocks all calls for 5 min" (reference §5), for the per-IP limit as for the per-token one.
+const IP_BLOCK_SECS: i64 = 300;
 
 pub(crate) struct SimApp {
     pub shared: Arc<Shared>,
@@ -142,7 +144,10 @@ impl Endpoint for SimApp {
             quota: None,
         };
         let is_api = path.starts_with(API_PREFIX);
-        let mut resp = route(&mut ctx, &req).await;
+        let mut resp = match admit_ip(&mut ctx, &req, is_api) {
+            Ok(()) => route(&mut ctx, &req).await,
+            Err(resp) => resp,
+        };
         if is_api {
             add_rate_limit_headers(&ctx, &mut resp);
         }
@@ -159,6 +164,36 @@ impl Endpoint for SimApp {
         }
         Ok(resp)
     }
+}
+
+/// Cloudflare's per-IP limit, checked before authentication because it counts every API call from the address.
+fn admit_ip(ctx: &mut Ctx, req: &Request, is_api: bool) -> Result<(), Response> {
+    let per_sec = ctx.shared.limits.per_ip_per_sec;
+    let Some(ip) = req.remote_addr().as_socket_addr().map(|a| a.ip()) else {
+        return Ok(());
+    };
+    if !is_api || per_sec == 0 {
+        return Ok(());
+    }
+    let sim_now = ctx.shared.now().unix_timestamp();
+    let admitted = lock(&ctx.shared.ip_limiter).admit(
+        ip,
+        per_sec,
+        IP_BLOCK_SECS,
+        std::time::Instant::now(),
+        sim_now,
+    );
+    admitted.map_err(|retry| {
+        // Every call is refused until the block ends, so the remaining budget the headers report is zero.
+        let limit = ctx.shared.limits.global_per_5min;
+        ctx.quota = Some(Quota {
+            limit,
+            remaining: 0,
+            reset_secs: retry,
+            window_secs: 300,
+        });
+        respond::rate_limited(retry)
+    })
 }
 
 /// `Ratelimit` / `Ratelimit-Policy` on every API response (the 2025-09 header set).

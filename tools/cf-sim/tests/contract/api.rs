@@ -518,3 +518,59 @@ async fn binary_serves_a_scenario_file() {
     child.kill().await.expect("stop cf-sim");
     let _ = std::fs::remove_file(&path);
 }
+
+/// 200 requests/s per client IP (here lowered to 5): over it, every API call from the address, whatever the
+/// credential, gets 429 code 971 for 5 minutes.
+#[tokio::test]
+async fn per_ip_limit_blocks_all_calls_for_five_minutes() {
+    let mut scenario = scenario();
+    scenario.limits.per_ip_per_sec = 5;
+    let sim = start_with(scenario).await;
+    // Several tokens, sent together so they land in the same real second; the IP's budget is shared.
+    let tokens = [
+        FULL,
+        ANALYTICS_ONLY,
+        LOGS_ONLY,
+        FULL,
+        ANALYTICS_ONLY,
+        LOGS_ONLY,
+        FULL,
+        ANALYTICS_ONLY,
+    ];
+    let responses = futures::future::join_all(
+        tokens
+            .iter()
+            .map(|token| get(&sim, token, "/user/tokens/verify")),
+    )
+    .await;
+    let mut statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    for resp in responses.into_iter().filter(|r| r.status() == 429) {
+        assert_eq!(header(&resp, "retry-after").as_deref(), Some("300"));
+        assert_eq!(
+            header(&resp, "ratelimit").as_deref(),
+            Some("\"default\";r=0;t=300")
+        );
+        assert_eq!(error_codes(&resp.json().await.expect("json")), [971]);
+    }
+    // Blocked for every credential, and for none at all, until 5 simulated minutes pass.
+    sim.advance(Duration::from_secs(120));
+    let resp = get(&sim, ACCOUNT_TOKEN, &format!("/zones/{PRO}")).await;
+    assert_eq!(
+        (resp.status().as_u16(), header(&resp, "retry-after")),
+        (429, Some("180".to_owned()))
+    );
+    let resp = client()
+        .get(format!("{}/zones/{PRO}", sim.base_url()))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 429);
+    sim.advance(Duration::from_secs(180));
+    assert_eq!(
+        get(&sim, FULL, &format!("/zones/{PRO}")).await.status(),
+        200
+    );
+    sim.shutdown().await;
+}

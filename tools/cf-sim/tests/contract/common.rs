@@ -28,6 +28,7 @@ pub fn scenario() -> Scenario {
     s.limits.logpull_per_zone_per_min = 10_000;
     s.limits.global_per_5min = 100_000;
     s.limits.graphql_per_5min = 10_000;
+    s.limits.per_ip_per_sec = 100_000;
     s
 }
 
@@ -36,7 +37,7 @@ pub async fn start() -> RunningSim {
 }
 
 pub async fn start_with(scenario: Scenario) -> RunningSim {
-    Simulator::start(
+    start_with_options(
         scenario,
         SimOptions {
             clock: Some(ClockStart::FrozenAt(T0)),
@@ -44,7 +45,12 @@ pub async fn start_with(scenario: Scenario) -> RunningSim {
         },
     )
     .await
-    .expect("simulator starts")
+}
+
+pub async fn start_with_options(scenario: Scenario, options: SimOptions) -> RunningSim {
+    Simulator::start(scenario, options)
+        .await
+        .expect("simulator starts")
 }
 
 /// A client that decodes gzip transparently (it sends `Accept-Encoding: gzip`).

@@ -271,3 +271,71 @@ async fn http_fault_route_arms_lists_and_clears() {
     );
     sim.shutdown().await;
 }
+
+/// More than 12 Logpull timeouts (408) for a zone within a sliding hour block its Logpull with 429 for an hour.
+#[tokio::test]
+async fn thirteenth_timeout_in_an_hour_blocks_logpull_for_an_hour() {
+    let sim = start().await;
+    let minutes = |m: u64| std::time::Duration::from_secs(m * 60);
+    sim.inject(logpull_fault(12, FaultKind::IdleTimeout));
+    for _ in 0..12 {
+        assert_eq!(pull_raw(&sim, false).await.status(), 408);
+    }
+    assert_eq!(pull_raw(&sim, false).await.status(), 200, "12 are allowed");
+
+    // An hour later the first twelve have left the window: one more does not block.
+    sim.advance(minutes(60));
+    sim.inject(logpull_fault(1, FaultKind::IdleTimeout));
+    assert_eq!(pull_raw(&sim, false).await.status(), 408);
+    assert_eq!(pull_raw(&sim, false).await.status(), 200);
+
+    // Half an hour later, twelve more: thirteen inside the last hour.
+    sim.advance(minutes(30));
+    sim.inject(logpull_fault(12, FaultKind::IdleTimeout));
+    for i in 0..12 {
+        assert_eq!(pull_raw(&sim, false).await.status(), 408, "timeout {i}");
+    }
+    let resp = pull_raw(&sim, false).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "3600");
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/plain")
+    );
+    assert_eq!(
+        resp.text().await.expect("body"),
+        "too many timeouts: Logpull for this zone is blocked for 1h0m0s\n"
+    );
+    // rayids is Logpull too; the zone's other endpoints are not blocked.
+    let resp = get(
+        &sim,
+        FULL,
+        &format!("/zones/{ENTERPRISE}/logs/rayids/00000000000000ff"),
+    )
+    .await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(
+        get(&sim, FULL, &format!("/zones/{ENTERPRISE}"))
+            .await
+            .status(),
+        200
+    );
+
+    sim.advance(minutes(60) - std::time::Duration::from_secs(1));
+    let resp = pull_raw(&sim, false).await;
+    assert_eq!(
+        (resp.status().as_u16(), &resp.headers()["retry-after"]),
+        (
+            429,
+            &"1".parse::<reqwest::header::HeaderValue>().expect("value")
+        )
+    );
+    sim.advance(std::time::Duration::from_secs(1));
+    assert_eq!(
+        sorted_lines(&pull_raw(&sim, false).await.text().await.expect("body")),
+        truth(&sim)
+    );
+    sim.shutdown().await;
+}

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use cf_sim::{EndpointKind, Fault, FaultKind};
+use cf_sim::{ClockStart, EndpointKind, Fault, FaultKind, SimOptions};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::*;
@@ -293,5 +294,131 @@ async fn dropped_and_half_open_sockets() {
     // The zone stays occupied while the socket hangs.
     let (status, body) = create(&sim, BUSINESS, "edge", json!({"fields": "RayID"})).await;
     assert_eq!((status, error_codes(&body)), (400, vec![1303]));
+    sim.shutdown().await;
+}
+
+fn trusting(sim: &cf_sim::RunningSim) -> tokio_tungstenite::Connector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(
+            sim.wss_certificate_der().expect("TLS listener runs"),
+        ))
+        .expect("certificate parses");
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config))
+}
+
+async fn connect_wss(sim: &cf_sim::RunningSim, url: &str) -> Result<Ws, tungstenite::Error> {
+    tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(trusting(sim)))
+        .await
+        .map(|(ws, _)| ws)
+}
+
+fn http_status(err: tungstenite::Error) -> (u16, Option<String>, Option<String>) {
+    match err {
+        tungstenite::Error::Http(resp) => (
+            resp.status().as_u16(),
+            resp.headers()
+                .get("location")
+                .map(|v| v.to_str().expect("ascii").to_owned()),
+            resp.headers()
+                .get("retry-after")
+                .map(|v| v.to_str().expect("ascii").to_owned()),
+        ),
+        other => panic!("expected an HTTP answer, got {other}"),
+    }
+}
+
+/// With `wss_listen`, destinations are `wss://`; plain `ws://` and `https://` get 301 (and do not use up the
+/// session); a connect can be refused with 429, after which the session still connects.
+#[tokio::test]
+async fn wss_destinations_redirect_plain_ws_and_rate_limit_connects() {
+    let sim = start_with_options(
+        scenario(),
+        SimOptions {
+            clock: Some(ClockStart::FrozenAt(T0)),
+            wss_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..SimOptions::default()
+        },
+    )
+    .await;
+    let tls_addr = sim.wss_addr().expect("TLS address");
+    assert_ne!(tls_addr, sim.addr());
+    let (status, job) = create(
+        &sim,
+        BUSINESS,
+        "edge/jobs",
+        json!({"fields": "ClientIP,RayID", "sample": 1, "filter": ""}),
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    let url = job["result"]["destination_conf"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let session = job["result"]["session_id"].as_str().expect("session");
+    assert_eq!(
+        url,
+        format!("wss://{tls_addr}/instant-logs/ws/sessions/{session}")
+    );
+
+    // Plain ws:// on the API port: 301 pointing at the wss:// destination.
+    let plain = format!("ws://{}/instant-logs/ws/sessions/{session}", sim.addr());
+    let err = tokio_tungstenite::connect_async(plain.as_str())
+        .await
+        .expect_err("plain ws is refused");
+    assert_eq!(http_status(err), (301, Some(url.clone()), None));
+    // https:// without the WebSocket upgrade: 301 as well.
+    let https = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(sim.wss_certificate_pem().expect("pem").as_bytes())
+                .expect("pem parses"),
+        )
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let resp = https
+        .get(url.replace("wss://", "https://"))
+        .send()
+        .await
+        .expect("https request");
+    assert_eq!(resp.status(), 301);
+    assert_eq!(resp.headers()["location"], url.as_str());
+    // A client that only trusts the public roots cannot use the simulator's certificate. tokio-tungstenite's
+    // default connector needs a process-wide rustls provider, and this test binary links two, so pick one as the
+    // RainLogs binary does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    assert!(matches!(
+        tokio_tungstenite::connect_async(url.as_str()).await,
+        Err(tungstenite::Error::Tls(_) | tungstenite::Error::Io(_))
+    ));
+
+    sim.inject(Fault::on_zone(
+        BUSINESS,
+        EndpointKind::InstantLogsStream,
+        1,
+        FaultKind::RateLimit {
+            retry_after_secs: 120,
+        },
+    ));
+    let err = connect_wss(&sim, &url).await.expect_err("rate limited");
+    assert_eq!(http_status(err), (429, None, Some("120".to_owned())));
+
+    let mut ws = connect_wss(&sim, &url).await.expect("wss connects");
+    sim.advance(Duration::from_secs(3));
+    let frame = next_text(&mut ws)
+        .await
+        .expect("socket open")
+        .expect("text frame");
+    for line in frame.split('\n') {
+        let v: Value = serde_json::from_str(line).expect("json record");
+        assert!(v["RayID"].is_string() && v["ClientIP"].is_string());
+    }
     sim.shutdown().await;
 }

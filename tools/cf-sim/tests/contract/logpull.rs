@@ -684,3 +684,42 @@ async fn rayids_finds_records_and_strips_colo_suffix() {
     assert_eq!(resp.text().await.expect("body"), "");
     sim.shutdown().await;
 }
+
+/// Legacy fields (ZoneID, WAF*, FirewallMatches*, ...) are UNCONFIRMED in the reference; the simulator keeps to
+/// the current field reference and rejects them like any unknown field, so a client that still asks for them
+/// finds out in tests rather than in production.
+#[tokio::test]
+async fn legacy_logpull_fields_are_unknown() {
+    let sim = start().await;
+    let (start, end) = window();
+    for legacy in [
+        "ZoneID",
+        "SecurityLevel",
+        "WAFAction",
+        "WAFProfile",
+        "WAFRuleID",
+        "WAFRuleMessage",
+        "EdgeRateLimitAction",
+        "EdgeRateLimitID",
+        "FirewallMatchesActions",
+        "FirewallMatchesRuleIDs",
+        "FirewallMatchesSources",
+    ] {
+        let (status, ctype, body) = pull(&received_url(
+            &sim,
+            ENTERPRISE,
+            start,
+            end,
+            &format!("&fields=RayID,{legacy}"),
+        ))
+        .await;
+        assert_eq!(status, 400, "{legacy}");
+        assert!(ctype.starts_with("text/plain"), "{legacy}: {ctype}");
+        assert_eq!(
+            body,
+            format!("bad query: error parsing fields: unknown field \"{legacy}\"\n")
+        );
+        assert!(!cf_sim::http_request_fields().contains(&legacy));
+    }
+    sim.shutdown().await;
+}
