@@ -57,6 +57,9 @@ pub fn scenario() -> Scenario {
     s.limits.global_per_5min = 1_000_000;
     s.limits.logpull_per_zone_per_min = 1_000_000;
     s.limits.graphql_per_5min = 1_000_000;
+    // The simulator's blocks last in simulated time, which these tests mostly freeze: a block
+    // would never end. The client's own per-process limit is still in force (see `settings`).
+    s.limits.per_ip_per_sec = 0;
     for zone in &mut s.zones {
         if zone.id == ENTERPRISE_ZONE {
             zone.rate = 5.0;
@@ -109,7 +112,11 @@ pub fn settings(sim: &RunningSim) -> CollectorSettings {
                 },
                 max_server_wait: Duration::from_secs(2),
             },
-            limits: RateLimits::UNLIMITED,
+            // The simulator enforces Cloudflare's per-IP limit, so the client keeps to it.
+            limits: RateLimits {
+                per_process: RateLimits::CLOUDFLARE.per_process,
+                ..RateLimits::UNLIMITED
+            },
             limiter_max_wait: Duration::from_secs(2),
             breaker: BreakerConfig {
                 failure_threshold: 1000,

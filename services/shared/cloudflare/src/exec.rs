@@ -48,6 +48,10 @@ impl CallSpec {
         if self.endpoint == Endpoint::Graphql {
             keys.push(LimitKey::GraphqlToken(self.token.clone()));
         }
+        // The session socket is not an API call; everything else counts against the address.
+        if self.endpoint != Endpoint::InstantLogsSocket {
+            keys.push(LimitKey::Process);
+        }
         keys
     }
 

@@ -33,6 +33,10 @@ pub struct RateLimits {
     pub logpull_per_token: Option<WindowLimit>,
     /// GraphQL: 300 queries / 5 min per token.
     pub graphql_per_token: Option<WindowLimit>,
+    /// Cloudflare's 200 requests/s per client IP, over every token: one process is one address.
+    /// Kept a little below 200 so requests granted just over a second apart cannot reach
+    /// Cloudflare inside one.
+    pub per_process: Option<WindowLimit>,
 }
 
 impl RateLimits {
@@ -41,6 +45,7 @@ impl RateLimits {
         logpull_per_zone: Some(WindowLimit::new(15, Duration::from_secs(60))),
         logpull_per_token: Some(WindowLimit::new(180, Duration::from_secs(60))),
         graphql_per_token: Some(WindowLimit::new(300, Duration::from_secs(300))),
+        per_process: Some(WindowLimit::new(180, Duration::from_secs(1))),
     };
 
     pub const UNLIMITED: Self = Self {
@@ -48,6 +53,7 @@ impl RateLimits {
         logpull_per_zone: None,
         logpull_per_token: None,
         graphql_per_token: None,
+        per_process: None,
     };
 
     fn limit_for(&self, key: &LimitKey) -> Option<WindowLimit> {
@@ -56,6 +62,7 @@ impl RateLimits {
             LimitKey::LogpullZone(_) => self.logpull_per_zone,
             LimitKey::LogpullToken(_) => self.logpull_per_token,
             LimitKey::GraphqlToken(_) => self.graphql_per_token,
+            LimitKey::Process => self.per_process,
         }
     }
 }
@@ -72,6 +79,8 @@ pub enum LimitKey {
     LogpullZone(String),
     LogpullToken(TokenId),
     GraphqlToken(TokenId),
+    /// Every API call of this process (Cloudflare's per-IP limit).
+    Process,
 }
 
 /// One key's state: recent grant times and an optional server-imposed block.
@@ -276,6 +285,41 @@ mod tests {
                 .try_acquire(&[token.clone(), zone("c")], now)
                 .is_err(),
             "the token's 3/min is spent"
+        );
+    }
+
+    #[test]
+    fn the_per_process_limit_spans_every_token() {
+        let limiter = RateLimiter::new(RateLimits {
+            per_process: Some(WindowLimit::new(2, Duration::from_secs(1))),
+            ..RateLimits::UNLIMITED
+        });
+        let token = |t: &str| LimitKey::Token(crate::token::ApiToken::new(t).id().clone());
+        let now = Instant::now();
+        assert!(
+            limiter
+                .try_acquire(&[token("a"), LimitKey::Process], now)
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .try_acquire(&[token("b"), LimitKey::Process], now)
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .try_acquire(&[token("c"), LimitKey::Process], now)
+                .is_err(),
+            "a third token shares the address's budget"
+        );
+        assert!(
+            limiter
+                .try_acquire(
+                    &[token("c"), LimitKey::Process],
+                    now + Duration::from_secs(1)
+                )
+                .is_ok(),
+            "the next second has room again"
         );
     }
 

@@ -317,3 +317,53 @@ async fn ray_lookups_retry_a_reset_body() {
         .count();
     assert_eq!(ray_requests, 2, "one reset, one retry");
 }
+
+/// More than 12 timeouts in an hour block the zone's Logpull for an hour (plain-text 429): the
+/// client surfaces a zone rate limit with the hour to wait, then stops calling for that zone.
+#[tokio::test]
+async fn timeout_abuse_blocks_the_zone_for_an_hour_and_the_client_stops_calling() {
+    let sim = start_sim().await;
+    let (_, cf) = client(fast_config(&sim), FULL_TOKEN);
+    inject(&sim, on_logpull(20, FaultKind::IdleTimeout));
+    let mut verdict = None;
+    for minutes_back in 10..20 {
+        let (_, v) = drain(&cf, &query(ENTERPRISE_ZONE, window(minutes_back, 30))).await;
+        if !matches!(v, Err(CfError::RequestTimeout { .. })) {
+            verdict = Some(v);
+            break;
+        }
+    }
+    match verdict {
+        Some(Err(CfError::RateLimited {
+            scope: RateLimitScope::LogpullZone,
+            retry_after: Some(wait),
+            ..
+        })) => assert!(
+            wait > Duration::from_secs(3500) && wait <= Duration::from_secs(3600),
+            "{wait:?}"
+        ),
+        other => panic!("expected the zone's hour-long block, got {other:?}"),
+    }
+    let statuses_before = statuses(&sim, "/logs/received");
+    assert_eq!(
+        statuses_before.iter().filter(|s| **s == 408).count(),
+        13,
+        "the 13th timeout triggers the block: {statuses_before:?}"
+    );
+    let (_, verdict) = drain(&cf, &query(ENTERPRISE_ZONE, window(30, 30))).await;
+    assert!(
+        matches!(
+            verdict,
+            Err(CfError::RateLimited {
+                scope: RateLimitScope::Local,
+                ..
+            })
+        ),
+        "{verdict:?}"
+    );
+    assert_eq!(
+        statuses(&sim, "/logs/received"),
+        statuses_before,
+        "nothing more is sent while blocked"
+    );
+}

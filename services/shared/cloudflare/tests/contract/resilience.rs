@@ -146,3 +146,37 @@ async fn a_global_token_limit_blocks_every_endpoint_of_that_token_only() {
         "the blocked token sent nothing more"
     );
 }
+
+/// Cloudflare's per-IP limit (200 requests/s, lowered here) blocks every call from the address
+/// for five minutes: the client surfaces it as a rate limit with that wait instead of retrying.
+#[tokio::test]
+async fn the_per_ip_limit_is_surfaced_with_its_five_minute_wait() {
+    let mut scenario = cf_sim::Scenario::example();
+    scenario.limits.per_ip_per_sec = 3;
+    let sim = cf_sim::Simulator::start(
+        scenario,
+        cf_sim::SimOptions {
+            clock: Some(cf_sim::ClockStart::FrozenAt(sim_now())),
+            ..cf_sim::SimOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (_, cf) = client(fast_config(&sim), FULL_TOKEN);
+    let mut refused = None;
+    for _ in 0..6 {
+        if let Err(e) = cf.zone(ENTERPRISE_ZONE).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    match refused {
+        Some(CfError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        }) => assert_eq!(wait, Duration::from_secs(300)),
+        other => panic!("expected the per-IP block, got {other:?}"),
+    }
+    let sent = statuses(&sim, "/zones/3b2e1d0c9f8a7b6c5d4e3f2a1b0c9d8e");
+    assert_eq!(sent.iter().filter(|s| **s == 429).count(), 1, "{sent:?}");
+}
