@@ -75,19 +75,21 @@ struct Process {
     telemetry: u16,
 }
 
-/// Starts the binary; its log goes to `data/run-<n>.log` so a failure can show what it did.
+/// Starts the binary with the archiver and the sealer; its log goes to `data/run-<n>.log` so a
+/// failure can show what it did.
 fn spawn(nats: &str, db: &str, data: &Path, run: u32) -> Process {
+    spawn_services(nats, db, data, run, &["archiver", "sealer"])
+}
+
+fn spawn_services(nats: &str, db: &str, data: &Path, run: u32, services: &[&str]) -> Process {
     let telemetry = free_port();
     let log = std::fs::File::create(data.join(format!("run-{run}.log"))).expect("log file");
+    let mut args = vec!["run", "--dev"];
+    for service in services {
+        args.extend(["--service", service]);
+    }
     let child = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
-        .args([
-            "run",
-            "--dev",
-            "--service",
-            "archiver",
-            "--service",
-            "sealer",
-        ])
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RAINLOGS__NATS__URL", nats)
@@ -103,6 +105,8 @@ fn spawn(nats: &str, db: &str, data: &Path, run: u32) -> Process {
             format!("127.0.0.1:{}", free_port()),
         )
         .env("RUST_LOG", "info")
+        // The shortest retention allowed: the test's windows (January 2026) are long expired.
+        .env("RAINLOGS__RETENTION__DEFAULT_DAYS", "7")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -266,12 +270,7 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
     // archiver's retry delay grows with each redelivery (up to 5 minutes).
     let deadline = Instant::now() + Duration::from_secs(480);
     loop {
-        let size = match store.get_bytes(&checkpoint).await {
-            Ok(note) => open_checkpoint(&note, &origin, std::slice::from_ref(&verifier))
-                .map(|c| c.checkpoint.size)
-                .unwrap_or(0),
-            Err(_) => 0,
-        };
+        let size = checkpoint_size(&store, &checkpoint, &origin, &verifier).await;
         if size == WINDOWS as u64 {
             break;
         }
@@ -373,4 +372,167 @@ fn print_logs(data: &Path, runs: u32) {
             eprintln!("{line}");
         }
     }
+}
+
+/// Size of the zone's latest checkpoint in the store (0 when there is none or it does not verify).
+async fn checkpoint_size(
+    store: &Store,
+    checkpoint: &ObjectKey,
+    origin: &Origin,
+    verifier: &NoteVerifierKey,
+) -> u64 {
+    match store.get_bytes(checkpoint).await {
+        Ok(note) => open_checkpoint(&note, origin, std::slice::from_ref(verifier))
+            .map(|c| c.checkpoint.size)
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Archive objects of the zone (everything outside `tlog/`).
+async fn archive_objects(store: &Store, prefix: &BucketPrefix, origin: &Origin) -> Vec<String> {
+    use futures::TryStreamExt as _;
+    let tlog = prefix.tlog_prefix(origin);
+    store
+        .list(&prefix.zone_prefix(origin))
+        .map_ok(|o| o.key)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|k| !k.starts_with(&tlog))
+        .collect()
+}
+
+/// Kill -9 of the process running the reaper at random moments while it prunes and deletes
+/// expired archives: afterwards every archive is gone, each has exactly one `prune` entry, and
+/// `rainlogs-verify` passes.
+#[tokio::test]
+async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiable_log() {
+    let seed = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+        });
+    eprintln!("reaper chaos seed {seed}");
+    let mut random = Lcg(seed);
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let bus = connect(&nats.url).await.expect("connect");
+    provision(&bus, 1).await.expect("provision");
+    let data = tempfile::tempdir().expect("data dir");
+    let windows = 6;
+    let archives = (0..windows).filter(|n| outcome_of(*n) == "archive").count() as u64;
+
+    let mut process = spawn(&nats.url, &db.url, data.path(), 0);
+    process.wait_ready().await;
+    for n in 0..windows {
+        send_window(&bus, n).await;
+    }
+    let store = Store::Single(Backend::Fs(
+        FsStore::open(&data.path().join("archive"))
+            .await
+            .expect("store"),
+    ));
+    let signing_key = std::fs::read_to_string(data.path().join("data/dev-secrets/signing_key"))
+        .expect("dev signing key");
+    let verifier = NoteVerifierKey::parse(
+        &rainlogs_sealer::verifier_key_text(&signing_key).expect("valid key"),
+    )
+    .expect("verifier key");
+    let origin = Origin::new(
+        &Name::new(TENANT).expect("tenant"),
+        &Name::new(ZONE).expect("zone"),
+    );
+    let prefix = BucketPrefix::default();
+    let checkpoint = ObjectKey::new(prefix.checkpoint_key(&origin)).expect("key");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while checkpoint_size(&store, &checkpoint, &origin, &verifier).await < windows as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "windows never sealed (seed {seed})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        archive_objects(&store, &prefix, &origin).await.len() as u64,
+        archives
+    );
+    process.kill();
+
+    // Each start of the reaper sweeps at once; kill it somewhere in that pass, several times.
+    let services = ["archiver", "sealer", "reaper"];
+    let mut runs = 1;
+    for _ in 0..4 {
+        process = spawn_services(&nats.url, &db.url, data.path(), runs, &services);
+        process.wait_ready().await;
+        tokio::time::sleep(Duration::from_millis(random.next(1500))).await;
+        process.kill();
+        runs += 1;
+    }
+    process = spawn_services(&nats.url, &db.url, data.path(), runs, &services);
+    process.wait_ready().await;
+    // A pass a minute: prune entries first, the deletes in a later pass.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let left = archive_objects(&store, &prefix, &origin).await;
+        let size = checkpoint_size(&store, &checkpoint, &origin, &verifier).await;
+        if left.is_empty() && size == windows as u64 + archives {
+            break;
+        }
+        if Instant::now() >= deadline {
+            print_logs(data.path(), runs);
+            panic!(
+                "{} archives left, checkpoint {size} (seed {seed})",
+                left.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    process.kill();
+
+    let chain = bus.js.get_stream("RL_CHAIN").await.expect("stream");
+    let mut pruned = Vec::new();
+    let mut next = 1;
+    while let Ok(message) = chain
+        .direct_get_next_for_subject(subjects::chain(ZONE), Some(next))
+        .await
+    {
+        next = message.sequence + 1;
+        let Event::EntrySealed(sealed) = Envelope::from_cbor(&message.payload)
+            .expect("envelope")
+            .event
+        else {
+            panic!("not an entry");
+        };
+        if let EntryBody::Prune(prune) = Entry::decode(&sealed.entry).expect("entry").body {
+            pruned.push(prune.target_index);
+        }
+    }
+    pruned.sort_unstable();
+    let before = pruned.len();
+    pruned.dedup();
+    assert_eq!(
+        before,
+        pruned.len(),
+        "an archive pruned twice (seed {seed})"
+    );
+    assert_eq!(pruned.len() as u64, archives, "seed {seed}");
+
+    let options =
+        rainlogs_verify::VerifyOptions::new(TENANT, ZONE, vec![verifier]).expect("options");
+    let report = rainlogs_verify::verify(&store, &options).await;
+    if report.exit_code() != 0 {
+        print_logs(data.path(), runs);
+    }
+    assert_eq!(report.exit_code(), 0, "seed {seed}: {}", report.to_human());
+    assert!(
+        report.has(rainlogs_verify::Reason::ArchivePruned),
+        "{}",
+        report.to_human()
+    );
 }
