@@ -214,17 +214,7 @@ async fn send_window(bus: &Bus, n: i64) -> Option<Vec<u8>> {
 
 #[tokio::test]
 async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
-    // CHAOS_SEED=<n> replays a run.
-    let seed = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-        });
-    eprintln!("chaos seed {seed}");
+    let seed = seed();
     let mut random = Lcg(seed);
     let nats = NatsServer::start();
     let db = TestDatabase::create().await;
@@ -249,28 +239,12 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
     }
     assert!(kills >= 3);
 
-    let store = Store::Single(Backend::Fs(
-        FsStore::open(&data.path().join("archive"))
-            .await
-            .expect("store"),
-    ));
-    let signing_key = std::fs::read_to_string(data.path().join("data/dev-secrets/signing_key"))
-        .expect("dev signing key");
-    let verifier = NoteVerifierKey::parse(
-        &rainlogs_sealer::verifier_key_text(&signing_key).expect("valid key"),
-    )
-    .expect("verifier key");
-    let origin = Origin::new(
-        &Name::new(TENANT).expect("tenant"),
-        &Name::new(ZONE).expect("zone"),
-    );
-    let prefix = BucketPrefix::default();
-    let checkpoint = ObjectKey::new(prefix.checkpoint_key(&origin)).expect("key");
+    let bucket = Bucket::open(data.path()).await;
     // Messages a killed process held come back after the consumers' ack_wait (60 s), and the
     // archiver's retry delay grows with each redelivery (up to 5 minutes).
     let deadline = Instant::now() + Duration::from_secs(480);
     loop {
-        let size = checkpoint_size(&store, &checkpoint, &origin, &verifier).await;
+        let size = bucket.checkpoint_size().await;
         if size == WINDOWS as u64 {
             break;
         }
@@ -283,21 +257,8 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
     process.kill();
 
     // Every window exactly once, with the right kind and exactly its records.
-    let chain = bus.js.get_stream("RL_CHAIN").await.expect("stream");
     let mut seen = BTreeMap::new();
-    let mut next = 1;
-    while let Ok(message) = chain
-        .direct_get_next_for_subject(subjects::chain(ZONE), Some(next))
-        .await
-    {
-        next = message.sequence + 1;
-        let Event::EntrySealed(sealed) = Envelope::from_cbor(&message.payload)
-            .expect("envelope")
-            .event
-        else {
-            panic!("not an entry");
-        };
-        let entry = Entry::decode(&sealed.entry).expect("entry");
+    for entry in chain_entries(&bus).await {
         let start = i64::try_from(entry.body.window().expect("window").start_ns() / 1_000_000_000)
             .expect("start");
         let n = (start - window(0).start) / 60;
@@ -317,7 +278,8 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
             (EntryBody::Archive(archive), Some(content)) => {
                 assert_eq!(archive.content_sha256, Sha256Hash::digest(content));
                 assert_eq!(archive.record_count, 450);
-                let stored = store
+                let stored = bucket
+                    .store
                     .get_bytes(&ObjectKey::new(&archive.object.key).expect("key"))
                     .await
                     .expect("archive present");
@@ -330,25 +292,13 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
         }
     }
     // No second copy of any archive under another key.
-    use futures::TryStreamExt as _;
-    let tlog = prefix.tlog_prefix(&origin);
-    let stored: Vec<String> = store
-        .list(&prefix.zone_prefix(&origin))
-        .map_ok(|o| o.key)
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("list")
-        .into_iter()
-        .filter(|k| !k.starts_with(&tlog))
-        .collect();
+    let stored = bucket.archive_objects().await;
     archive_keys.sort();
     let mut stored_sorted = stored.clone();
     stored_sorted.sort();
     assert_eq!(stored_sorted, archive_keys, "seed {seed}");
 
-    let options =
-        rainlogs_verify::VerifyOptions::new(TENANT, ZONE, vec![verifier]).expect("options");
-    let report = rainlogs_verify::verify(&store, &options).await;
+    let report = bucket.verify().await;
     if report.exit_code() != 0 {
         print_logs(data.path(), kills);
     }
@@ -374,41 +324,8 @@ fn print_logs(data: &Path, runs: u32) {
     }
 }
 
-/// Size of the zone's latest checkpoint in the store (0 when there is none or it does not verify).
-async fn checkpoint_size(
-    store: &Store,
-    checkpoint: &ObjectKey,
-    origin: &Origin,
-    verifier: &NoteVerifierKey,
-) -> u64 {
-    match store.get_bytes(checkpoint).await {
-        Ok(note) => open_checkpoint(&note, origin, std::slice::from_ref(verifier))
-            .map(|c| c.checkpoint.size)
-            .unwrap_or(0),
-        Err(_) => 0,
-    }
-}
-
-/// Archive objects of the zone (everything outside `tlog/`).
-async fn archive_objects(store: &Store, prefix: &BucketPrefix, origin: &Origin) -> Vec<String> {
-    use futures::TryStreamExt as _;
-    let tlog = prefix.tlog_prefix(origin);
-    store
-        .list(&prefix.zone_prefix(origin))
-        .map_ok(|o| o.key)
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("list")
-        .into_iter()
-        .filter(|k| !k.starts_with(&tlog))
-        .collect()
-}
-
-/// Kill -9 of the process running the reaper at random moments while it prunes and deletes
-/// expired archives: afterwards every archive is gone, each has exactly one `prune` entry, and
-/// `rainlogs-verify` passes.
-#[tokio::test]
-async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiable_log() {
+/// CHAOS_SEED=<n> replays a run; otherwise the clock seeds it, and the seed is printed.
+fn seed() -> u64 {
     let seed = std::env::var("CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -418,7 +335,103 @@ async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiab
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(7)
         });
-    eprintln!("reaper chaos seed {seed}");
+    eprintln!("chaos seed {seed}");
+    seed
+}
+
+/// The zone as an auditor sees it: the local bucket the processes write and the dev key's
+/// public half.
+struct Bucket {
+    store: Store,
+    verifier: NoteVerifierKey,
+    origin: Origin,
+    prefix: BucketPrefix,
+}
+
+impl Bucket {
+    async fn open(data: &Path) -> Self {
+        let store = Store::Single(Backend::Fs(
+            FsStore::open(&data.join("archive")).await.expect("store"),
+        ));
+        let signing_key = std::fs::read_to_string(data.join("data/dev-secrets/signing_key"))
+            .expect("dev signing key");
+        let verifier = NoteVerifierKey::parse(
+            &rainlogs_sealer::verifier_key_text(&signing_key).expect("valid key"),
+        )
+        .expect("verifier key");
+        let origin = Origin::new(
+            &Name::new(TENANT).expect("tenant"),
+            &Name::new(ZONE).expect("zone"),
+        );
+        Self {
+            store,
+            verifier,
+            origin,
+            prefix: BucketPrefix::default(),
+        }
+    }
+
+    /// Size of the latest checkpoint (0 when there is none or it does not verify).
+    async fn checkpoint_size(&self) -> u64 {
+        let key = ObjectKey::new(self.prefix.checkpoint_key(&self.origin)).expect("key");
+        match self.store.get_bytes(&key).await {
+            Ok(note) => open_checkpoint(&note, &self.origin, std::slice::from_ref(&self.verifier))
+                .map(|c| c.checkpoint.size)
+                .unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    /// Archive objects of the zone (everything outside `tlog/`).
+    async fn archive_objects(&self) -> Vec<String> {
+        use futures::TryStreamExt as _;
+        let tlog = self.prefix.tlog_prefix(&self.origin);
+        self.store
+            .list(&self.prefix.zone_prefix(&self.origin))
+            .map_ok(|o| o.key)
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|k| !k.starts_with(&tlog))
+            .collect()
+    }
+
+    async fn verify(&self) -> rainlogs_verify::Report {
+        let options =
+            rainlogs_verify::VerifyOptions::new(TENANT, ZONE, vec![self.verifier.clone()])
+                .expect("options");
+        rainlogs_verify::verify(&self.store, &options).await
+    }
+}
+
+/// The zone's chain entries as published on `rl.chain.<zone>`, in order.
+async fn chain_entries(bus: &Bus) -> Vec<Entry> {
+    let chain = bus.js.get_stream("RL_CHAIN").await.expect("stream");
+    let mut entries = Vec::new();
+    let mut next = 1;
+    while let Ok(message) = chain
+        .direct_get_next_for_subject(subjects::chain(ZONE), Some(next))
+        .await
+    {
+        next = message.sequence + 1;
+        let Event::EntrySealed(sealed) = Envelope::from_cbor(&message.payload)
+            .expect("envelope")
+            .event
+        else {
+            panic!("not an entry");
+        };
+        entries.push(Entry::decode(&sealed.entry).expect("entry"));
+    }
+    entries
+}
+
+/// Kill -9 of the process running the reaper at random moments while it prunes and deletes
+/// expired archives: afterwards every archive is gone, each has exactly one `prune` entry, and
+/// `rainlogs-verify` passes.
+#[tokio::test]
+async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiable_log() {
+    let seed = seed();
     let mut random = Lcg(seed);
     let nats = NatsServer::start();
     let db = TestDatabase::create().await;
@@ -433,35 +446,16 @@ async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiab
     for n in 0..windows {
         send_window(&bus, n).await;
     }
-    let store = Store::Single(Backend::Fs(
-        FsStore::open(&data.path().join("archive"))
-            .await
-            .expect("store"),
-    ));
-    let signing_key = std::fs::read_to_string(data.path().join("data/dev-secrets/signing_key"))
-        .expect("dev signing key");
-    let verifier = NoteVerifierKey::parse(
-        &rainlogs_sealer::verifier_key_text(&signing_key).expect("valid key"),
-    )
-    .expect("verifier key");
-    let origin = Origin::new(
-        &Name::new(TENANT).expect("tenant"),
-        &Name::new(ZONE).expect("zone"),
-    );
-    let prefix = BucketPrefix::default();
-    let checkpoint = ObjectKey::new(prefix.checkpoint_key(&origin)).expect("key");
+    let bucket = Bucket::open(data.path()).await;
     let deadline = Instant::now() + Duration::from_secs(300);
-    while checkpoint_size(&store, &checkpoint, &origin, &verifier).await < windows as u64 {
+    while bucket.checkpoint_size().await < windows as u64 {
         assert!(
             Instant::now() < deadline,
             "windows never sealed (seed {seed})"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        archive_objects(&store, &prefix, &origin).await.len() as u64,
-        archives
-    );
+    assert_eq!(bucket.archive_objects().await.len() as u64, archives);
     process.kill();
 
     // Each start of the reaper sweeps at once; kill it somewhere in that pass, several times.
@@ -479,8 +473,8 @@ async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiab
     // A pass a minute: prune entries first, the deletes in a later pass.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let left = archive_objects(&store, &prefix, &origin).await;
-        let size = checkpoint_size(&store, &checkpoint, &origin, &verifier).await;
+        let left = bucket.archive_objects().await;
+        let size = bucket.checkpoint_size().await;
         if left.is_empty() && size == windows as u64 + archives {
             break;
         }
@@ -495,24 +489,14 @@ async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiab
     }
     process.kill();
 
-    let chain = bus.js.get_stream("RL_CHAIN").await.expect("stream");
-    let mut pruned = Vec::new();
-    let mut next = 1;
-    while let Ok(message) = chain
-        .direct_get_next_for_subject(subjects::chain(ZONE), Some(next))
+    let mut pruned: Vec<u64> = chain_entries(&bus)
         .await
-    {
-        next = message.sequence + 1;
-        let Event::EntrySealed(sealed) = Envelope::from_cbor(&message.payload)
-            .expect("envelope")
-            .event
-        else {
-            panic!("not an entry");
-        };
-        if let EntryBody::Prune(prune) = Entry::decode(&sealed.entry).expect("entry").body {
-            pruned.push(prune.target_index);
-        }
-    }
+        .into_iter()
+        .filter_map(|entry| match entry.body {
+            EntryBody::Prune(prune) => Some(prune.target_index),
+            _ => None,
+        })
+        .collect();
     pruned.sort_unstable();
     let before = pruned.len();
     pruned.dedup();
@@ -523,9 +507,7 @@ async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiab
     );
     assert_eq!(pruned.len() as u64, archives, "seed {seed}");
 
-    let options =
-        rainlogs_verify::VerifyOptions::new(TENANT, ZONE, vec![verifier]).expect("options");
-    let report = rainlogs_verify::verify(&store, &options).await;
+    let report = bucket.verify().await;
     if report.exit_code() != 0 {
         print_logs(data.path(), runs);
     }

@@ -133,18 +133,25 @@ impl Journal {
                 Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => continue,
                 Err(e) => return Err(unavailable(e.to_string())),
             };
-            let entry = decode(&subject, message.sequence, &message.payload)?;
+            let not_entry = |reason: String| JournalError::NotAnEntry {
+                subject: subject.clone(),
+                sequence: message.sequence,
+                reason,
+            };
             let envelope =
-                Envelope::from_cbor(&message.payload).map_err(|e| JournalError::NotAnEntry {
-                    subject: subject.clone(),
-                    sequence: message.sequence,
-                    reason: e.to_string(),
-                })?;
+                Envelope::from_cbor(&message.payload).map_err(|e| not_entry(e.to_string()))?;
+            let Event::EntrySealed(sealed) = &envelope.event else {
+                return Err(not_entry(format!(
+                    "event type {}",
+                    envelope.event.type_name()
+                )));
+            };
+            let index = sealed.index;
             let zone = subject.strip_prefix("rl.chain.").unwrap_or_default();
             heads.push(ChainHead {
                 tenant: envelope.tenant,
                 zone: zone.to_owned(),
-                index: entry.index,
+                index,
             });
         }
         Ok(heads)
