@@ -23,6 +23,8 @@ const BATCHES_IN_FLIGHT: usize = 2;
 pub struct Expected {
     pub zone: String,
     pub dataset: String,
+    /// The window the close names; each batch names a window with the same start that ends no
+    /// earlier (the one its attempt was opened for).
     pub window: Window,
     pub attempt: Uuid,
 }
@@ -131,7 +133,8 @@ async fn fetch(
         return Err(mismatch(format!("event is {}", envelope.event.type_name())));
     };
     let same_attempt = batch.dataset == expected.dataset
-        && batch.window == expected.window
+        && batch.window.start == expected.window.start
+        && batch.window.end >= expected.window.end
         && batch.attempt == expected.attempt
         && batch.seq as usize == seq;
     if !same_attempt {

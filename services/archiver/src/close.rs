@@ -78,7 +78,7 @@ pub async fn close_window(ctx: Arc<CloseContext>, job: CloseJob) -> CloseOutcome
         &job.envelope.tenant,
         &job.key.zone,
         &job.key.dataset,
-        &job.key.window,
+        &job.closed.window,
     ) {
         Ok(target) => target,
         Err(e) => return failed(e),
@@ -87,7 +87,7 @@ pub async fn close_window(ctx: Arc<CloseContext>, job: CloseJob) -> CloseOutcome
         WindowOutcome::Empty { method } => {
             let event = Event::WindowEmpty(WindowEmpty {
                 dataset: job.key.dataset.clone(),
-                window: job.key.window,
+                window: job.closed.window,
                 attempt: job.closed.attempt,
                 method,
             });
@@ -96,7 +96,7 @@ pub async fn close_window(ctx: Arc<CloseContext>, job: CloseJob) -> CloseOutcome
         WindowOutcome::Gap { reason, detail } => {
             let event = Event::WindowGap(WindowGap {
                 dataset: job.key.dataset.clone(),
-                window: job.key.window,
+                window: job.closed.window,
                 attempt: job.closed.attempt,
                 reason,
                 detail,
@@ -185,7 +185,7 @@ async fn close_complete(
     let expected = Expected {
         zone: job.key.zone.clone(),
         dataset: job.key.dataset.clone(),
-        window: job.key.window,
+        window: job.closed.window,
         attempt: job.closed.attempt,
     };
     let assembled = match assemble::assemble(
@@ -211,7 +211,7 @@ async fn close_complete(
         // Batches without records: the window is empty, and empty windows have no object.
         let event = Event::WindowEmpty(WindowEmpty {
             dataset: job.key.dataset.clone(),
-            window: job.key.window,
+            window: job.closed.window,
             attempt: job.closed.attempt,
             method: announced.method,
         });
@@ -265,7 +265,7 @@ fn retain_until(ctx: &CloseContext, job: &CloseJob) -> i64 {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .retention(&job.envelope.tenant, &job.key.zone);
     let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    job.key.window.end.saturating_add(retention)
+    job.closed.window.end.saturating_add(retention)
 }
 
 fn archive_stored(
@@ -277,7 +277,7 @@ fn archive_stored(
     let EventTimeRange { min_ns, max_ns } = archive.event_time;
     Event::ArchiveStored(ArchiveStored {
         dataset: job.key.dataset.clone(),
-        window: job.key.window,
+        window: job.closed.window,
         attempt: job.closed.attempt,
         object_key: archive.key.clone(),
         object_version: archive.version.clone(),
@@ -303,7 +303,7 @@ async fn publish(ctx: &CloseContext, job: &CloseJob, event: Event) -> CloseOutco
         event,
     )
     .caused_by(&job.envelope);
-    envelope.id = window_outcome_id(&job.key.zone, &job.key.dataset, &job.key.window);
+    envelope.id = window_outcome_id(&job.key.zone, &job.key.dataset, &job.closed.window);
     match ctx
         .bus
         .publish(&subjects::archive(&job.key.zone), &envelope)

@@ -202,11 +202,7 @@ impl State {
         };
         match envelope.event.clone() {
             Event::BatchCollected(batch) => {
-                let key = WindowKey {
-                    zone,
-                    dataset: batch.dataset,
-                    window: batch.window,
-                };
+                let key = WindowKey::new(&zone, &batch.dataset, &batch.window);
                 let verdict = self.tracker.on_batch(
                     &key,
                     batch.attempt,
@@ -231,11 +227,7 @@ impl State {
                 }
             }
             Event::WindowClosed(closed) => {
-                let key = WindowKey {
-                    zone,
-                    dataset: closed.dataset.clone(),
-                    window: closed.window,
-                };
+                let key = WindowKey::new(&zone, &closed.dataset, &closed.window);
                 match self.tracker.on_closed(&key, reply.clone()) {
                     CloseVerdict::Ack => self.answer(reply, AckKind::Ack).await,
                     CloseVerdict::Hold => {}
@@ -300,7 +292,7 @@ impl State {
         let key = &pending.key;
         let (settlement, delay) = match &outcome {
             CloseOutcome::Published { event } => {
-                tracing::info!(zone = %key.zone, dataset = %key.dataset, window = ?key.window, event, "window closed");
+                tracing::info!(zone = %key.zone, dataset = %key.dataset, window = ?pending.closed.window, event, "window closed");
                 (Settlement::Done, Duration::ZERO)
             }
             CloseOutcome::NotReady { have, want } => {

@@ -13,15 +13,25 @@ use rainlogs_bus::async_nats::Subject;
 use rainlogs_schemas::events::Window;
 use uuid::Uuid;
 
-/// One window of one dataset of one zone.
+/// One window of one dataset of one zone, named by its start: a lane's windows never overlap,
+/// and an attempt's batches name the window it was opened for, which its close may end earlier
+/// (an Instant Logs session cut mid-window). See docs/EVENTS.md, "Windows and attempts".
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WindowKey {
     pub zone: String,
     pub dataset: String,
-    pub window: Window,
+    pub start: i64,
 }
 
 impl WindowKey {
+    pub fn new(zone: &str, dataset: &str, window: &Window) -> Self {
+        Self {
+            zone: zone.to_owned(),
+            dataset: dataset.to_owned(),
+            start: window.start,
+        }
+    }
+
     /// Windows of the same lane are closed one after the other, in the order they were closed.
     pub fn lane(&self) -> (String, String) {
         (self.zone.clone(), self.dataset.clone())
@@ -263,14 +273,14 @@ mod tests {
     use super::*;
 
     fn key(start: i64) -> WindowKey {
-        WindowKey {
-            zone: "z".into(),
-            dataset: "http_requests".into(),
-            window: Window {
+        WindowKey::new(
+            "z",
+            "http_requests",
+            &Window {
                 start,
                 end: start + 60,
             },
-        }
+        )
     }
 
     fn reply(n: u64) -> Option<Subject> {

@@ -201,6 +201,63 @@ async fn empty_and_gap_windows_are_announced_as_such() {
 }
 
 #[tokio::test]
+async fn a_window_cut_short_is_archived_from_batches_that_name_the_planned_window() {
+    let h = Harness::local().await;
+    let stop = h.shutdown.clone();
+    h.start_archiver(&stop).await;
+    // An Instant Logs session dropped 25 s into the window: its records were already published
+    // under the planned window, the close ends the window at the drop, and the rest is a gap.
+    let planned = window(0);
+    let cut = rainlogs_schemas::events::Window {
+        start: planned.start,
+        end: planned.start + 25,
+    };
+    let (tail, reconnect) = (Uuid::now_v7(), Uuid::now_v7());
+    let sent = batches(0, 3, 10);
+    for (seq, lines) in sent.iter().enumerate() {
+        h.batch(planned, tail, seq as u32, lines).await;
+    }
+    h.close(cut, tail, complete(&sent)).await;
+    let disconnected = rainlogs_schemas::events::Window {
+        start: cut.end,
+        end: window(1).end,
+    };
+    h.close(
+        disconnected,
+        reconnect,
+        WindowOutcome::Gap {
+            reason: GapReason::Disconnected,
+            detail: "no Instant Logs session was connected".into(),
+        },
+    )
+    .await;
+    h.wait_for("two events", || async {
+        h.archive_events().await.len() >= 2
+    })
+    .await;
+    let events = h.archive_events().await;
+    let archived = stored(&events[0].event);
+    assert_eq!(
+        archived.window, cut,
+        "the archive covers the close's window"
+    );
+    assert_eq!(archived.records, 30);
+    assert_eq!(
+        archive_lines(&h.object(&archived.object_key).await),
+        sent.concat()
+    );
+    assert!(
+        archived
+            .object_key
+            .contains("20260115T140000Z_20260115T140025Z-"),
+        "{}",
+        archived.object_key
+    );
+    assert!(matches!(&events[1].event,
+        Event::WindowGap(e) if e.window == disconnected && e.reason == GapReason::Disconnected));
+}
+
+#[tokio::test]
 async fn a_window_whose_record_counts_disagree_is_not_archived() {
     let h = Harness::local().await;
     let stop = h.shutdown.clone();

@@ -30,9 +30,14 @@ pub struct AttemptTotals {
 
 pub struct Attempt {
     pub dataset: String,
+    /// The window the attempt was opened for; every batch names it.
     pub window: Window,
     pub id: Uuid,
+    /// Where the close ends the window: `window.end` unless collection stopped early.
+    close_end: i64,
     buffer: Vec<u8>,
+    /// When the oldest buffered record was added.
+    buffered_since: Option<tokio::time::Instant>,
     buffered_records: u32,
     batch_bytes: usize,
     next_seq: u32,
@@ -45,7 +50,9 @@ impl Attempt {
             dataset: dataset.to_owned(),
             window,
             id: Uuid::new_v4(),
+            close_end: window.end,
             buffer: Vec::new(),
+            buffered_since: None,
             buffered_records: 0,
             batch_bytes: batch_bytes.max(1),
             next_seq: 0,
@@ -62,6 +69,9 @@ impl Attempt {
         if !self.buffer.is_empty() && self.buffer.len() + line.len() + 1 > self.batch_bytes {
             self.flush(journal).await?;
         }
+        if self.buffer.is_empty() {
+            self.buffered_since = Some(tokio::time::Instant::now());
+        }
         self.buffer.extend_from_slice(line);
         self.buffer.push(b'\n');
         self.buffered_records += 1;
@@ -69,6 +79,18 @@ impl Attempt {
             self.flush(journal).await?;
         }
         Ok(())
+    }
+
+    /// When the oldest record not yet published was added; `None` when nothing waits.
+    pub fn buffered_since(&self) -> Option<tokio::time::Instant> {
+        self.buffered_since
+    }
+
+    /// Ends the window at `end`, before the planned end, because collection stopped there. The
+    /// batches already published keep naming the planned window; the close names the shorter
+    /// one (docs/EVENTS.md, "Windows and attempts").
+    pub fn end_early(&mut self, end: i64) {
+        self.close_end = end.clamp(self.window.start.saturating_add(1), self.window.end);
     }
 
     pub fn totals(&self) -> AttemptTotals {
@@ -85,6 +107,7 @@ impl Attempt {
         }
         let content = std::mem::take(&mut self.buffer);
         let records = std::mem::take(&mut self.buffered_records);
+        self.buffered_since = None;
         self.publish_content(journal, &content, records).await
     }
 
@@ -155,7 +178,10 @@ impl Attempt {
         journal
             .close(WindowClosed {
                 dataset: self.dataset.clone(),
-                window: self.window,
+                window: Window {
+                    start: self.window.start,
+                    end: self.close_end,
+                },
                 attempt: self.id,
                 outcome,
             })

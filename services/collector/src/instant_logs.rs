@@ -5,10 +5,12 @@
 //! session is connected becomes one `disconnected` gap, so coverage stays contiguous and every
 //! hole is explicit. Sessions are replaced before Cloudflare's 60-minute cap (at a window
 //! boundary), a silent socket is detected by the client's ping deadline, and reconnects back off.
-//! A window's records are held until the window ends (the tail is sampled and small) because a
-//! cut changes the window's end, and every batch must name the window it is closed under.
+//! Records go to JetStream as they arrive (after at most [`LINGER`] to group them into batches):
+//! batches name the planned window, and a cut only shortens the window its close names
+//! (docs/EVENTS.md, "Windows and attempts").
 
-use bytes::Bytes;
+use std::time::Duration;
+
 use rainlogs_bus::CancellationToken;
 use rainlogs_cloudflare::{
     CfError, Endpoint, InstantLogsJobRequest, InstantLogsRecord, SessionClosed,
@@ -27,20 +29,38 @@ enum SessionEvent {
     Failed(CfError),
 }
 
-/// Records of the open window.
+/// The longest a received record waits before it is published. Grouping what arrives within a
+/// second keeps the number of batches (each held unacknowledged by the archiver until its window
+/// closes) small on busy zones, and memory is bounded by the batch size either way.
+pub const LINGER: Duration = Duration::from_secs(1);
+
+/// The window being collected: its attempt publishes records as they arrive.
 struct OpenWindow {
-    start: i64,
-    lines: Vec<Bytes>,
+    attempt: Attempt,
     sample_interval: u64,
 }
 
 impl OpenWindow {
-    fn new(start: i64) -> Self {
-        Self {
+    fn new(run: &ZoneRun<'_>, grid: &Ledger, start: i64) -> Self {
+        let window = Window {
             start,
-            lines: Vec::new(),
+            end: grid.window_end(start),
+        };
+        Self {
+            attempt: Attempt::new(run.plan.dataset, window, run.shared.settings.batch_bytes),
             sample_interval: 1,
         }
+    }
+
+    fn start(&self) -> i64 {
+        self.attempt.window.start
+    }
+
+    /// How long to wait for the session before publishing what is buffered.
+    fn wait(&self, tick: Duration) -> Duration {
+        self.attempt.buffered_since().map_or(tick, |since| {
+            LINGER.saturating_sub(since.elapsed()).min(tick)
+        })
     }
 }
 
@@ -216,57 +236,63 @@ async fn tail(
     let settings = &run.shared.settings;
     let rotate_after = crate::settings::secs(settings.instant_logs_rotate_after);
     let grid = Ledger::new(start, size);
-    let mut open = OpenWindow::new(start);
+    let mut open = OpenWindow::new(run, &grid, start);
     loop {
         let event = tokio::select! {
             event = inbox.recv() => Some(event),
-            () = tokio::time::sleep(settings.tick) => None,
+            () = tokio::time::sleep(open.wait(settings.tick)) => None,
         };
         let now = run.now();
+        let mut ended = None;
         match event {
             Some(Some(SessionEvent::Records(records))) => {
                 for record in records {
                     open.sample_interval = open.sample_interval.max(record.sample_interval);
-                    open.lines.push(record.line);
+                    if let Err(e) = open.attempt.push(&mut run.journal, &record.line).await {
+                        return Tail::Exit(attempt_exit(run, &e));
+                    }
                 }
             }
             Some(Some(SessionEvent::Closed(closed))) => {
-                let why = closed.map_or_else(
+                ended = Some(closed.map_or_else(
                     || "closed by Cloudflare".to_owned(),
                     |c| format!("closed by Cloudflare: {:?} {}", c.code, c.reason),
-                );
-                return cut(run, open, now, why).await;
+                ));
             }
-            Some(Some(SessionEvent::Failed(error))) => {
-                return cut(run, open, now, error.to_string()).await;
-            }
-            Some(None) => return cut(run, open, now, "session reader stopped".into()).await,
+            Some(Some(SessionEvent::Failed(error))) => ended = Some(error.to_string()),
+            Some(None) => ended = Some("session reader stopped".into()),
             None => {}
         }
+        if open
+            .attempt
+            .buffered_since()
+            .is_some_and(|since| since.elapsed() >= LINGER)
+            && let Err(e) = open.attempt.flush(&mut run.journal).await
+        {
+            return Tail::Exit(attempt_exit(run, &e));
+        }
         // Close every window the clock has passed.
-        loop {
-            let end = grid.window_end(open.start);
-            if end > now {
-                break;
-            }
-            let next = OpenWindow::new(end);
+        while open.attempt.window.end <= now {
+            let end = open.attempt.window.end;
+            let next = OpenWindow::new(run, &grid, end);
             let finished = std::mem::replace(&mut open, next);
-            if let Err(e) = close_window(run, finished, end).await {
-                return Tail::Exit(match e {
-                    AttemptError::Journal(e) => journal_exit(run.zone(), &e, settings),
-                    AttemptError::RecordTooLarge { .. } => Exit::RetryAfter(settings.retry_base),
-                });
+            if let Err(e) = close_window(run, finished).await {
+                return Tail::Exit(attempt_exit(run, &e));
             }
-            if now - connected_at >= rotate_after {
+            if ended.is_none() && now - connected_at >= rotate_after {
                 return Tail::Rotate(end);
             }
+        }
+        if let Some(why) = ended {
+            return cut(run, open, now, why).await;
         }
         let exit = run.take_changes();
         if exit.is_some() || run.is_paused() {
             // The open window keeps what arrived so far; it ends now.
-            let end = now.max(open.start + 1);
-            if let Err(AttemptError::Journal(e)) = close_window(run, open, end).await {
-                return Tail::Exit(journal_exit(run.zone(), &e, settings));
+            let end = now.max(open.start() + 1);
+            open.attempt.end_early(end);
+            if let Err(e) = close_window(run, open).await {
+                return Tail::Exit(attempt_exit(run, &e));
             }
             // Paused: the session is closed and the run loop records the pause.
             return exit.map_or(Tail::Rotate(end), Tail::Exit);
@@ -275,34 +301,37 @@ async fn tail(
 }
 
 /// The session ended at `now`: close the open window there.
-async fn cut(run: &mut ZoneRun<'_>, open: OpenWindow, now: i64, why: String) -> Tail {
-    let end = now.max(open.start + 1);
-    match close_window(run, open, end).await {
+async fn cut(run: &mut ZoneRun<'_>, mut open: OpenWindow, now: i64, why: String) -> Tail {
+    if open.start() >= now && open.attempt.totals().records == 0 {
+        // Nothing of the window was collected: the time from its start is the next gap.
+        return Tail::Dropped(open.start(), why);
+    }
+    let end = now.max(open.start() + 1);
+    open.attempt.end_early(end);
+    match close_window(run, open).await {
         Ok(()) => Tail::Dropped(end, why),
-        Err(AttemptError::Journal(e)) => {
-            Tail::Exit(journal_exit(run.zone(), &e, &run.shared.settings))
-        }
-        Err(AttemptError::RecordTooLarge { .. }) => Tail::Dropped(end, why),
+        Err(e) => Tail::Exit(attempt_exit(run, &e)),
     }
 }
 
-async fn close_window(
-    run: &mut ZoneRun<'_>,
-    open: OpenWindow,
-    end: i64,
-) -> Result<(), AttemptError> {
-    let window = Window {
-        start: open.start,
-        end,
-    };
-    let dataset = run.plan.dataset;
-    let mut attempt = Attempt::new(dataset, window, run.shared.settings.batch_bytes);
-    for line in &open.lines {
-        attempt.push(&mut run.journal, line).await?;
+/// A window that cannot be published leaves its attempt unclosed: after the retry, the run
+/// loop starts again at the cursor and records the lost time as a `disconnected` gap.
+fn attempt_exit(run: &ZoneRun<'_>, error: &AttemptError) -> Exit {
+    match error {
+        AttemptError::Journal(e) => journal_exit(run.zone(), e, &run.shared.settings),
+        AttemptError::RecordTooLarge { bytes } => {
+            tracing::error!(zone = %run.zone(), bytes, "an Instant Logs record does not fit in one event");
+            Exit::RetryAfter(run.shared.settings.retry_base)
+        }
     }
+}
+
+async fn close_window(run: &mut ZoneRun<'_>, open: OpenWindow) -> Result<(), AttemptError> {
+    let dataset = run.plan.dataset;
     let fields = run.plan.fields.to_query_value();
     let interval = u32::try_from(open.sample_interval).unwrap_or(u32::MAX);
-    let totals = attempt
+    let totals = open
+        .attempt
         .complete(&mut run.journal, Method::InstantLogs, interval, &fields)
         .await?;
     let outcome = if totals.records == 0 {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cf_sim::{EndpointKind, Fault, FaultKind};
-use rainlogs_schemas::events::{GapReason, Method, WindowOutcome};
+use rainlogs_schemas::events::{GapReason, Method, Window, WindowOutcome};
 
 use crate::support::*;
 
@@ -102,6 +102,15 @@ async fn the_tail_is_archived_in_windows_and_time_without_a_session_is_a_gap() {
         .collect();
     let mut seen = BTreeSet::new();
     for close in &events.closes {
+        // Batches name the planned (grid) window; the close may end it early, at a drop.
+        for batch in events.batches.iter().filter(|b| b.attempt == close.attempt) {
+            assert_eq!(batch.window.start, close.window.start);
+            assert!(
+                batch.window.end >= close.window.end,
+                "{batch:?} vs {close:?}"
+            );
+            assert_eq!(batch.window.end % 60, 0, "batches name a grid window");
+        }
         if let WindowOutcome::Complete {
             method,
             sample_interval,
@@ -122,6 +131,84 @@ async fn the_tail_is_archived_in_windows_and_time_without_a_session_is_a_gap() {
         seen.len() > 100,
         "the tail delivered records ({})",
         seen.len()
+    );
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn records_reach_jetstream_while_their_window_is_open_and_a_drop_ends_it_early() {
+    let mut scenario = scenario();
+    // Cloudflare ends the session after 90 s, well inside the ten-minute window.
+    scenario.instant_logs.max_session_secs = 90;
+    let h = Harness::start_with(scenario).await;
+    let mut settings = h.settings.clone();
+    settings.window = Duration::from_secs(600);
+    settings.catch_up_window = settings.window;
+    h.add_zone(BUSINESS_ZONE, Method::InstantLogs, "default", FULL_TOKEN)
+        .await;
+    let collector = h.start_collector_with(settings);
+    h.wait_for_health(BUSINESS_ZONE, "onboarded", |h| {
+        h.method == Some(Method::InstantLogs)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    play(&h, 60).await;
+    let start = t0().unix_timestamp();
+    let planned = Window {
+        start,
+        end: start + 600,
+    };
+    let events = h
+        .wait_for(BUSINESS_ZONE, "batches of the open window", |e| {
+            e.batches.iter().map(|b| b.records).sum::<u32>() > 20
+        })
+        .await;
+    assert!(events.closes.is_empty(), "the window is still open");
+    let attempts: BTreeSet<_> = events.batches.iter().map(|b| b.attempt).collect();
+    assert_eq!(attempts.len(), 1, "one attempt for the open window");
+    let attempt = events.batches[0].attempt;
+    assert!(events.batches.iter().all(|b| b.window == planned));
+    let early = events.attempt_lines(attempt);
+
+    // The drop at +90 s closes the window there; the batches keep naming the planned window.
+    play(&h, 60).await;
+    let events = h
+        .wait_for(BUSINESS_ZONE, "the window closed at the drop", |e| {
+            e.closes.iter().any(|c| c.attempt == attempt)
+        })
+        .await;
+    let close = events
+        .closes
+        .iter()
+        .find(|c| c.attempt == attempt)
+        .expect("close");
+    assert_eq!(close.window.start, start);
+    assert!(
+        (start + 90..start + 600).contains(&close.window.end),
+        "{close:?}"
+    );
+    assert!(
+        events
+            .batches
+            .iter()
+            .filter(|b| b.attempt == attempt)
+            .all(|b| b.window == planned)
+    );
+    let lines = events.attempt_lines(attempt);
+    assert!(lines.len() > early.len() && lines.starts_with(&early));
+    let WindowOutcome::Complete { records, .. } = close.outcome else {
+        panic!("{close:?}");
+    };
+    assert_eq!(records, lines.len() as u64);
+    let truth: BTreeSet<Vec<u8>> = h
+        .truth(BUSINESS_ZONE, close.window, &DEFAULT_FIELDS.join(","))
+        .into_iter()
+        .collect();
+    assert!(lines.iter().all(|l| truth.contains(l)));
+    assert_eq!(
+        lines.iter().collect::<BTreeSet<_>>().len(),
+        lines.len(),
+        "no record is published twice"
     );
     collector.stop().await;
 }
