@@ -10,6 +10,7 @@ use rainlogs_schemas::events::Role;
 use time::OffsetDateTime;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::key_cache::CachedKey;
 use crate::state::SharedState;
 use crate::{api_keys, request};
 
@@ -115,6 +116,22 @@ async fn api_key_principal(state: &SharedState, token: &str) -> poem::Result<Pri
     let Some(presented) = api_keys::parse(token) else {
         return Err(unauthenticated("malformed API key"));
     };
+    if let Some(cached) = state.key_cache.get(presented.key_id)
+        && state.digester.matches(&presented, &cached.digest)
+    {
+        if cached
+            .expires_at
+            .is_some_and(|at| at <= OffsetDateTime::now_utc())
+        {
+            state.key_cache.evict_key(presented.key_id);
+            return Err(ApiError::new(ErrorCode::ApiKeyExpired, "this API key has expired").into());
+        }
+        return Ok(Principal {
+            tenant: cached.tenant,
+            role: cached.role,
+            actor: Actor::api_key(presented.key_id),
+        });
+    }
     let row: Option<KeyRow> = sqlx::query_as(
         "SELECT k.tenant_id, k.role, k.digest, k.expires_at, k.revoked_at, t.deleted_at, \
          t.tenant_id IS NOT NULL FROM api_keys k LEFT JOIN tenants t USING (tenant_id) \
@@ -127,7 +144,7 @@ async fn api_key_principal(state: &SharedState, token: &str) -> poem::Result<Pri
     let stored = row.as_ref().map_or(&ABSENT_DIGEST[..], |r| &r.2[..]);
     // The secret is checked before anything about the key is revealed (expired, revoked).
     let genuine = state.digester.matches(&presented, stored);
-    let Some((tenant, role, _, expires_at, revoked_at, tenant_deleted_at, tenant_known)) = row
+    let Some((tenant, role, digest, expires_at, revoked_at, tenant_deleted_at, tenant_known)) = row
     else {
         return Err(unauthenticated("unknown API key"));
     };
@@ -141,6 +158,10 @@ async fn api_key_principal(state: &SharedState, token: &str) -> poem::Result<Pri
         return Err(ApiError::new(ErrorCode::ApiKeyExpired, "this API key has expired").into());
     }
     let role = parse_role(&role).ok_or_else(|| ApiError::internal("stored role unknown"))?;
+    state.key_cache.insert(
+        presented.key_id,
+        CachedKey::new(tenant.clone(), role, digest, expires_at),
+    );
     Ok(Principal {
         tenant,
         role,

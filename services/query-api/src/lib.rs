@@ -15,6 +15,7 @@ mod download;
 mod error;
 mod events;
 mod jwt;
+mod key_cache;
 mod middleware;
 mod passwords;
 mod proofs;
@@ -61,6 +62,10 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         options,
     )
     .map_err(|e| err(&e))?;
+    let key_cache = state
+        .key_cache
+        .clone()
+        .follow(ctx.bus.clone(), ctx.shutdown.clone());
     let listener = poem::listener::TcpListener::bind(ctx.config.api.listen);
     let shutdown = ctx.shutdown.clone();
     let server = poem::Server::new(listener).run_with_graceful_shutdown(
@@ -94,6 +99,7 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         async { control.await.map_err(|e| err(&e)) },
         async { audit.await.map_err(|e| err(&e)) },
         async { chain.await.map_err(|e| err(&e)) },
+        async { key_cache.await.map_err(|e| err(&e)) },
     )?;
     Ok(())
 }

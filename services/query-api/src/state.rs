@@ -15,6 +15,7 @@ use rainlogs_tokens::TokenKey;
 
 use crate::api_keys::KeyDigester;
 use crate::jwt::JwtKeys;
+use crate::key_cache::KeyCache;
 use crate::rate_limit::{Limiter, Rate};
 
 /// Per-tenant limits shown in the customer profile.
@@ -47,6 +48,9 @@ pub struct ApiOptions {
     /// How long a write waits for its projection before answering 503 `PROJECTION_LAGGING`.
     pub read_your_writes: Duration,
     pub quotas: Quotas,
+    /// How long a valid API key is trusted without a database look-up (see `key_cache`); zero
+    /// turns the cache off.
+    pub key_cache_ttl: Duration,
     /// Default and range of the retention tenants and zones may choose.
     pub retention: rainlogs_config::RetentionSettings,
 }
@@ -65,6 +69,7 @@ impl Default for ApiOptions {
             body_limit: 64 * 1024,
             read_your_writes: Duration::from_secs(10),
             quotas: Quotas::default(),
+            key_cache_ttl: crate::key_cache::DEFAULT_TTL,
             retention: rainlogs_config::RetentionSettings::default(),
         }
     }
@@ -91,6 +96,7 @@ pub struct AppState {
     pub bus: Bus,
     pub store: ObjectStore,
     pub digester: KeyDigester,
+    pub key_cache: Arc<KeyCache>,
     pub token_key: TokenKey,
     pub cloudflare: CloudflareClient,
     /// Absent when `secrets.jwt_secret` is not configured: login then answers 503.
@@ -165,6 +171,7 @@ impl AppState {
             bus: parts.bus,
             store: parts.store,
             digester,
+            key_cache: Arc::new(KeyCache::new(options.key_cache_ttl)),
             token_key,
             cloudflare,
             jwt,

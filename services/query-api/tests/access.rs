@@ -225,8 +225,8 @@ async fn hammer(
     spoof: bool,
     n: usize,
 ) -> Vec<reqwest::Response> {
-    let mut replies = Vec::with_capacity(n);
-    for i in 0..n {
+    // All at once: sent one by one, a loaded machine could spread them past the refill.
+    let requests = (0..n).map(|i| {
         let mut request = stack.http.get(stack.url(path));
         if let Some(key) = key {
             request = request.bearer_auth(key);
@@ -234,9 +234,9 @@ async fn hammer(
         if spoof {
             request = request.header("x-forwarded-for", format!("198.51.100.{}", i % 250));
         }
-        replies.push(request.send().await.unwrap());
-    }
-    replies
+        async move { request.send().await.unwrap() }
+    });
+    futures::future::join_all(requests).await
 }
 
 #[tokio::test]

@@ -300,6 +300,7 @@ impl ApiKeysApi {
                 .command(&p.tenant, None, &p.actor, vec![event])
                 .await?;
         }
+        state.key_cache.revoke_key(&key_id.0);
         state
             .audit(
                 &p.tenant,

@@ -41,8 +41,10 @@ struct NewCustomer {
     #[oai(validator(min_length = 12, max_length = 1024))]
     password: Option<String>,
     /// How long archives are kept, in days after a window ends (default `retention.default_days`,
-    /// 395: 13 months; within `retention.min_days`..`retention.max_days`).
-    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    /// 395: 13 months; within `retention.min_days`..`retention.max_days`, never below 7).
+    // The schema's floor is `rainlogs_config::MIN_RETENTION_DAYS`; the configured range is
+    // checked by the operation (the document cannot know it).
+    #[oai(validator(minimum(value = "7")))]
     retention_days: Option<u32>,
 }
 
@@ -306,6 +308,7 @@ impl AppState {
             vec![Event::TenantDeleted(TenantDeleted { reason })],
         )
         .await?;
+        self.key_cache.erase_tenant(&p.tenant);
         sqlx::query("DELETE FROM users WHERE tenant_id = $1")
             .bind(&p.tenant)
             .execute(&self.db)
