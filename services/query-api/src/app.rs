@@ -72,6 +72,8 @@ pub fn openapi_json() -> String {
         return generated;
     };
     merge_download_forms(&mut document);
+    let enums = enum_schemas(&document);
+    plain_enum_refs(&mut document, &enums);
     serde_json::to_string_pretty(&sorted(document)).unwrap_or(generated)
 }
 
@@ -88,6 +90,59 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
             serde_json::Value::Array(items.into_iter().map(sorted).collect())
         }
         other => other,
+    }
+}
+
+/// `#/components/schemas/<name>` of every schema that is an enumeration rather than an object.
+fn enum_schemas(document: &serde_json::Value) -> Vec<String> {
+    document
+        .pointer("/components/schemas")
+        .and_then(serde_json::Value::as_object)
+        .map(|schemas| {
+            schemas
+                .iter()
+                .filter(|(_, schema)| schema.get("enum").is_some())
+                .map(|(name, _)| format!("#/components/schemas/{name}"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// poem-openapi writes a documented property of an enum type as
+/// `allOf: [{$ref: Enum}, {description}]`. `allOf` is for composing objects, and generators
+/// refuse it around an enum (openapi-python-client drops the whole body schema, and with it
+/// `createZone` and `createApiKey`), so such a property becomes `{$ref, description}`.
+fn plain_enum_refs(value: &mut serde_json::Value, enums: &[String]) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let reference = match map.get("allOf").and_then(serde_json::Value::as_array) {
+                Some(parts) if parts.len() == 2 => parts[0]
+                    .get("$ref")
+                    .and_then(serde_json::Value::as_str)
+                    .filter(|r| enums.iter().any(|e| e == r))
+                    .filter(|_| {
+                        parts[1]
+                            .as_object()
+                            .is_some_and(|extra| extra.keys().all(|k| k == "description"))
+                    })
+                    .map(str::to_owned),
+                _ => None,
+            };
+            if let Some(reference) = reference {
+                map.remove("allOf");
+                map.retain(|k, _| k == "description");
+                map.insert("$ref".to_owned(), reference.into());
+            }
+            for child in map.values_mut() {
+                plain_enum_refs(child, enums);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                plain_enum_refs(item, enums);
+            }
+        }
+        _ => {}
     }
 }
 

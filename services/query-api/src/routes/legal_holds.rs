@@ -19,7 +19,8 @@ pub struct LegalHoldsApi;
 
 #[derive(Object)]
 struct NewLegalHold {
-    /// The zone it covers; absent: every zone of the tenant.
+    /// The zone it covers; absent or null: every zone of the tenant.
+    #[oai(nullable)]
     zone_id: Option<String>,
     /// Why, for the audit trail (case number, authority).
     #[oai(validator(min_length = 1, max_length = 500))]
@@ -27,6 +28,7 @@ struct NewLegalHold {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 struct LegalHold {
     hold_id: String,
     zone_id: Option<String>,

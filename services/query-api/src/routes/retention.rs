@@ -33,14 +33,19 @@ struct RetentionPolicy {
     zones: Vec<ZoneRetention>,
 }
 
+// The schemas' floor is `rainlogs_config::MIN_RETENTION_DAYS`; the configured range
+// (`retention.min_days`..`retention.max_days`) is checked by the operations.
 #[derive(Object)]
 struct NewTenantRetention {
+    /// Days after a window's end, within `retention.min_days`..`retention.max_days`.
+    #[oai(validator(minimum(value = "7")))]
     days: u32,
 }
 
 #[derive(Object)]
 struct NewZoneRetention {
     /// Absent or null: the zone follows the tenant's retention again.
+    #[oai(nullable, validator(minimum(value = "7")))]
     days: Option<u32>,
 }
 

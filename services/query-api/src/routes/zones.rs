@@ -122,6 +122,7 @@ pub struct ZoneHealthView {
 }
 
 #[derive(Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ZoneView {
     pub zone_id: String,
     pub name: String,
