@@ -83,7 +83,9 @@ impl Stack {
         let db = TestDatabase::create().await;
         let bus = rainlogs_bus::connect(&nats.url).await.expect("nats");
         rainlogs_bus::provision(&bus, 1).await.expect("provision");
-        let pool = rainlogs_db::connect(&db.url, 8).await.expect("pool");
+        let pool = rainlogs_db::connect(&db.url, Config::default().database.max_connections)
+            .await
+            .expect("pool");
         rainlogs_db::migrate(&pool).await.expect("migrate");
         let sim = cf_sim::Simulator::start(cf_sim::Scenario::example(), Default::default())
             .await
