@@ -1228,3 +1228,67 @@ async fn the_verifier_key_can_be_configured_without_the_signing_key() {
     assert_eq!(key.status, StatusCode::OK, "{}", key.json);
     assert_eq!(key.json["verifier_key"], TEST_VERIFIER_KEY);
 }
+
+#[tokio::test]
+async fn a_used_up_storage_quota_refuses_new_zones_and_pulls_but_keeps_collecting() {
+    let options = rainlogs_query_api::ApiOptions {
+        quotas: rainlogs_query_api::Quotas {
+            max_stored_bytes_per_month: 16,
+            ..Default::default()
+        },
+        ..relaxed()
+    };
+    let stack = Stack::start_with(options, |_| {}).await;
+    let (tenant, admin) = stack.register("storage@acme.example").await;
+    let added = stack.add_zone(&admin, ENTERPRISE_ZONE).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.json);
+    stack
+        .seal_log(
+            &tenant,
+            ENTERPRISE_ZONE,
+            &[WindowSpec::Archive(vec![b'x'; 4096])],
+        )
+        .await;
+    // The log was sealed for January; count it as sealed this month.
+    sqlx::query(
+        "UPDATE jobs SET sealed_at_ns = (extract(epoch FROM now()) * 1e9)::BIGINT \
+         WHERE tenant_id = $1",
+    )
+    .bind(&tenant)
+    .execute(&stack.pool)
+    .await
+    .unwrap();
+    let profile = stack
+        .get(&format!("/api/v1/customers/{tenant}"), &admin)
+        .await;
+    let stored = profile.json["usage"]["stored_bytes_this_month"]
+        .as_u64()
+        .unwrap();
+    assert!(stored > 16, "{}", profile.json);
+
+    let refused = stack.add_zone(&admin, PRO_ZONE).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.error_code(), "QUOTA_EXCEEDED");
+    assert!(
+        refused.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("keep being collected"),
+        "{}",
+        refused.json
+    );
+    let pull = stack
+        .post(
+            &format!("/api/v1/zones/{ENTERPRISE_ZONE}/pull"),
+            &admin,
+            json!({"start": "2026-01-15T14:00:00Z", "end": "2026-01-15T14:05:00Z"}),
+        )
+        .await;
+    assert_eq!(pull.error_code(), "QUOTA_EXCEEDED", "{}", pull.json);
+    // Nothing of the refused zone was recorded; the existing zone is still collected.
+    let zones = stack.get("/api/v1/zones", &admin).await;
+    let listed = zones.json["zones"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{}", zones.json);
+    assert_eq!(listed[0]["zone_id"], ENTERPRISE_ZONE);
+    assert_eq!(listed[0]["paused"], false);
+}

@@ -175,6 +175,24 @@ impl AppState {
         }))
     }
 
+    /// Refuses what would store more this month once the tenant's stored-bytes quota is used up.
+    /// Collection of the zones already added goes on: a compliance archive never drops windows
+    /// because of a quota, so only new zones and pull requests are refused.
+    pub fn storage_quota_left(&self, usage: &UsageView, refused: &str) -> Result<(), ApiError> {
+        let quota = self.options.quotas.max_stored_bytes_per_month;
+        if usage.stored_bytes_this_month < quota {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "{} bytes archived this month; the quota is {quota} bytes per month, so {refused}. \
+                 The zones already added keep being collected",
+                usage.stored_bytes_this_month
+            ),
+        ))
+    }
+
     pub async fn usage(&self, tenant: &str) -> Result<UsageView, ApiError> {
         let month_start = now()
             .replace_day(1)

@@ -419,6 +419,7 @@ impl ZonesApi {
                 ),
             ));
         }
+        state.storage_quota_left(&state.usage(&p.tenant).await?, "no zone can be added")?;
         let zone = match state.check_zone(&body.zone_id, &body.cf_api_token).await {
             Ok(zone) => zone,
             Err(refused) => {
@@ -633,6 +634,7 @@ impl ZonesApi {
             return Err(ApiError::invalid("a pull covers at most 7 days"));
         }
         let usage = state.usage(&p.tenant).await?;
+        state.storage_quota_left(&usage, "no pull can be requested")?;
         if usage.pulls_last_hour >= state.options.quotas.max_pulls_per_hour {
             return Err(ApiError::new(
                 ErrorCode::QuotaExceeded,
