@@ -30,6 +30,7 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     CustomerEmailExists,
     ZoneExists,
+    ZonePaused,
     CloudflareRejected,
     CloudflareUnavailable,
     RateLimited,
@@ -60,6 +61,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::CustomerEmailExists => "CUSTOMER_EMAIL_EXISTS",
             Self::ZoneExists => "ZONE_EXISTS",
+            Self::ZonePaused => "ZONE_PAUSED",
             Self::CloudflareRejected => "CLOUDFLARE_REJECTED",
             Self::CloudflareUnavailable => "CLOUDFLARE_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
@@ -89,7 +91,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::CustomerEmailExists | Self::ZoneExists => StatusCode::CONFLICT,
+            Self::CustomerEmailExists | Self::ZoneExists | Self::ZonePaused => StatusCode::CONFLICT,
             Self::CloudflareRejected => StatusCode::UNPROCESSABLE_ENTITY,
             Self::CloudflareUnavailable => StatusCode::BAD_GATEWAY,
             Self::RateLimited | Self::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
@@ -154,7 +156,8 @@ pub enum ApiError {
     /// The resource does not exist or belongs to another tenant.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// The resource already exists (`CUSTOMER_EMAIL_EXISTS`, `ZONE_EXISTS`).
+    /// The resource already exists (`CUSTOMER_EMAIL_EXISTS`, `ZONE_EXISTS`), or its state forbids
+    /// the request (`ZONE_PAUSED`).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// The archive was deleted under its retention policy (`ARCHIVE_PRUNED`).

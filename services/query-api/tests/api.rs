@@ -673,13 +673,22 @@ async fn adding_a_zone_checks_cloudflare_and_seals_the_token() {
     assert_eq!(paused.json["paused"], true);
     assert_eq!(paused.json["health"]["status"], "paused");
 
-    let pull = stack
-        .post(
-            &format!("/api/v1/zones/{ENTERPRISE_ZONE}/pull"),
-            &admin,
-            json!({"start": "2026-01-15T14:00:00Z", "end": "2026-01-15T14:05:00Z"}),
+    let pull_request = json!({"start": "2026-01-15T14:00:00Z", "end": "2026-01-15T14:05:00Z"});
+    let pull_path = format!("/api/v1/zones/{ENTERPRISE_ZONE}/pull");
+    // A paused zone would collect nothing: the pull is refused, not silently accepted.
+    let refused = stack.post(&pull_path, &admin, pull_request.clone()).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.json);
+    assert_eq!(refused.error_code(), "ZONE_PAUSED");
+    let resumed = stack
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/zones/{ENTERPRISE_ZONE}"),
+            Some(&admin),
+            Some(json!({"paused": false})),
         )
         .await;
+    assert_eq!(resumed.json["paused"], false, "{}", resumed.json);
+    let pull = stack.post(&pull_path, &admin, pull_request).await;
     assert_eq!(pull.status, StatusCode::ACCEPTED, "{}", pull.json);
     let (pulls,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = 'zone.pull'",

@@ -16,14 +16,8 @@ async fn play(h: &Harness, seconds: u64) {
     }
 }
 
-#[tokio::test]
-async fn the_tail_is_archived_in_windows_and_time_without_a_session_is_a_gap() {
-    let mut scenario = scenario();
-    scenario.instant_logs.max_session_secs = 90;
-    let h = Harness::start_with(scenario).await;
-    let mut settings = h.settings.clone();
-    // Sessions are replaced before the (shortened) 90 s cap.
-    settings.instant_logs_rotate_after = Duration::from_secs(60);
+/// Adds the Business zone and starts a collector on it; returns once its session is up.
+async fn start_tail(h: &Harness, settings: rainlogs_collector::CollectorSettings) -> Process {
     h.add_zone(BUSINESS_ZONE, Method::InstantLogs, "default", FULL_TOKEN)
         .await;
     let collector = h.start_collector_with(settings);
@@ -33,6 +27,18 @@ async fn the_tail_is_archived_in_windows_and_time_without_a_session_is_a_gap() {
     .await;
     // Give the session a moment to connect before time moves (nothing is asserted about it).
     tokio::time::sleep(Duration::from_millis(500)).await;
+    collector
+}
+
+#[tokio::test]
+async fn the_tail_is_archived_in_windows_and_time_without_a_session_is_a_gap() {
+    let mut scenario = scenario();
+    scenario.instant_logs.max_session_secs = 90;
+    let h = Harness::start_with(scenario).await;
+    let mut settings = h.settings.clone();
+    // Sessions are replaced before the (shortened) 90 s cap.
+    settings.instant_logs_rotate_after = Duration::from_secs(60);
+    let collector = start_tail(&h, settings).await;
     play(&h, 130).await;
     let start = t0().unix_timestamp();
     let events = h
@@ -144,14 +150,7 @@ async fn records_reach_jetstream_while_their_window_is_open_and_a_drop_ends_it_e
     let mut settings = h.settings.clone();
     settings.window = Duration::from_secs(600);
     settings.catch_up_window = settings.window;
-    h.add_zone(BUSINESS_ZONE, Method::InstantLogs, "default", FULL_TOKEN)
-        .await;
-    let collector = h.start_collector_with(settings);
-    h.wait_for_health(BUSINESS_ZONE, "onboarded", |h| {
-        h.method == Some(Method::InstantLogs)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let collector = start_tail(&h, settings).await;
     play(&h, 60).await;
     let start = t0().unix_timestamp();
     let planned = Window {
@@ -216,14 +215,7 @@ async fn records_reach_jetstream_while_their_window_is_open_and_a_drop_ends_it_e
 #[tokio::test]
 async fn a_pause_closes_the_session_and_is_recorded_as_a_paused_gap() {
     let h = Harness::start().await;
-    h.add_zone(BUSINESS_ZONE, Method::InstantLogs, "default", FULL_TOKEN)
-        .await;
-    let collector = h.start_collector();
-    h.wait_for_health(BUSINESS_ZONE, "onboarded", |h| {
-        h.method == Some(Method::InstantLogs)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let collector = start_tail(&h, h.settings.clone()).await;
     play(&h, 65).await;
     let start = t0().unix_timestamp();
     h.wait_for(BUSINESS_ZONE, "a window", |e| {

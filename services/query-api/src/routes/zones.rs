@@ -623,6 +623,17 @@ impl ZonesApi {
             .authorize(p, &[Role::Admin, Role::Operator], "zone.pull", &target)
             .await?;
         let zone = state.own_zone(&p.tenant, &zone_id.0).await?;
+        if zone.paused {
+            // The collector records a paused zone's time as `paused` gaps and fetches nothing.
+            return Err(ApiError::new(
+                ErrorCode::ZonePaused,
+                format!(
+                    "zone {} is paused, so a pull would collect nothing; resume it first \
+                     (PATCH paused=false)",
+                    zone.zone_id
+                ),
+            ));
+        }
         let (start, end) = (body.start, body.end);
         if start >= end {
             return Err(ApiError::invalid("start must be before end"));
