@@ -163,6 +163,34 @@ async fn redelivered_message_changes_nothing() {
 }
 
 #[tokio::test]
+async fn two_projectors_racing_on_the_same_events_apply_each_once() {
+    let (_nats, _db, _bus, pool) = setup().await;
+    // Both start before the offset row exists, then race through the same sequences, as two
+    // processes running the projection do after one's ack was lost.
+    for n in 1..=20u32 {
+        let event = audit_event("acme", n);
+        let sequence = u64::from(n);
+        let (a, b) = tokio::join!(
+            apply_message(&pool, &AuditProjection, sequence, &event),
+            apply_message(&pool, &AuditProjection, sequence, &event),
+        );
+        let mut outcomes = [a.expect("apply"), b.expect("apply")];
+        outcomes.sort_by_key(|o| *o == Applied::AlreadyApplied);
+        assert_eq!(
+            outcomes,
+            [Applied::Applied, Applied::AlreadyApplied],
+            "sequence {n}"
+        );
+    }
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_log")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(count, 20);
+    assert_eq!(offset(&pool, "audit").await, 20);
+}
+
+#[tokio::test]
 async fn live_projection_applies_in_order_and_rebuild_reproduces_it() {
     let (_nats, _db, bus, pool) = setup().await;
     let mut last_control = 0;
