@@ -62,6 +62,13 @@ impl OpenWindow {
             LINGER.saturating_sub(since.elapsed()).min(tick)
         })
     }
+
+    /// Whether buffered records have waited their [`LINGER`].
+    fn publish_due(&self) -> bool {
+        self.attempt
+            .buffered_since()
+            .is_some_and(|since| since.elapsed() >= LINGER)
+    }
 }
 
 pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
@@ -263,10 +270,7 @@ async fn tail(
             Some(None) => ended = Some("session reader stopped".into()),
             None => {}
         }
-        if open
-            .attempt
-            .buffered_since()
-            .is_some_and(|since| since.elapsed() >= LINGER)
+        if open.publish_due()
             && let Err(e) = open.attempt.flush(&mut run.journal).await
         {
             return Tail::Exit(attempt_exit(run, &e));

@@ -391,11 +391,10 @@ impl ZonesApi {
                 "fields must be default, extended, all or a comma-separated list of field names",
             ));
         }
-        let (live_here, owned_elsewhere, zone_count): (bool, bool, i64) = sqlx::query_as(
+        let (live_here, owned_elsewhere): (bool, bool) = sqlx::query_as(
             "SELECT \
                EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id = $2 AND removed_at IS NULL), \
-               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id <> $2), \
-               (SELECT count(*) FROM zones WHERE tenant_id = $2 AND removed_at IS NULL)",
+               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id <> $2)",
         )
         .bind(&body.zone_id)
         .bind(&p.tenant)
@@ -410,16 +409,17 @@ impl ZonesApi {
                 format!("zone {} is already being collected", body.zone_id),
             ));
         }
-        if zone_count >= i64::from(state.options.quotas.max_zones) {
+        let usage = state.usage(&p.tenant).await?;
+        if usage.zones >= state.options.quotas.max_zones {
             return Err(ApiError::new(
                 ErrorCode::QuotaExceeded,
                 format!(
-                    "the tenant already has {zone_count} zones, its quota is {}",
-                    state.options.quotas.max_zones
+                    "the tenant already has {} zones, its quota is {}",
+                    usage.zones, state.options.quotas.max_zones
                 ),
             ));
         }
-        state.storage_quota_left(&state.usage(&p.tenant).await?, "no zone can be added")?;
+        state.storage_quota_left(&usage, "no zone can be added")?;
         let zone = match state.check_zone(&body.zone_id, &body.cf_api_token).await {
             Ok(zone) => zone,
             Err(refused) => {
