@@ -70,7 +70,10 @@ impl AppState {
         }
         let applied =
             wait_until_applied(&self.db, projection, last, self.options.read_your_writes).await?;
-        if !applied {
+        if applied {
+            // The notification may reach this process after the caller's next request.
+            self.read_cache.changed(projection, tenant);
+        } else {
             return Err(ApiError::new(
                 ErrorCode::ProjectionLagging,
                 format!(

@@ -20,6 +20,7 @@ mod middleware;
 mod passwords;
 mod proofs;
 mod rate_limit;
+mod read_cache;
 mod request;
 mod routes;
 mod state;
@@ -66,6 +67,10 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         .key_cache
         .clone()
         .follow(ctx.bus.clone(), ctx.shutdown.clone());
+    let read_cache = state
+        .read_cache
+        .clone()
+        .follow(ctx.db.clone(), ctx.shutdown.clone());
     let listener = poem::listener::TcpListener::bind(ctx.config.api.listen);
     let shutdown = ctx.shutdown.clone();
     let server = poem::Server::new(listener).run_with_graceful_shutdown(
@@ -100,6 +105,10 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         async { audit.await.map_err(|e| err(&e)) },
         async { chain.await.map_err(|e| err(&e)) },
         async { key_cache.await.map_err(|e| err(&e)) },
+        async {
+            read_cache.await;
+            Ok(())
+        },
     )?;
     Ok(())
 }

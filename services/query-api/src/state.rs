@@ -17,6 +17,7 @@ use crate::api_keys::KeyDigester;
 use crate::jwt::JwtKeys;
 use crate::key_cache::KeyCache;
 use crate::rate_limit::{Limiter, Rate};
+use crate::read_cache::ReadCache;
 
 /// Per-tenant limits shown in the customer profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +98,7 @@ pub struct AppState {
     pub store: ObjectStore,
     pub digester: KeyDigester,
     pub key_cache: Arc<KeyCache>,
+    pub read_cache: Arc<ReadCache>,
     pub token_key: TokenKey,
     pub cloudflare: CloudflareClient,
     /// Absent when `secrets.jwt_secret` is not configured: login then answers 503.
@@ -172,6 +174,7 @@ impl AppState {
             store: parts.store,
             digester,
             key_cache: Arc::new(KeyCache::new(options.key_cache_ttl)),
+            read_cache: Arc::new(ReadCache::default()),
             token_key,
             cloudflare,
             jwt,

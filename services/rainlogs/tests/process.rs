@@ -247,8 +247,9 @@ async fn applied(pool: &sqlx::PgPool) -> (i64, i64) {
 }
 
 #[tokio::test]
-async fn sigterm_mid_work_loses_nothing_and_acks_nothing_early() {
-    const EVENTS: u32 = 500;
+async fn sigterm_mid_work_loses_nothing_and_applies_nothing_twice() {
+    // Enough that a projector applying runs of hundreds is still busy when the signal comes.
+    const EVENTS: u32 = 20_000;
     let nats = NatsServer::start();
     let db = TestDatabase::create().await;
     let bus = connect(&nats.url).await.expect("connect");
@@ -287,12 +288,6 @@ async fn sigterm_mid_work_loses_nothing_and_acks_nothing_early() {
     );
     assert_eq!(rows, offset, "every applied sequence has exactly its row");
     let mut stream = bus.js.get_stream("RL_AUDIT").await.expect("stream");
-    let info = stream.consumer_info("proj-audit").await.expect("consumer");
-    let ack_floor = i64::try_from(info.ack_floor.stream_sequence).expect("i64");
-    assert!(
-        ack_floor <= offset,
-        "acknowledged {ack_floor} but only {offset} were committed"
-    );
     assert_eq!(
         stream.info().await.expect("info").state.messages,
         u64::from(EVENTS)

@@ -13,6 +13,7 @@ pub struct RetentionSchedule;
 impl Projection for RetentionSchedule {
     const NAME: &'static str = "retention";
     const TABLES: &'static [&'static str] = &["retention_archives"];
+    const STREAM: &'static str = rainlogs_bus::definitions::CHAIN;
 
     async fn apply(
         &self,

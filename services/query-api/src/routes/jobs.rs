@@ -167,7 +167,7 @@ enum DownloadResponse {
 }
 
 /// One `jobs` row as the API reads it.
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct JobRow {
     job_id: String,
     zone_id: String,
@@ -275,6 +275,42 @@ impl AppState {
         limit: i64,
     ) -> Result<JobPage, ApiError> {
         let (before_at, before_id) = parse_cursor(cursor)?;
+        let key = format!(
+            "jobs/{:?}/{:?}/{:?}/{:?}/{before_at}.{before_id}/{limit}",
+            filter.zone,
+            filter.kind.map(JobKind::as_str),
+            filter.from.map(to_ns),
+            filter.to.map(to_ns),
+        );
+        let rows = self
+            .read_cache
+            .get_or_load(tenant, key, crate::read_cache::JOBS, || {
+                self.job_rows(tenant, filter, before_at, &before_id, limit)
+            })
+            .await?;
+        let more = rows.len() as i64 > limit;
+        let jobs: Vec<Job> = rows
+            .iter()
+            .take(usize::try_from(limit).unwrap_or(0))
+            .cloned()
+            .map(|r| job_from(r, false))
+            .collect();
+        let next_cursor = more
+            .then(|| jobs.last())
+            .flatten()
+            .map(|j| format!("{}.{}", to_ns(j.sealed_at), j.job_id));
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    /// One page of rows, and one more when there is a next page.
+    async fn job_rows(
+        &self,
+        tenant: &str,
+        filter: &JobFilter<'_>,
+        before_at: i64,
+        before_id: &str,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, ApiError> {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 \
              AND ($2::TEXT IS NULL OR zone_id = $2) AND ($3::TEXT IS NULL OR kind = $3) \
@@ -295,17 +331,7 @@ impl AppState {
             .bind(limit + 1)
             .fetch_all(&self.db)
             .await?;
-        let more = rows.len() as i64 > limit;
-        let jobs: Vec<Job> = rows
-            .into_iter()
-            .take(usize::try_from(limit).unwrap_or(0))
-            .map(|r| job_from(r, false))
-            .collect();
-        let next_cursor = more
-            .then(|| jobs.last())
-            .flatten()
-            .map(|j| format!("{}.{}", to_ns(j.sealed_at), j.job_id));
-        Ok(JobPage { jobs, next_cursor })
+        Ok(rows)
     }
 
     /// Every job of the tenant, oldest first (for the GDPR export).
@@ -324,13 +350,26 @@ impl AppState {
         if !is_job_id(job_id) {
             return Err(job_not_found(job_id));
         }
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1 AND tenant_id = $2");
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(job_id)
-            .bind(tenant)
-            .fetch_optional(&self.db)
-            .await?
-            .ok_or_else(|| job_not_found(job_id))
+        let row = self
+            .read_cache
+            .get_or_load(
+                tenant,
+                format!("job/{job_id}"),
+                crate::read_cache::JOBS,
+                || async {
+                    let sql = format!(
+                        "SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1 AND tenant_id = $2"
+                    );
+                    let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(job_id)
+                        .bind(tenant)
+                        .fetch_optional(&self.db)
+                        .await?;
+                    Ok::<_, ApiError>(row)
+                },
+            )
+            .await?;
+        row.as_ref().clone().ok_or_else(|| job_not_found(job_id))
     }
 
     fn checkpoint_view(&self, signed: crate::proofs::SignedCheckpoint) -> CheckpointView {

@@ -16,13 +16,13 @@ use crate::views::ApiTags;
 
 pub struct RetentionApi;
 
-#[derive(Object)]
+#[derive(Clone, Object)]
 struct ZoneRetention {
     zone_id: String,
     days: u32,
 }
 
-#[derive(Object)]
+#[derive(Clone, Object)]
 struct RetentionPolicy {
     /// Days after a window's end that its archive is kept (zones without their own).
     days: u32,
@@ -62,6 +62,19 @@ impl AppState {
     }
 
     async fn retention_policy(&self, tenant: &str) -> Result<RetentionPolicy, ApiError> {
+        let policy = self
+            .read_cache
+            .get_or_load(
+                tenant,
+                "retention".into(),
+                crate::read_cache::CONTROL,
+                || self.load_retention_policy(tenant),
+            )
+            .await?;
+        Ok(policy.as_ref().clone())
+    }
+
+    async fn load_retention_policy(&self, tenant: &str) -> Result<RetentionPolicy, ApiError> {
         let (days,): (i32,) =
             sqlx::query_as("SELECT retention_days FROM tenants WHERE tenant_id = $1")
                 .bind(tenant)

@@ -259,24 +259,16 @@ type ZoneRow = (
 impl AppState {
     /// The tenant's live zones (or one of them), with health.
     pub async fn zones(&self, tenant: &str, zone: Option<&str>) -> Result<Vec<ZoneView>, ApiError> {
-        let rows: Vec<ZoneRow> = sqlx::query_as(
-            "SELECT z.zone_id, z.name, z.plan, z.method, z.fields, z.paused, z.added_at, \
-             z.health_status, z.health_reason, j.kind, j.window_start_ns, j.window_end_ns, j.gap_reason, \
-             z.retention_days \
-             FROM zones z LEFT JOIN LATERAL ( \
-               SELECT kind, window_start_ns, window_end_ns, gap_reason FROM jobs \
-               WHERE jobs.zone_id = z.zone_id AND jobs.tenant_id = z.tenant_id \
-                 AND kind IN ('archive', 'empty', 'gap') \
-               ORDER BY leaf_index DESC LIMIT 1) j ON TRUE \
-             WHERE z.tenant_id = $1 AND z.removed_at IS NULL AND ($2::TEXT IS NULL OR z.zone_id = $2) \
-             ORDER BY z.added_at, z.zone_id",
-        )
-        .bind(tenant)
-        .bind(zone)
-        .fetch_all(&self.db)
-        .await?;
+        let key = format!("zones/{}", zone.unwrap_or("*"));
+        let rows = self
+            .read_cache
+            .get_or_load(tenant, key, crate::read_cache::ZONES_AND_JOBS, || {
+                self.zone_rows(tenant, zone)
+            })
+            .await?;
         Ok(rows
-            .into_iter()
+            .iter()
+            .cloned()
             .map(|r| {
                 let collector = r.7.zip(r.8);
                 let last = match (r.9, r.10, r.11) {
@@ -298,6 +290,25 @@ impl AppState {
             .collect())
     }
 
+    async fn zone_rows(&self, tenant: &str, zone: Option<&str>) -> Result<Vec<ZoneRow>, ApiError> {
+        Ok(sqlx::query_as(
+            "SELECT z.zone_id, z.name, z.plan, z.method, z.fields, z.paused, z.added_at, \
+             z.health_status, z.health_reason, j.kind, j.window_start_ns, j.window_end_ns, j.gap_reason, \
+             z.retention_days \
+             FROM zones z LEFT JOIN LATERAL ( \
+               SELECT kind, window_start_ns, window_end_ns, gap_reason FROM jobs \
+               WHERE jobs.zone_id = z.zone_id AND jobs.tenant_id = z.tenant_id \
+                 AND kind IN ('archive', 'empty', 'gap') \
+               ORDER BY leaf_index DESC LIMIT 1) j ON TRUE \
+             WHERE z.tenant_id = $1 AND z.removed_at IS NULL AND ($2::TEXT IS NULL OR z.zone_id = $2) \
+             ORDER BY z.added_at, z.zone_id",
+        )
+        .bind(tenant)
+        .bind(zone)
+        .fetch_all(&self.db)
+        .await?)
+    }
+
     /// The tenant's live zone, or 404 (also for another tenant's zone).
     pub async fn own_zone(&self, tenant: &str, zone_id: &str) -> Result<ZoneView, ApiError> {
         if !is_zone_id(zone_id) {
@@ -315,15 +326,26 @@ impl AppState {
         if !is_zone_id(zone_id) {
             return Ok(false);
         }
-        let (known,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id = $2) \
-             OR EXISTS (SELECT 1 FROM jobs WHERE zone_id = $1 AND tenant_id = $2)",
-        )
-        .bind(zone_id)
-        .bind(tenant)
-        .fetch_one(&self.db)
-        .await?;
-        Ok(known)
+        let known = self
+            .read_cache
+            .get_or_load(
+                tenant,
+                format!("zone-known/{zone_id}"),
+                crate::read_cache::ZONES_AND_JOBS,
+                || async {
+                    let (known,): (bool,) = sqlx::query_as(
+                        "SELECT EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id = $2) \
+                         OR EXISTS (SELECT 1 FROM jobs WHERE zone_id = $1 AND tenant_id = $2)",
+                    )
+                    .bind(zone_id)
+                    .bind(tenant)
+                    .fetch_one(&self.db)
+                    .await?;
+                    Ok::<_, ApiError>(known)
+                },
+            )
+            .await?;
+        Ok(*known)
     }
 
     /// Reads the zone at Cloudflare with `token`, and checks the token is active.

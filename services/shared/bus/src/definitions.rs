@@ -27,7 +27,7 @@ const STREAM_FILES: [(&str, &str); 5] = [
 ];
 
 /// (stream, file name, JSON) of every durable consumer.
-const CONSUMER_FILES: [(&str, &str, &str); 8] = [
+const CONSUMER_FILES: [(&str, &str, &str); 2] = [
     (
         "RL_BATCH",
         "RL_BATCH.archiver.json",
@@ -37,36 +37,6 @@ const CONSUMER_FILES: [(&str, &str, &str); 8] = [
         "RL_ARCHIVE",
         "RL_ARCHIVE.sealer.json",
         include_str!("../../../../nats/consumers/RL_ARCHIVE.sealer.json"),
-    ),
-    (
-        "RL_CHAIN",
-        "RL_CHAIN.proj-retention.json",
-        include_str!("../../../../nats/consumers/RL_CHAIN.proj-retention.json"),
-    ),
-    (
-        "RL_CONTROL",
-        "RL_CONTROL.proj-legal-holds.json",
-        include_str!("../../../../nats/consumers/RL_CONTROL.proj-legal-holds.json"),
-    ),
-    (
-        "RL_CONTROL",
-        "RL_CONTROL.proj-control.json",
-        include_str!("../../../../nats/consumers/RL_CONTROL.proj-control.json"),
-    ),
-    (
-        "RL_ARCHIVE",
-        "RL_ARCHIVE.proj-archive.json",
-        include_str!("../../../../nats/consumers/RL_ARCHIVE.proj-archive.json"),
-    ),
-    (
-        "RL_CHAIN",
-        "RL_CHAIN.proj-chain.json",
-        include_str!("../../../../nats/consumers/RL_CHAIN.proj-chain.json"),
-    ),
-    (
-        "RL_AUDIT",
-        "RL_AUDIT.proj-audit.json",
-        include_str!("../../../../nats/consumers/RL_AUDIT.proj-audit.json"),
     ),
 ];
 

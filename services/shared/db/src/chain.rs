@@ -21,6 +21,7 @@ fn set(value: u64) -> Option<i64> {
 impl Projection for ChainProjection {
     const NAME: &'static str = "chain";
     const TABLES: &'static [&'static str] = &["jobs"];
+    const STREAM: &'static str = rainlogs_bus::definitions::CHAIN;
 
     async fn apply(
         &self,

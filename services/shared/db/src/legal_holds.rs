@@ -11,6 +11,7 @@ pub struct LegalHoldsProjection;
 impl Projection for LegalHoldsProjection {
     const NAME: &'static str = "legal-holds";
     const TABLES: &'static [&'static str] = &["legal_holds"];
+    const STREAM: &'static str = rainlogs_bus::definitions::CONTROL;
 
     async fn apply(
         &self,

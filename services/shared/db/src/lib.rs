@@ -1,10 +1,11 @@
 //! PostgreSQL read models built from JetStream: tenants, zones and keys (`control`), the audit
 //! log (`audit`) and the sealed chain entries the API calls jobs (`chain`).
 //!
-//! A projection owns a few tables and one durable consumer (`proj-<name>`). For every message it
-//! applies the event and records the stream sequence in `projection_offsets` in the same
-//! transaction, then acknowledges. A redelivered message finds its sequence already applied and is
-//! only acknowledged, so redelivery and replay are harmless. `rebuild` truncates and replays.
+//! A projection owns a few tables and a row in `projection_offsets`, the last stream sequence it
+//! applied. It reads its stream with an ordered consumer starting after that offset and applies
+//! what arrived, in runs, each run and the new offset in one transaction; so the position is
+//! exactly as durable as the read model, and a restart, a replay or a second projector process
+//! changes nothing twice. `rebuild` truncates and replays.
 
 mod chain;
 mod control;
@@ -17,7 +18,7 @@ pub use control::{AuditProjection, ControlProjection};
 pub use legal_holds::LegalHoldsProjection;
 pub use pool::{DbError, connect, migrate, ping};
 pub use projector::{
-    Applied, Projection, ProjectionError, applied_sequence, apply_message, rebuild, run_projection,
-    wait_until_applied,
+    Applied, PROJECTED_CHANNEL, Projection, ProjectionError, applied_sequence, apply_events,
+    apply_message, rebuild, run_projection, wait_until_applied,
 };
 pub use sqlx::{PgPool, Postgres, Transaction};

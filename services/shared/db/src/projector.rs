@@ -1,15 +1,27 @@
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
-use rainlogs_bus::async_nats::jetstream::{self, consumer::pull};
-use rainlogs_bus::{Bus, CancellationToken, Disposition, consume, definitions};
+use futures::StreamExt as _;
+use rainlogs_bus::async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
+use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_schemas::Envelope;
 use sqlx::{PgConnection, PgPool};
 
+/// PostgreSQL channel on which every projection transaction announces, at commit, the tenants
+/// whose read model it changed: one notification per tenant, `<projection> <tenant>`. Readers
+/// that cache the read model listen here.
+pub const PROJECTED_CHANNEL: &str = "rl_projected";
+
+/// Most events applied in one transaction. A projector that keeps up applies them one or a few
+/// at a time; one that is behind (a burst of audited reads, a rebuild) catches up in runs.
+const MAX_RUN: usize = 512;
+
+/// Pause before reading the stream again after a failure (PostgreSQL or NATS unavailable).
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
-    #[error("projection {0} has no consumer definition in nats/consumers")]
-    NoDefinition(String),
     #[error("NATS: {0}")]
     Nats(String),
     #[error("PostgreSQL: {0}")]
@@ -22,10 +34,12 @@ fn nats(e: impl std::fmt::Display) -> ProjectionError {
 
 /// One read model.
 pub trait Projection: Send + Sync + 'static {
-    /// Key in `projection_offsets`; the durable consumer is `proj-<name>`.
+    /// Key in `projection_offsets`.
     const NAME: &'static str;
     /// Tables this projection owns, emptied by a rebuild.
     const TABLES: &'static [&'static str];
+    /// The JetStream stream it reads, every subject of it, in order.
+    const STREAM: &'static str;
 
     /// Applies one event inside the caller's transaction. Events this projection does not
     /// care about are ignored.
@@ -35,10 +49,21 @@ pub trait Projection: Send + Sync + 'static {
         sequence: u64,
         event: &Envelope,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-}
 
-fn consumer_name<P: Projection>() -> String {
-    format!("proj-{}", P::NAME)
+    /// Applies a run of events, in stream order, inside the caller's transaction. A projection
+    /// whose events are independent rows may do it in fewer statements.
+    fn apply_run(
+        &self,
+        conn: &mut PgConnection,
+        events: &[(u64, &Envelope)],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        async move {
+            for (sequence, event) in events {
+                self.apply(conn, *sequence, event).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Whether a message changed the read model.
@@ -49,120 +74,223 @@ pub enum Applied {
     AlreadyApplied,
 }
 
-/// Applies one message exactly once: the offset check, the change and the new offset commit
-/// together or not at all.
+/// Applies one message exactly once (see [`apply_events`]).
 pub async fn apply_message<P: Projection>(
     pool: &PgPool,
     projection: &P,
     sequence: u64,
     event: &Envelope,
 ) -> Result<Applied, sqlx::Error> {
-    let sequence_i64 = i64::try_from(sequence).unwrap_or(i64::MAX);
+    let applied = apply_events(pool, projection, &[(sequence, event)], sequence).await?;
+    Ok(if applied == 0 {
+        Applied::AlreadyApplied
+    } else {
+        Applied::Applied
+    })
+}
+
+/// Applies the events with a sequence past the projection's offset and moves the offset to
+/// `through` (the last sequence read, which may be a message that did not decode), all in one
+/// transaction: the read model and its offset change together or not at all. Returns how many
+/// events were applied.
+///
+/// The offset row is locked first, so two projector processes never apply the same sequence:
+/// the second waits, then finds the offset moved. At commit the transaction notifies
+/// [`PROJECTED_CHANNEL`] once per tenant it touched.
+pub async fn apply_events<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    events: &[(u64, &Envelope)],
+    through: u64,
+) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    if !advance_offset(&mut tx, P::NAME, sequence_i64).await? {
+    let offset = lock_offset(&mut tx, P::NAME).await?;
+    if through <= offset {
         tx.rollback().await?;
-        return Ok(Applied::AlreadyApplied);
+        return Ok(0);
     }
-    projection.apply(&mut tx, sequence, event).await?;
-    tx.commit().await?;
-    Ok(Applied::Applied)
-}
-
-/// Moves the projection's offset to `sequence` if it is behind; false when `sequence` was
-/// already applied. Moving it first takes the row lock, so two projector processes cannot apply
-/// the same sequence (the second waits, then finds the offset moved), and a failed apply rolls
-/// the offset back with everything else. One statement in the common case keeps a projection's
-/// round trips per event at four (begin, offset, change, commit).
-async fn advance_offset(
-    conn: &mut PgConnection,
-    projection: &str,
-    sequence: i64,
-) -> Result<bool, sqlx::Error> {
-    let moved = sqlx::query(
+    let fresh: Vec<(u64, &Envelope)> = events
+        .iter()
+        .filter(|(sequence, _)| *sequence > offset)
+        .copied()
+        .collect();
+    projection.apply_run(&mut tx, &fresh).await?;
+    sqlx::query(
         "UPDATE projection_offsets SET stream_sequence = $2, updated_at = now() \
-         WHERE projection = $1 AND stream_sequence < $2",
+         WHERE projection = $1",
     )
-    .bind(projection)
-    .bind(sequence)
-    .execute(&mut *conn)
+    .bind(P::NAME)
+    .bind(signed(through))
+    .execute(&mut *tx)
     .await?;
-    if moved.rows_affected() == 1 {
-        return Ok(true);
+    let tenants: Vec<&str> = fresh
+        .iter()
+        .map(|(_, event)| event.tenant.as_str())
+        .filter(|tenant| !tenant.is_empty())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !tenants.is_empty() {
+        sqlx::query("SELECT pg_notify($1, $2 || ' ' || tenant) FROM unnest($3::text[]) AS tenant")
+            .bind(PROJECTED_CHANNEL)
+            .bind(P::NAME)
+            .bind(&tenants)
+            .execute(&mut *tx)
+            .await?;
     }
-    // No row yet (the first event, or the first after a rebuild); a row that exists is ahead.
-    let created = sqlx::query(
-        "INSERT INTO projection_offsets (projection, stream_sequence) VALUES ($1, $2) \
-         ON CONFLICT (projection) DO NOTHING",
-    )
-    .bind(projection)
-    .bind(sequence)
-    .execute(&mut *conn)
-    .await?;
-    Ok(created.rows_affected() == 1)
+    tx.commit().await?;
+    Ok(fresh.len())
 }
 
-async fn durable_consumer<P: Projection>(
+fn signed(sequence: u64) -> i64 {
+    i64::try_from(sequence).unwrap_or(i64::MAX)
+}
+
+/// The projection's offset, with its row locked until the transaction ends (created at 0 the
+/// first time, and after a rebuild).
+async fn lock_offset(conn: &mut PgConnection, projection: &str) -> Result<u64, sqlx::Error> {
+    let (offset,): (i64,) = sqlx::query_as(
+        "INSERT INTO projection_offsets (projection, stream_sequence) VALUES ($1, 0) \
+         ON CONFLICT (projection) DO UPDATE SET projection = EXCLUDED.projection \
+         RETURNING stream_sequence",
+    )
+    .bind(projection)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u64::try_from(offset).unwrap_or(0))
+}
+
+/// An ordered consumer of the projection's stream from `start` on: the server delivers every
+/// message in stream order and the client recreates the consumer itself on any gap. There is
+/// nothing to acknowledge: the position lives in `projection_offsets`, next to the read model.
+async fn ordered_from<P: Projection>(
     bus: &Bus,
-) -> Result<jetstream::consumer::Consumer<pull::Config>, ProjectionError> {
-    bus.durable_consumer(&consumer_name::<P>())
+    start: u64,
+) -> Result<jetstream::consumer::Consumer<pull::OrderedConfig>, ProjectionError> {
+    let stream = bus.js.get_stream(P::STREAM).await.map_err(nats)?;
+    stream
+        .create_consumer(pull::OrderedConfig {
+            description: Some(format!("projection {}", P::NAME)),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start.max(1),
+            },
+            ..Default::default()
+        })
         .await
         .map_err(nats)
 }
 
-async fn handle<P: Projection>(
+/// What one pass over the stream ended with.
+enum Pass {
+    Shutdown,
+    /// Read the stream again from the committed offset.
+    Restart,
+}
+
+/// Reads the stream from the committed offset and applies it in runs until `stop` says so,
+/// shutdown, or a failure (after which the caller starts again from the offset).
+async fn pass<P: Projection>(
     pool: &PgPool,
+    bus: &Bus,
     projection: &P,
-    message: &jetstream::Message,
-) -> Disposition {
-    let sequence = match message.info() {
-        Ok(info) => info.stream_sequence,
-        Err(e) => return Disposition::Reject(format!("no JetStream metadata: {e}")),
-    };
-    let event = match Envelope::from_cbor(&message.payload) {
-        Ok(event) => event,
-        Err(e) => return Disposition::Reject(format!("stream sequence {sequence}: {e}")),
-    };
-    match apply_message(pool, projection, sequence, &event).await {
-        Ok(_) => Disposition::Ack,
-        Err(e) => {
-            tracing::warn!(projection = P::NAME, sequence, error = %e, "projection failed; retrying");
-            Disposition::Retry(Duration::from_secs(1))
+    shutdown: &CancellationToken,
+    applied: &mut u64,
+    mut caught_up: impl FnMut(&jetstream::Message) -> bool,
+) -> Result<Pass, ProjectionError> {
+    let from = applied_sequence(pool, P::NAME).await? + 1;
+    let consumer = ordered_from::<P>(bus, from).await?;
+    let mut runs = consumer
+        .messages()
+        .await
+        .map_err(nats)?
+        .ready_chunks(MAX_RUN);
+    loop {
+        let run = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(Pass::Shutdown),
+            run = runs.next() => run,
+        };
+        let Some(run) = run else {
+            return Ok(Pass::Restart);
+        };
+        let mut messages = Vec::with_capacity(run.len());
+        let mut failure = None;
+        for message in run {
+            match message {
+                Ok(message) => messages.push(message),
+                Err(e) => {
+                    // Apply what arrived in order before it, then read again from the offset.
+                    failure = Some(nats(e));
+                    break;
+                }
+            }
+        }
+        let mut events = Vec::with_capacity(messages.len());
+        let mut through = 0;
+        for message in &messages {
+            let Ok(info) = message.info() else {
+                failure = Some(ProjectionError::Nats(
+                    "a message without JetStream metadata".into(),
+                ));
+                break;
+            };
+            through = info.stream_sequence;
+            match Envelope::from_cbor(&message.payload) {
+                Ok(event) => events.push((through, event)),
+                // Never valid, so never projected; the offset moves past it.
+                Err(e) => tracing::error!(
+                    projection = P::NAME,
+                    sequence = through,
+                    error = %e,
+                    "event does not decode; skipped"
+                ),
+            }
+        }
+        if through > 0 {
+            let run: Vec<(u64, &Envelope)> = events.iter().map(|(s, e)| (*s, e)).collect();
+            let count = apply_events(pool, projection, &run, through).await?;
+            *applied += u64::try_from(count).unwrap_or(u64::MAX);
+        }
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        if messages.last().is_some_and(&mut caught_up) {
+            return Ok(Pass::Shutdown);
         }
     }
 }
 
-/// Keeps the projection up to date until `shutdown`.
+/// Keeps the projection up to date until `shutdown`. Failures (PostgreSQL or NATS away) are
+/// logged and retried from the committed offset; nothing is skipped or applied twice.
 pub async fn run_projection<P: Projection>(
     pool: PgPool,
     bus: Bus,
     projection: P,
     shutdown: CancellationToken,
 ) -> Result<(), ProjectionError> {
-    let consumer = durable_consumer::<P>(&bus).await?;
-    consume(consumer, shutdown, |message| {
-        let pool = &pool;
-        let projection = &projection;
-        async move { handle(pool, projection, &message).await }
-    })
-    .await
-    .map_err(nats)
+    loop {
+        match pass(&pool, &bus, &projection, &shutdown, &mut 0, |_| false).await {
+            Ok(Pass::Shutdown) => return Ok(()),
+            Ok(Pass::Restart) => {}
+            Err(e) => {
+                tracing::warn!(projection = P::NAME, error = %e, "projection interrupted; resuming from its offset");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                }
+            }
+        }
+    }
 }
 
-/// Drops the projection's tables and replays its stream from the start; returns once caught up.
-/// Run it with the live projector stopped (its consumer is recreated from the start).
+/// Drops the projection's tables and replays its stream from the start; returns how many events
+/// were applied once caught up with the stream as it was when the rebuild began. Run it with the
+/// live projector stopped.
 pub async fn rebuild<P: Projection>(
     pool: &PgPool,
     bus: &Bus,
     projection: P,
 ) -> Result<u64, ProjectionError> {
-    let name = consumer_name::<P>();
-    let definition = definitions::consumer(&name)
-        .map_err(nats)?
-        .ok_or_else(|| ProjectionError::NoDefinition(name.clone()))?;
-    let mut stream = bus.js.get_stream(definition.stream).await.map_err(nats)?;
-    // Ignore "not found": a first rebuild may have nothing to delete.
-    let _ = stream.delete_consumer(&name).await;
-
     let mut tx = pool.begin().await?;
     for table in P::TABLES {
         // Table names are compile-time constants of the projection, never input.
@@ -176,35 +304,26 @@ pub async fn rebuild<P: Projection>(
         .await?;
     tx.commit().await?;
 
+    let mut stream = bus.js.get_stream(P::STREAM).await.map_err(nats)?;
     let target = stream.info().await.map_err(nats)?.state.last_sequence;
-    let consumer = durable_consumer::<P>(bus).await?;
-    let caught_up = CancellationToken::new();
-    let done = caught_up.clone();
-    let applied = std::sync::atomic::AtomicU64::new(0);
-    if target > 0 {
-        consume(consumer, caught_up, |message| {
-            let pool = &pool;
-            let projection = &projection;
-            let done = &done;
-            let applied = &applied;
-            async move {
-                let disposition = handle(pool, projection, &message).await;
-                if matches!(disposition, Disposition::Ack) {
-                    applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                if message
-                    .info()
-                    .is_ok_and(|i| i.stream_sequence >= target || i.pending == 0)
-                {
-                    done.cancel();
-                }
-                disposition
+    let never = CancellationToken::new();
+    let mut applied = 0;
+    while applied_sequence(pool, P::NAME).await? < target {
+        let caught_up = |message: &jetstream::Message| {
+            message
+                .info()
+                .is_ok_and(|i| i.stream_sequence >= target || i.pending == 0)
+        };
+        match pass(pool, bus, &projection, &never, &mut applied, caught_up).await {
+            Ok(Pass::Shutdown) => break,
+            Ok(Pass::Restart) => {}
+            Err(e) => {
+                tracing::warn!(projection = P::NAME, error = %e, "rebuild interrupted; resuming");
+                tokio::time::sleep(RETRY_PAUSE).await;
             }
-        })
-        .await
-        .map_err(nats)?;
+        }
     }
-    Ok(applied.into_inner())
+    Ok(applied)
 }
 
 /// The last stream sequence `projection` has applied (0 before its first event).

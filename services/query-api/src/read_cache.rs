@@ -1,0 +1,283 @@
+//! Read-model answers kept in memory until the projection they were read from changes.
+//!
+//! Every projection transaction notifies `rainlogs_db::PROJECTED_CHANNEL` at commit with
+//! `<projection> <tenant>` for each tenant it touched; this process listens and drops the
+//! tenant's entries that depend on that projection. An entry is therefore never older than the
+//! last commit this process has been told about, and a read that raced a commit is not stored:
+//! each load is stamped before it reads, and is kept only if no change to what it depends on was
+//! announced since.
+//!
+//! PostgreSQL delivers a notification only to a listening connection. When the listener's
+//! connection is lost, everything cached is dropped and nothing is cached until it listens again,
+//! so a missed notification cannot leave a stale answer behind. Writes through this process also
+//! invalidate directly once their projection shows them, so read-your-writes does not wait for
+//! the notification.
+//!
+//! Only read models written by projections may be cached here (not `users`, not time-dependent
+//! aggregates such as "pulls in the last hour": those are computed per request).
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rainlogs_bus::CancellationToken;
+use rainlogs_db::{ChainProjection, ControlProjection, PROJECTED_CHANNEL, PgPool, Projection as _};
+use sqlx::postgres::PgListener;
+
+/// Entries kept at most; a full cache is emptied rather than grown (the bound on memory, not a
+/// tuning knob: a hit is worth a database round trip, a miss costs one).
+const CAPACITY: usize = 20_000;
+/// Pause before listening again after the listener failed outright.
+const RELISTEN_PAUSE: Duration = Duration::from_secs(1);
+
+/// What an entry depends on: the zones (with their health) and the jobs of a tenant.
+pub const ZONES_AND_JOBS: &[&str] = &[ControlProjection::NAME, ChainProjection::NAME];
+/// Jobs only (sealed windows).
+pub const JOBS: &[&str] = &[ChainProjection::NAME];
+/// Tenants and zones only.
+pub const CONTROL: &[&str] = &[ControlProjection::NAME];
+
+type Value = Arc<dyn Any + Send + Sync>;
+
+struct Entry {
+    depends_on: &'static [&'static str],
+    value: Value,
+}
+
+#[derive(Default)]
+struct State {
+    /// Whether the listener is listening; nothing is cached while it is not.
+    listening: bool,
+    /// Counts every announced change; a load is stamped with it before it reads.
+    clock: u64,
+    /// (projection, tenant) → clock at its last announced change.
+    changed_at: HashMap<(String, String), u64>,
+    /// Clock when everything was last dropped (listener lost or restarted).
+    reset_at: u64,
+    entries: HashMap<(String, String), Entry>,
+}
+
+impl State {
+    fn unchanged_since(&self, stamp: u64, tenant: &str, depends_on: &[&str]) -> bool {
+        self.listening
+            && self.reset_at < stamp
+            && depends_on.iter().all(|projection| {
+                self.changed_at
+                    .get(&((*projection).to_owned(), tenant.to_owned()))
+                    .is_none_or(|at| *at < stamp)
+            })
+    }
+}
+
+#[derive(Default)]
+pub struct ReadCache {
+    state: Mutex<State>,
+}
+
+impl ReadCache {
+    /// The cached answer for `key` of `tenant`, or `load`'s, which is kept when no projection in
+    /// `depends_on` changed for the tenant while it ran.
+    pub async fn get_or_load<T, E, F, Fut>(
+        &self,
+        tenant: &str,
+        key: String,
+        depends_on: &'static [&'static str],
+        load: F,
+    ) -> Result<Arc<T>, E>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let stamp = {
+            let Ok(mut state) = self.state.lock() else {
+                return load().await.map(Arc::new);
+            };
+            let cached = state
+                .entries
+                .get(&(tenant.to_owned(), key.clone()))
+                .map(|entry| entry.value.clone());
+            if let Some(value) = cached.and_then(|v| v.downcast::<T>().ok()) {
+                return Ok(value);
+            }
+            state.clock += 1;
+            state.clock
+        };
+        let value = Arc::new(load().await?);
+        if let Ok(mut state) = self.state.lock()
+            && state.unchanged_since(stamp, tenant, depends_on)
+        {
+            if state.entries.len() >= CAPACITY {
+                state.entries.clear();
+            }
+            let entry = Entry {
+                depends_on,
+                value: value.clone(),
+            };
+            state.entries.insert((tenant.to_owned(), key), entry);
+        }
+        Ok(value)
+    }
+
+    /// `projection` changed what it holds for `tenant`.
+    pub fn changed(&self, projection: &str, tenant: &str) {
+        if let Ok(mut state) = self.state.lock() {
+            state.clock += 1;
+            let now = state.clock;
+            state
+                .changed_at
+                .insert((projection.to_owned(), tenant.to_owned()), now);
+            state.entries.retain(|(entry_tenant, _), entry| {
+                entry_tenant != tenant || !entry.depends_on.contains(&projection)
+            });
+        }
+    }
+
+    /// Forgets everything and caches only while `listening`.
+    fn reset(&self, listening: bool) {
+        if let Ok(mut state) = self.state.lock() {
+            state.clock += 1;
+            state.reset_at = state.clock;
+            state.listening = listening;
+            state.entries.clear();
+            state.changed_at.clear();
+        }
+    }
+
+    /// Applies one notification payload, `<projection> <tenant>`.
+    fn notified(&self, payload: &str) {
+        match payload.split_once(' ') {
+            Some((projection, tenant)) => self.changed(projection, tenant),
+            // Not ours to interpret: be safe.
+            None => self.reset(true),
+        }
+    }
+
+    /// Listens for projection commits until `shutdown`; never fails (a lost listener turns the
+    /// cache off until it listens again).
+    pub async fn follow(self: Arc<Self>, pool: PgPool, shutdown: CancellationToken) {
+        loop {
+            match self.listen(&pool, &shutdown).await {
+                Ok(()) => return,
+                Err(e) => {
+                    self.reset(false);
+                    tracing::warn!(error = %e, "read cache: listening for projection commits failed; not caching until it listens again");
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(RELISTEN_PAUSE) => {}
+            }
+        }
+    }
+
+    async fn listen(&self, pool: &PgPool, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(PROJECTED_CHANNEL).await?;
+        self.reset(true);
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                next = listener.try_recv() => next?,
+            };
+            match next {
+                Some(notification) => self.notified(notification.payload()),
+                // The connection was lost and is listening again: whatever was announced in
+                // between is unknown.
+                None => self.reset(true),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const CHAIN: &[&str] = &["chain"];
+
+    async fn read(cache: &ReadCache, tenant: &str, value: u32) -> u32 {
+        *cache
+            .get_or_load(tenant, "jobs".into(), CHAIN, || async {
+                Ok::<_, ()>(value)
+            })
+            .await
+            .unwrap()
+    }
+
+    fn listening() -> ReadCache {
+        let cache = ReadCache::default();
+        cache.reset(true);
+        cache
+    }
+
+    #[tokio::test]
+    async fn nothing_is_cached_until_the_listener_listens() {
+        let cache = ReadCache::default();
+        assert_eq!(read(&cache, "t1", 1).await, 1);
+        assert_eq!(read(&cache, "t1", 2).await, 2);
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_kept_until_its_projection_changes_for_its_tenant() {
+        let cache = listening();
+        assert_eq!(read(&cache, "t1", 1).await, 1);
+        assert_eq!(read(&cache, "t1", 2).await, 1, "served from the cache");
+        cache.notified("audit t1");
+        cache.notified("chain t2");
+        assert_eq!(
+            read(&cache, "t1", 3).await,
+            1,
+            "other projections and tenants"
+        );
+        cache.notified("chain t1");
+        assert_eq!(read(&cache, "t1", 4).await, 4);
+    }
+
+    #[tokio::test]
+    async fn a_load_that_raced_a_change_is_not_kept() {
+        let cache = listening();
+        let value = cache
+            .get_or_load("t1", "jobs".into(), CHAIN, || async {
+                // The projection commits while this read is in flight.
+                cache.changed("chain", "t1");
+                Ok::<_, ()>(1)
+            })
+            .await
+            .unwrap();
+        assert_eq!(*value, 1, "the caller still gets what it read");
+        assert_eq!(read(&cache, "t1", 2).await, 2, "but it was not cached");
+    }
+
+    #[tokio::test]
+    async fn a_lost_listener_forgets_everything() {
+        let cache = listening();
+        read(&cache, "t1", 1).await;
+        cache.reset(false);
+        assert_eq!(read(&cache, "t1", 2).await, 2);
+        assert_eq!(
+            read(&cache, "t1", 3).await,
+            3,
+            "and caches nothing while away"
+        );
+        cache.reset(true);
+        assert_eq!(read(&cache, "t1", 4).await, 4);
+        assert_eq!(read(&cache, "t1", 5).await, 4);
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_another_type_under_the_same_key_is_a_miss() {
+        let cache = listening();
+        read(&cache, "t1", 1).await;
+        let text = cache
+            .get_or_load("t1", "jobs".into(), CHAIN, || async {
+                Ok::<_, ()>("page".to_owned())
+            })
+            .await
+            .unwrap();
+        assert_eq!(*text, "page");
+    }
+}
