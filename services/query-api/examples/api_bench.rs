@@ -112,7 +112,13 @@ async fn main() {
         tenant_rate: unlimited,
         ..Default::default()
     };
-    let stack = Stack::start_with(options, |_| {}).await;
+    // RUST_LOG, when set, replaces the log filter (e.g. `info,rainlogs_db=debug` shows runs).
+    let stack = Stack::start_with(options, |config| {
+        if let Ok(filter) = std::env::var("RUST_LOG") {
+            config.telemetry.log_level = filter;
+        }
+    })
+    .await;
     let (tenant, key) = stack.register("bench@example.eu").await;
     let added = stack.add_zone(&key, ENTERPRISE_ZONE).await;
     assert_eq!(added.status, 201, "{}", added.json);

@@ -248,7 +248,16 @@ async fn pass<P: Projection>(
         }
         if through > 0 {
             let run: Vec<(u64, &Envelope)> = events.iter().map(|(s, e)| (*s, e)).collect();
+            let started = std::time::Instant::now();
             let count = apply_events(pool, projection, &run, through).await?;
+            tracing::debug!(
+                projection = P::NAME,
+                read = messages.len(),
+                applied = count,
+                through,
+                took_us = started.elapsed().as_micros(),
+                "run applied"
+            );
             *applied += u64::try_from(count).unwrap_or(u64::MAX);
         }
         if let Some(failure) = failure {

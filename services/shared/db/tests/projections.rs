@@ -278,3 +278,39 @@ async fn rebuild_of_an_empty_stream_leaves_empty_tables() {
     );
     assert!(snapshot(&pool).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_run_larger_than_one_statement_is_applied_whole_and_a_replay_of_it_changes_nothing() {
+    let (_nats, _db, _bus, pool) = setup().await;
+    // 300 records of about 1 KiB each: several statements in one transaction.
+    let events: Vec<Envelope> = (1..=300u32)
+        .map(|n| {
+            let mut event = audit_event(if n % 2 == 0 { "acme" } else { "globex" }, n);
+            if let Event::AuditRecorded(record) = &mut event.event {
+                record.detail = Some(format!("{n:>1024}"));
+            }
+            event
+        })
+        .collect();
+    let run: Vec<(u64, &Envelope)> = events.iter().zip(1u64..).map(|(e, s)| (s, e)).collect();
+    assert_eq!(
+        rainlogs_db::apply_events(&pool, &AuditProjection, &run, 300)
+            .await
+            .expect("apply"),
+        300
+    );
+    // The same run again (a restart that read it before its commit was known) adds nothing.
+    assert_eq!(
+        rainlogs_db::apply_events(&pool, &AuditProjection, &run, 300)
+            .await
+            .expect("replay"),
+        0
+    );
+    let (rows, details): (i64, i64) =
+        sqlx::query_as("SELECT count(*), sum(length(detail)) FROM audit_log")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!((rows, details), (300, 300 * 1024));
+    assert_eq!(offset(&pool, "audit").await, 300);
+}
