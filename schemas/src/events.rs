@@ -100,6 +100,13 @@ pub enum Event {
 }
 
 impl Event {
+    /// Whether the payload holds personal data that a tenant's erasure (GDPR Art. 17) removes
+    /// from the control stream: the registration (name, email) and API key labels. Everything
+    /// else identifies zones, archives and keys, which the retention duty keeps.
+    pub fn holds_personal_data(&self) -> bool {
+        matches!(self, Event::TenantCreated(_) | Event::ApiKeyCreated(_))
+    }
+
     /// The `type` string on the wire.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -1011,8 +1011,48 @@ async fn export_holds_everything_and_erasure_keeps_only_what_the_law_requires() 
     assert_eq!(users, 0);
     let after = stack.get("/api/v1/zones", &admin).await;
     assert_eq!(after.error_code(), "ACCESS_DENIED");
+
+    // The control stream no longer holds the address or the key labels, anywhere in its bytes;
+    // the deletion and the zone's registration (kept for the archives' retention) are still there.
+    let control = control_events(&stack, &tenant).await;
+    assert!(
+        !control.iter().any(|(raw, _)| raw
+            .windows(b"gdpr@acme.example".len())
+            .any(|w| w == b"gdpr@acme.example")),
+        "the email address is still in the control stream"
+    );
+    let kinds: Vec<&str> = control
+        .iter()
+        .map(|(_, event)| event.event.type_name())
+        .collect();
+    assert!(
+        !kinds.contains(&"ctl.tenant_created") && !kinds.contains(&"ctl.api_key_created"),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"ctl.tenant_deleted") && kinds.contains(&"ctl.zone_added"),
+        "{kinds:?}"
+    );
     // The address is free again.
     stack.register("gdpr@acme.example").await;
+}
+
+/// Every event still stored on the tenant's control subject: (stored bytes, event).
+async fn control_events(stack: &Stack, tenant: &str) -> Vec<(Vec<u8>, rainlogs_schemas::Envelope)> {
+    let mut stream = stack.bus.js.get_stream("RL_CONTROL").await.unwrap();
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut events = Vec::new();
+    for sequence in 1..=last {
+        // Erased sequences are gone.
+        let Ok(message) = stream.get_raw_message(sequence).await else {
+            continue;
+        };
+        if message.subject.as_str() == rainlogs_schemas::subjects::control(tenant) {
+            let event = rainlogs_schemas::Envelope::from_cbor(&message.payload).unwrap();
+            events.push((message.payload.to_vec(), event));
+        }
+    }
+    events
 }
 
 #[tokio::test]

@@ -310,6 +310,16 @@ impl AppState {
         Ok(Onboarded { customer, api_key })
     }
 
+    /// Removes the tenant's events that hold personal data from the control stream.
+    async fn erase_personal_events(&self, tenant: &str) -> Result<(), rainlogs_bus::EraseError> {
+        let erased = rainlogs_bus::erase_control_events(&self.bus, tenant, |event| {
+            event.event.holds_personal_data()
+        })
+        .await?;
+        tracing::info!(%tenant, events = erased, "personal data erased from the control stream");
+        Ok(())
+    }
+
     /// Publishes the erasure and removes what the API holds outside the event log.
     async fn erase(&self, p: &crate::auth::Principal, reason: String) -> Result<Erasure, ApiError> {
         let (retain_until,): (Option<i64>,) = sqlx::query_as(
@@ -319,6 +329,10 @@ impl AppState {
         .bind(&p.tenant)
         .fetch_one(&self.db)
         .await?;
+        // First, so that a failure leaves the tenant in place and the request can be repeated.
+        self.erase_personal_events(&p.tenant)
+            .await
+            .map_err(|e| ApiError::unavailable("the event backbone", e))?;
         self.command(
             &p.tenant,
             None,
@@ -327,6 +341,11 @@ impl AppState {
         )
         .await?;
         self.key_cache.erase_tenant(&p.tenant);
+        // Again, for anything the tenant published while the first pass ran; the deletion stands
+        // either way, so a failure here is for the operator.
+        if let Err(e) = self.erase_personal_events(&p.tenant).await {
+            tracing::error!(tenant = %p.tenant, error = %e, "personal data left in the control stream after an erasure");
+        }
         sqlx::query("DELETE FROM users WHERE tenant_id = $1")
             .bind(&p.tenant)
             .execute(&self.db)
@@ -351,7 +370,8 @@ impl AppState {
             customer_id: p.tenant.clone(),
             erased_at: now(),
             erased: vec![
-                "customer name and email".into(),
+                "customer name and email, also from the control event log".into(),
+                "API key labels, also from the control event log".into(),
                 "dashboard users".into(),
                 "API keys (revoked)".into(),
                 "Cloudflare API tokens and zone registrations".into(),

@@ -8,6 +8,7 @@ mod connect;
 mod consume;
 mod control;
 pub mod definitions;
+mod erase;
 mod provision;
 mod publish;
 
@@ -15,6 +16,7 @@ pub use async_nats;
 pub use connect::{Bus, ConnectError, MIN_SERVER_VERSION, connect};
 pub use consume::{Disposition, consume};
 pub use control::{ControlFeed, control_feed};
+pub use erase::{EraseError, erase_control_events};
 pub use provision::{Drift, ProvisionError, StreamReport, StreamStatus, check, provision};
 pub use publish::{PublishError, Published};
 pub use tokio_util::sync::CancellationToken;

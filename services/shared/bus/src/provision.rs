@@ -212,12 +212,19 @@ fn is_stream_not_found(err: &jetstream::context::GetStreamError) -> bool {
 }
 
 /// Compares the fields the definition sets; fields the server adds on its own are not drift.
+/// A flag the definition leaves off is left out of its JSON, so a flag the server has on is
+/// compared too (a stream that still denies deletes after the definition stopped asking).
 fn compare<T: Serialize>(desired: &T, actual: &T) -> Vec<Drift> {
-    let (Ok(Value::Object(desired)), Ok(Value::Object(actual))) =
+    let (Ok(Value::Object(mut desired)), Ok(Value::Object(actual))) =
         (serde_json::to_value(desired), serde_json::to_value(actual))
     else {
         return Vec::new();
     };
+    for (field, value) in &actual {
+        if *value == Value::Bool(true) && !desired.contains_key(field) {
+            desired.insert(field.clone(), Value::Bool(false));
+        }
+    }
     desired
         .into_iter()
         .filter_map(|(field, expected)| {

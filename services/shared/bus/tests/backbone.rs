@@ -133,11 +133,11 @@ async fn provisioning_is_idempotent_and_reports_drift() {
 }
 
 #[tokio::test]
-async fn chain_and_control_streams_refuse_deletion() {
+async fn chain_and_control_streams_refuse_purge_and_only_erasure_deletes_control_events() {
     let server = NatsServer::start();
     let bus = connect(&server.url).await.expect("connect");
     provision(&bus, 1).await.expect("provision");
-    let published = bus
+    let control_event = bus
         .publish(&subjects::control("acme"), &tenant_event())
         .await
         .expect("publish");
@@ -145,11 +145,76 @@ async fn chain_and_control_streams_refuse_deletion() {
         let stream = bus.js.get_stream(name).await.expect("stream");
         assert!(stream.purge().await.is_err(), "{name} must deny purge");
     }
+    let chain = bus.js.get_stream(CHAIN).await.expect("stream");
+    let chain_event = bus
+        .publish(&subjects::chain("zone1"), &tenant_event())
+        .await
+        .expect("publish");
+    assert!(
+        chain.delete_message(chain_event.sequence).await.is_err(),
+        "RL_CHAIN must deny delete"
+    );
+    // Erasure removes the tenant's registration (it holds the address), and only it.
+    let erased =
+        rainlogs_bus::erase_control_events(&bus, "acme", |e| e.event.holds_personal_data())
+            .await
+            .expect("erase");
+    assert_eq!(erased, 1);
     let control = bus.js.get_stream(CONTROL).await.expect("stream");
     assert!(
-        control.delete_message(published.sequence).await.is_err(),
-        "RL_CONTROL must deny delete"
+        control
+            .get_raw_message(control_event.sequence)
+            .await
+            .is_err()
     );
+    assert_eq!(
+        rainlogs_bus::erase_control_events(&bus, "acme", |e| e.event.holds_personal_data())
+            .await
+            .expect("erase again"),
+        0
+    );
+}
+
+/// A control stream created before erasure existed denies deletes, and JetStream cannot lift
+/// that in place: provisioning says so, and an erasure fails without deleting anything.
+#[tokio::test]
+async fn a_control_stream_that_still_denies_deletes_is_reported_and_erasure_fails_cleanly() {
+    let server = NatsServer::start();
+    let bus = connect(&server.url).await.expect("connect");
+    provision(&bus, 1).await.expect("provision");
+    let mut old = bus
+        .js
+        .get_stream(CONTROL)
+        .await
+        .expect("stream")
+        .info()
+        .await
+        .expect("info")
+        .config
+        .clone();
+    old.deny_delete = true;
+    bus.js.update_stream(old).await.expect("the old definition");
+    let registered = bus
+        .publish(&subjects::control("acme"), &tenant_event())
+        .await
+        .expect("publish");
+
+    let reports = provision(&bus, 1).await.expect("provision");
+    let control = reports.iter().find(|r| r.name == CONTROL).expect("report");
+    match &control.status {
+        StreamStatus::Drifted { drift, note } => {
+            assert_eq!(drift[0].field, "deny_delete");
+            assert!(note.contains("refused"), "{note}");
+        }
+        other => panic!("expected the drift to be reported, got {other:?}"),
+    }
+    assert!(
+        rainlogs_bus::erase_control_events(&bus, "acme", |e| e.event.holds_personal_data())
+            .await
+            .is_err()
+    );
+    let stream = bus.js.get_stream(CONTROL).await.expect("stream");
+    assert!(stream.get_raw_message(registered.sequence).await.is_ok());
 }
 
 #[tokio::test]

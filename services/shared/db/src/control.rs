@@ -60,9 +60,13 @@ impl Projection for ControlProjection {
             Event::TenantDeleted(_) => {
                 // GDPR Art. 17: the read model keeps that the tenant existed and when it was
                 // erased, not who it was. Its keys stop working and its tokens are dropped.
+                // Erasure also removes the registration event from the stream, so a rebuild may
+                // meet the deletion of a tenant it never saw created: the row is made here then.
                 sqlx::query(
-                    "UPDATE tenants SET deleted_at = COALESCE(deleted_at, $2), name = '', email = '' \
-                     WHERE tenant_id = $1",
+                    "INSERT INTO tenants (tenant_id, name, email, retention_days, created_at, deleted_at) \
+                     VALUES ($1, '', '', 0, $2, $2) \
+                     ON CONFLICT (tenant_id) DO UPDATE \
+                     SET deleted_at = COALESCE(tenants.deleted_at, $2), name = '', email = ''",
                 )
                 .bind(tenant)
                 .bind(at(event))

@@ -314,3 +314,26 @@ async fn a_run_larger_than_one_statement_is_applied_whole_and_a_replay_of_it_cha
     assert_eq!((rows, details), (300, 300 * 1024));
     assert_eq!(offset(&pool, "audit").await, 300);
 }
+
+#[tokio::test]
+async fn a_deletion_replayed_without_its_erased_registration_still_marks_the_tenant_deleted() {
+    let (_nats, _db, _bus, pool) = setup().await;
+    let deleted = Envelope::new(
+        "acme",
+        None,
+        Actor::operator(),
+        Event::TenantDeleted(rainlogs_schemas::events::TenantDeleted {
+            reason: "GDPR Art. 17".into(),
+        }),
+    );
+    apply_message(&pool, &ControlProjection, 1, &deleted)
+        .await
+        .expect("apply");
+    let (name, email, deleted_at): (String, String, Option<time::OffsetDateTime>) =
+        sqlx::query_as("SELECT name, email, deleted_at FROM tenants WHERE tenant_id = 'acme'")
+            .fetch_one(&pool)
+            .await
+            .expect("a row for the erased tenant");
+    assert_eq!((name.as_str(), email.as_str()), ("", ""));
+    assert!(deleted_at.is_some());
+}
