@@ -197,6 +197,10 @@ reasons! {
     GovernanceMode = "governance_mode", Warning, "archives under GOVERNANCE retention, which privileged users can bypass";
     RetentionShorter = "retention_shorter", Warning, "an archive's Object Lock retain-until is earlier than the logged retain-until";
     PostureNotApplicable = "posture_not_applicable", Info, "a local directory has no Object Lock; protection rests on the file system";
+    // Erasure.
+    TenantErased = "tenant_erased", Info, "an erasure entry: the tenant was erased (GDPR Art. 17) and the log stops on purpose";
+    ErasedNotStale = "erased_not_stale", Ok, "the log stopped at its tenant's erasure, so its age is not tail-truncation evidence";
+    WindowAfterErasure = "window_after_erasure", Warning, "a window ending after the erasure, or a second erasure entry (data collected after erasure)";
     // Keys.
     KeyAnnounced = "key_announced", Info, "a key entry announces a checkpoint signing key (trusted only if pinned)";
 }

@@ -10,6 +10,7 @@ mod archives;
 mod checkpoints;
 pub mod cli;
 mod coverage;
+mod erasure;
 mod finding;
 mod freshness;
 mod inventory;

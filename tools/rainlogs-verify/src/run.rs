@@ -10,6 +10,7 @@ use rainlogs_store::{Backend, Store};
 use crate::archives::{self, Mode};
 use crate::checkpoints;
 use crate::coverage;
+use crate::erasure;
 use crate::finding::{Finding, Kind, Reason, Status};
 use crate::freshness;
 use crate::inventory;
@@ -124,13 +125,29 @@ async fn run(
     let (pruned, retention_findings) = retention::check(&log.entries);
     findings.extend(retention_findings);
 
+    let (erased_at, erasure_findings) = erasure::check(log.decoded());
+    findings.extend(erasure_findings);
+
     let (fresh, freshness_finding) = freshness::check(
         log.newest_sealed_ns(),
         options.now_ns(),
         options.max_staleness,
         &checkpoint_key,
     );
-    findings.push(freshness_finding);
+    // A log that stopped at its tenant's erasure is old on purpose. Only the finding changes:
+    // tiles past its checkpoint are still judged as those of a stale log.
+    findings.push(match erased_at {
+        Some(at) if freshness_finding.reason == Reason::CheckpointStale => Finding::new(
+            Kind::Freshness,
+            checkpoint_key.clone(),
+            Reason::ErasedNotStale,
+            format!(
+                "the log stopped at the tenant's erasure at {}",
+                format_ns(at)
+            ),
+        ),
+        _ => freshness_finding,
+    });
 
     if let Some((path, state)) = &remembered
         && let Some(previous) = state.logs.get(options.origin.as_str())

@@ -59,6 +59,8 @@ pub enum EntryKind {
     Gap = 3,
     Prune = 4,
     Key = 5,
+    /// The log's tenant was erased (GDPR Art. 17): no window after it is collected.
+    Erasure = 6,
 }
 
 impl EntryKind {
@@ -73,6 +75,7 @@ impl EntryKind {
             3 => Self::Gap,
             4 => Self::Prune,
             5 => Self::Key,
+            6 => Self::Erasure,
             other => return Err(EntryError::UnknownKind(other)),
         })
     }
@@ -84,6 +87,7 @@ impl EntryKind {
             Self::Gap => "gap",
             Self::Prune => "prune",
             Self::Key => "key",
+            Self::Erasure => "erasure",
         }
     }
 
@@ -171,6 +175,9 @@ pub enum EntryBody {
     Gap(GapRecord),
     Prune(PruneRecord),
     Key(KeyRecord),
+    /// The tenant was erased at the entry's `sealed_at_ns`; the archives the retention duty
+    /// keeps stay until their retain-until and are pruned then, like any other.
+    Erasure,
 }
 
 impl EntryBody {
@@ -181,6 +188,7 @@ impl EntryBody {
             Self::Gap(_) => EntryKind::Gap,
             Self::Prune(_) => EntryKind::Prune,
             Self::Key(_) => EntryKind::Key,
+            Self::Erasure => EntryKind::Erasure,
         }
     }
 
@@ -191,7 +199,7 @@ impl EntryBody {
             Self::Empty(r) => Some(&r.dataset),
             Self::Gap(r) => Some(&r.dataset),
             Self::Prune(r) => Some(&r.dataset),
-            Self::Key(_) => None,
+            Self::Key(_) | Self::Erasure => None,
         }
     }
 
@@ -201,7 +209,7 @@ impl EntryBody {
             Self::Archive(r) => Some(r.window),
             Self::Empty(r) => Some(r.window),
             Self::Gap(r) => Some(r.window),
-            Self::Prune(_) | Self::Key(_) => None,
+            Self::Prune(_) | Self::Key(_) | Self::Erasure => None,
         }
     }
 

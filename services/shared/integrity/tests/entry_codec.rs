@@ -47,6 +47,29 @@ fn every_kind_round_trips_byte_exactly() {
 }
 
 #[test]
+fn an_erasure_entry_round_trips_and_holds_nothing_but_its_place_and_time() {
+    let log = sample_log();
+    let sealed = Chain::after(log.last().unwrap())
+        .seal(EntryBody::Erasure, T0 + DAY)
+        .unwrap();
+    let decoded = Entry::decode(&sealed.bytes).unwrap();
+    assert_eq!(decoded.kind(), EntryKind::Erasure);
+    assert_eq!(decoded.encode().unwrap(), sealed.bytes);
+    // Any field set on an erasure entry is refused.
+    let mut with_dataset = bytes_of(EntryKind::Key);
+    let kind_at = field_offset(&log[0].entry, "kind");
+    with_dataset[kind_at] = EntryKind::Erasure.code();
+    assert!(
+        matches!(
+            Entry::decode(&with_dataset),
+            Err(EntryError::NotApplicable { field: "key", .. })
+        ),
+        "{:?}",
+        Entry::decode(&with_dataset)
+    );
+}
+
+#[test]
 fn truncated_entries_are_rejected_at_every_length() {
     for sealed in sample_log() {
         for len in 0..sealed.bytes.len() {

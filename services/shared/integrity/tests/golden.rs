@@ -57,6 +57,26 @@ fn entries() -> String {
     out
 }
 
+/// An erasure entry sealed after the sample log (it is not part of it, so the sample's tree and
+/// checkpoint stay as they are).
+fn erasure_entry() -> String {
+    let log = sample_log();
+    let last = log.last().unwrap();
+    let mut chain = Chain::after(last);
+    let sealed = chain
+        .seal(EntryBody::Erasure, last.entry.sealed_at_ns + 60_000_000_000)
+        .unwrap();
+    format!(
+        "entry {} ({}), {} bytes\nentry id: {}\nprev_chain_hash: {}\n{}",
+        sealed.entry.index,
+        sealed.entry.kind().as_str(),
+        sealed.bytes.len(),
+        sealed.id,
+        sealed.entry.prev_chain_hash,
+        wrap_hex(&sealed.bytes)
+    )
+}
+
 fn annotated_archive() -> String {
     annotate(&sample_log()[1].entry).unwrap()
 }
@@ -172,6 +192,7 @@ fn goldens() -> Vec<(&'static str, String)> {
     vec![
         ("keys.txt", keys()),
         ("entries.txt", entries()),
+        ("entry-erasure.txt", erasure_entry()),
         ("entry-archive-annotated.txt", annotated_archive()),
         ("chain.txt", chain()),
         ("merkle.txt", merkle()),

@@ -134,3 +134,77 @@ async fn since_limits_archive_reads_but_not_the_log() {
     let whole = zone.verify().await;
     assert_verdict(&whole, 1, &[Reason::StoredSha256Mismatch]);
 }
+
+/// Verifies the zone a month after its newest entry, with a two-hour staleness limit.
+async fn verify_a_month_later(zone: &DirZone) -> rainlogs_verify::Report {
+    let mut options = zone.options();
+    options.max_staleness = Some(std::time::Duration::from_secs(2 * 3600));
+    options.now = time_of(zone.b().newest_sealed_ns() + 30 * 24 * 3600 * SECOND_NS);
+    zone.verify_with(options).await
+}
+
+#[tokio::test]
+async fn an_erased_tenants_log_stops_without_being_stale() {
+    let mut zone = DirZone::new().await;
+    let stopped = verify_a_month_later(&zone).await;
+    assert_verdict(&stopped, 1, &[Reason::CheckpointStale]);
+
+    let at = zone.b().newest_sealed_ns() + SECOND_NS;
+    zone.builder().erasure(at);
+    zone.builder().finish().await;
+    let erased = verify_a_month_later(&zone).await;
+    assert_verdict(
+        &erased,
+        0,
+        &[
+            Reason::TenantErased,
+            Reason::ErasedNotStale,
+            Reason::LogVerified,
+        ],
+    );
+    assert!(
+        !erased.has(Reason::CheckpointStale),
+        "{}",
+        erased.to_human()
+    );
+}
+
+#[tokio::test]
+async fn a_window_after_the_erasure_is_reported() {
+    let mut zone = DirZone::new().await;
+    let at = zone.b().newest_sealed_ns() + SECOND_NS;
+    zone.builder().erasure(at);
+    // Collected before the erasure, sealed after it: allowed.
+    let before = Window::new(at - 120 * SECOND_NS, at - 60 * SECOND_NS).unwrap();
+    zone.builder().empty(
+        "dns_logs",
+        before,
+        CollectionMethod::Logpull,
+        at + SECOND_NS,
+    );
+    let clean = {
+        zone.builder().finish().await;
+        zone.verify().await
+    };
+    assert!(
+        !clean.has(Reason::WindowAfterErasure),
+        "{}",
+        clean.to_human()
+    );
+    // Collected after it: the erasure did not stop collection.
+    let after = Window::new(at - 60 * SECOND_NS, at + 60 * SECOND_NS).unwrap();
+    zone.builder().empty(
+        "dns_logs",
+        after,
+        CollectionMethod::Logpull,
+        at + 180 * SECOND_NS,
+    );
+    zone.builder().finish().await;
+    let report = zone.verify().await;
+    assert!(
+        report.has(Reason::WindowAfterErasure),
+        "{}",
+        report.to_human()
+    );
+    assert_eq!(report.count(Status::Tamper), 0, "{}", report.to_human());
+}

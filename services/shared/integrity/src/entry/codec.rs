@@ -154,6 +154,7 @@ impl Flat {
             EntryBody::Key(r) => {
                 flat.key = r.verifier_key.to_string();
             }
+            EntryBody::Erasure => {}
         }
         flat
     }
@@ -259,6 +260,15 @@ impl Flat {
                 let verifier_key = NoteVerifierKey::parse(&self.key)
                     .map_err(|e| invalid("key", &e.to_string()))?;
                 EntryBody::Key(KeyRecord { verifier_key })
+            }
+            EntryKind::Erasure => {
+                rules.empty("dataset", &self.dataset)?;
+                rules.unused_window_fields()?;
+                rules.unused_object_fields()?;
+                rules.unused_gap_fields()?;
+                rules.unused_prune_fields()?;
+                rules.unused_key()?;
+                EntryBody::Erasure
             }
         };
         Ok(Entry {

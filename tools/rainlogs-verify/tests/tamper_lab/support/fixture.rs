@@ -114,6 +114,15 @@ impl ZoneBuilder {
         index
     }
 
+    pub fn erasure(&mut self, sealed_at_ns: u64) -> u64 {
+        self.seal(EntryBody::Erasure, sealed_at_ns)
+    }
+
+    /// `sealed_at_ns` of the newest entry.
+    pub fn newest_sealed_ns(&self) -> u64 {
+        self.entries.last().map_or(0, |e| e.entry.sealed_at_ns)
+    }
+
     pub fn key_entry(&mut self, sealed_at_ns: u64) -> u64 {
         let body = EntryBody::Key(KeyRecord {
             verifier_key: self.signer.verifier_key(),
