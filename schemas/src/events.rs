@@ -93,6 +93,8 @@ pub enum Event {
     WindowGap(WindowGap),
     #[serde(rename = "archive.pruned")]
     ArchivePruned(ArchivePruned),
+    #[serde(rename = "archive.erasure_requested")]
+    ErasureRequested(ErasureRequested),
     #[serde(rename = "chain.entry_sealed")]
     EntrySealed(EntrySealed),
     #[serde(rename = "audit.recorded")]
@@ -128,6 +130,7 @@ impl Event {
             Event::WindowEmpty(_) => "archive.window_empty",
             Event::WindowGap(_) => "archive.window_gap",
             Event::ArchivePruned(_) => "archive.pruned",
+            Event::ErasureRequested(_) => "archive.erasure_requested",
             Event::EntrySealed(_) => "chain.entry_sealed",
             Event::AuditRecorded(_) => "audit.recorded",
         }
@@ -368,6 +371,13 @@ pub struct ArchivePruned {
     pub policy: String,
     /// When the object was deleted, Unix ns.
     pub pruned_at_ns: i64,
+}
+
+/// The zone's tenant was erased: the sealer appends the log's `erasure` entry (docs/FORMAT.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErasureRequested {
+    /// Why, as given with the erasure (e.g. `GDPR Art. 17 request`).
+    pub reason: String,
 }
 
 /// One entry appended to a zone's integrity log (see docs/FORMAT.md for `entry`).

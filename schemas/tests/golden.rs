@@ -251,6 +251,13 @@ fn samples() -> Vec<Envelope> {
                 days: Some(730),
             }),
         ),
+        envelope(
+            21,
+            Some(ZONE),
+            Event::ErasureRequested(ErasureRequested {
+                reason: "GDPR Art. 17 request".into(),
+            }),
+        ),
     ]
 }
 

@@ -31,7 +31,7 @@ impl Outcome {
 
 /// Ties the events of one request together (`correlation`), so an auditor can see which control
 /// events an audit record stands for.
-fn correlation() -> Option<Uuid> {
+pub(crate) fn correlation() -> Option<Uuid> {
     request::current().and_then(|c| Uuid::parse_str(&c.id).ok())
 }
 

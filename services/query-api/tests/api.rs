@@ -1033,6 +1033,19 @@ async fn export_holds_everything_and_erasure_keeps_only_what_the_law_requires() 
         kinds.contains(&"ctl.tenant_deleted") && kinds.contains(&"ctl.zone_added"),
         "{kinds:?}"
     );
+    // The sealer is asked to end the zone's log with an erasure entry.
+    let archive = stack
+        .bus
+        .js
+        .get_stream("RL_ARCHIVE")
+        .await
+        .unwrap()
+        .get_last_raw_message_by_subject(&rainlogs_schemas::subjects::archive(ENTERPRISE_ZONE))
+        .await
+        .unwrap();
+    let requested = rainlogs_schemas::Envelope::from_cbor(&archive.payload).unwrap();
+    assert_eq!(requested.event.type_name(), "archive.erasure_requested");
+    assert_eq!(requested.tenant, tenant);
     // The address is free again.
     stack.register("gdpr@acme.example").await;
 }

@@ -66,7 +66,7 @@ impl Projection for RetentionSchedule {
                 .execute(conn)
                 .await?;
             }
-            EntryBody::Empty(_) | EntryBody::Gap(_) | EntryBody::Key(_) => {}
+            EntryBody::Empty(_) | EntryBody::Gap(_) | EntryBody::Key(_) | EntryBody::Erasure => {}
         }
         Ok(())
     }

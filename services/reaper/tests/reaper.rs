@@ -643,6 +643,15 @@ async fn an_erased_tenants_archives_go_at_retain_until_not_before() {
         }),
     )
     .await;
+    // As the API does after the deletion: the zone's log records the erasure.
+    h.publish(
+        &subjects::archive(ZONE),
+        Some(ZONE),
+        Event::ErasureRequested(rainlogs_schemas::events::ErasureRequested {
+            reason: "GDPR Art. 17 request".into(),
+        }),
+    )
+    .await;
     let reaper = h.reaper();
     assert_eq!(
         reaper.sweep(ns(schedule[0].1) - SECOND_NS).await.unwrap(),
@@ -656,7 +665,16 @@ async fn an_erased_tenants_archives_go_at_retain_until_not_before() {
     for row in h.schedule().await {
         assert!(!h.exists(&row.2).await, "{} outlived its duty", row.2);
     }
-    h.wait_checkpointed(5).await;
+    h.wait_checkpointed(6).await;
     let report = h.verify().await;
     assert_eq!(report.exit_code(), 0, "{}", report.to_human());
+    assert!(report.has(rainlogs_verify::Reason::TenantErased));
+    // Long after, the stopped log is not mistaken for a truncated one.
+    let mut later = VerifyOptions::new(TENANT, ZONE, vec![key().verifier_key()]).unwrap();
+    later.prefix = BucketPrefix::new(&h.store.prefix).unwrap();
+    later.max_staleness = Some(Duration::from_secs(3600));
+    later.now = time::OffsetDateTime::now_utc() + time::Duration::days(90);
+    let report = rainlogs_verify::verify(&h.store.store, &later).await;
+    assert_eq!(report.exit_code(), 0, "{}", report.to_human());
+    assert!(report.has(rainlogs_verify::Reason::ErasedNotStale));
 }

@@ -71,7 +71,7 @@ impl Coverage {
             EntryBody::Archive(r) => (&r.dataset, r.window, r.method),
             EntryBody::Empty(r) => (&r.dataset, r.window, r.method),
             EntryBody::Gap(r) => (&r.dataset, r.window, r.method),
-            EntryBody::Prune(_) | EntryBody::Key(_) => return,
+            EntryBody::Prune(_) | EntryBody::Key(_) | EntryBody::Erasure => return,
         };
         self.last_method = Some(method);
         let span = self.datasets.entry(dataset.clone()).or_insert(Span {

@@ -172,8 +172,11 @@ impl Core {
                 envelope.zone, message.subject
             ));
         };
-        let is_prune = matches!(envelope.event, Event::ArchivePruned(_));
-        if !is_prune && body::dataset_and_window(&envelope.event).is_none() {
+        let is_log_event = matches!(
+            envelope.event,
+            Event::ArchivePruned(_) | Event::ErasureRequested(_)
+        );
+        if !is_log_event && body::dataset_and_window(&envelope.event).is_none() {
             return Answer::Reject(format!(
                 "{} is not an archive event",
                 envelope.event.type_name()
@@ -214,6 +217,9 @@ impl Core {
         }
         if let Event::ArchivePruned(pruned) = &envelope.event {
             return Box::pin(seal_prune(&self.journal, log, pruned, &envelope)).await;
+        }
+        if let Event::ErasureRequested(_) = &envelope.event {
+            return Box::pin(seal_erasure(&self.journal, log, &envelope)).await;
         }
         let body = match body::entry_body(&envelope.event, &log.coverage) {
             Ok(body) => body,
@@ -464,6 +470,26 @@ async fn seal_prune(
         match append_entry(journal, log, &body, cause).await {
             Appended::Sealed { index, .. } => {
                 tracing::info!(zone = %log.zone, index, target = event.target_index, "prune sealed");
+                return Answer::Ack;
+            }
+            Appended::Raced => {}
+            Appended::Stop(answer) => return answer,
+        }
+    }
+    Answer::Retry(Duration::from_millis(100))
+}
+
+/// Appends the log's one `erasure` entry; a repeated request (or one another sealer already
+/// served) is acknowledged without a second.
+async fn seal_erasure(journal: &Journal, log: &mut ZoneLog, cause: &Envelope) -> Answer {
+    for _ in 0..APPEND_ATTEMPTS {
+        if log.erased {
+            tracing::debug!(zone = %log.zone, "erasure already logged");
+            return Answer::Ack;
+        }
+        match append_entry(journal, log, &rainlogs_integrity::EntryBody::Erasure, cause).await {
+            Appended::Sealed { index, .. } => {
+                tracing::info!(zone = %log.zone, index, "erasure sealed");
                 return Answer::Ack;
             }
             Appended::Raced => {}

@@ -40,6 +40,8 @@ pub struct ZoneLog {
     pub coverage: Coverage,
     /// Archive entries that already have their `prune` entry.
     pub pruned: PrunedTargets,
+    /// Whether the log holds its `erasure` entry (there is at most one).
+    pub erased: bool,
     /// Stream sequence of the newest entry on the subject (0 = none yet).
     pub last_sequence: u64,
     /// Newest checkpoint known to be in the bucket (signed by this or another sealer).
@@ -75,6 +77,7 @@ impl ZoneLog {
             tiles: TileWriter::new(),
             coverage: Coverage::default(),
             pruned: PrunedTargets::default(),
+            erased: false,
             last_sequence: 0,
             signed,
             unwritten: Vec::new(),
@@ -120,8 +123,10 @@ impl ZoneLog {
             .map_err(|source| ZoneError::Tiles { index, source })?;
         self.chain = Chain::after(&sealed);
         self.coverage.record(&sealed.entry.body);
-        if let rainlogs_integrity::EntryBody::Prune(prune) = &sealed.entry.body {
-            self.pruned.insert(prune.target_index);
+        match &sealed.entry.body {
+            rainlogs_integrity::EntryBody::Prune(prune) => self.pruned.insert(prune.target_index),
+            rainlogs_integrity::EntryBody::Erasure => self.erased = true,
+            _ => {}
         }
         self.last_sequence = sequence;
         let size = self.size();

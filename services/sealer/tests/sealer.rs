@@ -638,3 +638,38 @@ async fn entries_left_without_a_checkpoint_are_signed_after_a_restart_without_ne
     let entries = verify_published(&h.chain().await);
     assert_eq!(h.audit().await, entries);
 }
+
+#[tokio::test]
+async fn an_erasure_is_sealed_once_after_the_windows_and_a_repeat_changes_nothing() {
+    let h = Harness::local().await;
+    h.start_sealer(&h.stop.clone()).await;
+    for n in 0..3 {
+        h.publish(outcome(n, "http_requests")).await;
+    }
+    h.wait_sealed(3).await;
+    let erasure = || {
+        Event::ErasureRequested(rainlogs_schemas::events::ErasureRequested {
+            reason: "GDPR Art. 17 request".into(),
+        })
+    };
+    h.publish(erasure()).await;
+    h.wait_sealed(4).await;
+    // A repeated request (the API asked twice, or a redelivery) seals no second entry; a later
+    // window still gets its entry, so the repeat was read and dropped, not left waiting.
+    h.publish(erasure()).await;
+    h.publish(outcome(3, "http_requests")).await;
+    h.wait_sealed(5).await;
+    let audited = h.audit().await;
+    let kinds: Vec<EntryKind> = audited.iter().map(Entry::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EntryKind::Archive,
+            EntryKind::Empty,
+            EntryKind::Gap,
+            EntryKind::Erasure,
+            EntryKind::Archive
+        ]
+    );
+    assert_eq!(verify_published(&h.chain().await), audited);
+}

@@ -4,7 +4,8 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use rainlogs_schemas::events::{Event, Role, TenantCreated, TenantDeleted};
+use rainlogs_schemas::events::{ErasureRequested, Event, Role, TenantCreated, TenantDeleted};
+use rainlogs_schemas::{Actor, Envelope, subjects};
 use time::OffsetDateTime;
 
 use crate::auth::BearerAuth;
@@ -310,6 +311,35 @@ impl AppState {
         Ok(Onboarded { customer, api_key })
     }
 
+    /// Asks the sealer to close every log the tenant has (its zones, removed ones too) with an
+    /// `erasure` entry, so an auditor sees why each log stops.
+    async fn request_log_erasures(&self, tenant: &str, actor: &Actor, reason: &str) {
+        let zones: Result<Vec<(String,)>, sqlx::Error> = sqlx::query_as(
+            "SELECT zone_id FROM zones WHERE tenant_id = $1 \
+             UNION SELECT DISTINCT zone_id FROM jobs WHERE tenant_id = $1",
+        )
+        .bind(tenant)
+        .fetch_all(&self.db)
+        .await;
+        let zones = match zones {
+            Ok(zones) => zones,
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "cannot list the erased tenant's zones; their logs get no erasure entry");
+                return;
+            }
+        };
+        for (zone,) in zones {
+            let event = Event::ErasureRequested(ErasureRequested {
+                reason: reason.to_owned(),
+            });
+            let mut envelope = Envelope::new(tenant, Some(zone.clone()), actor.clone(), event);
+            envelope.correlation = crate::events::correlation();
+            if let Err(e) = self.bus.publish(&subjects::archive(&zone), &envelope).await {
+                tracing::error!(%tenant, %zone, error = %e, "erasure entry not requested");
+            }
+        }
+    }
+
     /// Removes the tenant's events that hold personal data from the control stream.
     async fn erase_personal_events(&self, tenant: &str) -> Result<(), rainlogs_bus::EraseError> {
         let erased = rainlogs_bus::erase_control_events(&self.bus, tenant, |event| {
@@ -322,6 +352,7 @@ impl AppState {
 
     /// Publishes the erasure and removes what the API holds outside the event log.
     async fn erase(&self, p: &crate::auth::Principal, reason: String) -> Result<Erasure, ApiError> {
+        let reason_text = reason.clone();
         let (retain_until,): (Option<i64>,) = sqlx::query_as(
             "SELECT max(retain_until_ns) FROM jobs WHERE tenant_id = $1 AND kind = 'archive' \
              AND pruned_by_index IS NULL",
@@ -341,6 +372,8 @@ impl AppState {
         )
         .await?;
         self.key_cache.erase_tenant(&p.tenant);
+        self.request_log_erasures(&p.tenant, &p.actor, &reason_text)
+            .await;
         // Again, for anything the tenant published while the first pass ran; the deletion stands
         // either way, so a failure here is for the operator.
         if let Err(e) = self.erase_personal_events(&p.tenant).await {
@@ -362,7 +395,8 @@ impl AppState {
                 what: "archived Cloudflare logs and their integrity log".into(),
                 until: Some(from_ns(until)),
                 why: "legal retention duty set by the retention policy; each archive is deleted \
-                      at its retain-until and the deletion is logged as a prune entry"
+                      at its retain-until and the deletion is logged as a prune entry; each \
+                      zone's integrity log records this erasure (an erasure entry)"
                     .into(),
             });
         }

@@ -34,6 +34,8 @@ pub enum JobKind {
     Prune,
     /// The checkpoint signing key changed.
     Key,
+    /// The tenant was erased (GDPR Art. 17); the zone's log stops here.
+    Erasure,
 }
 
 impl JobKind {
@@ -44,6 +46,7 @@ impl JobKind {
             Self::Gap => "gap",
             Self::Prune => "prune",
             Self::Key => "key",
+            Self::Erasure => "erasure",
         }
     }
 }

@@ -90,7 +90,7 @@ impl Projection for ChainProjection {
                 row.prune_target_index = Some(signed(r.target_index));
                 row.pruned_at_ns = set(r.pruned_at_ns);
             }
-            EntryBody::Key(_) => {}
+            EntryBody::Key(_) | EntryBody::Erasure => {}
         }
         sqlx::query(
             "INSERT INTO jobs (zone_id, leaf_index, tenant_id, job_id, kind, dataset, window_start_ns, \
