@@ -71,6 +71,8 @@ pub enum Event {
     ZoneHealth(ZoneHealth),
     #[serde(rename = "ctl.api_key_created")]
     ApiKeyCreated(ApiKeyCreated),
+    #[serde(rename = "ctl.user_created")]
+    UserCreated(UserCreated),
     #[serde(rename = "ctl.api_key_revoked")]
     ApiKeyRevoked(ApiKeyRevoked),
     #[serde(rename = "ctl.pull_requested")]
@@ -103,10 +105,14 @@ pub enum Event {
 
 impl Event {
     /// Whether the payload holds personal data that a tenant's erasure (GDPR Art. 17) removes
-    /// from the control stream: the registration (name, email) and API key labels. Everything
+    /// from the control stream: the registration (name, email), dashboard users (email, password
+    /// hash) and API key labels. Everything
     /// else identifies zones, archives and keys, which the retention duty keeps.
     pub fn holds_personal_data(&self) -> bool {
-        matches!(self, Event::TenantCreated(_) | Event::ApiKeyCreated(_))
+        matches!(
+            self,
+            Event::TenantCreated(_) | Event::ApiKeyCreated(_) | Event::UserCreated(_)
+        )
     }
 
     /// The `type` string on the wire.
@@ -119,6 +125,7 @@ impl Event {
             Event::ZoneRemoved(_) => "ctl.zone_removed",
             Event::ZoneHealth(_) => "ctl.zone_health",
             Event::ApiKeyCreated(_) => "ctl.api_key_created",
+            Event::UserCreated(_) => "ctl.user_created",
             Event::ApiKeyRevoked(_) => "ctl.api_key_revoked",
             Event::PullRequested(_) => "ctl.pull_requested",
             Event::LegalHoldSet(_) => "ctl.legal_hold_set",
@@ -209,6 +216,16 @@ pub struct ApiKeyCreated {
     #[serde(with = "serde_bytes")]
     pub digest: Vec<u8>,
     pub expires_at_ns: Option<i64>,
+}
+
+/// A dashboard user who signs in with email and password (`POST /api/v1/auth/login`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserCreated {
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+    /// PHC string (argon2id); the password itself is never stored or published.
+    pub password_hash: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -252,6 +252,16 @@ fn samples() -> Vec<Envelope> {
             }),
         ),
         envelope(
+            22,
+            None,
+            Event::UserCreated(UserCreated {
+                user_id: "u0190a5c3".into(),
+                email: "soc@example.eu".into(),
+                role: Role::Admin,
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+            }),
+        ),
+        envelope(
             21,
             Some(ZONE),
             Event::ErasureRequested(ErasureRequested {

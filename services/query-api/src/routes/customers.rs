@@ -4,7 +4,9 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use rainlogs_schemas::events::{ErasureRequested, Event, Role, TenantCreated, TenantDeleted};
+use rainlogs_schemas::events::{
+    ErasureRequested, Event, Role, TenantCreated, TenantDeleted, UserCreated,
+};
 use rainlogs_schemas::{Actor, Envelope, subjects};
 use time::OffsetDateTime;
 
@@ -269,20 +271,16 @@ impl AppState {
                 email: email.clone(),
                 retention_days,
             });
-            self.command(&tenant, None, &actor, vec![created, key_event])
-                .await?;
-            if let Some(hash) = &password_hash {
-                sqlx::query(
-                    "INSERT INTO users (user_id, tenant_id, email, role, password_hash) \
-                     VALUES ($1, $2, $3, 'admin', $4)",
-                )
-                .bind(format!("u{}", uuid::Uuid::new_v4().simple()))
-                .bind(&tenant)
-                .bind(&email)
-                .bind(hash)
-                .execute(&self.db)
-                .await?;
+            let mut events = vec![created, key_event];
+            if let Some(password_hash) = password_hash {
+                events.push(Event::UserCreated(UserCreated {
+                    user_id: format!("u{}", uuid::Uuid::new_v4().simple()),
+                    email: email.clone(),
+                    role: Role::Admin,
+                    password_hash,
+                }));
             }
+            self.command(&tenant, None, &actor, events).await?;
             Ok(api_key)
         }
         .await;
@@ -350,7 +348,8 @@ impl AppState {
         Ok(())
     }
 
-    /// Publishes the erasure and removes what the API holds outside the event log.
+    /// Publishes the erasure, removes personal data from the control stream and asks for the
+    /// logs' erasure entries.
     async fn erase(&self, p: &crate::auth::Principal, reason: String) -> Result<Erasure, ApiError> {
         let reason_text = reason.clone();
         let (retain_until,): (Option<i64>,) = sqlx::query_as(
@@ -379,10 +378,6 @@ impl AppState {
         if let Err(e) = self.erase_personal_events(&p.tenant).await {
             tracing::error!(tenant = %p.tenant, error = %e, "personal data left in the control stream after an erasure");
         }
-        sqlx::query("DELETE FROM users WHERE tenant_id = $1")
-            .bind(&p.tenant)
-            .execute(&self.db)
-            .await?;
         let mut retained = vec![Retained {
             what: "audit log of access to this tenant's data (key ids, IP addresses, times)".into(),
             until: None,

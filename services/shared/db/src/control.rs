@@ -28,12 +28,12 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// Tenants, zones and API keys from `rl.ctl.>`.
+/// Tenants, zones, API keys and dashboard users from `rl.ctl.>`.
 pub struct ControlProjection;
 
 impl Projection for ControlProjection {
     const NAME: &'static str = "control";
-    const TABLES: &'static [&'static str] = &["tenants", "zones", "api_keys"];
+    const TABLES: &'static [&'static str] = &["tenants", "zones", "api_keys", "users"];
     const STREAM: &'static str = rainlogs_bus::definitions::CONTROL;
 
     async fn apply(
@@ -72,6 +72,10 @@ impl Projection for ControlProjection {
                 .bind(at(event))
                 .execute(&mut *conn)
                 .await?;
+                sqlx::query("DELETE FROM users WHERE tenant_id = $1")
+                    .bind(tenant)
+                    .execute(&mut *conn)
+                    .await?;
                 sqlx::query(
                     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE tenant_id = $1",
                 )
@@ -189,6 +193,20 @@ impl Projection for ControlProjection {
                 .bind(role_name(e.role))
                 .bind(&e.digest)
                 .bind(expires)
+                .bind(at(event))
+                .execute(conn)
+                .await?;
+            }
+            Event::UserCreated(e) => {
+                sqlx::query(
+                    "INSERT INTO users (user_id, tenant_id, email, role, password_hash, created_at) \
+                     VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (user_id) DO NOTHING",
+                )
+                .bind(&e.user_id)
+                .bind(tenant)
+                .bind(&e.email)
+                .bind(role_name(e.role))
+                .bind(&e.password_hash)
                 .bind(at(event))
                 .execute(conn)
                 .await?;
