@@ -58,6 +58,18 @@ async fn unreachable_server_is_a_clear_error() {
     assert!(matches!(err, ConnectError::Unreachable { .. }), "{err}");
 }
 
+/// Changes a stream's configuration by hand, as an operator with the `nats` CLI would.
+async fn edit_stream(
+    bus: &rainlogs_bus::Bus,
+    name: &str,
+    edit: impl FnOnce(&mut rainlogs_bus::async_nats::jetstream::stream::Config),
+) {
+    let mut stream = bus.js.get_stream(name).await.expect("stream");
+    let mut config = stream.info().await.expect("info").config.clone();
+    edit(&mut config);
+    bus.js.update_stream(config).await.expect("manual edit");
+}
+
 #[tokio::test]
 async fn provisioning_is_idempotent_and_reports_drift() {
     let server = NatsServer::start();
@@ -85,18 +97,10 @@ async fn provisioning_is_idempotent_and_reports_drift() {
     );
 
     // Someone shortens the batch replay buffer by hand.
-    let mut edited = bus
-        .js
-        .get_stream(BATCH)
-        .await
-        .expect("stream")
-        .info()
-        .await
-        .expect("info")
-        .config
-        .clone();
-    edited.max_age = std::time::Duration::from_secs(86_400);
-    bus.js.update_stream(edited).await.expect("manual edit");
+    edit_stream(&bus, BATCH, |c| {
+        c.max_age = std::time::Duration::from_secs(86_400)
+    })
+    .await;
 
     let drifted = check(&bus, 1).await.expect("check");
     let batch = drifted
@@ -182,18 +186,7 @@ async fn a_control_stream_that_still_denies_deletes_is_reported_and_erasure_fail
     let server = NatsServer::start();
     let bus = connect(&server.url).await.expect("connect");
     provision(&bus, 1).await.expect("provision");
-    let mut old = bus
-        .js
-        .get_stream(CONTROL)
-        .await
-        .expect("stream")
-        .info()
-        .await
-        .expect("info")
-        .config
-        .clone();
-    old.deny_delete = true;
-    bus.js.update_stream(old).await.expect("the old definition");
+    edit_stream(&bus, CONTROL, |c| c.deny_delete = true).await;
     let registered = bus
         .publish(&subjects::control("acme"), &tenant_event())
         .await
