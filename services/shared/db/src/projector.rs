@@ -187,7 +187,7 @@ enum Pass {
     Restart,
 }
 
-/// Reads the stream from the committed offset and applies it in runs until `stop` says so,
+/// Reads the stream from the committed offset and applies it in runs until `caught_up` says so,
 /// shutdown, or a failure (after which the caller starts again from the offset).
 async fn pass<P: Projection>(
     pool: &PgPool,
