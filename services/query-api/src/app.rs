@@ -72,6 +72,7 @@ pub fn openapi_json() -> String {
         return generated;
     };
     merge_download_forms(&mut document);
+    document_rate_limit_headers(&mut document);
     let enums = enum_schemas(&document);
     plain_enum_refs(&mut document, &enums);
     serde_json::to_string_pretty(&sorted(document)).unwrap_or(generated)
@@ -143,6 +144,39 @@ fn plain_enum_refs(value: &mut serde_json::Value, enums: &[String]) {
             }
         }
         _ => {}
+    }
+}
+
+/// The edge middleware adds `RateLimit-*` to every answer that went through a limiter and
+/// `Retry-After` to a refusal; poem-openapi cannot declare headers it does not set itself, so
+/// they are stated on every 429 here.
+fn document_rate_limit_headers(document: &mut serde_json::Value) {
+    let header = |description: &str| {
+        serde_json::json!({"description": description, "required": false, "deprecated": false,
+                           "schema": {"type": "integer", "format": "uint64", "minimum": 0}})
+    };
+    let headers = serde_json::json!({
+        "Retry-After": header("Seconds until a request is allowed again (`RATE_LIMITED` only)."),
+        "RateLimit-Limit": header("Requests the bucket holds when full."),
+        "RateLimit-Remaining": header("Requests left in the bucket."),
+        "RateLimit-Reset": header("Seconds until the bucket is full again."),
+    });
+    let Some(paths) = document
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        if let Some(refused) = operation.pointer_mut("/responses/429")
+            && let Some(refused) = refused.as_object_mut()
+        {
+            refused.insert("headers".to_owned(), headers.clone());
+        }
     }
 }
 

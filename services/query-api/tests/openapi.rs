@@ -147,3 +147,29 @@ fn retention_schemas_start_at_the_minimum_retention() {
         "null puts the zone back on the tenant's retention"
     );
 }
+
+#[test]
+fn every_429_states_the_rate_limit_headers() {
+    let document: Value = serde_json::from_str(&rainlogs_query_api::openapi_json()).unwrap();
+    let mut refusals = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(refused) = operation.pointer("/responses/429") else {
+                continue;
+            };
+            refusals += 1;
+            for header in [
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ] {
+                assert!(
+                    refused["headers"][header]["schema"]["type"] == "integer",
+                    "{method} {path}: 429 lacks {header}"
+                );
+            }
+        }
+    }
+    assert!(refusals > 20, "only {refusals} operations document a 429");
+}
