@@ -12,6 +12,7 @@ mod api_keys;
 mod app;
 mod auth;
 mod download;
+mod erasure_records;
 mod error;
 mod events;
 mod jwt;
@@ -71,10 +72,16 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         .read_cache
         .clone()
         .follow(ctx.db.clone(), ctx.shutdown.clone());
+    let state = Arc::new(state);
+    let erasure_records = erasure_records::follow(
+        state.clone(),
+        state.options.erasure_record_retry,
+        ctx.shutdown.clone(),
+    );
     let listener = poem::listener::TcpListener::bind(ctx.config.api.listen);
     let shutdown = ctx.shutdown.clone();
     let server = poem::Server::new(listener).run_with_graceful_shutdown(
-        app::app(Arc::new(state)),
+        app::app(state),
         async move { shutdown.cancelled().await },
         Some(ctx.config.service.shutdown_timeout),
     );
@@ -107,6 +114,10 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         async { key_cache.await.map_err(|e| err(&e)) },
         async {
             read_cache.await;
+            Ok(())
+        },
+        async {
+            erasure_records.await;
             Ok(())
         },
     )?;

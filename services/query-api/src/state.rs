@@ -54,6 +54,8 @@ pub struct ApiOptions {
     pub key_cache_ttl: Duration,
     /// Default and range of the retention tenants and zones may choose.
     pub retention: rainlogs_config::RetentionSettings,
+    /// How often erased tenants' logs still without an erasure entry are requested again.
+    pub erasure_record_retry: Duration,
 }
 
 impl Default for ApiOptions {
@@ -72,6 +74,7 @@ impl Default for ApiOptions {
             quotas: Quotas::default(),
             key_cache_ttl: crate::key_cache::DEFAULT_TTL,
             retention: rainlogs_config::RetentionSettings::default(),
+            erasure_record_retry: Duration::from_secs(600),
         }
     }
 }

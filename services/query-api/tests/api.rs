@@ -1354,3 +1354,46 @@ async fn a_used_up_storage_quota_refuses_new_zones_and_pulls_but_keeps_collectin
     assert_eq!(listed[0]["zone_id"], ENTERPRISE_ZONE);
     assert_eq!(listed[0]["paused"], false);
 }
+
+#[tokio::test]
+async fn an_erased_tenants_logs_are_asked_for_their_erasure_entry_even_if_the_first_request_was_lost()
+ {
+    let options = rainlogs_query_api::ApiOptions {
+        erasure_record_retry: std::time::Duration::from_millis(200),
+        ..relaxed()
+    };
+    let stack = Stack::start_with(options, |_| {}).await;
+    let (tenant, admin) = stack.register("lost@acme.example").await;
+    assert_eq!(stack.add_zone(&admin, ENTERPRISE_ZONE).await.status, 201);
+    // Another API process published the deletion and crashed before asking the sealer.
+    let deleted = rainlogs_schemas::Envelope::new(
+        &tenant,
+        None,
+        rainlogs_schemas::Actor::operator(),
+        rainlogs_schemas::Event::TenantDeleted(rainlogs_schemas::events::TenantDeleted {
+            reason: "GDPR Art. 17 request".into(),
+        }),
+    );
+    stack
+        .bus
+        .publish(&rainlogs_schemas::subjects::control(&tenant), &deleted)
+        .await
+        .unwrap();
+    let archive = stack.bus.js.get_stream("RL_ARCHIVE").await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let requested = loop {
+        if let Ok(message) = archive
+            .get_last_raw_message_by_subject(&rainlogs_schemas::subjects::archive(ENTERPRISE_ZONE))
+            .await
+        {
+            break rainlogs_schemas::Envelope::from_cbor(&message.payload).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no erasure entry was requested for the erased tenant's zone"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(requested.event.type_name(), "archive.erasure_requested");
+    assert_eq!(requested.tenant, tenant);
+}

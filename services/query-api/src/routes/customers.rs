@@ -4,10 +4,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use rainlogs_schemas::events::{
-    ErasureRequested, Event, Role, TenantCreated, TenantDeleted, UserCreated,
-};
-use rainlogs_schemas::{Actor, Envelope, subjects};
+use rainlogs_schemas::events::{Event, Role, TenantCreated, TenantDeleted, UserCreated};
 use time::OffsetDateTime;
 
 use crate::auth::BearerAuth;
@@ -309,35 +306,6 @@ impl AppState {
         Ok(Onboarded { customer, api_key })
     }
 
-    /// Asks the sealer to close every log the tenant has (its zones, removed ones too) with an
-    /// `erasure` entry, so an auditor sees why each log stops.
-    async fn request_log_erasures(&self, tenant: &str, actor: &Actor, reason: &str) {
-        let zones: Result<Vec<(String,)>, sqlx::Error> = sqlx::query_as(
-            "SELECT zone_id FROM zones WHERE tenant_id = $1 \
-             UNION SELECT DISTINCT zone_id FROM jobs WHERE tenant_id = $1",
-        )
-        .bind(tenant)
-        .fetch_all(&self.db)
-        .await;
-        let zones = match zones {
-            Ok(zones) => zones,
-            Err(e) => {
-                tracing::error!(%tenant, error = %e, "cannot list the erased tenant's zones; their logs get no erasure entry");
-                return;
-            }
-        };
-        for (zone,) in zones {
-            let event = Event::ErasureRequested(ErasureRequested {
-                reason: reason.to_owned(),
-            });
-            let mut envelope = Envelope::new(tenant, Some(zone.clone()), actor.clone(), event);
-            envelope.correlation = crate::events::correlation();
-            if let Err(e) = self.bus.publish(&subjects::archive(&zone), &envelope).await {
-                tracing::error!(%tenant, %zone, error = %e, "erasure entry not requested");
-            }
-        }
-    }
-
     /// Removes the tenant's events that hold personal data from the control stream.
     async fn erase_personal_events(&self, tenant: &str) -> Result<(), rainlogs_bus::EraseError> {
         let erased = rainlogs_bus::erase_control_events(&self.bus, tenant, |event| {
@@ -371,8 +339,8 @@ impl AppState {
         )
         .await?;
         self.key_cache.erase_tenant(&p.tenant);
-        self.request_log_erasures(&p.tenant, &p.actor, &reason_text)
-            .await;
+        // Missed ones (a failed publish) are requested again by `erasure_records::follow`.
+        crate::erasure_records::request(self, Some(&p.tenant), &p.actor, &reason_text).await;
         // Again, for anything the tenant published while the first pass ran; the deletion stands
         // either way, so a failure here is for the operator.
         if let Err(e) = self.erase_personal_events(&p.tenant).await {
