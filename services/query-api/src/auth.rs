@@ -132,6 +132,7 @@ async fn api_key_principal(state: &SharedState, token: &str) -> poem::Result<Pri
             actor: Actor::api_key(presented.key_id),
         });
     }
+    let stamp = state.key_cache.stamp();
     let row: Option<KeyRow> = sqlx::query_as(
         "SELECT k.tenant_id, k.role, k.digest, k.expires_at, k.revoked_at, t.deleted_at, \
          t.tenant_id IS NOT NULL FROM api_keys k LEFT JOIN tenants t USING (tenant_id) \
@@ -159,6 +160,7 @@ async fn api_key_principal(state: &SharedState, token: &str) -> poem::Result<Pri
     }
     let role = parse_role(&role).ok_or_else(|| ApiError::internal("stored role unknown"))?;
     state.key_cache.insert(
+        stamp,
         presented.key_id,
         CachedKey::new(tenant.clone(), role, digest, expires_at),
     );

@@ -3,6 +3,8 @@
 //! read goes to `rl.audit.<tenant>`.
 
 use rainlogs_db::{ControlProjection, Projection as _, wait_until_applied};
+
+use crate::projected::Watcher as _;
 use rainlogs_schemas::events::AuditRecorded;
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use uuid::Uuid;
@@ -73,6 +75,7 @@ impl AppState {
         if applied {
             // The notification may reach this process after the caller's next request.
             self.read_cache.changed(projection, tenant);
+            self.key_cache.changed(projection, tenant);
         } else {
             return Err(ApiError::new(
                 ErrorCode::ProjectionLagging,

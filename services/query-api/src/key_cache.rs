@@ -2,20 +2,21 @@
 //! its key. What is cached is the stored row (never the secret); the presented secret is still
 //! compared with the stored digest on every request, in constant time.
 //!
-//! Revocation and erasure must not wait for an entry to age out: the routes that revoke a key or
-//! erase a tenant evict it in this process, and every API process evicts on the control stream's
-//! `ctl.api_key_revoked` / `ctl.tenant_deleted` as it sees them (core NATS, so it is immediate but
-//! may miss a message on a reconnect). The time to live bounds what a missed message can cost.
+//! Revocation and erasure do not wait for an entry to age out: every commit of the control
+//! projection for a tenant evicts that tenant's keys (`projected::follow`), and the routes that
+//! revoke a key or erase a tenant evict here at once. A look-up that read the database before
+//! such a change is not stored (it is stamped, as in `read_cache`). The time to live bounds
+//! what anything unforeseen could cost.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
-use rainlogs_bus::{Bus, CancellationToken};
+use rainlogs_db::{ControlProjection, Projection as _};
 use rainlogs_schemas::events::Role;
-use rainlogs_schemas::{Envelope, Event};
 use time::OffsetDateTime;
+
+use crate::projected::Watcher;
 
 /// How long a key is trusted without looking at the database again, by default.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
@@ -49,6 +50,11 @@ impl CachedKey {
     }
 }
 
+/// Taken before a database look-up; the row it read may be cached only if no change that could
+/// concern it was seen since.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp(u64);
+
 #[derive(Debug)]
 pub struct KeyCache {
     ttl: Duration,
@@ -57,11 +63,14 @@ pub struct KeyCache {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Whether control commits are being heard; nothing is cached while they are not.
+    listening: bool,
+    /// Counts every change seen.
+    clock: u64,
+    /// Clock at the last change of any tenant's keys (revocations are rare, so one clock for
+    /// all tenants costs little and needs no tenant before the look-up).
+    changed_at: u64,
     keys: HashMap<String, CachedKey>,
-    /// Keys and tenants seen revoked or erased. The event can arrive before the database shows
-    /// it, and a look-up in between must not put the key back in the cache.
-    revoked: HashSet<String>,
-    erased: HashSet<String>,
 }
 
 impl KeyCache {
@@ -82,13 +91,23 @@ impl KeyCache {
             .cloned()
     }
 
-    /// Remembers a key that was just found valid (known, genuine, not revoked, tenant live).
-    pub fn insert(&self, key_id: &str, key: CachedKey) {
+    /// Take before reading a key from the database.
+    pub fn stamp(&self) -> Stamp {
+        let Ok(mut state) = self.state.lock() else {
+            return Stamp(0);
+        };
+        state.clock += 1;
+        Stamp(state.clock)
+    }
+
+    /// Remembers a key found valid (known, genuine, not revoked, tenant live) by a look-up that
+    /// started at `stamp`.
+    pub fn insert(&self, stamp: Stamp, key_id: &str, key: CachedKey) {
         if self.ttl.is_zero() {
             return;
         }
         if let Ok(mut state) = self.state.lock() {
-            if state.revoked.contains(key_id) || state.erased.contains(&key.tenant) {
+            if !state.listening || state.changed_at >= stamp.0 {
                 return;
             }
             if state.keys.len() >= CAPACITY {
@@ -98,58 +117,36 @@ impl KeyCache {
         }
     }
 
-    /// Drops a key that expired; it may never be cached again once revoked (`revoked`).
+    /// Drops a key that expired.
     pub fn evict_key(&self, key_id: &str) {
         if let Ok(mut state) = self.state.lock() {
             state.keys.remove(key_id);
         }
     }
 
-    pub fn revoke_key(&self, key_id: &str) {
+    /// Drops the tenant's keys, and keeps a look-up already under way from putting them back.
+    pub fn evict_tenant(&self, tenant: &str) {
         if let Ok(mut state) = self.state.lock() {
-            state.keys.remove(key_id);
-            state.revoked.insert(key_id.to_owned());
-        }
-    }
-
-    pub fn erase_tenant(&self, tenant: &str) {
-        if let Ok(mut state) = self.state.lock() {
+            state.clock += 1;
+            state.changed_at = state.clock;
             state.keys.retain(|_, k| k.tenant != tenant);
-            state.erased.insert(tenant.to_owned());
+        }
+    }
+}
+
+impl Watcher for KeyCache {
+    fn changed(&self, projection: &str, tenant: &str) {
+        if projection == ControlProjection::NAME {
+            self.evict_tenant(tenant);
         }
     }
 
-    /// Applies one control event.
-    fn observe(&self, envelope: &Envelope) {
-        match &envelope.event {
-            Event::ApiKeyRevoked(revoked) => self.revoke_key(&revoked.key_id),
-            Event::TenantDeleted(_) => self.erase_tenant(&envelope.tenant),
-            _ => {}
-        }
-    }
-
-    /// Evicts on revocations and erasures published by any process, until `shutdown`.
-    pub async fn follow(
-        self: std::sync::Arc<Self>,
-        bus: Bus,
-        shutdown: CancellationToken,
-    ) -> Result<(), rainlogs_bus::async_nats::SubscribeError> {
-        let mut messages = bus.client.subscribe("rl.ctl.>").await?;
-        loop {
-            let message = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                message = messages.next() => message,
-            };
-            let Some(message) = message else {
-                // The subscription ended (connection closed for good): trust nothing cached.
-                if let Ok(mut state) = self.state.lock() {
-                    state.keys.clear();
-                }
-                return Ok(());
-            };
-            if let Ok(envelope) = Envelope::from_cbor(&message.payload) {
-                self.observe(&envelope);
-            }
+    fn reset(&self, listening: bool) {
+        if let Ok(mut state) = self.state.lock() {
+            state.clock += 1;
+            state.changed_at = state.clock;
+            state.listening = listening;
+            state.keys.clear();
         }
     }
 }
@@ -158,53 +155,59 @@ impl KeyCache {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use rainlogs_schemas::Actor;
-    use rainlogs_schemas::events::{ApiKeyRevoked, TenantDeleted};
 
     fn key(tenant: &str) -> CachedKey {
         CachedKey::new(tenant.into(), Role::Admin, vec![1; 32], None)
     }
 
-    #[test]
-    fn revocation_and_erasure_events_evict() {
+    fn listening() -> KeyCache {
         let cache = KeyCache::new(DEFAULT_TTL);
-        cache.insert("k1", key("t1"));
-        cache.insert("k2", key("t1"));
-        cache.insert("k3", key("t2"));
-        let revoked = Envelope::new(
-            "t1",
-            None,
-            Actor::operator(),
-            Event::ApiKeyRevoked(ApiKeyRevoked {
-                key_id: "k1".into(),
-            }),
-        );
-        cache.observe(&revoked);
-        assert!(cache.get("k1").is_none());
-        assert!(cache.get("k2").is_some());
-        let erased = Envelope::new(
-            "t1",
-            None,
-            Actor::operator(),
-            Event::TenantDeleted(TenantDeleted {
-                reason: "Art. 17".into(),
-            }),
-        );
-        cache.observe(&erased);
-        assert!(cache.get("k2").is_none());
+        cache.reset(true);
+        cache
+    }
+
+    #[test]
+    fn a_control_commit_evicts_the_tenants_keys_only() {
+        let cache = listening();
+        for (id, tenant) in [("k1", "t1"), ("k2", "t1"), ("k3", "t2")] {
+            cache.insert(cache.stamp(), id, key(tenant));
+        }
+        cache.changed("audit", "t1");
+        assert!(cache.get("k1").is_some(), "other projections change no key");
+        cache.changed("control", "t1");
+        assert!(cache.get("k1").is_none() && cache.get("k2").is_none());
         assert!(cache.get("k3").is_some(), "another tenant's key stays");
-        // A look-up that still saw the rows valid cannot put them back.
-        cache.insert("k1", key("t2"));
-        cache.insert("k4", key("t1"));
-        assert!(cache.get("k1").is_none() && cache.get("k4").is_none());
+    }
+
+    #[test]
+    fn a_look_up_that_raced_a_change_is_not_cached() {
+        let cache = listening();
+        let stamp = cache.stamp();
+        // The key is revoked while its row is being read.
+        cache.changed("control", "t1");
+        cache.insert(stamp, "k1", key("t1"));
+        assert!(cache.get("k1").is_none());
+        cache.insert(cache.stamp(), "k1", key("t1"));
+        assert!(cache.get("k1").is_some());
+    }
+
+    #[test]
+    fn nothing_is_cached_while_commits_are_not_heard() {
+        let cache = KeyCache::new(DEFAULT_TTL);
+        cache.insert(cache.stamp(), "k1", key("t1"));
+        assert!(cache.get("k1").is_none());
+        let cache = listening();
+        cache.insert(cache.stamp(), "k1", key("t1"));
+        cache.reset(false);
+        assert!(cache.get("k1").is_none());
     }
 
     #[test]
     fn entries_age_out() {
-        let cache = KeyCache::new(DEFAULT_TTL);
+        let cache = listening();
         let mut stale = key("t1");
         stale.cached_at = Instant::now().checked_sub(DEFAULT_TTL).unwrap();
-        cache.insert("k1", stale);
+        cache.insert(cache.stamp(), "k1", stale);
         assert!(cache.get("k1").is_none());
     }
 }

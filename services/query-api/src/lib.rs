@@ -19,6 +19,7 @@ mod jwt;
 mod key_cache;
 mod middleware;
 mod passwords;
+mod projected;
 mod proofs;
 mod rate_limit;
 mod read_cache;
@@ -64,14 +65,9 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         options,
     )
     .map_err(|e| err(&e))?;
-    let key_cache = state
-        .key_cache
-        .clone()
-        .follow(ctx.bus.clone(), ctx.shutdown.clone());
-    let read_cache = state
-        .read_cache
-        .clone()
-        .follow(ctx.db.clone(), ctx.shutdown.clone());
+    let caches: Vec<Arc<dyn projected::Watcher>> =
+        vec![state.key_cache.clone(), state.read_cache.clone()];
+    let projected = projected::follow(ctx.db.clone(), caches, ctx.shutdown.clone());
     let state = Arc::new(state);
     let erasure_records = erasure_records::follow(
         state.clone(),
@@ -111,9 +107,8 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         async { control.await.map_err(|e| err(&e)) },
         async { audit.await.map_err(|e| err(&e)) },
         async { chain.await.map_err(|e| err(&e)) },
-        async { key_cache.await.map_err(|e| err(&e)) },
         async {
-            read_cache.await;
+            projected.await;
             Ok(())
         },
         async {

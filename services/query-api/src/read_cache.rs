@@ -1,15 +1,14 @@
 //! Read-model answers kept in memory until the projection they were read from changes.
 //!
 //! Every projection transaction notifies `rainlogs_db::PROJECTED_CHANNEL` at commit with
-//! `<projection> <tenant>` for each tenant it touched; this process listens and drops the
-//! tenant's entries that depend on that projection. An entry is therefore never older than the
+//! `<projection> <tenant>` for each tenant it touched; `projected::follow` passes that on, and
+//! this cache drops the tenant's entries that depend on that projection. An entry is therefore never older than the
 //! last commit this process has been told about, and a read that raced a commit is not stored:
 //! each load is stamped before it reads, and is kept only if no change to what it depends on was
 //! announced since.
 //!
-//! PostgreSQL delivers a notification only to a listening connection. When the listener's
-//! connection is lost, everything cached is dropped and nothing is cached until it listens again,
-//! so a missed notification cannot leave a stale answer behind. Writes through this process also
+//! When the listener's connection is lost, everything cached is dropped and nothing is cached
+//! until it listens again, so a missed notification cannot leave a stale answer behind. Writes through this process also
 //! invalidate directly once their projection shows them, so read-your-writes does not wait for
 //! the notification.
 //!
@@ -20,17 +19,14 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use rainlogs_bus::CancellationToken;
-use rainlogs_db::{ChainProjection, ControlProjection, PROJECTED_CHANNEL, PgPool, Projection as _};
-use sqlx::postgres::PgListener;
+use rainlogs_db::{ChainProjection, ControlProjection, Projection as _};
+
+use crate::projected::Watcher;
 
 /// Entries kept at most; a full cache is emptied rather than grown (the bound on memory, not a
 /// tuning knob: a hit is worth a database round trip, a miss costs one).
 const CAPACITY: usize = 20_000;
-/// Pause before listening again after the listener failed outright.
-const RELISTEN_PAUSE: Duration = Duration::from_secs(1);
 
 /// What an entry depends on: the zones (with their health) and the jobs of a tenant.
 pub const ZONES_AND_JOBS: &[&str] = &[ControlProjection::NAME, ChainProjection::NAME];
@@ -120,9 +116,10 @@ impl ReadCache {
         }
         Ok(value)
     }
+}
 
-    /// `projection` changed what it holds for `tenant`.
-    pub fn changed(&self, projection: &str, tenant: &str) {
+impl Watcher for ReadCache {
+    fn changed(&self, projection: &str, tenant: &str) {
         if let Ok(mut state) = self.state.lock() {
             state.clock += 1;
             let now = state.clock;
@@ -135,7 +132,6 @@ impl ReadCache {
         }
     }
 
-    /// Forgets everything and caches only while `listening`.
     fn reset(&self, listening: bool) {
         if let Ok(mut state) = self.state.lock() {
             state.clock += 1;
@@ -143,51 +139,6 @@ impl ReadCache {
             state.listening = listening;
             state.entries.clear();
             state.changed_at.clear();
-        }
-    }
-
-    /// Applies one notification payload, `<projection> <tenant>`.
-    fn notified(&self, payload: &str) {
-        match payload.split_once(' ') {
-            Some((projection, tenant)) => self.changed(projection, tenant),
-            // Not ours to interpret: be safe.
-            None => self.reset(true),
-        }
-    }
-
-    /// Listens for projection commits until `shutdown`; never fails (a lost listener turns the
-    /// cache off until it listens again).
-    pub async fn follow(self: Arc<Self>, pool: PgPool, shutdown: CancellationToken) {
-        loop {
-            match self.listen(&pool, &shutdown).await {
-                Ok(()) => return,
-                Err(e) => {
-                    self.reset(false);
-                    tracing::warn!(error = %e, "read cache: listening for projection commits failed; not caching until it listens again");
-                }
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(RELISTEN_PAUSE) => {}
-            }
-        }
-    }
-
-    async fn listen(&self, pool: &PgPool, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(PROJECTED_CHANNEL).await?;
-        self.reset(true);
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                next = listener.try_recv() => next?,
-            };
-            match next {
-                Some(notification) => self.notified(notification.payload()),
-                // The connection was lost and is listening again: whatever was announced in
-                // between is unknown.
-                None => self.reset(true),
-            }
         }
     }
 }
@@ -226,14 +177,14 @@ mod tests {
         let cache = listening();
         assert_eq!(read(&cache, "t1", 1).await, 1);
         assert_eq!(read(&cache, "t1", 2).await, 1, "served from the cache");
-        cache.notified("audit t1");
-        cache.notified("chain t2");
+        cache.changed("audit", "t1");
+        cache.changed("chain", "t2");
         assert_eq!(
             read(&cache, "t1", 3).await,
             1,
             "other projections and tenants"
         );
-        cache.notified("chain t1");
+        cache.changed("chain", "t1");
         assert_eq!(read(&cache, "t1", 4).await, 4);
     }
 

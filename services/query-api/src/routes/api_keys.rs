@@ -300,7 +300,7 @@ impl ApiKeysApi {
                 .command(&p.tenant, None, &p.actor, vec![event])
                 .await?;
         }
-        state.key_cache.revoke_key(&key_id.0);
+        state.key_cache.evict_tenant(&p.tenant);
         state
             .audit(
                 &p.tenant,
