@@ -346,7 +346,16 @@ impl AppState {
         if let Err(e) = self.erase_personal_events(&p.tenant).await {
             tracing::error!(tenant = %p.tenant, error = %e, "personal data left in the control stream after an erasure");
         }
-        let mut retained = vec![Retained {
+        let mut retained =
+            vec![Retained {
+            what: "zone ids and names, with the Cloudflare API tokens encrypted, in the control \
+                   event log"
+                .into(),
+            until: None,
+            why: "a zone id stays with the tenant that added it, which keeps the retained \
+                  archives and their integrity log bound to it; revoke the tokens at Cloudflare"
+                .into(),
+        }, Retained {
             what: "audit log of access to this tenant's data (key ids, IP addresses, times)".into(),
             until: None,
             why: "accountability evidence for the processing (GDPR Art. 5(2), NIS2 Art. 21); \
@@ -371,7 +380,7 @@ impl AppState {
                 "API key labels, also from the control event log".into(),
                 "dashboard users".into(),
                 "API keys (revoked)".into(),
-                "Cloudflare API tokens and zone registrations".into(),
+                "Cloudflare API tokens and zone registrations in the read models".into(),
             ],
             retained,
         })
