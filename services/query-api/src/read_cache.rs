@@ -2,15 +2,15 @@
 //!
 //! Every projection transaction notifies `rainlogs_db::PROJECTED_CHANNEL` at commit with
 //! `<projection> <tenant>` for each tenant it touched; `projected::follow` passes that on, and
-//! this cache drops the tenant's entries that depend on that projection. An entry is therefore never older than the
-//! last commit this process has been told about, and a read that raced a commit is not stored:
-//! each load is stamped before it reads, and is kept only if no change to what it depends on was
-//! announced since.
+//! this cache drops the tenant's entries that depend on that projection. An entry is therefore
+//! never older than the last commit this process has been told about, and a read that raced a
+//! commit is not stored: each load is stamped before it reads, and is kept only if no change to
+//! what it depends on was announced since.
 //!
 //! When the listener's connection is lost, everything cached is dropped and nothing is cached
-//! until it listens again, so a missed notification cannot leave a stale answer behind. Writes through this process also
-//! invalidate directly once their projection shows them, so read-your-writes does not wait for
-//! the notification.
+//! until it listens again, so a missed notification cannot leave a stale answer behind. Writes
+//! through this process also invalidate directly once their projection shows them, so
+//! read-your-writes does not wait for the notification.
 //!
 //! Only read models written by projections may be cached here (not `users`, not time-dependent
 //! aggregates such as "pulls in the last hour": those are computed per request).
@@ -52,7 +52,10 @@ struct State {
     changed_at: HashMap<(String, String), u64>,
     /// Clock when everything was last dropped (listener lost or restarted).
     reset_at: u64,
-    entries: HashMap<(String, String), Entry>,
+    /// tenant → key → entry: a commit touches one tenant's entries only.
+    entries: HashMap<String, HashMap<String, Entry>>,
+    /// Entries over all tenants.
+    count: usize,
 }
 
 impl State {
@@ -93,7 +96,8 @@ impl ReadCache {
             };
             let cached = state
                 .entries
-                .get(&(tenant.to_owned(), key.clone()))
+                .get(tenant)
+                .and_then(|entries| entries.get(&key))
                 .map(|entry| entry.value.clone());
             if let Some(value) = cached.and_then(|v| v.downcast::<T>().ok()) {
                 return Ok(value);
@@ -105,14 +109,22 @@ impl ReadCache {
         if let Ok(mut state) = self.state.lock()
             && state.unchanged_since(stamp, tenant, depends_on)
         {
-            if state.entries.len() >= CAPACITY {
+            if state.count >= CAPACITY {
                 state.entries.clear();
+                state.count = 0;
             }
             let entry = Entry {
                 depends_on,
                 value: value.clone(),
             };
-            state.entries.insert((tenant.to_owned(), key), entry);
+            let replaced = state
+                .entries
+                .entry(tenant.to_owned())
+                .or_default()
+                .insert(key, entry);
+            if replaced.is_none() {
+                state.count += 1;
+            }
         }
         Ok(value)
     }
@@ -126,9 +138,12 @@ impl Watcher for ReadCache {
             state
                 .changed_at
                 .insert((projection.to_owned(), tenant.to_owned()), now);
-            state.entries.retain(|(entry_tenant, _), entry| {
-                entry_tenant != tenant || !entry.depends_on.contains(&projection)
-            });
+            let State { entries, count, .. } = &mut *state;
+            if let Some(entries) = entries.get_mut(tenant) {
+                let before = entries.len();
+                entries.retain(|_, entry| !entry.depends_on.contains(&projection));
+                *count -= before - entries.len();
+            }
         }
     }
 
@@ -138,6 +153,7 @@ impl Watcher for ReadCache {
             state.reset_at = state.clock;
             state.listening = listening;
             state.entries.clear();
+            state.count = 0;
             state.changed_at.clear();
         }
     }
@@ -230,5 +246,50 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(*text, "page");
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_is_emptied_and_counts_what_a_commit_dropped() {
+        let cache = listening();
+        let load = |tenant: &'static str, n: usize| {
+            let cache = &cache;
+            async move {
+                *cache
+                    .get_or_load(tenant, format!("k{n}"), CHAIN, || async { Ok::<_, ()>(n) })
+                    .await
+                    .unwrap()
+            }
+        };
+        for n in 0..10 {
+            load("t1", n).await;
+        }
+        // Dropping t1's ten entries makes room for exactly ten more than otherwise.
+        cache.changed("chain", "t1");
+        for n in 0..CAPACITY {
+            load("t2", n).await;
+        }
+        assert_eq!(load("t2", 0).await, 0);
+        let hit = cache
+            .get_or_load("t2", "k0".into(), CHAIN, || async {
+                Ok::<_, ()>(usize::MAX)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            *hit, 0,
+            "still cached: the dropped entries were counted out"
+        );
+        load("t3", 0).await;
+        let miss = cache
+            .get_or_load("t2", "k0".into(), CHAIN, || async {
+                Ok::<_, ()>(usize::MAX)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            *miss,
+            usize::MAX,
+            "the entry past the capacity emptied the cache"
+        );
     }
 }
