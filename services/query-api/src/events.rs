@@ -73,7 +73,8 @@ impl AppState {
         let applied =
             wait_until_applied(&self.db, projection, last, self.options.read_your_writes).await?;
         if applied {
-            // The notification may reach this process after the caller's next request.
+            // The notification may reach this process after the caller's next request (a
+            // revoked key must not work for it, nor a stale answer be served).
             self.read_cache.changed(projection, tenant);
             self.key_cache.changed(projection, tenant);
         } else {

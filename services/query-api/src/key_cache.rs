@@ -3,8 +3,8 @@
 //! compared with the stored digest on every request, in constant time.
 //!
 //! Revocation and erasure do not wait for an entry to age out: every commit of the control
-//! projection for a tenant evicts that tenant's keys (`projected::follow`), and the routes that
-//! revoke a key or erase a tenant evict here at once. A look-up that read the database before
+//! projection for a tenant evicts that tenant's keys (`projected::follow`), and a write through
+//! this process evicts at once, when its projection shows it (`AppState::command`). A look-up that read the database before
 //! such a change is not stored (it is stamped, as in `read_cache`). The time to live bounds
 //! what anything unforeseen could cost.
 
@@ -125,7 +125,7 @@ impl KeyCache {
     }
 
     /// Drops the tenant's keys, and keeps a look-up already under way from putting them back.
-    pub fn evict_tenant(&self, tenant: &str) {
+    fn evict_tenant(&self, tenant: &str) {
         if let Ok(mut state) = self.state.lock() {
             state.clock += 1;
             state.changed_at = state.clock;

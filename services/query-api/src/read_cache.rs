@@ -12,8 +12,8 @@
 //! through this process also invalidate directly once their projection shows them, so
 //! read-your-writes does not wait for the notification.
 //!
-//! Only read models written by projections may be cached here (not `users`, not time-dependent
-//! aggregates such as "pulls in the last hour": those are computed per request).
+//! Only read models written by projections may be cached here, and never time-dependent
+//! aggregates such as "pulls in the last hour": those are computed per request.
 
 use std::any::Any;
 use std::collections::HashMap;

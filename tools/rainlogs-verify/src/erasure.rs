@@ -39,7 +39,8 @@ pub(crate) fn check<'a>(
                     format_ns(first)
                 ),
             )),
-            (body, Some(at)) if body.kind().covers_window() => {
+            (body, Some(at)) => {
+                // Only window entries have a window.
                 if let Some(window) = body.window().filter(|w| w.end_ns() > at) {
                     findings.push(Finding::new(
                         Kind::Log,

@@ -300,7 +300,6 @@ impl ApiKeysApi {
                 .command(&p.tenant, None, &p.actor, vec![event])
                 .await?;
         }
-        state.key_cache.evict_tenant(&p.tenant);
         state
             .audit(
                 &p.tenant,

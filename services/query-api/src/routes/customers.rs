@@ -338,7 +338,6 @@ impl AppState {
             vec![Event::TenantDeleted(TenantDeleted { reason })],
         )
         .await?;
-        self.key_cache.evict_tenant(&p.tenant);
         // Missed ones (a failed publish) are requested again by `erasure_records::follow`.
         crate::erasure_records::request(self, Some(&p.tenant), &p.actor, &reason_text).await;
         // Again, for anything the tenant published while the first pass ran; the deletion stands
