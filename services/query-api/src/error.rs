@@ -17,6 +17,7 @@ pub enum ErrorCode {
     InvalidCredentials,
     ApiKeyExpired,
     AccessDenied,
+    RegistrationClosed,
     NotFound,
     CustomerNotFound,
     ZoneNotFound,
@@ -32,6 +33,7 @@ pub enum ErrorCode {
     ZoneExists,
     ZonePaused,
     CloudflareRejected,
+    InvalidWindow,
     CloudflareUnavailable,
     RateLimited,
     QuotaExceeded,
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::ApiKeyExpired => "API_KEY_EXPIRED",
             Self::AccessDenied => "ACCESS_DENIED",
+            Self::RegistrationClosed => "REGISTRATION_CLOSED",
             Self::NotFound => "NOT_FOUND",
             Self::CustomerNotFound => "CUSTOMER_NOT_FOUND",
             Self::ZoneNotFound => "ZONE_NOT_FOUND",
@@ -63,6 +66,7 @@ impl ErrorCode {
             Self::ZoneExists => "ZONE_EXISTS",
             Self::ZonePaused => "ZONE_PAUSED",
             Self::CloudflareRejected => "CLOUDFLARE_REJECTED",
+            Self::InvalidWindow => "INVALID_WINDOW",
             Self::CloudflareUnavailable => "CLOUDFLARE_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
             Self::QuotaExceeded => "QUOTA_EXCEEDED",
@@ -80,6 +84,7 @@ impl ErrorCode {
             | Self::ApiKeyExpired
             // A revoked key or an erased tenant's key is a credential that no longer works.
             | Self::AccessDenied => StatusCode::UNAUTHORIZED,
+            Self::RegistrationClosed => StatusCode::FORBIDDEN,
             Self::NotFound
             | Self::CustomerNotFound
             | Self::ZoneNotFound
@@ -92,7 +97,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::CustomerEmailExists | Self::ZoneExists | Self::ZonePaused => StatusCode::CONFLICT,
-            Self::CloudflareRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::CloudflareRejected | Self::InvalidWindow => StatusCode::UNPROCESSABLE_ENTITY,
             Self::CloudflareUnavailable => StatusCode::BAD_GATEWAY,
             Self::RateLimited | Self::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::ProjectionLagging | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -150,7 +155,8 @@ pub enum ApiError {
     /// Missing, unknown, expired (`API_KEY_EXPIRED`) or revoked (`ACCESS_DENIED`) credentials.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// The caller's role does not allow this operation (`ACCESS_DENIED`).
+    /// The caller's role does not allow this operation (`ACCESS_DENIED`), or registration is
+    /// closed (`REGISTRATION_CLOSED`).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
     /// The resource does not exist or belongs to another tenant.
@@ -169,7 +175,10 @@ pub enum ApiError {
     /// The body is not `application/json` (`UNSUPPORTED_MEDIA_TYPE`).
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
-    /// Cloudflare refused the token or zone (`CLOUDFLARE_REJECTED`).
+    /// Well-formed, but it cannot be done: Cloudflare refused the token or zone
+    /// (`CLOUDFLARE_REJECTED`), or a window is empty, in the future or beyond what Cloudflare
+    /// keeps for the zone's method (`INVALID_WINDOW`). A 400 means the request breaks the
+    /// schema; a 422 means it follows the schema and the answer depends on data.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
     /// Rate limit (`RATE_LIMITED`, with `Retry-After`) or quota (`QUOTA_EXCEEDED`).

@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod jwt;
 mod key_cache;
+mod login_throttle;
 mod middleware;
 mod passwords;
 mod projected;
@@ -26,6 +27,8 @@ mod read_cache;
 mod request;
 mod routes;
 mod state;
+mod tenants;
+mod text;
 mod views;
 
 use std::sync::Arc;
@@ -38,6 +41,7 @@ pub use app::openapi_json;
 pub use error::ErrorBody;
 pub use rate_limit::Rate;
 pub use state::{ApiOptions, Quotas};
+pub use tenants::{CreatedTenant, TenantError, create_tenant};
 
 pub const NAME: &str = "query-api";
 
@@ -59,8 +63,6 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
             db: ctx.db.clone(),
             bus: ctx.bus.clone(),
             store: ctx.store.clone(),
-            health: ctx.health.clone(),
-            telemetry: ctx.telemetry.clone(),
         },
         options,
     )

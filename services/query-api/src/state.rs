@@ -10,12 +10,12 @@ use rainlogs_config::Config;
 use rainlogs_db::PgPool;
 use rainlogs_integrity::{NoteSigningKey, NoteVerifierKey};
 use rainlogs_runtime::ObjectStore;
-use rainlogs_telemetry::{Health, Telemetry};
 use rainlogs_tokens::TokenKey;
 
 use crate::api_keys::KeyDigester;
 use crate::jwt::JwtKeys;
 use crate::key_cache::KeyCache;
+use crate::login_throttle::LoginThrottle;
 use crate::rate_limit::{Limiter, Rate};
 use crate::read_cache::ReadCache;
 
@@ -112,8 +112,9 @@ pub struct AppState {
     pub options: ApiOptions,
     pub ip_limiter: Limiter<IpAddr>,
     pub tenant_limiter: Limiter<String>,
-    pub health: Health,
-    pub telemetry: Telemetry,
+    pub login_throttle: LoginThrottle,
+    /// `api.registration` is `open`.
+    pub registration_open: bool,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -123,8 +124,6 @@ pub struct Parts {
     pub db: PgPool,
     pub bus: Bus,
     pub store: ObjectStore,
-    pub health: Health,
-    pub telemetry: Telemetry,
 }
 
 impl AppState {
@@ -185,9 +184,9 @@ impl AppState {
             trusted_proxies: config.api.trusted_proxies.clone(),
             ip_limiter: Limiter::new(options.ip_rate),
             tenant_limiter: Limiter::new(options.tenant_rate),
+            login_throttle: LoginThrottle::default(),
+            registration_open: config.api.registration_open(),
             options,
-            health: parts.health,
-            telemetry: parts.telemetry,
         })
     }
 }

@@ -7,7 +7,7 @@ use crate::error::{ApiError, ErrorCode};
 
 #[derive(Tags)]
 pub enum ApiTags {
-    /// Liveness, readiness, metrics and the public verification key.
+    /// Liveness and the public verification key.
     System,
     /// Registration, profile, GDPR export and erasure.
     Customers,

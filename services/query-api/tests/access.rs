@@ -13,6 +13,8 @@ struct Route {
     body: Option<Value>,
     /// Roles that may call it; the others must get 403 `ACCESS_DENIED`.
     allowed: &'static [&'static str],
+    /// The audit action an allowed, successful call records (the README's table).
+    action: &'static str,
 }
 
 const ALL: &[&str] = &["admin", "operator", "auditor"];
@@ -39,12 +41,27 @@ async fn every_route_for_every_role() {
         ("auditor", stack.key(&admin, "auditor").await),
     ];
     let zone = format!("/api/v1/zones/{ENTERPRISE_ZONE}");
-    let route = |method: Method, path: String, body: Option<Value>, allowed| Route {
+    let route = |method: Method, path: String, body: Option<Value>, allowed, action| Route {
         method,
         path,
         body,
         allowed,
+        action,
     };
+    let hold = stack
+        .post(
+            "/api/v1/legal-holds",
+            &admin,
+            json!({"reason": "to release"}),
+        )
+        .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.json);
+    let hold = hold.json["hold_id"].as_str().unwrap().to_owned();
+    let now = time::OffsetDateTime::now_utc();
+    let pull = json!({
+        "start": (now - time::Duration::hours(2)).format(&time::format_description::well_known::Rfc3339).unwrap(),
+        "end": (now - time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).unwrap(),
+    });
     // Non-destructive first; the destructive ones run last, admin last of all.
     let routes = vec![
         route(
@@ -52,89 +69,139 @@ async fn every_route_for_every_role() {
             format!("/api/v1/customers/{tenant}"),
             None,
             ALL,
+            "customer.read",
         ),
-        route(Method::GET, "/api/v1/export".into(), None, ADMIN),
+        route(
+            Method::GET,
+            "/api/v1/export".into(),
+            None,
+            ADMIN,
+            "customer.export",
+        ),
         route(
             Method::GET,
             "/api/v1/audit-log".into(),
             None,
             READERS_OF_AUDIT,
+            "audit_log.read",
         ),
-        route(Method::GET, "/api/v1/api-keys".into(), None, WRITERS),
+        route(
+            Method::GET,
+            "/api/v1/api-keys".into(),
+            None,
+            WRITERS,
+            "api_key.list",
+        ),
         route(
             Method::POST,
             "/api/v1/api-keys".into(),
             Some(json!({"name": "m", "role": "auditor"})),
             WRITERS,
+            "api_key.create",
         ),
-        route(Method::GET, "/api/v1/zones".into(), None, ALL),
+        route(Method::GET, "/api/v1/zones".into(), None, ALL, "zone.list"),
         route(
             Method::PATCH,
             zone.clone(),
             Some(json!({"paused": false})),
             WRITERS,
+            "zone.change",
         ),
         route(
             Method::POST,
             format!("{zone}/pull"),
-            Some(json!({"start": "2026-01-15T14:00:00Z", "end": "2026-01-15T14:01:00Z"})),
+            Some(pull.clone()),
             WRITERS,
+            "zone.pull",
         ),
-        route(Method::GET, format!("{zone}/logs"), None, ALL),
-        route(Method::GET, format!("{zone}/checkpoint"), None, ALL),
-        route(Method::GET, "/api/v1/logs/jobs".into(), None, ALL),
+        route(Method::GET, format!("{zone}/logs"), None, ALL, "zone.logs"),
+        route(
+            Method::GET,
+            format!("{zone}/checkpoint"),
+            None,
+            ALL,
+            "zone.checkpoint",
+        ),
+        route(
+            Method::GET,
+            "/api/v1/logs/jobs".into(),
+            None,
+            ALL,
+            "job.list",
+        ),
         route(
             Method::GET,
             format!("/api/v1/logs/jobs/{job}?proof=true"),
             None,
             ALL,
+            "job.read",
         ),
         route(
             Method::GET,
             format!("/api/v1/logs/jobs/{job}/download"),
             None,
             ALL,
+            "archive.download",
         ),
-        route(Method::GET, "/api/v1/retention".into(), None, ALL),
+        route(
+            Method::GET,
+            "/api/v1/retention".into(),
+            None,
+            ALL,
+            "retention.read",
+        ),
         route(
             Method::PUT,
             "/api/v1/retention".into(),
             Some(json!({"days": 400})),
             ADMIN,
+            "retention.set",
         ),
         route(
             Method::PUT,
             format!("{zone}/retention"),
             Some(json!({"days": 500})),
             ADMIN,
+            "zone.retention",
         ),
-        route(Method::GET, "/api/v1/legal-holds".into(), None, ADMIN),
+        route(
+            Method::GET,
+            "/api/v1/legal-holds".into(),
+            None,
+            ADMIN,
+            "legal_hold.list",
+        ),
         route(
             Method::POST,
             "/api/v1/legal-holds".into(),
             Some(json!({"reason": "matrix"})),
             ADMIN,
+            "legal_hold.set",
         ),
         route(
             Method::DELETE,
-            "/api/v1/legal-holds/hnone".into(),
+            format!("/api/v1/legal-holds/{hold}"),
             None,
             ADMIN,
+            "legal_hold.release",
         ),
         route(
             Method::POST,
             "/api/v1/zones".into(),
             Some(json!({"zone_id": BUSINESS_ZONE, "cf_api_token": FULL_TOKEN})),
             WRITERS,
+            "zone.add",
         ),
         route(
             Method::DELETE,
             format!("/api/v1/zones/{BUSINESS_ZONE}"),
             None,
             WRITERS,
+            "zone.remove",
         ),
     ];
     let mut checked = 0;
+    let mut served: std::collections::BTreeMap<&str, i64> = Default::default();
     for route in &routes {
         for (role, key) in keys.iter().rev() {
             let reply = stack
@@ -156,6 +223,9 @@ async fn every_route_for_every_role() {
                     reply.status,
                     reply.json
                 );
+                if reply.status.is_success() {
+                    *served.entry(route.action).or_default() += 1;
+                }
             } else {
                 assert_eq!(
                     reply.status,
@@ -167,6 +237,34 @@ async fn every_route_for_every_role() {
             }
             checked += 1;
         }
+    }
+
+    // Every route is audited: each allowed call that was served left an `ok` record of its
+    // action (reads included), each refused one a `denied` record.
+    assert_eq!(
+        served.len(),
+        routes.len(),
+        "every route served someone: {served:?}"
+    );
+    for route in &routes {
+        let ok = stack
+            .audit_outcomes(&tenant, route.action, "ok", served[route.action])
+            .await;
+        assert!(
+            ok >= served[route.action],
+            "{}: {ok} ok records of {} served",
+            route.action,
+            served[route.action]
+        );
+        let refused = (keys.len() - route.allowed.len()) as i64;
+        let denied = stack
+            .audit_outcomes(&tenant, route.action, "denied", refused)
+            .await;
+        assert!(
+            denied >= refused,
+            "{}: {denied} denied records of {refused}",
+            route.action
+        );
     }
 
     // Key revocation and erasure: admin only.

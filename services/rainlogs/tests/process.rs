@@ -13,6 +13,7 @@ use rainlogs_testkit::{NatsServer, TestDatabase, free_port};
 struct Rainlogs {
     child: Child,
     telemetry: u16,
+    api: u16,
     _data: tempfile::TempDir,
 }
 
@@ -20,6 +21,7 @@ impl Rainlogs {
     fn spawn(nats: &str, db: &str, args: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("data dir");
         let telemetry = free_port();
+        let api = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
             .args(args)
             .env_clear()
@@ -29,10 +31,7 @@ impl Rainlogs {
             .env("RAINLOGS__STORE__URL", data.path().join("archive"))
             .env("RAINLOGS__SERVICE__DATA_DIR", data.path().join("data"))
             .env("RAINLOGS__SERVICE__SHUTDOWN_TIMEOUT", "20s")
-            .env(
-                "RAINLOGS__API__LISTEN",
-                format!("127.0.0.1:{}", free_port()),
-            )
+            .env("RAINLOGS__API__LISTEN", format!("127.0.0.1:{api}"))
             .env(
                 "RAINLOGS__TELEMETRY__LISTEN",
                 format!("127.0.0.1:{telemetry}"),
@@ -44,12 +43,21 @@ impl Rainlogs {
         Self {
             child,
             telemetry,
+            api,
             _data: data,
         }
     }
 
     async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let resp = reqwest::get(format!("http://127.0.0.1:{}{path}", self.telemetry))
+        Self::fetch(self.telemetry, path).await
+    }
+
+    async fn get_api(&self, path: &str) -> Option<(u16, String)> {
+        Self::fetch(self.api, path).await
+    }
+
+    async fn fetch(port: u16, path: &str) -> Option<(u16, String)> {
+        let resp = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
             .await
             .ok()?;
         Some((resp.status().as_u16(), resp.text().await.ok()?))
@@ -122,6 +130,17 @@ async fn all_services_reach_ready_serve_metrics_and_stop_on_sigterm() {
         "the storage posture is a metric: {metrics}"
     );
     assert_eq!(rainlogs.get("/health").await.expect("health").0, 200);
+    // The public API port keeps liveness only: readiness shows store paths and metrics carry
+    // every tenant's zone ids.
+    assert_eq!(
+        rainlogs.get_api("/health").await.expect("api health").0,
+        200
+    );
+    for private in ["/metrics", "/ready"] {
+        let (status, body) = rainlogs.get_api(private).await.expect("api answers");
+        assert_eq!(status, 404, "{private} on the API port: {body}");
+        assert!(!body.contains("rainlogs_"), "{private}: {body}");
+    }
 
     let output = rainlogs.terminate();
     assert!(

@@ -13,6 +13,7 @@ use crate::auth::{BearerAuth, role_name};
 use crate::error::{ApiError, ErrorCode};
 use crate::events::Outcome;
 use crate::state::{AppState, SharedState};
+use crate::text::Label;
 use crate::views::{ApiTags, now, to_ns};
 
 pub struct ApiKeysApi;
@@ -55,12 +56,8 @@ impl RoleName {
 #[oai(skip_serializing_if_is_none)]
 struct NewApiKey {
     /// A label for people, e.g. `ci-exporter`.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
-    ))]
-    name: String,
+    #[oai(validator(max_length = 100))]
+    name: Label,
     /// At most the caller's own role.
     role: RoleName,
     /// The key stops working this many days from now; without it the key does not expire.
@@ -272,11 +269,11 @@ impl ApiKeysApi {
     async fn revoke(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^[0-9a-f]{16}$"))] key_id: Path<String>,
         auth: BearerAuth,
-        key_id: Path<String>,
     ) -> Result<RevokeKeyResponse, ApiError> {
         let p = &auth.0;
-        let target = format!("api_key/{}", key_id.0.chars().take(64).collect::<String>());
+        let target = format!("api_key/{}", key_id.0);
         state
             .authorize(p, &[Role::Admin], "api_key.revoke", &target)
             .await?;

@@ -16,36 +16,33 @@ use crate::routes::audit_log::AuditRecord;
 use crate::routes::jobs::Job;
 use crate::routes::zones::ZoneView;
 use crate::state::{AppState, SharedState};
+use crate::text::{Label, Text};
 use crate::views::{ApiTags, from_ns, now};
 
 pub struct CustomersApi;
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
-struct NewCustomer {
+pub(crate) struct NewCustomer {
     /// Organisation name.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F\s]([^\x00-\x1F\x7F-\x9F]*[^\x00-\x1F\x7F-\x9F\s])?$"
-    ))]
-    name: String,
+    #[oai(validator(max_length = 200))]
+    pub(crate) name: Label,
     /// Contact address; one customer per address.
     #[oai(validator(
         min_length = 3,
         max_length = 254,
         pattern = r"^[^@\s\x00-\x1F\x7F-\x9F]+@[^@\s\x00-\x1F\x7F-\x9F.][^@\s\x00-\x1F\x7F-\x9F]*\.[^@\s\x00-\x1F\x7F-\x9F.]+$"
     ))]
-    email: String,
+    pub(crate) email: Text,
     /// Creates a dashboard admin user with this password (12 to 1024 characters).
     #[oai(validator(min_length = 12, max_length = 1024))]
-    password: Option<String>,
+    pub(crate) password: Option<Text>,
     /// How long archives are kept, in days after a window ends (default `retention.default_days`,
     /// 395: 13 months; within `retention.min_days`..`retention.max_days`, never below 7).
     // The schema's floor is `rainlogs_config::MIN_RETENTION_DAYS`; the configured range is
     // checked by the operation (the document cannot know it).
     #[oai(validator(minimum(value = "7")))]
-    retention_days: Option<u32>,
+    pub(crate) retention_days: Option<u32>,
 }
 
 #[derive(Object, serde::Serialize)]
@@ -75,10 +72,10 @@ pub struct Customer {
 }
 
 #[derive(Object)]
-struct Onboarded {
-    customer: Customer,
+pub(crate) struct Onboarded {
+    pub(crate) customer: Customer,
     /// The first admin key. Its secret is shown only here.
-    api_key: CreatedApiKey,
+    pub(crate) api_key: CreatedApiKey,
 }
 
 #[derive(ApiResponse)]
@@ -228,17 +225,14 @@ impl AppState {
         Ok(taken)
     }
 
-    async fn register(&self, body: NewCustomer) -> Result<Onboarded, ApiError> {
+    pub(crate) async fn register(&self, body: NewCustomer) -> Result<Onboarded, ApiError> {
         let email = body.email.trim().to_owned();
         if !valid_email(&email) {
             return Err(ApiError::invalid("email is not a valid address"));
         }
-        let name = body.name.trim().to_owned();
-        if name.is_empty() || name.chars().any(char::is_control) {
-            return Err(ApiError::invalid("name must be printable text"));
-        }
+        let name = body.name.to_string();
         let password_hash = match &body.password {
-            Some(password) => Some(passwords::hash(password.clone()).await?),
+            Some(password) => Some(passwords::hash(password.to_string()).await?),
             None => None,
         };
         let retention_days = body
@@ -388,7 +382,9 @@ impl AppState {
 
 #[OpenApi(tag = "ApiTags::Customers")]
 impl CustomersApi {
-    /// Register a customer; returns it and its first admin API key (shown once)
+    /// Register a customer; returns it and its first admin API key (shown once). Only when
+    /// `api.registration` is `open`; otherwise 403 `REGISTRATION_CLOSED`
+    /// (operators create tenants with `rainlogs tenants create`)
     #[oai(
         path = "/customers",
         method = "post",
@@ -399,6 +395,13 @@ impl CustomersApi {
         state: Data<&SharedState>,
         body: Json<NewCustomer>,
     ) -> Result<RegisterResponse, ApiError> {
+        if !state.registration_open {
+            return Err(ApiError::new(
+                ErrorCode::RegistrationClosed,
+                "registration is closed on this server; an operator creates tenants \
+                 (`rainlogs tenants create`)",
+            ));
+        }
         let onboarded = state.register(body.0).await?;
         Ok(RegisterResponse::Created(Json(onboarded)))
     }
@@ -412,8 +415,8 @@ impl CustomersApi {
     async fn get(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^c[0-9a-f]{32}$"))] id: Path<String>,
         auth: BearerAuth,
-        id: Path<String>,
     ) -> Result<Json<Customer>, ApiError> {
         let p = &auth.0;
         if id.0 != p.tenant {
@@ -445,25 +448,24 @@ impl CustomersApi {
     async fn delete(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^c[0-9a-f]{32}$"))] id: Path<String>,
         auth: BearerAuth,
-        id: Path<String>,
         /// Why the customer is erased (kept in the control log).
-        reason: Query<Option<String>>,
+        #[oai(validator(max_length = 500))]
+        reason: Query<Option<Label>>,
     ) -> Result<Json<Erasure>, ApiError> {
         let p = &auth.0;
-        let target = format!("customer/{}", id.0.chars().take(64).collect::<String>());
+        let target = format!("customer/{}", id.0);
         if id.0 != p.tenant {
             return Err(customer_not_found(&id.0));
         }
         state
             .authorize(p, &[Role::Admin], "customer.delete", &target)
             .await?;
-        let reason: String = reason
-            .0
-            .unwrap_or_else(|| "erasure requested by the customer".into())
-            .chars()
-            .take(500)
-            .collect();
+        let reason = reason.0.map_or_else(
+            || "erasure requested by the customer".to_owned(),
+            Label::into_string,
+        );
         let erasure = state.erase(p, reason).await?;
         state
             .audit(

@@ -406,6 +406,7 @@ impl JobsApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         /// Only this zone.
+        #[oai(validator(pattern = r"^[0-9a-f]{32}$"))]
         zone_id: Query<Option<String>>,
         kind: Query<Option<JobKind>>,
         /// Only windows ending after this time.
@@ -446,8 +447,8 @@ impl JobsApi {
     async fn zone_logs(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^[0-9a-f]{32}$"))] zone_id: Path<String>,
         auth: BearerAuth,
-        zone_id: Path<String>,
         kind: Query<Option<JobKind>>,
         from: Query<Option<OffsetDateTime>>,
         to: Query<Option<OffsetDateTime>>,
@@ -486,8 +487,8 @@ impl JobsApi {
     async fn get(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^[0-9a-f]{64}$"))] job_id: Path<String>,
         auth: BearerAuth,
-        job_id: Path<String>,
         /// Add an inclusion proof against the zone's latest signed checkpoint.
         proof: Query<Option<bool>>,
     ) -> Result<Json<JobDetail>, ApiError> {
@@ -548,8 +549,8 @@ impl JobsApi {
     async fn download(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^[0-9a-f]{64}$"))] job_id: Path<String>,
         auth: BearerAuth,
-        job_id: Path<String>,
         /// `ndjson` (default) or `zst`.
         format: Query<Option<DownloadFormat>>,
     ) -> Result<DownloadResponse, ApiError> {
@@ -641,8 +642,8 @@ impl JobsApi {
     async fn checkpoint(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^[0-9a-f]{32}$"))] zone_id: Path<String>,
         auth: BearerAuth,
-        zone_id: Path<String>,
     ) -> Result<Json<CheckpointView>, ApiError> {
         let p = &auth.0;
         if !state.zone_known(&p.tenant, &zone_id.0).await? {

@@ -13,6 +13,7 @@ use crate::auth::BearerAuth;
 use crate::error::{ApiError, ErrorCode};
 use crate::events::Outcome;
 use crate::state::{AppState, SharedState};
+use crate::text::{Label, Text};
 use crate::views::{ApiTags, from_ns};
 
 pub struct LegalHoldsApi;
@@ -20,11 +21,11 @@ pub struct LegalHoldsApi;
 #[derive(Object)]
 struct NewLegalHold {
     /// The zone it covers; absent or null: every zone of the tenant.
-    #[oai(nullable)]
-    zone_id: Option<String>,
+    #[oai(nullable, validator(pattern = "^[0-9a-f]{32}$"))]
+    zone_id: Option<Text>,
     /// Why, for the audit trail (case number, authority).
-    #[oai(validator(min_length = 1, max_length = 500))]
-    reason: String,
+    #[oai(validator(max_length = 500))]
+    reason: Label,
 }
 
 #[derive(Object)]
@@ -95,9 +96,6 @@ impl LegalHoldsApi {
         state
             .authorize(p, &[Role::Admin], "legal_hold.set", "legal-holds")
             .await?;
-        if body.reason.trim().is_empty() || body.reason.chars().any(char::is_control) {
-            return Err(ApiError::invalid("reason must be printable text"));
-        }
         // Archives outlive their zone, so a removed zone can still be held.
         if let Some(zone) = &body.zone_id
             && !state.zone_known(&p.tenant, zone).await?
@@ -107,8 +105,8 @@ impl LegalHoldsApi {
         let hold_id = format!("h{}", uuid::Uuid::new_v4().simple());
         let event = Event::LegalHoldSet(LegalHoldSet {
             hold_id: hold_id.clone(),
-            zone_id: body.zone_id.clone(),
-            reason: body.reason.trim().to_owned(),
+            zone_id: body.zone_id.clone().map(Text::into_string),
+            reason: body.reason.to_string(),
         });
         state
             .command_seen_by(
@@ -150,9 +148,18 @@ impl LegalHoldsApi {
         state
             .authorize(p, &[Role::Admin], "legal_hold.list", "legal-holds")
             .await?;
-        Ok(Json(LegalHoldList {
-            holds: state.holds(&p.tenant, None).await?,
-        }))
+        let holds = state.holds(&p.tenant, None).await?;
+        state
+            .audit(
+                &p.tenant,
+                &p.actor,
+                "legal_hold.list",
+                "legal-holds",
+                Outcome::Ok,
+                None,
+            )
+            .await?;
+        Ok(Json(LegalHoldList { holds }))
     }
 
     /// Release a legal hold (admin)
@@ -164,14 +171,11 @@ impl LegalHoldsApi {
     async fn release(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^h[0-9a-f]{32}$"))] hold_id: Path<String>,
         auth: BearerAuth,
-        hold_id: Path<String>,
     ) -> Result<ReleaseHoldResponse, ApiError> {
         let p = &auth.0;
-        let target = format!(
-            "legal-hold/{}",
-            hold_id.0.chars().take(64).collect::<String>()
-        );
+        let target = format!("legal-hold/{}", hold_id.0);
         state
             .authorize(p, &[Role::Admin], "legal_hold.release", &target)
             .await?;

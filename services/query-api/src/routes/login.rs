@@ -4,12 +4,17 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use rainlogs_schemas::Actor;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::events::Outcome;
 use crate::jwt::SESSION_SECS;
 use crate::passwords;
+use crate::rate_limit::Decision;
+use crate::request;
 use crate::state::SharedState;
+use crate::text::Text;
 use crate::views::{ApiTags, now};
 
 pub struct LoginApi;
@@ -21,9 +26,9 @@ struct Credentials {
         max_length = 254,
         pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
     ))]
-    email: String,
+    email: Text,
     #[oai(validator(min_length = 1, max_length = 1024))]
-    password: String,
+    password: Text,
 }
 
 #[derive(Object)]
@@ -51,6 +56,27 @@ impl LoginApi {
                 "dashboard sign-in is not configured (secrets.jwt_secret)",
             )
         })?;
+        let context = request::current();
+        let address = context
+            .as_ref()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.client_ip);
+        if let Err(wait) = state.login_throttle.check(&body.email, address) {
+            let wait_secs = wait.as_secs().max(1);
+            if let Some(context) = &context {
+                context.record_rate(Decision {
+                    allowed: false,
+                    limit: 0,
+                    remaining: 0,
+                    reset_secs: wait_secs,
+                    retry_after_secs: wait_secs,
+                });
+            }
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many failed sign-ins for this account or from this address; retry after \
+                 the Retry-After seconds",
+            ));
+        }
         let user: Option<(String, String, String, String)> = sqlx::query_as(
             "SELECT u.user_id, u.tenant_id, u.role, u.password_hash FROM users u \
              JOIN tenants t USING (tenant_id) \
@@ -60,8 +86,36 @@ impl LoginApi {
         .fetch_optional(&state.db)
         .await?;
         let stored = user.as_ref().map(|u| u.3.clone());
-        let genuine = passwords::verify(body.0.password, stored).await?;
-        let Some((user_id, tenant, role, _)) = user.filter(|_| genuine) else {
+        let genuine = passwords::verify(body.password.to_string(), stored).await?;
+        if !genuine {
+            state.login_throttle.failed(&body.email, address);
+            if let (Some((user_id, tenant, _, _)), Some(context)) = (user, context) {
+                // Off the answer's path: a known address must not answer slower than an
+                // unknown one.
+                let state = Arc::clone(&state);
+                tokio::spawn(request::scope(context, async move {
+                    if let Err(e) = state
+                        .audit(
+                            &tenant,
+                            &Actor::user(&user_id),
+                            "auth.login",
+                            &format!("user/{user_id}"),
+                            Outcome::Failed,
+                            Some("wrong password".into()),
+                        )
+                        .await
+                    {
+                        tracing::warn!(error = ?e.body().message, "could not audit a failed sign-in");
+                    }
+                }));
+            }
+            return Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "email or password is wrong",
+            ));
+        }
+        state.login_throttle.succeeded(&body.email);
+        let Some((user_id, tenant, role, _)) = user else {
             return Err(ApiError::new(
                 ErrorCode::InvalidCredentials,
                 "email or password is wrong",

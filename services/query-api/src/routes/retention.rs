@@ -122,7 +122,18 @@ impl RetentionApi {
                 "retention",
             )
             .await?;
-        Ok(Json(state.retention_policy(&p.tenant).await?))
+        let policy = state.retention_policy(&p.tenant).await?;
+        state
+            .audit(
+                &p.tenant,
+                &p.actor,
+                "retention.read",
+                "retention",
+                Outcome::Ok,
+                None,
+            )
+            .await?;
+        Ok(Json(policy))
     }
 
     /// Set the tenant's retention for windows archived from now on (admin)
@@ -167,12 +178,12 @@ impl RetentionApi {
     async fn set_zone(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^[0-9a-f]{32}$"))] zone_id: Path<String>,
         auth: BearerAuth,
-        zone_id: Path<String>,
         body: Json<NewZoneRetention>,
     ) -> Result<Json<ZoneView>, ApiError> {
         let p = &auth.0;
-        let target = format!("zone/{}", zone_id.0.chars().take(64).collect::<String>());
+        let target = format!("zone/{}", zone_id.0);
         state
             .authorize(p, &[Role::Admin], "zone.retention", &target)
             .await?;

@@ -1,24 +1,15 @@
-//! Public routes: liveness, readiness, metrics and the key that signs checkpoints.
+//! Public routes: liveness and the key that signs checkpoints. Readiness and metrics are served
+//! only on `telemetry.listen`: they show store paths and every tenant's zone ids.
 
 use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::SharedState;
 use crate::views::ApiTags;
 
 pub struct SystemApi;
-
-#[derive(ApiResponse)]
-enum Readiness {
-    /// Every service of the process started and NATS, PostgreSQL and the store answer.
-    #[oai(status = 200)]
-    Ready(Json<serde_json::Value>),
-    /// Something is not ready; the body says what.
-    #[oai(status = 503)]
-    NotReady(Json<serde_json::Value>),
-}
 
 /// The public half of the checkpoint signing key, in the C2SP signed-note verifier form
 /// (docs/FORMAT.md §8.3): pin it to check checkpoints and proofs offline.
@@ -37,23 +28,6 @@ impl SystemApi {
     #[oai(path = "/health", method = "get", operation_id = "getHealth")]
     async fn health(&self) -> PlainText<&'static str> {
         PlainText("ok")
-    }
-
-    /// Readiness of the process and its dependencies
-    #[oai(path = "/ready", method = "get", operation_id = "getReady")]
-    async fn ready(&self, state: Data<&SharedState>) -> Readiness {
-        let (ok, body) = state.health.report().await;
-        if ok {
-            Readiness::Ready(Json(body))
-        } else {
-            Readiness::NotReady(Json(body))
-        }
-    }
-
-    /// Prometheus metrics
-    #[oai(path = "/metrics", method = "get", operation_id = "getMetrics")]
-    async fn metrics(&self, state: Data<&SharedState>) -> PlainText<String> {
-        PlainText(state.telemetry.render())
     }
 
     /// The public key checkpoints are signed with

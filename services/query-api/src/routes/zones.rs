@@ -16,6 +16,7 @@ use crate::auth::BearerAuth;
 use crate::error::{ApiError, ErrorCode};
 use crate::events::Outcome;
 use crate::state::{AppState, SharedState};
+use crate::text::{Label, Text};
 use crate::views::{ApiTags, from_ns, is_zone_id, now, zone_not_found};
 
 pub struct ZonesApi;
@@ -55,17 +56,13 @@ impl MethodName {
 struct NewZone {
     /// Cloudflare zone id (32 lowercase hex).
     #[oai(validator(pattern = "^[0-9a-f]{32}$"))]
-    zone_id: String,
+    zone_id: Text,
     /// A Cloudflare API token with Zone Read and Logs Read (sealed at rest, never shown again).
     #[oai(validator(min_length = 1, max_length = 1024, pattern = r"^[\x21-\x7E]+$"))]
-    cf_api_token: String,
+    cf_api_token: Text,
     /// A label; defaults to the zone's name at Cloudflare.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 253,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
-    ))]
-    name: Option<String>,
+    #[oai(validator(max_length = 253))]
+    name: Option<Label>,
     /// Defaults to the best method the plan allows.
     method: Option<MethodName>,
     /// `default`, `extended`, `all` or a comma-separated field list.
@@ -73,7 +70,7 @@ struct NewZone {
         max_length = 2000,
         pattern = r"^(default|extended|all|[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)$"
     ))]
-    fields: Option<String>,
+    fields: Option<Text>,
 }
 
 #[derive(Object)]
@@ -85,10 +82,10 @@ struct ZonePatch {
         max_length = 2000,
         pattern = r"^(default|extended|all|[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)$"
     ))]
-    fields: Option<String>,
+    fields: Option<Text>,
     /// A replacement Cloudflare API token, checked before it is stored.
     #[oai(validator(min_length = 1, max_length = 1024, pattern = r"^[\x21-\x7E]+$"))]
-    cf_api_token: Option<String>,
+    cf_api_token: Option<Text>,
 }
 
 #[derive(Object)]
@@ -179,6 +176,57 @@ fn valid_fields(fields: &str) -> bool {
         || fields
             .split(',')
             .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
+/// The most a pull may span.
+const MAX_PULL: time::Duration = time::Duration::days(7);
+
+/// How far back Cloudflare serves a method's logs: Logpull keeps 7 days; GraphQL's
+/// `notOlderThan` is at most 31 days (less on smaller plans, which Cloudflare then refuses and
+/// the collector records as a gap); Instant Logs is a live tail and keeps nothing.
+fn reach(method: MethodName) -> time::Duration {
+    match method {
+        MethodName::Logpull => {
+            time::Duration::try_from(rainlogs_cloudflare::LOGPULL_MAX_AGE).unwrap_or(MAX_PULL)
+        }
+        MethodName::Graphql => time::Duration::days(31),
+        MethodName::InstantLogs => time::Duration::ZERO,
+    }
+}
+
+/// A pull window must be non-empty, over by `now`, at most 7 days long, and start within what
+/// Cloudflare still keeps for the zone's method: anything else would collect nothing and
+/// still use up the tenant's pull quota.
+fn check_pull_window(
+    method: MethodName,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let refuse = |why: String| Err(ApiError::new(ErrorCode::InvalidWindow, why));
+    if start >= end {
+        return refuse("start must be before end".into());
+    }
+    if end > now {
+        return refuse("end must not be in the future".into());
+    }
+    if end - start > MAX_PULL {
+        return refuse("a pull covers at most 7 days".into());
+    }
+    let reach = reach(method);
+    if reach.is_zero() {
+        return refuse(
+            "Instant Logs is a live tail: Cloudflare keeps nothing to pull for past windows".into(),
+        );
+    }
+    if start < now - reach {
+        return refuse(format!(
+            "start is older than the {} days Cloudflare keeps for {}",
+            reach.whole_days(),
+            method_label(method.method())
+        ));
+    }
+    Ok(())
 }
 
 fn cloudflare_error(zone_id: &str, error: &CfError) -> ApiError {
@@ -407,28 +455,13 @@ impl ZonesApi {
         state
             .authorize(p, &[Role::Admin, Role::Operator], "zone.add", &target)
             .await?;
-        let fields = body.fields.clone().unwrap_or_else(|| "default".into());
+        let fields = body
+            .fields
+            .clone()
+            .map_or_else(|| "default".to_owned(), Text::into_string);
         if !valid_fields(&fields) {
             return Err(ApiError::invalid(
                 "fields must be default, extended, all or a comma-separated list of field names",
-            ));
-        }
-        let (live_here, owned_elsewhere): (bool, bool) = sqlx::query_as(
-            "SELECT \
-               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id = $2 AND removed_at IS NULL), \
-               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id <> $2)",
-        )
-        .bind(&body.zone_id)
-        .bind(&p.tenant)
-        .fetch_one(&state.db)
-        .await?;
-        // A zone's archive history is keyed by its id, so the id stays with the first tenant even
-        // after removal; the answer is the same as for a live zone, so nothing about the other
-        // tenant leaks.
-        if live_here || owned_elsewhere {
-            return Err(ApiError::new(
-                ErrorCode::ZoneExists,
-                format!("zone {} is already being collected", body.zone_id),
             ));
         }
         let usage = state.usage(&p.tenant).await?;
@@ -463,14 +496,33 @@ impl ZonesApi {
                 return Err(refused);
             }
         };
+        let (live_here, owned_elsewhere): (bool, bool) = sqlx::query_as(
+            "SELECT \
+               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id = $2 AND removed_at IS NULL), \
+               EXISTS (SELECT 1 FROM zones WHERE zone_id = $1 AND tenant_id <> $2)",
+        )
+        .bind(&*body.zone_id)
+        .bind(&p.tenant)
+        .fetch_one(&state.db)
+        .await?;
+        // A zone's archive history is keyed by its id, so the id stays with the first tenant even
+        // after removal; the answer is the same as for a live zone. It comes only after
+        // Cloudflare accepted the caller's token for the zone: whoever learns that the zone is
+        // taken has shown access to it.
+        if live_here || owned_elsewhere {
+            return Err(ApiError::new(
+                ErrorCode::ZoneExists,
+                format!("zone {} is already being collected", body.zone_id),
+            ));
+        }
         let tier = zone.tier();
         let method = AppState::pick_method(&tier, body.method)?;
         let sealed = state
             .token_key
             .seal(&p.tenant, &body.zone_id, &body.cf_api_token);
         let event = Event::ZoneAdded(ZoneAdded {
-            zone_id: body.zone_id.clone(),
-            name: body.name.clone().unwrap_or(zone.name),
+            zone_id: body.zone_id.to_string(),
+            name: body.name.clone().map_or(zone.name, Label::into_string),
             plan: tier_word(&tier),
             method,
             fields,
@@ -522,12 +574,12 @@ impl ZonesApi {
     async fn update(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^[0-9a-f]{32}$"))] zone_id: Path<String>,
         auth: BearerAuth,
-        zone_id: Path<String>,
         body: Json<ZonePatch>,
     ) -> Result<Json<ZoneView>, ApiError> {
         let p = &auth.0;
-        let target = format!("zone/{}", zone_id.0.chars().take(64).collect::<String>());
+        let target = format!("zone/{}", zone_id.0);
         state
             .authorize(p, &[Role::Admin, Role::Operator], "zone.change", &target)
             .await?;
@@ -542,7 +594,7 @@ impl ZonesApi {
         let mut change = ZoneChanged {
             zone_id: current.zone_id.clone(),
             paused: body.paused,
-            fields: body.fields.clone(),
+            fields: body.fields.clone().map(Text::into_string),
             ..ZoneChanged::default()
         };
         let tier = match &body.cf_api_token {
@@ -594,11 +646,11 @@ impl ZonesApi {
     async fn delete(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^[0-9a-f]{32}$"))] zone_id: Path<String>,
         auth: BearerAuth,
-        zone_id: Path<String>,
     ) -> Result<DeleteZoneResponse, ApiError> {
         let p = &auth.0;
-        let target = format!("zone/{}", zone_id.0.chars().take(64).collect::<String>());
+        let target = format!("zone/{}", zone_id.0);
         state
             .authorize(p, &[Role::Admin, Role::Operator], "zone.remove", &target)
             .await?;
@@ -635,12 +687,12 @@ impl ZonesApi {
     async fn pull(
         &self,
         state: Data<&SharedState>,
+        #[oai(validator(pattern = r"^[0-9a-f]{32}$"))] zone_id: Path<String>,
         auth: BearerAuth,
-        zone_id: Path<String>,
         body: Json<PullRequest>,
     ) -> Result<PullResponse, ApiError> {
         let p = &auth.0;
-        let target = format!("zone/{}", zone_id.0.chars().take(64).collect::<String>());
+        let target = format!("zone/{}", zone_id.0);
         state
             .authorize(p, &[Role::Admin, Role::Operator], "zone.pull", &target)
             .await?;
@@ -657,15 +709,7 @@ impl ZonesApi {
             ));
         }
         let (start, end) = (body.start, body.end);
-        if start >= end {
-            return Err(ApiError::invalid("start must be before end"));
-        }
-        if end > now() {
-            return Err(ApiError::invalid("end must not be in the future"));
-        }
-        if end - start > time::Duration::days(7) {
-            return Err(ApiError::invalid("a pull covers at most 7 days"));
-        }
+        check_pull_window(zone.method, start, end, now())?;
         let usage = state.usage(&p.tenant).await?;
         state.storage_quota_left(&usage, "no pull can be requested")?;
         if usage.pulls_last_hour >= state.options.quotas.max_pulls_per_hour {
@@ -710,6 +754,51 @@ impl ZonesApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_windows_within_what_cloudflare_keeps() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let hour = time::Duration::hours(1);
+        let code = |method, start, end| {
+            check_pull_window(method, start, end, now)
+                .err()
+                .map(|e| e.body().error_code.clone())
+        };
+        assert_eq!(code(MethodName::Logpull, now - hour, now), None);
+        assert_eq!(
+            code(
+                MethodName::Graphql,
+                now - time::Duration::days(30),
+                now - time::Duration::days(29)
+            ),
+            None
+        );
+        let year_one = OffsetDateTime::from_unix_timestamp(-62_135_596_800).unwrap();
+        for (method, start, end) in [
+            (MethodName::Logpull, year_one, year_one + hour),
+            (
+                MethodName::Logpull,
+                now - time::Duration::days(8),
+                now - time::Duration::days(7) - hour,
+            ),
+            (
+                MethodName::Graphql,
+                now - time::Duration::days(32),
+                now - time::Duration::days(31),
+            ),
+            (MethodName::Logpull, now, now),
+            (MethodName::Logpull, now, now - hour),
+            (MethodName::Logpull, now - hour, now + hour),
+            (MethodName::Graphql, now - time::Duration::days(9), now),
+            (MethodName::InstantLogs, now - hour, now),
+        ] {
+            assert_eq!(
+                code(method, start, end).as_deref(),
+                Some("INVALID_WINDOW"),
+                "{method:?} {start}..{end}"
+            );
+        }
+    }
 
     #[test]
     fn health_says_what_is_going_on() {

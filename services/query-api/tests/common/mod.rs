@@ -34,6 +34,16 @@ pub const FULL_TOKEN: &str = "cfut_full_access_token_0000000000000000";
 pub const DISABLED_TOKEN: &str = "cfut_disabled_token_00000000000000000000";
 pub const JWT_SECRET: &str = "6a7774207365637265742c2033322062797465732c20666f722074657374732e";
 
+/// A pull window of `minutes` that started two hours ago: within what Cloudflare keeps.
+pub fn recent_window(minutes: i64) -> Value {
+    let start = time::OffsetDateTime::now_utc() - time::Duration::hours(2);
+    let at = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    json!({"start": at(start), "end": at(start + time::Duration::minutes(minutes))})
+}
+
 pub struct Stack {
     pub base: String,
     pub http: reqwest::Client,
@@ -100,6 +110,7 @@ impl Stack {
         let port = free_port();
         let mut config = Config::default();
         config.api.listen = ([127, 0, 0, 1], port).into();
+        config.api.registration = Some(rainlogs_config::Registration::Open);
         config.cloudflare.base_url = sim.base_url();
         config.service.shutdown_timeout = Duration::from_secs(1);
         config.secrets.api_key_digest_key = Some(Secret::new("11".repeat(32)));
@@ -164,6 +175,19 @@ impl Stack {
     /// Where the local store keeps its objects (a key is a relative path below it).
     pub fn store_root(&self) -> std::path::PathBuf {
         self._store_dir.path().to_owned()
+    }
+
+    /// A service context on this stack's NATS, database, store and configuration.
+    pub fn context(&self) -> ServiceContext {
+        ServiceContext {
+            config: self.config.clone(),
+            bus: self.bus.clone(),
+            db: self.pool.clone(),
+            store: self.store.clone(),
+            health: Health::default(),
+            telemetry: rainlogs_telemetry::init(&self.config.telemetry).expect("telemetry"),
+            shutdown: self.shutdown.child_token(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -255,6 +279,33 @@ impl Stack {
             )
             .bind(tenant)
             .bind(action)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            if count >= at_least {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        count
+    }
+
+    /// Waits until the audit projection holds `at_least` records of `action` with `outcome`.
+    pub async fn audit_outcomes(
+        &self,
+        tenant: &str,
+        action: &str,
+        outcome: &str,
+        at_least: i64,
+    ) -> i64 {
+        let mut count = 0;
+        for _ in 0..250 {
+            (count,) = sqlx::query_as(
+                "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = $2 AND outcome = $3",
+            )
+            .bind(tenant)
+            .bind(action)
+            .bind(outcome)
             .fetch_one(&self.pool)
             .await
             .unwrap();

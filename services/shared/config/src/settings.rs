@@ -133,6 +133,25 @@ pub struct ApiSettings {
     /// it), served to auditors and used for proofs. Lets an API process run without
     /// `secrets.signing_key`; when absent, the key is derived from that secret.
     pub verifier_key: Option<String>,
+    /// `api.registration`: `open` lets anyone create a tenant with `POST /customers`; `closed`
+    /// refuses it (403 `REGISTRATION_CLOSED`) and operators create tenants with
+    /// `rainlogs tenants create`. Unset: closed, except under `--dev` and `--demo`.
+    pub registration: Option<Registration>,
+}
+
+/// Who may create tenants through the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+impl ApiSettings {
+    /// Whether `POST /customers` creates tenants.
+    pub fn registration_open(&self) -> bool {
+        self.registration == Some(Registration::Open)
+    }
 }
 
 impl Default for ApiSettings {
@@ -143,6 +162,7 @@ impl Default for ApiSettings {
             jwt_issuer: "rainlogs".into(),
             jwt_audience: "rainlogs-dashboard".into(),
             verifier_key: None,
+            registration: None,
         }
     }
 }
