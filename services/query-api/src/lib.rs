@@ -26,6 +26,7 @@ mod rate_limit;
 mod read_cache;
 mod request;
 mod routes;
+mod server;
 mod state;
 mod tenants;
 mod text;
@@ -40,6 +41,7 @@ use rainlogs_telemetry::ServiceState;
 pub use app::openapi_json;
 pub use error::ErrorBody;
 pub use rate_limit::Rate;
+pub use server::ConnectionLimits;
 pub use state::{ApiOptions, Quotas};
 pub use tenants::{CreatedTenant, TenantError, create_tenant};
 
@@ -76,12 +78,15 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         state.options.erasure_record_retry,
         ctx.shutdown.clone(),
     );
-    let listener = poem::listener::TcpListener::bind(ctx.config.api.listen);
-    let shutdown = ctx.shutdown.clone();
-    let server = poem::Server::new(listener).run_with_graceful_shutdown(
-        app::app(state),
-        async move { shutdown.cancelled().await },
-        Some(ctx.config.service.shutdown_timeout),
+    let listener = tokio::net::TcpListener::bind(ctx.config.api.listen)
+        .await
+        .map_err(|e| err(&format!("api.listen {}: {e}", ctx.config.api.listen)))?;
+    let server = server::serve(
+        listener,
+        app::app(state.clone()),
+        state.options.connections,
+        ctx.shutdown.clone(),
+        ctx.config.service.shutdown_timeout,
     );
     let control = run_projection(
         ctx.db.clone(),

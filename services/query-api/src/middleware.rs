@@ -84,8 +84,21 @@ impl<E: Endpoint> Edge<E> {
             )
             .into_response();
         }
-        if let Err(refused) = limit_body(&mut req, self.state.options.body_limit).await {
-            return refused;
+        let timeout = self.state.options.connections.body_timeout;
+        match tokio::time::timeout(timeout, read_body(&mut req, self.state.options.body_limit))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => return refused,
+            Err(_) => {
+                return edge_error(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "the request body did not arrive within {} s",
+                        timeout.as_secs()
+                    ),
+                );
+            }
         }
         req.extensions_mut().insert(context.clone());
         match self.inner.call(req).await {
@@ -110,9 +123,10 @@ fn too_large(limit: usize) -> Response {
     )
 }
 
-/// Refuses bodies over `limit`: by `Content-Length` when given, otherwise by reading at most
-/// `limit + 1` bytes of a chunked body.
-async fn limit_body(req: &mut Request, limit: usize) -> Result<(), Response> {
+/// Reads the whole body before any handler runs (at most `limit` bytes; every body this API
+/// takes is small JSON), so a body that trickles in costs the caller's time budget, not a
+/// handler's. A `Content-Length` over the limit is refused without reading.
+async fn read_body(req: &mut Request, limit: usize) -> Result<(), Response> {
     if let Some(length) = req.headers().get(CONTENT_LENGTH) {
         let length = length
             .to_str()
@@ -122,10 +136,6 @@ async fn limit_body(req: &mut Request, limit: usize) -> Result<(), Response> {
         if length > limit as u64 {
             return Err(too_large(limit));
         }
-        return Ok(());
-    }
-    if !req.headers().contains_key("transfer-encoding") {
-        return Ok(());
     }
     let mut buffered = Vec::new();
     req.take_body()

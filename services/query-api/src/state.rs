@@ -56,6 +56,8 @@ pub struct ApiOptions {
     pub retention: rainlogs_config::RetentionSettings,
     /// How often erased tenants' logs still without an erasure entry are requested again.
     pub erasure_record_retry: Duration,
+    /// Connection cap and read timeouts of the listener.
+    pub connections: crate::server::ConnectionLimits,
 }
 
 impl Default for ApiOptions {
@@ -75,6 +77,7 @@ impl Default for ApiOptions {
             key_cache_ttl: crate::key_cache::DEFAULT_TTL,
             retention: rainlogs_config::RetentionSettings::default(),
             erasure_record_retry: Duration::from_secs(600),
+            connections: crate::server::ConnectionLimits::default(),
         }
     }
 }

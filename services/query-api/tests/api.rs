@@ -882,19 +882,22 @@ async fn jobs_download_and_prove_against_the_signed_checkpoint() {
         .get(stack.url(&format!("/api/v1/logs/jobs/{job_id}/download?format=zst")))
         .bearer_auth(&auditor)
         .send()
-        .await
-        .unwrap();
-    let header = tampered.headers()["x-object-sha256"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    match tampered.bytes().await {
-        Err(_) => {}
-        Ok(body) => assert_ne!(
-            sha256_hex(&body),
-            header,
-            "a body that does not match its sealed hash must not arrive whole"
-        ),
+        .await;
+    // The mismatch is found before the last chunk: the connection is cut, before or after the
+    // head went out (a small object is one chunk, so hyper had not written the head yet).
+    if let Ok(tampered) = tampered {
+        let header = tampered.headers()["x-object-sha256"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        match tampered.bytes().await {
+            Err(_) => {}
+            Ok(body) => assert_ne!(
+                sha256_hex(&body),
+                header,
+                "a body that does not match its sealed hash must not arrive whole"
+            ),
+        }
     }
     assert!(stack.audit_count(&tenant, "archive.download", 3).await >= 3);
 }
