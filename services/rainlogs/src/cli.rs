@@ -83,6 +83,19 @@ enum ProjectionsCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// List the events the projections set aside because they can never apply; --retry them.
+    ///
+    /// PostgreSQL refused what they hold, or they do not decode; each projection went on without
+    /// them. One line each: projection, stream, sequence, subject, first seen, why.
+    Poisoned {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Once their cause is fixed: fetch each from its stream and apply it alone (after the
+        /// events that followed it, which are already applied); remove those that apply and
+        /// report those that still fail (exit 1 if any do).
+        #[arg(long)]
+        retry: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,6 +203,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections {
             command: ProjectionsCommand::Rebuild { config },
         } => crate::run::rebuild_projections(&config.load()?).await,
+        Command::Projections {
+            command: ProjectionsCommand::Poisoned { config, retry },
+        } => crate::run::poisoned_projections(&config.load()?, retry).await,
         Command::Reaper { config, dry_run } => crate::run::reaper(&config.load()?, dry_run).await,
         Command::Keys {
             command: KeysCommand::Generate { name },

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use futures::FutureExt;
 use rainlogs_bus::{Bus, CancellationToken, StreamStatus};
 use rainlogs_config::{Config, generate_dev_secrets, random_hex_32};
-use rainlogs_db::{AuditProjection, ControlProjection, PgPool};
+use rainlogs_db::{AuditProjection, ControlProjection, PgPool, Projection, Retried};
 use rainlogs_runtime::{ObjectStore, ServiceContext, ServiceError};
 use rainlogs_store::ObjectKey;
 use rainlogs_telemetry::{Health, ServiceState, Telemetry, health_routes};
@@ -81,6 +81,69 @@ pub async fn rebuild_projections(config: &Config) -> anyhow::Result<ExitCode> {
     let holds = rainlogs_db::rebuild(&db, &bus, rainlogs_db::LegalHoldsProjection).await?;
     println!("legal holds: replayed {holds} events");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rainlogs projections poisoned [--retry]`.
+pub async fn poisoned_projections(config: &Config, retry: bool) -> anyhow::Result<ExitCode> {
+    let db = database(config).await?;
+    if retry {
+        let bus = connect_bus(config).await?;
+        // Every projection any service of this binary runs.
+        let still_failing = retry_poisoned(&db, &bus, ControlProjection).await?
+            + retry_poisoned(&db, &bus, AuditProjection).await?
+            + retry_poisoned(&db, &bus, rainlogs_db::ChainProjection).await?
+            + retry_poisoned(&db, &bus, rainlogs_reaper::RetentionSchedule).await?
+            + retry_poisoned(&db, &bus, rainlogs_db::LegalHoldsProjection).await?;
+        eprintln!("{still_failing} poisoned events still fail");
+        return Ok(if still_failing == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let events = rainlogs_db::poisoned_events(&db).await?;
+    for event in &events {
+        let first_seen = event
+            .first_seen
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| event.first_seen.to_string());
+        println!(
+            "{}\t{}\t{}\t{}\t{first_seen}\t{}",
+            event.projection,
+            event.stream,
+            event.stream_sequence,
+            event.subject.as_deref().unwrap_or("-"),
+            event.error,
+        );
+    }
+    eprintln!("{} poisoned events", events.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Re-applies one projection's poisoned events and prints each outcome; returns how many still
+/// fail.
+async fn retry_poisoned<P: Projection>(
+    db: &PgPool,
+    bus: &Bus,
+    projection: P,
+) -> anyhow::Result<usize> {
+    let outcomes = rainlogs_db::retry_poisoned(db, bus, &projection)
+        .await
+        .with_context(|| format!("retrying the {} projection's poisoned events", P::NAME))?;
+    let mut still_failing = 0;
+    for (sequence, outcome) in outcomes {
+        let what = match outcome {
+            Retried::Applied => "applied; removed".to_owned(),
+            Retried::StillFails(why) => {
+                still_failing += 1;
+                format!("still fails: {why}")
+            }
+            Retried::GoneFromStream => "no longer in the stream; removed".to_owned(),
+            Retried::NotPoisoned => "no longer poisoned (retried elsewhere)".to_owned(),
+        };
+        println!("{}\t{}\t{sequence}\t{what}", P::NAME, P::STREAM);
+    }
+    Ok(still_failing)
 }
 
 /// `rainlogs_store_protection{role, check}`: 1 when the provider really enforces the protection
@@ -271,6 +334,28 @@ fn readiness_checks(health: &Health, bus: &Bus, db: &PgPool, store: &ObjectStore
     });
 }
 
+/// `/ready`'s `info.poisoned_events`: how many events each projection set aside, e.g.
+/// `{"audit": 1}`. Information for the operator, never a readiness check: whoever can get one
+/// event set aside must not be able to take the API out of its load balancer.
+fn poisoned_info(health: &Health, db: &PgPool) {
+    let pool = db.clone();
+    health.add_info_source("poisoned_events", move || {
+        let pool = pool.clone();
+        async move {
+            match rainlogs_db::poisoned_counts(&pool).await {
+                Ok(counts) => serde_json::Value::Object(
+                    counts
+                        .into_iter()
+                        .map(|(projection, count)| (projection, count.into()))
+                        .collect(),
+                ),
+                Err(e) => serde_json::Value::String(format!("unknown: {e}")),
+            }
+        }
+        .boxed()
+    });
+}
+
 fn key_prefix(prefix: &str) -> String {
     if prefix.is_empty() {
         String::new()
@@ -305,6 +390,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     if dev {
         dev_secrets(&mut config)?;
+        // A development server is for trying things out: anyone on it may register, unless the
+        // configuration says otherwise.
+        config
+            .api
+            .registration
+            .get_or_insert(rainlogs_config::Registration::Open);
     }
     let services = if args.services.is_empty() {
         ServiceName::ALL.to_vec()
@@ -324,6 +415,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("store.url")?;
     let health = Health::default();
     readiness_checks(&health, &bus, &db, &store);
+    poisoned_info(&health, &db);
     // Try each protection once (never trust a provider's 200) and show the result on /ready.
     let posture = store.store.probe().await;
     for warning in &posture.warnings {

@@ -6,16 +6,27 @@
 //! what arrived, in runs, each run and the new offset in one transaction; so the position is
 //! exactly as durable as the read model, and a restart, a replay or a second projector process
 //! changes nothing twice. `rebuild` truncates and replays.
+//!
+//! A failure is retried from the offset, skipping nothing, unless it is about the event itself:
+//! an event PostgreSQL refuses for what it holds (SQLSTATE class 22, 23 or 54, alone in its
+//! transaction), or bytes that do not decode. Such an event can never apply, so it is set aside
+//! in `projection_poisoned` in the transaction that moves the offset past it, logged, counted
+//! (`rainlogs_projection_poisoned_total`), and the projection goes on; [`poisoned`] lists them
+//! and re-applies them on request.
 
 mod chain;
 mod control;
 mod legal_holds;
+pub mod poisoned;
 mod pool;
 mod projector;
 
 pub use chain::ChainProjection;
 pub use control::{AuditProjection, ControlProjection};
 pub use legal_holds::LegalHoldsProjection;
+pub use poisoned::{
+    PoisonedEvent, Retried, poisoned_counts, poisoned_events, reapply_poisoned, retry_poisoned,
+};
 pub use pool::{DbError, connect, migrate, ping};
 pub use projector::{
     Applied, PROJECTED_CHANNEL, Projection, ProjectionError, applied_sequence, apply_events,

@@ -8,6 +8,8 @@ use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_schemas::Envelope;
 use sqlx::{PgConnection, PgPool};
 
+use crate::poisoned::{self, Failure, SetAside};
+
 /// PostgreSQL channel on which every projection transaction announces, at commit, the tenants
 /// whose read model it changed: one notification per tenant, `<projection> <tenant>`. Readers
 /// that cache the read model listen here.
@@ -28,7 +30,7 @@ pub enum ProjectionError {
     Db(#[from] sqlx::Error),
 }
 
-fn nats(e: impl std::fmt::Display) -> ProjectionError {
+pub(crate) fn nats(e: impl std::fmt::Display) -> ProjectionError {
     ProjectionError::Nats(e.to_string())
 }
 
@@ -42,7 +44,9 @@ pub trait Projection: Send + Sync + 'static {
     const STREAM: &'static str;
 
     /// Applies one event inside the caller's transaction. Events this projection does not
-    /// care about are ignored.
+    /// care about are ignored. An error PostgreSQL raises for what the event holds sets the
+    /// event aside ([`crate::poisoned`]); any other error is retried from the offset, so an
+    /// event that should be skipped must return `Ok`.
     fn apply(
         &self,
         conn: &mut PgConnection,
@@ -103,11 +107,35 @@ pub async fn apply_events<P: Projection>(
     events: &[(u64, &Envelope)],
     through: u64,
 ) -> Result<usize, sqlx::Error> {
+    Ok(apply_with(pool, projection, events, &[], through)
+        .await?
+        .applied)
+}
+
+/// What one transaction of [`apply_with`] did.
+#[derive(Default)]
+struct Committed {
+    applied: usize,
+    /// Indices into the `set_aside` argument of those this transaction recorded (the ones past
+    /// the offset): only those are reported, so a second projector process does not count them
+    /// twice.
+    set_aside: Vec<usize>,
+}
+
+/// [`apply_events`], also recording `set_aside` (events that can never apply, each with a
+/// sequence up to `through`) in `projection_poisoned` in the same transaction.
+async fn apply_with<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    events: &[(u64, &Envelope)],
+    set_aside: &[SetAside],
+    through: u64,
+) -> Result<Committed, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let offset = lock_offset(&mut tx, P::NAME).await?;
     if through <= offset {
         tx.rollback().await?;
-        return Ok(0);
+        return Ok(Committed::default());
     }
     let fresh: Vec<(u64, &Envelope)> = events
         .iter()
@@ -115,6 +143,13 @@ pub async fn apply_events<P: Projection>(
         .copied()
         .collect();
     projection.apply_run(&mut tx, &fresh).await?;
+    let mut recorded = Vec::new();
+    for (index, poisoned) in set_aside.iter().enumerate() {
+        if poisoned.sequence > offset {
+            poisoned.record(&mut tx, P::NAME, P::STREAM).await?;
+            recorded.push(index);
+        }
+    }
     sqlx::query(
         "UPDATE projection_offsets SET stream_sequence = $2, updated_at = now() \
          WHERE projection = $1",
@@ -123,9 +158,27 @@ pub async fn apply_events<P: Projection>(
     .bind(signed(through))
     .execute(&mut *tx)
     .await?;
-    let tenants: Vec<&str> = fresh
-        .iter()
-        .map(|(_, event)| event.tenant.as_str())
+    notify_tenants(
+        &mut tx,
+        P::NAME,
+        fresh.iter().map(|(_, event)| event.tenant.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Committed {
+        applied: fresh.len(),
+        set_aside: recorded,
+    })
+}
+
+/// Announces on [`PROJECTED_CHANNEL`], at the caller's commit, each distinct tenant once.
+pub(crate) async fn notify_tenants<'a>(
+    conn: &mut PgConnection,
+    projection: &str,
+    tenants: impl IntoIterator<Item = &'a str>,
+) -> Result<(), sqlx::Error> {
+    let tenants: Vec<&str> = tenants
+        .into_iter()
         .filter(|tenant| !tenant.is_empty())
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -133,13 +186,12 @@ pub async fn apply_events<P: Projection>(
     if !tenants.is_empty() {
         sqlx::query("SELECT pg_notify($1, $2 || ' ' || tenant) FROM unnest($3::text[]) AS tenant")
             .bind(PROJECTED_CHANNEL)
-            .bind(P::NAME)
+            .bind(projection)
             .bind(&tenants)
-            .execute(&mut *tx)
+            .execute(conn)
             .await?;
     }
-    tx.commit().await?;
-    Ok(fresh.len())
+    Ok(())
 }
 
 fn signed(sequence: u64) -> i64 {
@@ -148,7 +200,10 @@ fn signed(sequence: u64) -> i64 {
 
 /// The projection's offset, with its row locked until the transaction ends (created at 0 the
 /// first time, and after a rebuild).
-async fn lock_offset(conn: &mut PgConnection, projection: &str) -> Result<u64, sqlx::Error> {
+pub(crate) async fn lock_offset(
+    conn: &mut PgConnection,
+    projection: &str,
+) -> Result<u64, sqlx::Error> {
     let (offset,): (i64,) = sqlx::query_as(
         "INSERT INTO projection_offsets (projection, stream_sequence) VALUES ($1, 0) \
          ON CONFLICT (projection) DO UPDATE SET projection = EXCLUDED.projection \
@@ -178,6 +233,117 @@ async fn ordered_from<P: Projection>(
         })
         .await
         .map_err(nats)
+}
+
+/// One message as read from the stream: its event, or why its bytes are not one.
+struct Read<'a> {
+    sequence: u64,
+    subject: &'a str,
+    event: Result<Envelope, rainlogs_schemas::DecodeError>,
+}
+
+impl Read<'_> {
+    fn undecodable(&self) -> Option<SetAside> {
+        self.event
+            .as_ref()
+            .err()
+            .map(|e| SetAside::undecodable(self.sequence, Some(self.subject.to_owned()), e))
+    }
+}
+
+/// Applies a run read from the stream and moves the offset past it, adding to `applied` the
+/// events applied. Messages that do not decode are set aside with the run.
+///
+/// When PostgreSQL refuses the run for what an event in it holds ([`Failure::AboutTheEvent`]),
+/// the run is applied again one event per transaction: each event refused on its own is set
+/// aside in the transaction that moves the offset past it, and the others are applied as
+/// usual. Any other failure is returned, and the caller reads again from the offset, skipping
+/// nothing.
+async fn apply_reads<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    reads: &[Read<'_>],
+    applied: &mut u64,
+) -> Result<(), ProjectionError> {
+    let (Some(first), Some(last)) = (reads.first(), reads.last()) else {
+        return Ok(());
+    };
+    let events: Vec<(u64, &Envelope)> = reads
+        .iter()
+        .filter_map(|read| read.event.as_ref().ok().map(|event| (read.sequence, event)))
+        .collect();
+    let undecodable: Vec<SetAside> = reads.iter().filter_map(Read::undecodable).collect();
+    let started = std::time::Instant::now();
+    match apply_with(pool, projection, &events, &undecodable, last.sequence).await {
+        Ok(committed) => {
+            tracing::debug!(
+                projection = P::NAME,
+                read = reads.len(),
+                applied = committed.applied,
+                through = last.sequence,
+                took_us = started.elapsed().as_micros(),
+                "run applied"
+            );
+            count(applied, committed.applied);
+            for index in committed.set_aside {
+                undecodable[index].report(P::NAME);
+            }
+            Ok(())
+        }
+        Err(e) if poisoned::classify(&e) == Failure::AboutTheEvent => {
+            tracing::warn!(
+                projection = P::NAME,
+                first = first.sequence,
+                through = last.sequence,
+                error = %e,
+                "run refused for an event in it; applying it one event at a time"
+            );
+            apply_one_by_one(pool, projection, reads, applied).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn apply_one_by_one<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    reads: &[Read<'_>],
+    applied: &mut u64,
+) -> Result<(), ProjectionError> {
+    for read in reads {
+        let sequence = read.sequence;
+        let refused = match &read.event {
+            Ok(event) => {
+                match apply_with(pool, projection, &[(sequence, event)], &[], sequence).await {
+                    Ok(committed) => {
+                        count(applied, committed.applied);
+                        continue;
+                    }
+                    Err(e) if poisoned::classify(&e) == Failure::AboutTheEvent => {
+                        SetAside::refused(sequence, Some(read.subject.to_owned()), &e)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => SetAside::undecodable(sequence, Some(read.subject.to_owned()), e),
+        };
+        let committed = apply_with(
+            pool,
+            projection,
+            &[],
+            std::slice::from_ref(&refused),
+            sequence,
+        )
+        .await?;
+        if !committed.set_aside.is_empty() {
+            refused.report(P::NAME);
+        }
+    }
+    Ok(())
+}
+
+fn count(applied: &mut u64, more: usize) {
+    *applied += u64::try_from(more).unwrap_or(u64::MAX);
 }
 
 /// What one pass over the stream ended with.
@@ -225,8 +391,7 @@ async fn pass<P: Projection>(
                 }
             }
         }
-        let mut events = Vec::with_capacity(messages.len());
-        let mut through = 0;
+        let mut reads = Vec::with_capacity(messages.len());
         for message in &messages {
             let Ok(info) = message.info() else {
                 failure = Some(ProjectionError::Nats(
@@ -234,32 +399,13 @@ async fn pass<P: Projection>(
                 ));
                 break;
             };
-            through = info.stream_sequence;
-            match Envelope::from_cbor(&message.payload) {
-                Ok(event) => events.push((through, event)),
-                // Never valid, so never projected; the offset moves past it.
-                Err(e) => tracing::error!(
-                    projection = P::NAME,
-                    sequence = through,
-                    error = %e,
-                    "event does not decode; skipped"
-                ),
-            }
+            reads.push(Read {
+                sequence: info.stream_sequence,
+                subject: message.subject.as_str(),
+                event: Envelope::from_cbor(&message.payload),
+            });
         }
-        if through > 0 {
-            let run: Vec<(u64, &Envelope)> = events.iter().map(|(s, e)| (*s, e)).collect();
-            let started = std::time::Instant::now();
-            let count = apply_events(pool, projection, &run, through).await?;
-            tracing::debug!(
-                projection = P::NAME,
-                read = messages.len(),
-                applied = count,
-                through,
-                took_us = started.elapsed().as_micros(),
-                "run applied"
-            );
-            *applied += u64::try_from(count).unwrap_or(u64::MAX);
-        }
+        apply_reads(pool, projection, &reads, applied).await?;
         if let Some(failure) = failure {
             return Err(failure);
         }
@@ -270,7 +416,9 @@ async fn pass<P: Projection>(
 }
 
 /// Keeps the projection up to date until `shutdown`. Failures (PostgreSQL or NATS away) are
-/// logged and retried from the committed offset; nothing is skipped or applied twice.
+/// logged and retried from the committed offset; nothing is skipped or applied twice. The one
+/// exception is an event that can never apply (PostgreSQL refuses what it holds, or it does not
+/// decode): it is set aside in `projection_poisoned`, and the events after it are applied.
 pub async fn run_projection<P: Projection>(
     pool: PgPool,
     bus: Bus,
@@ -292,9 +440,10 @@ pub async fn run_projection<P: Projection>(
     }
 }
 
-/// Drops the projection's tables and replays its stream from the start; returns how many events
-/// were applied once caught up with the stream as it was when the rebuild began. Run it with the
-/// live projector stopped.
+/// Drops the projection's tables (and its rows in `projection_poisoned`) and replays its stream
+/// from the start; returns how many events were applied once caught up with the stream as it
+/// was when the rebuild began. Events that can never apply are set aside again on the way. Run
+/// it with the live projector stopped.
 pub async fn rebuild<P: Projection>(
     pool: &PgPool,
     bus: &Bus,
@@ -311,6 +460,7 @@ pub async fn rebuild<P: Projection>(
         .bind(P::NAME)
         .execute(&mut *tx)
         .await?;
+    poisoned::clear(&mut tx, P::NAME).await?;
     tx.commit().await?;
 
     let mut stream = bus.js.get_stream(P::STREAM).await.map_err(nats)?;

@@ -21,12 +21,14 @@ pub enum ServiceState {
 }
 
 type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+type InfoSource = Arc<dyn Fn() -> BoxFuture<'static, Value> + Send + Sync>;
 
 #[derive(Default)]
 struct State {
     services: BTreeMap<String, ServiceState>,
     checks: Vec<(String, Check)>,
     info: BTreeMap<String, Value>,
+    info_sources: Vec<(String, InfoSource)>,
 }
 
 /// What `/ready` reports: services' states, dependency checks, and facts such as storage posture.
@@ -61,10 +63,35 @@ impl Health {
         self.with(|s| s.info.insert(key.to_owned(), value));
     }
 
-    /// Runs every check; `true` when the process is ready.
+    /// A fact shown on `/ready` under `info.<key>`, computed each time it is asked for (e.g.
+    /// events a projection set aside). It never makes the process not ready: it is for the
+    /// operator, and readiness is what a load balancer acts on. A source that does not answer
+    /// within the check timeout shows as a string saying so.
+    pub fn add_info_source<F>(&self, key: &str, source: F)
+    where
+        F: Fn() -> BoxFuture<'static, Value> + Send + Sync + 'static,
+    {
+        self.with(|s| s.info_sources.push((key.to_owned(), Arc::new(source))));
+    }
+
+    /// Runs every check and info source; `true` when the process is ready.
     pub async fn report(&self) -> (bool, Value) {
-        let (services, checks, info) =
-            self.with(|s| (s.services.clone(), s.checks.clone(), s.info.clone()));
+        let (services, checks, mut info, sources) = self.with(|s| {
+            (
+                s.services.clone(),
+                s.checks.clone(),
+                s.info.clone(),
+                s.info_sources.clone(),
+            )
+        });
+        let live = futures::future::join_all(sources.into_iter().map(|(key, source)| async move {
+            let value = tokio::time::timeout(CHECK_TIMEOUT, source())
+                .await
+                .unwrap_or_else(|_| {
+                    Value::String(format!("no answer within {}s", CHECK_TIMEOUT.as_secs()))
+                });
+            (key, value)
+        }));
         let results =
             futures::future::join_all(checks.into_iter().map(|(name, check)| async move {
                 let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
@@ -73,8 +100,9 @@ impl Health {
                     Err(_) => Err(format!("no answer within {}s", CHECK_TIMEOUT.as_secs())),
                 };
                 (name, outcome)
-            }))
-            .await;
+            }));
+        let (results, live) = futures::future::join(results, live).await;
+        info.extend(live);
         let checks_ok = results.iter().all(|(_, r)| r.is_ok());
         let services_ok =
             !services.is_empty() && services.values().all(|s| *s == ServiceState::Ready);

@@ -56,3 +56,63 @@ async fn ready_follows_services_and_checks_and_metrics_render() {
     assert!(text.contains("rainlogs_test_windows_total{"), "{text}");
     assert!(text.contains("outcome=\"archive\""), "{text}");
 }
+
+#[tokio::test]
+async fn live_facts_are_computed_per_report_and_never_make_the_process_not_ready() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let telemetry = init(&TelemetrySettings::default()).expect("init");
+    let health = Health::default();
+    let client = TestClient::new(health_routes(health.clone(), telemetry));
+    health.set_service("query-api", ServiceState::Ready);
+    health.add_check("postgres", || Box::pin(async { Ok(()) }));
+    health.set_info(
+        "store_posture",
+        serde_json::json!({"object_lock": "enforced"}),
+    );
+
+    // As the rainlogs binary reports events its projections set aside: counted anew each time.
+    let poisoned = Arc::new(AtomicU64::new(0));
+    let source = poisoned.clone();
+    health.add_info_source("poisoned_events", move || {
+        let count = source.load(Ordering::SeqCst);
+        Box::pin(async move {
+            if count == 0 {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ "audit": count })
+            }
+        })
+    });
+    // A source that hangs is cut off and says so, and still does not decide readiness.
+    health.add_info_source("slow", || {
+        Box::pin(async {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            serde_json::Value::Null
+        })
+    });
+
+    let ready = |body: serde_json::Value| {
+        assert_eq!(body["status"], "ready", "{body}");
+        assert_eq!(body["checks"]["postgres"], "ok", "{body}");
+        assert_eq!(
+            body["info"]["store_posture"]["object_lock"], "enforced",
+            "{body}"
+        );
+        assert_eq!(body["info"]["slow"], "no answer within 2s", "{body}");
+        let keys: Vec<&String> = body.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["checks", "info", "services", "status"], "{body}");
+        body
+    };
+    let resp = client.get("/ready").send().await;
+    resp.assert_status_is_ok();
+    let body = ready(resp.json().await.value().deserialize());
+    assert_eq!(body["info"]["poisoned_events"], serde_json::json!({}));
+
+    poisoned.store(1, Ordering::SeqCst);
+    let resp = client.get("/ready").send().await;
+    resp.assert_status_is_ok();
+    let body = ready(resp.json().await.value().deserialize());
+    assert_eq!(body["info"]["poisoned_events"]["audit"], 1, "{body}");
+}
