@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Manage tenants (the way in when `api.registration` is closed).
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -73,6 +78,21 @@ enum KeysCommand {
     Rotate {
         #[command(flatten)]
         config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Create a tenant and print its id and first admin API key (shown only this once).
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Organisation name (one line of printable text, at most 200 characters).
+        #[arg(long)]
+        name: String,
+        /// Contact address; one tenant per address.
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -206,6 +226,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections {
             command: ProjectionsCommand::Poisoned { config, retry },
         } => crate::run::poisoned_projections(&config.load()?, retry).await,
+        Command::Tenants {
+            command:
+                TenantsCommand::Create {
+                    config,
+                    name,
+                    email,
+                },
+        } => crate::run::create_tenant(&config.load()?, &name, &email).await,
         Command::Reaper { config, dry_run } => crate::run::reaper(&config.load()?, dry_run).await,
         Command::Keys {
             command: KeysCommand::Generate { name },

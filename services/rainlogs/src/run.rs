@@ -83,6 +83,29 @@ pub async fn rebuild_projections(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `rainlogs tenants create --name N --email E`: the same checks and events as registration
+/// through the API; prints the first admin key once.
+pub async fn create_tenant(config: &Config, name: &str, email: &str) -> anyhow::Result<ExitCode> {
+    let store = rainlogs_runtime::open_store(config)
+        .await
+        .context("store.url")?;
+    let ctx = ServiceContext {
+        config: Arc::new(config.clone()),
+        bus: connect_bus(config).await?,
+        db: database(config).await?,
+        store,
+        health: Health::default(),
+        telemetry: rainlogs_telemetry::init(&config.telemetry)?,
+        shutdown: CancellationToken::new(),
+    };
+    let created = rainlogs_query_api::create_tenant(ctx, name, email).await?;
+    println!("customer_id\t{}", created.customer_id);
+    println!("key_id\t{}", created.key_id);
+    println!("api_key\t{}", created.api_key);
+    eprintln!("the API key is shown only now: hand it to the customer's admin");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `rainlogs projections poisoned [--retry]`.
 pub async fn poisoned_projections(config: &Config, retry: bool) -> anyhow::Result<ExitCode> {
     let db = database(config).await?;
