@@ -85,11 +85,14 @@ enum RegisterResponse {
     Created(Json<Onboarded>),
 }
 
-/// Something kept after erasure, and why.
+/// Something kept after erasure, where, and why.
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 struct Retained {
     what: String,
+    /// Where it is kept (event streams, tables, the object store).
+    #[oai(rename = "where")]
+    location: String,
     /// Kept until then (absent: as long as the legal duty lasts, stated in `why`).
     until: Option<OffsetDateTime>,
     why: String,
@@ -300,10 +303,28 @@ impl AppState {
         Ok(Onboarded { customer, api_key })
     }
 
-    /// Removes the tenant's events that hold personal data from the control stream.
+    /// Removes the tenant's events that hold personal data from the control stream, and the
+    /// holds it released (their reasons are its own text; a released hold protects nothing, so
+    /// a rebuild without it ends the same). The holds in force keep their events: a hold is a
+    /// legal duty and must survive a rebuild of the read models.
     async fn erase_personal_events(&self, tenant: &str) -> Result<(), rainlogs_bus::EraseError> {
+        let released = std::sync::Mutex::new(std::collections::HashSet::new());
+        rainlogs_bus::erase_control_events(&self.bus, tenant, |event| {
+            if let Event::LegalHoldReleased(release) = &event.event {
+                released
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(release.hold_id.clone());
+            }
+            false
+        })
+        .await?;
+        let released = released
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let erased = rainlogs_bus::erase_control_events(&self.bus, tenant, |event| {
             event.event.holds_personal_data()
+                || matches!(&event.event, Event::LegalHoldSet(hold) if released.contains(&hold.hold_id))
         })
         .await?;
         tracing::info!(%tenant, events = erased, "personal data erased from the control stream");
@@ -339,25 +360,58 @@ impl AppState {
         if let Err(e) = self.erase_personal_events(&p.tenant).await {
             tracing::error!(tenant = %p.tenant, error = %e, "personal data left in the control stream after an erasure");
         }
-        let mut retained =
-            vec![Retained {
-            what: "zone ids and names, with the Cloudflare API tokens encrypted, in the control \
-                   event log"
-                .into(),
-            until: None,
-            why: "a zone id stays with the tenant that added it, which keeps the retained \
-                  archives and their integrity log bound to it; revoke the tokens at Cloudflare"
-                .into(),
-        }, Retained {
-            what: "audit log of access to this tenant's data (key ids, IP addresses, times)".into(),
-            until: None,
-            why: "accountability evidence for the processing (GDPR Art. 5(2), NIS2 Art. 21); \
-                  the audit stream is append-only"
-                .into(),
-        }];
+        const CONTROL_LOG: &str = "control event log (stream RL_CONTROL)";
+        let mut retained = vec![
+            Retained {
+                what: "zone ids and zone names, with the Cloudflare API tokens encrypted".into(),
+                location: format!("{CONTROL_LOG}, the ctl.zone_added events"),
+                until: None,
+                why: "the event that binds a zone id to the tenant that added it keeps the \
+                      retained archives and their integrity log bound to it, and a stored event \
+                      cannot be changed, only deleted; the read models no longer show the names \
+                      or hold the tokens. Revoke the tokens at Cloudflare"
+                    .into(),
+            },
+            Retained {
+                what: "reasons of the legal holds in force".into(),
+                location: format!("{CONTROL_LOG}, the ctl.legal_hold_set events"),
+                until: None,
+                why: "a legal hold is a legal duty and keeps holding the archives after the \
+                      erasure; its event is what keeps it in force when the read models are \
+                      rebuilt. The read model shows such a hold with the reason \"erased with \
+                      the tenant\"; holds released before the erasure are erased with it"
+                    .into(),
+            },
+            Retained {
+                what: "the erasure reason given with this request".into(),
+                location: format!(
+                    "{CONTROL_LOG}, the ctl.tenant_deleted event; archive event log (stream \
+                     RL_ARCHIVE), the archive.erasure_requested events"
+                ),
+                until: None,
+                why: "the record that, when and why the tenant was erased: a rebuild of the read \
+                      models erases it again from it, and each zone's integrity log is asked \
+                      for its erasure entry with it"
+                    .into(),
+            },
+            Retained {
+                what: "audit log of access to this tenant's data (key, user and zone ids, IP \
+                       addresses, times; no names, addresses or labels)"
+                    .into(),
+                location: "audit event log (stream RL_AUDIT) and its read model (table audit_log)"
+                    .into(),
+                until: None,
+                why: "accountability evidence for the processing (GDPR Art. 5(2), NIS2 Art. 21); \
+                      the audit stream is append-only"
+                    .into(),
+            },
+        ];
         if let Some(until) = retain_until {
             retained.push(Retained {
                 what: "archived Cloudflare logs and their integrity log".into(),
+                location: "object store (archives, tiles, checkpoints), integrity log event \
+                           stream (RL_CHAIN) and its read model (table jobs)"
+                    .into(),
                 until: Some(from_ns(until)),
                 why: "legal retention duty set by the retention policy; each archive is deleted \
                       at its retain-until and the deletion is logged as a prune entry; each \
@@ -371,9 +425,16 @@ impl AppState {
             erased: vec![
                 "customer name and email, also from the control event log".into(),
                 "API key labels, also from the control event log".into(),
-                "dashboard users".into(),
+                "dashboard users (email, password hash), also from the control event log".into(),
                 "API keys (revoked)".into(),
-                "Cloudflare API tokens and zone registrations in the read models".into(),
+                "zone names and Cloudflare API tokens in the read models; the zones are removed"
+                    .into(),
+                "legal hold reasons in the read model (the holds in force stay, with the reason \
+                 \"erased with the tenant\")"
+                    .into(),
+                "legal holds released before the erasure, with their reasons, also from the \
+                 control event log"
+                    .into(),
             ],
             retained,
         })
@@ -450,7 +511,7 @@ impl CustomersApi {
         state: Data<&SharedState>,
         #[oai(validator(pattern = r"^c[0-9a-f]{32}$"))] id: Path<String>,
         auth: BearerAuth,
-        /// Why the customer is erased (kept in the control log).
+        /// Why the customer is erased (kept in the control and archive event logs).
         #[oai(validator(max_length = 500))]
         reason: Query<Option<Label>>,
     ) -> Result<Json<Erasure>, ApiError> {

@@ -28,6 +28,37 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// Whether `tenant` was erased.
+async fn tenant_erased(conn: &mut PgConnection, tenant: &str) -> Result<bool, sqlx::Error> {
+    let (erased,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM tenants WHERE tenant_id = $1 AND deleted_at IS NOT NULL)",
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await?;
+    Ok(erased)
+}
+
+/// An erased tenant's zones (or one of them): removed, without their token and their name. The
+/// zone id stays bound to the tenant (its archives and integrity log are keyed by it).
+async fn scrub_zones(
+    conn: &mut PgConnection,
+    tenant: &str,
+    zone: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE zones SET removed_at = COALESCE(removed_at, $3), sealed_token = ''::bytea, name = '' \
+         WHERE tenant_id = $1 AND ($2::TEXT IS NULL OR zone_id = $2)",
+    )
+    .bind(tenant)
+    .bind(zone)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Tenants, zones, API keys and dashboard users from `rl.ctl.>`.
 pub struct ControlProjection;
 
@@ -76,21 +107,17 @@ impl Projection for ControlProjection {
                     .bind(tenant)
                     .execute(&mut *conn)
                     .await?;
+                // Key labels and zone names are the tenant's own text: blanked. The ids stay
+                // (the audit log and the retained archives refer to them).
                 sqlx::query(
-                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE tenant_id = $1",
-                )
-                .bind(tenant)
-                .bind(at(event))
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "UPDATE zones SET removed_at = COALESCE(removed_at, $2), sealed_token = ''::bytea \
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2), name = '' \
                      WHERE tenant_id = $1",
                 )
                 .bind(tenant)
                 .bind(at(event))
                 .execute(&mut *conn)
                 .await?;
+                scrub_zones(conn, tenant, None, at(event)).await?;
             }
             // A zone id stays with the tenant that first added it (its batches, cursor and chain
             // are keyed by the id alone): another tenant's add changes nothing.
@@ -113,8 +140,12 @@ impl Projection for ControlProjection {
                 .bind(&e.sealed_token)
                 .bind(&e.token_key_id)
                 .bind(at(event))
-                .execute(conn)
+                .execute(&mut *conn)
                 .await?;
+                // Published while its tenant was being erased: erased like the tenant's others.
+                if tenant_erased(conn, tenant).await? {
+                    scrub_zones(conn, tenant, Some(&e.zone_id), at(event)).await?;
+                }
             }
             Event::RetentionSet(e) => {
                 let days = e.days.map(|d| i32::try_from(d).unwrap_or(i32::MAX));
@@ -183,9 +214,13 @@ impl Projection for ControlProjection {
                 let expires = e
                     .expires_at_ns
                     .and_then(|ns| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok());
+                // A key or user published while its tenant was being erased is not made (the
+                // erasure removes its event from the stream too).
                 sqlx::query(
                     "INSERT INTO api_keys (key_id, tenant_id, name, role, digest, expires_at, created_at) \
-                     VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (key_id) DO NOTHING",
+                     SELECT $1,$2,$3,$4,$5,$6,$7 WHERE NOT EXISTS \
+                     (SELECT 1 FROM tenants WHERE tenant_id = $2 AND deleted_at IS NOT NULL) \
+                     ON CONFLICT (key_id) DO NOTHING",
                 )
                 .bind(&e.key_id)
                 .bind(tenant)
@@ -200,7 +235,9 @@ impl Projection for ControlProjection {
             Event::UserCreated(e) => {
                 sqlx::query(
                     "INSERT INTO users (user_id, tenant_id, email, role, password_hash, created_at) \
-                     VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (user_id) DO NOTHING",
+                     SELECT $1,$2,$3,$4,$5,$6 WHERE NOT EXISTS \
+                     (SELECT 1 FROM tenants WHERE tenant_id = $2 AND deleted_at IS NOT NULL) \
+                     ON CONFLICT (user_id) DO NOTHING",
                 )
                 .bind(&e.user_id)
                 .bind(tenant)

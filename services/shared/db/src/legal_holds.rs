@@ -6,6 +6,9 @@ use sqlx::PgConnection;
 
 use crate::Projection;
 
+/// The reason a legal hold of an erased tenant shows instead of its own.
+const ERASED_REASON: &str = "erased with the tenant";
+
 pub struct LegalHoldsProjection;
 
 impl Projection for LegalHoldsProjection {
@@ -21,17 +24,31 @@ impl Projection for LegalHoldsProjection {
     ) -> Result<(), sqlx::Error> {
         match &event.event {
             Event::LegalHoldSet(hold) => {
+                // A hold of a tenant already erased (a rebuild, or one published while the
+                // erasure ran) is made with the fixed reason at once.
                 sqlx::query(
                     "INSERT INTO legal_holds (hold_id, tenant, zone, reason, set_at_ns) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hold_id) DO NOTHING",
+                     SELECT $1, $2, $3, CASE WHEN EXISTS (SELECT 1 FROM tenants \
+                       WHERE tenant_id = $2 AND deleted_at IS NOT NULL) THEN $6 ELSE $4 END, $5 \
+                     ON CONFLICT (hold_id) DO NOTHING",
                 )
                 .bind(&hold.hold_id)
                 .bind(&event.tenant)
                 .bind(&hold.zone_id)
                 .bind(&hold.reason)
                 .bind(event.occurred_at_ns)
+                .bind(ERASED_REASON)
                 .execute(conn)
                 .await?;
+            }
+            Event::TenantDeleted(_) => {
+                // GDPR Art. 17: a hold is a legal duty and keeps holding the erased tenant's
+                // archives, so its row stays; its reason is the tenant's own text and goes.
+                sqlx::query("UPDATE legal_holds SET reason = $2 WHERE tenant = $1")
+                    .bind(&event.tenant)
+                    .bind(ERASED_REASON)
+                    .execute(conn)
+                    .await?;
             }
             Event::LegalHoldReleased(release) => {
                 // A hold is released only by its own tenant.
