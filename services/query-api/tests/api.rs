@@ -1257,7 +1257,9 @@ async fn legal_holds_are_set_listed_and_released_by_admins_and_audited() {
             .is_empty()
     );
     stack.audit_count(&tenant, "legal_hold.release", 1).await;
-    stack.audit_outcomes(&tenant, "legal_hold.list", "ok", 2).await;
+    stack
+        .audit_outcomes(&tenant, "legal_hold.list", "ok", 2)
+        .await;
     let audited: Vec<(String, String)> = sqlx::query_as(
         "SELECT action, outcome FROM audit_log WHERE tenant_id = $1 AND action LIKE 'legal_hold.%' \
          ORDER BY action, outcome",
