@@ -1,18 +1,18 @@
 //! Tenants created by an operator (`rainlogs tenants create`): the way in when
 //! `api.registration` is closed. The same checks and events as `POST /customers`.
 
+use poem_openapi::types::ParseFromJSON as _;
 use rainlogs_db::{ControlProjection, run_projection};
 use rainlogs_runtime::ServiceContext;
-use serde_json::Value;
+use serde_json::json;
 
 use crate::routes::customers::NewCustomer;
 use crate::state::{ApiOptions, AppState, Parts};
-use crate::text::{Label, Text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
-    #[error("--{field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     Refused(String),
 }
@@ -22,16 +22,6 @@ pub struct CreatedTenant {
     pub customer_id: String,
     pub key_id: String,
     pub api_key: String,
-}
-
-fn parsed<T: poem_openapi::types::ParseFromJSON>(
-    field: &'static str,
-    value: &str,
-) -> Result<T, TenantError> {
-    T::parse_from_json(Some(Value::String(value.to_owned()))).map_err(|e| TenantError::Invalid {
-        field,
-        reason: e.into_message(),
-    })
 }
 
 /// Creates a tenant named `name` with contact `email`. Runs the control projection while it
@@ -54,18 +44,9 @@ pub async fn create_tenant(
         },
     )
     .map_err(|e| TenantError::Refused(e.to_string()))?;
-    if name.chars().count() > 200 {
-        return Err(TenantError::Invalid {
-            field: "name",
-            reason: "at most 200 characters".into(),
-        });
-    }
-    let body = NewCustomer {
-        name: parsed::<Label>("name", name)?,
-        email: parsed::<Text>("email", email)?,
-        password: None,
-        retention_days: None,
-    };
+    // Parsed as the API parses a registration body: the document's rules, in one place.
+    let body = NewCustomer::parse_from_json(Some(json!({"name": name, "email": email})))
+        .map_err(|e| TenantError::Invalid(e.into_message()))?;
     let stop = ctx.shutdown.child_token();
     let projector = tokio::spawn(run_projection(
         ctx.db.clone(),

@@ -26,23 +26,23 @@ pub struct CustomersApi;
 pub(crate) struct NewCustomer {
     /// Organisation name.
     #[oai(validator(max_length = 200))]
-    pub(crate) name: Label,
+    name: Label,
     /// Contact address; one customer per address.
     #[oai(validator(
         min_length = 3,
         max_length = 254,
         pattern = r"^[^@\s\x00-\x1F\x7F-\x9F]+@[^@\s\x00-\x1F\x7F-\x9F.][^@\s\x00-\x1F\x7F-\x9F]*\.[^@\s\x00-\x1F\x7F-\x9F.]+$"
     ))]
-    pub(crate) email: Text,
+    email: Text,
     /// Creates a dashboard admin user with this password (12 to 1024 characters).
     #[oai(validator(min_length = 12, max_length = 1024))]
-    pub(crate) password: Option<Text>,
+    password: Option<Text>,
     /// How long archives are kept, in days after a window ends (default `retention.default_days`,
     /// 395: 13 months; within `retention.min_days`..`retention.max_days`, never below 7).
     // The schema's floor is `rainlogs_config::MIN_RETENTION_DAYS`; the configured range is
     // checked by the operation (the document cannot know it).
     #[oai(validator(minimum(value = "7")))]
-    pub(crate) retention_days: Option<u32>,
+    retention_days: Option<u32>,
 }
 
 #[derive(Object, serde::Serialize)]

@@ -270,24 +270,9 @@ impl Stack {
         .await
     }
 
-    /// Waits until the audit projection holds `count` records of `action` for `tenant`.
+    /// Waits until the audit projection holds `at_least` records of `action` for `tenant`.
     pub async fn audit_count(&self, tenant: &str, action: &str, at_least: i64) -> i64 {
-        let mut count = 0;
-        for _ in 0..250 {
-            (count,) = sqlx::query_as(
-                "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = $2",
-            )
-            .bind(tenant)
-            .bind(action)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap();
-            if count >= at_least {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        count
+        self.audit_records(tenant, action, None, at_least).await
     }
 
     /// Waits until the audit projection holds `at_least` records of `action` with `outcome`.
@@ -298,10 +283,22 @@ impl Stack {
         outcome: &str,
         at_least: i64,
     ) -> i64 {
+        self.audit_records(tenant, action, Some(outcome), at_least)
+            .await
+    }
+
+    async fn audit_records(
+        &self,
+        tenant: &str,
+        action: &str,
+        outcome: Option<&str>,
+        at_least: i64,
+    ) -> i64 {
         let mut count = 0;
         for _ in 0..250 {
             (count,) = sqlx::query_as(
-                "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = $2 AND outcome = $3",
+                "SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = $2 \
+                 AND ($3::TEXT IS NULL OR outcome = $3)",
             )
             .bind(tenant)
             .bind(action)

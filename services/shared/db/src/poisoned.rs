@@ -14,7 +14,7 @@ use rainlogs_schemas::Envelope;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
-use crate::projector::{self, Projection, ProjectionError};
+use crate::projector::{self, Projection, ProjectionError, signed};
 
 /// Longest error text kept in the table and the log. PostgreSQL's messages are short; a decoder's
 /// can quote what it read, which is the sender's and may be anything.
@@ -188,10 +188,6 @@ fn printable(text: &str) -> String {
         }
     }
     out
-}
-
-fn signed(sequence: u64) -> i64 {
-    i64::try_from(sequence).unwrap_or(i64::MAX)
 }
 
 fn unsigned(sequence: i64) -> u64 {

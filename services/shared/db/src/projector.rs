@@ -194,7 +194,7 @@ pub(crate) async fn notify_tenants<'a>(
     Ok(())
 }
 
-fn signed(sequence: u64) -> i64 {
+pub(crate) fn signed(sequence: u64) -> i64 {
     i64::try_from(sequence).unwrap_or(i64::MAX)
 }
 
