@@ -15,7 +15,7 @@ use crate::run::verify;
 
 /// Verifies a RainLogs zone offline: signed checkpoints, entries, hash chain, coverage, archives, retention,
 /// planted objects, freshness and Object Lock posture. Exit 0 verified, 1 tamper evidence, 2 could not check
-/// everything, 3 posture warnings only.
+/// everything, 3 posture warnings only, 4 declared gaps (only with --fail-on-gap).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "rainlogs-verify", version)]
 pub struct Args {
@@ -60,6 +60,10 @@ pub struct Args {
     /// Archive objects read at the same time.
     #[arg(long, default_value_t = DEFAULT_JOBS)]
     pub jobs: usize,
+    /// Exit 4 if any window is a declared gap (a `gap` entry), naming the gaps' reasons and time. Without it
+    /// gaps are counted in the report but do not change the exit code.
+    #[arg(long)]
+    pub fail_on_gap: bool,
 }
 
 /// A parsed command line.
@@ -106,6 +110,7 @@ impl Args {
         options.state_file = self.state;
         options.max_staleness = parse_staleness(&self.max_staleness)?;
         options.jobs = self.jobs.max(1);
+        options.fail_on_gap = self.fail_on_gap;
         Ok(Invocation {
             location,
             options,

@@ -1,28 +1,236 @@
 //! Coverage: per dataset, the windows of `archive`, `empty` and `gap` entries, in log order, follow each other
 //! exactly (each starts where the previous ended). A hole is a window nobody accounted for; an overlap is a
 //! window logged twice or a clock going backwards.
+//!
+//! A `gap` entry is a window accounted for without data. It keeps coverage contiguous, but an auditor must
+//! see it: every dataset's windows are counted by kind, declared gaps by reason and time, and records by
+//! dataset, in the findings and in the report's summary. `--fail-on-gap` turns declared gaps into a failure.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use rainlogs_integrity::Window;
+use rainlogs_integrity::{EntryBody, Window};
 
 use crate::finding::{Finding, Kind, Reason};
 use crate::log::LoggedEntry;
 use crate::options::format_ns;
 
-/// What coverage learned, for the other checks.
+/// Windows counted by the kind of entry that accounts for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WindowCounts {
+    /// Windows whose records were stored as an archive object.
+    pub archive: u64,
+    /// Windows the source answered for with no records.
+    pub empty: u64,
+    /// Windows declared as gaps: no data could be collected.
+    pub gap: u64,
+}
+
+impl WindowCounts {
+    pub fn total(&self) -> u64 {
+        self.archive + self.empty + self.gap
+    }
+
+    fn add(&mut self, other: &WindowCounts) {
+        self.archive += other.archive;
+        self.empty += other.empty;
+        self.gap += other.gap;
+    }
+}
+
+/// Declared gaps of one reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GapTally {
+    /// Gap windows.
+    pub count: u64,
+    /// Their summed length in nanoseconds.
+    pub duration_ns: u64,
+}
+
+impl GapTally {
+    fn add(&mut self, count: u64, duration_ns: u64) {
+        self.count += count;
+        self.duration_ns = self.duration_ns.saturating_add(duration_ns);
+    }
+}
+
+/// Declared gaps: how many, how long, why, and when.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Gaps {
+    /// Gap windows.
+    pub count: u64,
+    /// Their summed length in nanoseconds.
+    pub duration_ns: u64,
+    /// Per gap reason code (`collector_outage`, `source_error`, …, FORMAT.md §4).
+    pub by_reason: BTreeMap<String, GapTally>,
+    /// Start of the earliest gap window (unix ns); `None` without gaps.
+    pub first_start_ns: Option<u64>,
+    /// End of the latest gap window (unix ns); `None` without gaps.
+    pub last_end_ns: Option<u64>,
+}
+
+impl Gaps {
+    fn record(&mut self, reason: &str, window: Window) {
+        let length = window.end_ns() - window.start_ns();
+        self.count += 1;
+        self.duration_ns = self.duration_ns.saturating_add(length);
+        self.by_reason
+            .entry(reason.to_owned())
+            .or_default()
+            .add(1, length);
+        self.widen(Some(window.start_ns()), Some(window.end_ns()));
+    }
+
+    fn add(&mut self, other: &Gaps) {
+        self.count += other.count;
+        self.duration_ns = self.duration_ns.saturating_add(other.duration_ns);
+        for (reason, tally) in &other.by_reason {
+            self.by_reason
+                .entry(reason.clone())
+                .or_default()
+                .add(tally.count, tally.duration_ns);
+        }
+        self.widen(other.first_start_ns, other.last_end_ns);
+    }
+
+    fn widen(&mut self, start: Option<u64>, end: Option<u64>) {
+        self.first_start_ns = match (self.first_start_ns, start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_end_ns = self.last_end_ns.max(end);
+    }
+
+    /// `declared gaps 30m: 4 × collector_outage 20m, 2 × source_error 10m`, or `no declared gaps`.
+    pub fn describe(&self) -> String {
+        if self.count == 0 {
+            return "no declared gaps".to_owned();
+        }
+        let reasons: Vec<String> = self
+            .by_reason
+            .iter()
+            .map(|(reason, tally)| {
+                format!(
+                    "{} × {reason} {}",
+                    tally.count,
+                    format_duration(tally.duration_ns)
+                )
+            })
+            .collect();
+        format!(
+            "declared gaps {}: {}",
+            format_duration(self.duration_ns),
+            reasons.join(", ")
+        )
+    }
+}
+
+/// What the log accounts for in one dataset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DatasetCoverage {
+    /// Start of the first window (unix ns).
+    pub start_ns: u64,
+    /// End of the last window, in log order (unix ns).
+    pub end_ns: u64,
+    /// No hole and no overlap between consecutive windows (otherwise `coverage_gap` / `coverage_overlap`).
+    pub contiguous: bool,
+    pub windows: WindowCounts,
+    /// Records in the dataset's archive entries, as logged (pruned archives included; `--deep` checks the
+    /// count of every archive read against its content).
+    pub records: u64,
+    pub gaps: Gaps,
+}
+
+/// What the log accounts for, per dataset and in total.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CoverageSummary {
+    /// Over all datasets.
+    pub windows: WindowCounts,
+    pub records: u64,
+    pub gaps: Gaps,
+    /// By dataset name.
+    pub datasets: BTreeMap<String, DatasetCoverage>,
+}
+
+impl CoverageSummary {
+    /// `300 windows in 2 datasets: 21 archive, 274 empty, 5 gap; declared gaps …; 3456 records`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} in {} dataset{}: {}",
+            windows(self.windows.total()),
+            self.datasets.len(),
+            if self.datasets.len() == 1 { "" } else { "s" },
+            tally(&self.windows, &self.gaps, self.records)
+        )
+    }
+}
+
+/// `21 archive, 274 empty, 5 gap; declared gaps 25m: …; 3456 records`.
+fn tally(windows: &WindowCounts, gaps: &Gaps, records: u64) -> String {
+    format!(
+        "{} archive, {} empty, {} gap; {}; {records} records",
+        windows.archive,
+        windows.empty,
+        windows.gap,
+        gaps.describe()
+    )
+}
+
+/// `1 window`, `6 windows`.
+fn windows(count: u64) -> String {
+    format!("{count} window{}", if count == 1 { "" } else { "s" })
+}
+
+/// Exact and short: `30m`, `1h 5m`, `2h 30m 15s`.
+fn format_duration(ns: u64) -> String {
+    humantime::format_duration(Duration::from_nanos(ns)).to_string()
+}
+
+/// What coverage learned, for the other checks and the summary.
 #[derive(Debug, Default)]
 pub(crate) struct Coverage {
     /// Per dataset, the end of its newest window.
     pub covered_until: BTreeMap<String, u64>,
+    pub summary: CoverageSummary,
 }
 
 struct DatasetState {
-    first_start: u64,
     last: Window,
     last_index: u64,
-    windows: u64,
-    problems: bool,
+    counted: DatasetCoverage,
+}
+
+impl DatasetState {
+    fn new(window: Window, index: u64) -> Self {
+        Self {
+            last: window,
+            last_index: index,
+            counted: DatasetCoverage {
+                start_ns: window.start_ns(),
+                end_ns: window.end_ns(),
+                contiguous: true,
+                ..DatasetCoverage::default()
+            },
+        }
+    }
+
+    fn count(&mut self, body: &EntryBody, window: Window) {
+        let counted = &mut self.counted;
+        match body {
+            EntryBody::Archive(record) => {
+                counted.windows.archive += 1;
+                counted.records = counted.records.saturating_add(record.record_count);
+            }
+            EntryBody::Empty(_) => counted.windows.empty += 1,
+            EntryBody::Gap(record) => {
+                counted.windows.gap += 1;
+                counted.gaps.record(record.reason.as_str(), window);
+            }
+            // covers_window() admits only the three kinds above.
+            EntryBody::Prune(_) | EntryBody::Key(_) | EntryBody::Erasure => {}
+        }
+        counted.end_ns = window.end_ns();
+    }
 }
 
 pub(crate) fn check<'a>(
@@ -39,22 +247,15 @@ pub(crate) fn check<'a>(
             continue;
         }
         let Some(state) = datasets.get_mut(dataset.as_str()) else {
-            datasets.insert(
-                dataset.as_str().to_owned(),
-                DatasetState {
-                    first_start: window.start_ns(),
-                    last: window,
-                    last_index: entry.index,
-                    windows: 1,
-                    problems: false,
-                },
-            );
+            let mut state = DatasetState::new(window, entry.index);
+            state.count(&entry.body, window);
+            datasets.insert(dataset.as_str().to_owned(), state);
             continue;
         };
         let previous = state.last;
         let between = format!("entries {} and {}", state.last_index, entry.index);
         if window.start_ns() > previous.end_ns() {
-            state.problems = true;
+            state.counted.contiguous = false;
             findings.push(Finding::new(
                 Kind::Coverage,
                 dataset.as_str(),
@@ -66,7 +267,7 @@ pub(crate) fn check<'a>(
                 ),
             ));
         } else if window.start_ns() < previous.end_ns() {
-            state.problems = true;
+            state.counted.contiguous = false;
             findings.push(Finding::new(
                 Kind::Coverage,
                 dataset.as_str(),
@@ -82,55 +283,127 @@ pub(crate) fn check<'a>(
         }
         state.last = window;
         state.last_index = entry.index;
-        state.windows += 1;
+        state.count(&entry.body, window);
     }
     let mut coverage = Coverage::default();
     for (dataset, state) in datasets {
-        if !state.problems {
-            findings.push(Finding::new(
-                Kind::Coverage,
-                &dataset,
-                Reason::CoverageContiguous,
-                format!(
-                    "{} windows from {} to {} without gap or overlap",
-                    state.windows,
-                    format_ns(state.first_start),
-                    format_ns(state.last.end_ns())
-                ),
-            ));
-        }
-        coverage.covered_until.insert(dataset, state.last.end_ns());
+        let counted = state.counted;
+        // Holes and overlaps were reported one by one above; the counts are still the auditor's to see.
+        let (reason, shape) = if counted.contiguous {
+            (Reason::CoverageContiguous, "contiguous, none overlapping")
+        } else {
+            (
+                Reason::CoverageCounted,
+                "not contiguous (see coverage_gap / coverage_overlap)",
+            )
+        };
+        findings.push(Finding::new(
+            Kind::Coverage,
+            &dataset,
+            reason,
+            format!(
+                "{} from {} to {} {shape}: {}",
+                windows(counted.windows.total()),
+                format_ns(counted.start_ns),
+                format_ns(counted.end_ns),
+                tally(&counted.windows, &counted.gaps, counted.records)
+            ),
+        ));
+        let summary = &mut coverage.summary;
+        summary.windows.add(&counted.windows);
+        summary.records = summary.records.saturating_add(counted.records);
+        summary.gaps.add(&counted.gaps);
+        coverage
+            .covered_until
+            .insert(dataset.clone(), counted.end_ns);
+        summary.datasets.insert(dataset, counted);
     }
     (coverage, findings)
+}
+
+/// `--fail-on-gap`: one finding per dataset with declared gaps, naming their reasons, length and span.
+pub(crate) fn declared_gaps(summary: &CoverageSummary) -> Vec<Finding> {
+    summary
+        .datasets
+        .iter()
+        .filter(|(_, dataset)| dataset.gaps.count > 0)
+        .map(|(name, dataset)| {
+            let gaps = &dataset.gaps;
+            let span = match (gaps.first_start_ns, gaps.last_end_ns) {
+                (Some(start), Some(end)) => {
+                    format!(" between {} and {}", format_ns(start), format_ns(end))
+                }
+                _ => String::new(),
+            };
+            Finding::new(
+                Kind::Coverage,
+                name,
+                Reason::DeclaredGaps,
+                format!(
+                    "{} of {} {} no data{span}: {}; --fail-on-gap requires every window collected",
+                    gaps.count,
+                    windows(dataset.windows.total()),
+                    if gaps.count == 1 { "holds" } else { "hold" },
+                    gaps.describe()
+                ),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use rainlogs_integrity::{
-        CollectionMethod, Dataset, EmptyRecord, Entry, EntryBody, GapReason, GapRecord, Name,
-        Origin, Sampling, Sha256Hash,
+        ArchiveRecord, CollectionMethod, Dataset, EmptyRecord, Entry, GapReason, GapRecord, Name,
+        ObjectRef, Origin, Sampling, Sha256Hash,
     };
 
     use super::*;
 
-    fn entry(index: u64, dataset: &str, start: u64, end: u64, gap: bool) -> LoggedEntry {
+    /// 2026-01-15T14:00:00Z, so messages read like real ones.
+    const T0: u64 = 1_768_485_600_000_000_000;
+    const MIN: u64 = 60_000_000_000;
+
+    enum Ends {
+        Empty,
+        Gap(GapReason),
+        Archive(u64),
+    }
+
+    /// An entry for `[T0 + from min, T0 + to min)`.
+    fn entry(index: u64, dataset: &str, from: u64, to: u64, ends: Ends) -> LoggedEntry {
         let dataset = Dataset::new(dataset).unwrap();
-        let window = Window::new(start, end).unwrap();
-        let body = if gap {
-            EntryBody::Gap(GapRecord {
+        let window = Window::new(T0 + from * MIN, T0 + to * MIN).unwrap();
+        let method = CollectionMethod::Logpull;
+        let body = match ends {
+            Ends::Empty => EntryBody::Empty(EmptyRecord {
                 dataset,
                 window,
-                method: CollectionMethod::Logpull,
-                reason: GapReason::SourceError,
-            })
-        } else {
-            EntryBody::Empty(EmptyRecord {
-                dataset,
-                window,
-                method: CollectionMethod::Logpull,
+                method,
                 sampling: Sampling::UNSAMPLED,
-            })
+            }),
+            Ends::Gap(reason) => EntryBody::Gap(GapRecord {
+                dataset,
+                window,
+                method,
+                reason,
+            }),
+            Ends::Archive(record_count) => EntryBody::Archive(ArchiveRecord {
+                dataset,
+                window,
+                method,
+                sampling: Sampling::UNSAMPLED,
+                object: ObjectRef {
+                    key: format!("k{index}"),
+                    version: String::new(),
+                },
+                stored_size: 1,
+                stored_sha256: Sha256Hash::ZERO,
+                content_sha256: Sha256Hash::ZERO,
+                record_count,
+                retain_until_ns: 1,
+            }),
         };
         LoggedEntry {
             entry: Entry {
@@ -151,30 +424,120 @@ mod tests {
     #[test]
     fn interleaved_datasets_are_each_contiguous() {
         let log = [
-            entry(0, "a", 0, 60, false),
-            entry(1, "b", 0, 300, false),
-            entry(2, "a", 60, 120, true),
-            entry(3, "a", 120, 180, false),
+            entry(0, "a", 0, 1, Ends::Empty),
+            entry(1, "b", 0, 5, Ends::Empty),
+            entry(2, "a", 1, 2, Ends::Gap(GapReason::SourceError)),
+            entry(3, "a", 2, 3, Ends::Empty),
         ];
         let (coverage, findings) = check(&log);
         assert_eq!(
             reasons(&findings),
             [Reason::CoverageContiguous, Reason::CoverageContiguous]
         );
-        assert_eq!(coverage.covered_until["a"], 180);
+        assert_eq!(coverage.covered_until["a"], T0 + 3 * MIN);
     }
 
     #[test]
-    fn holes_and_overlaps_are_named() {
+    fn holes_and_overlaps_are_named_and_the_windows_still_counted() {
         let log = [
-            entry(0, "a", 0, 60, false),
-            entry(1, "a", 90, 120, false),
-            entry(2, "a", 100, 160, false),
+            entry(0, "a", 0, 1, Ends::Empty),
+            entry(1, "a", 2, 3, Ends::Archive(4)),
+            entry(2, "a", 2, 4, Ends::Empty),
         ];
-        let (_, findings) = check(&log);
+        let (coverage, findings) = check(&log);
         assert_eq!(
             reasons(&findings),
-            [Reason::CoverageGap, Reason::CoverageOverlap]
+            [
+                Reason::CoverageGap,
+                Reason::CoverageOverlap,
+                Reason::CoverageCounted
+            ]
         );
+        let a = &coverage.summary.datasets["a"];
+        assert!(!a.contiguous);
+        assert_eq!((a.windows.total(), a.records), (3, 4));
+        assert!(
+            findings[2].message.starts_with(
+                "3 windows from 2026-01-15T14:00:00Z to 2026-01-15T14:04:00Z not contiguous"
+            ),
+            "{}",
+            findings[2].message
+        );
+    }
+
+    /// Dataset `a`: 2 archive, 1 empty and 3 gap windows of two reasons and unequal lengths; `b`: no gaps.
+    fn log_with_gaps() -> Vec<LoggedEntry> {
+        vec![
+            entry(0, "a", 0, 5, Ends::Archive(120)),
+            entry(1, "b", 0, 60, Ends::Archive(9)),
+            entry(2, "a", 5, 10, Ends::Gap(GapReason::SourceError)),
+            entry(3, "a", 10, 40, Ends::Gap(GapReason::CollectorOutage)),
+            entry(4, "a", 40, 45, Ends::Empty),
+            entry(5, "a", 45, 50, Ends::Gap(GapReason::CollectorOutage)),
+            entry(6, "a", 50, 55, Ends::Archive(30)),
+        ]
+    }
+
+    #[test]
+    fn windows_are_counted_by_kind_and_gaps_by_reason_and_time() {
+        let (coverage, findings) = check(&log_with_gaps());
+        assert_eq!(
+            findings[0].to_string(),
+            "coverage\ta\tOK: coverage_contiguous: 6 windows from 2026-01-15T14:00:00Z to \
+             2026-01-15T14:55:00Z contiguous, none overlapping: 2 archive, 1 empty, 3 gap; declared gaps \
+             40m: 2 × collector_outage 35m, 1 × source_error 5m; 150 records"
+        );
+        assert_eq!(
+            findings[1].message,
+            "1 window from 2026-01-15T14:00:00Z to 2026-01-15T15:00:00Z contiguous, none overlapping: \
+             1 archive, 0 empty, 0 gap; no declared gaps; 9 records"
+        );
+        let summary = &coverage.summary;
+        let a = &summary.datasets["a"];
+        assert_eq!(
+            a.windows,
+            WindowCounts {
+                archive: 2,
+                empty: 1,
+                gap: 3
+            }
+        );
+        assert_eq!(
+            (a.records, a.gaps.count, a.gaps.duration_ns),
+            (150, 3, 40 * MIN)
+        );
+        assert_eq!(
+            a.gaps.by_reason["collector_outage"],
+            GapTally {
+                count: 2,
+                duration_ns: 35 * MIN
+            }
+        );
+        assert_eq!(a.gaps.first_start_ns, Some(T0 + 5 * MIN));
+        assert_eq!(a.gaps.last_end_ns, Some(T0 + 50 * MIN));
+        assert_eq!(summary.datasets["b"].gaps, Gaps::default());
+        assert_eq!(summary.windows.total(), 7);
+        assert_eq!((summary.records, summary.gaps.count), (159, 3));
+        assert_eq!(summary.gaps.by_reason["source_error"].duration_ns, 5 * MIN);
+        assert_eq!(
+            summary.describe(),
+            "7 windows in 2 datasets: 3 archive, 1 empty, 3 gap; declared gaps 40m: 2 × collector_outage \
+             35m, 1 × source_error 5m; 159 records"
+        );
+    }
+
+    #[test]
+    fn fail_on_gap_names_each_dataset_with_gaps() {
+        let (coverage, _) = check(&log_with_gaps());
+        let findings = declared_gaps(&coverage.summary);
+        assert_eq!(reasons(&findings), [Reason::DeclaredGaps]);
+        assert_eq!(
+            findings[0].to_string(),
+            "coverage\ta\tGAP: declared_gaps: 3 of 6 windows hold no data between 2026-01-15T14:05:00Z and \
+             2026-01-15T14:50:00Z: declared gaps 40m: 2 × collector_outage 35m, 1 × source_error 5m; \
+             --fail-on-gap requires every window collected"
+        );
+        let (clean, _) = check(&log_with_gaps()[..2]);
+        assert!(declared_gaps(&clean.summary).is_empty());
     }
 }

@@ -15,6 +15,9 @@ pub enum Status {
     Info,
     /// Weakened protection: the data verifies, but could be deleted or replaced early (exit 3).
     Warning,
+    /// Declared gaps an auditor asked to fail on (`--fail-on-gap`): the log verifies, but some windows were
+    /// never collected (exit 4). Ranked above posture warnings because the auditor made it a requirement.
+    Gap,
     /// Something could not be checked (unreachable store, denied read): no verdict on it (exit 2).
     Incomplete,
     /// Evidence that the archive was changed, dropped, reordered, replaced or deleted early (exit 1).
@@ -27,6 +30,7 @@ impl Status {
             Status::Ok => "OK",
             Status::Info => "INFO",
             Status::Warning => "WARNING",
+            Status::Gap => "GAP",
             Status::Incomplete => "INCOMPLETE",
             Status::Tamper => "TAMPER",
         }
@@ -149,9 +153,11 @@ reasons! {
     ChainBroken = "chain_broken", Tamper, "prev_chain_hash does not match the chain recomputed from genesis";
     EmptyLog = "empty_log", Incomplete, "the checkpoint covers no entries, so nothing can be verified";
     // Coverage per dataset.
-    CoverageContiguous = "coverage_contiguous", Ok, "the windows of a dataset follow each other without gap or overlap";
+    CoverageContiguous = "coverage_contiguous", Ok, "the windows of a dataset follow each other with no unaccounted time and no overlap; the message counts them by kind (archive, empty, gap), declared gaps by reason and time, and records";
+    CoverageCounted = "coverage_counted", Info, "the same counts for a dataset whose coverage has holes or overlaps (reported separately)";
     CoverageGap = "coverage_gap", Tamper, "time between two windows of a dataset has no entry (silent coverage gap)";
     CoverageOverlap = "coverage_overlap", Tamper, "a window starts before the previous one ended (duplicate or time travel)";
+    DeclaredGaps = "declared_gaps", Gap, "--fail-on-gap: a dataset has gap entries (windows declared uncollected), named by reason and time";
     // Archive objects.
     ArchivesVerified = "archives_verified", Ok, "every logged archive is present with the logged bytes";
     ArchiveMissing = "archive_missing", Tamper, "a logged archive is gone and no valid prune entry covers it";

@@ -3,7 +3,8 @@
 //!
 //! Every check of DESIGN.md §3 is a small function producing [`Finding`]s with a stable [`Reason`] code;
 //! [`verify`] runs them all over one zone and returns a [`Report`] whose verdict gives the exit code:
-//! 0 verified, 1 tamper evidence, 2 could not check everything, 3 posture warnings only.
+//! 0 verified, 1 tamper evidence, 2 could not check everything, 3 posture warnings only, 4 declared gaps
+//! (only with `--fail-on-gap`).
 //! The byte formats are those of `docs/FORMAT.md`, through the `rainlogs-integrity` crate.
 
 mod archives;
@@ -23,6 +24,7 @@ mod source;
 mod state;
 mod tlog_files;
 
+pub use coverage::{CoverageSummary, DatasetCoverage, GapTally, Gaps, WindowCounts};
 pub use finding::{Finding, Kind, Reason, Status};
 pub use options::{
     DEFAULT_JOBS, DEFAULT_MAX_STALENESS, OptionsError, StoreLocation, VerifyOptions, parse_prefix,

@@ -55,6 +55,9 @@ pub struct VerifyOptions {
     pub max_staleness: Option<Duration>,
     /// Archive objects read concurrently.
     pub jobs: usize,
+    /// Declared gaps (`gap` entries) fail the run (exit 4), for auditors who require complete coverage.
+    /// Without it gaps are counted and reported but do not change the exit code.
+    pub fail_on_gap: bool,
     /// The verifier's clock; a parameter so tests can move it.
     pub now: OffsetDateTime,
 }
@@ -79,6 +82,7 @@ impl VerifyOptions {
             state_file: None,
             max_staleness: Some(DEFAULT_MAX_STALENESS),
             jobs: DEFAULT_JOBS,
+            fail_on_gap: false,
             now: OffsetDateTime::now_utc(),
         })
     }

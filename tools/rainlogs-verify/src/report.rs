@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
+use crate::coverage::CoverageSummary;
 use crate::finding::{Finding, Kind, Reason, Status};
 
 /// Findings of one reason beyond this many are counted, not listed (a bucket without Object Lock or a
@@ -85,6 +86,8 @@ pub struct Summary {
     pub archives_pruned: u64,
     pub objects_listed: u64,
     pub tlog_files_checked: u64,
+    /// Windows by kind, declared gaps by reason and time, and records: per dataset and in total.
+    pub coverage: CoverageSummary,
 }
 
 /// The outcome of verifying one zone.
@@ -103,6 +106,8 @@ pub struct Report {
 pub enum Verdict {
     Verified,
     PostureWarnings,
+    /// Only with `--fail-on-gap`.
+    DeclaredGaps,
     Incomplete,
     TamperEvidence,
 }
@@ -112,24 +117,28 @@ impl Verdict {
         match self {
             Verdict::Verified => "VERIFIED",
             Verdict::PostureWarnings => "VERIFIED_WITH_POSTURE_WARNINGS",
+            Verdict::DeclaredGaps => "DECLARED_GAPS",
             Verdict::Incomplete => "INCOMPLETE",
             Verdict::TamperEvidence => "TAMPER_EVIDENCE",
         }
     }
 
-    /// 0 verified, 1 tamper evidence, 2 could not check everything, 3 posture warnings only.
+    /// 0 verified, 1 tamper evidence, 2 could not check everything, 3 posture warnings only, 4 declared
+    /// gaps under `--fail-on-gap`.
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Verified => 0,
             Verdict::TamperEvidence => 1,
             Verdict::Incomplete => 2,
             Verdict::PostureWarnings => 3,
+            Verdict::DeclaredGaps => 4,
         }
     }
 }
 
 impl Report {
-    /// Tamper evidence outranks an incomplete check, which outranks posture warnings.
+    /// Tamper evidence outranks an incomplete check, which outranks declared gaps (`--fail-on-gap`), which
+    /// outrank posture warnings.
     pub fn verdict(&self) -> Verdict {
         let worst = self
             .findings
@@ -140,6 +149,7 @@ impl Report {
         match worst {
             Status::Tamper => Verdict::TamperEvidence,
             Status::Incomplete => Verdict::Incomplete,
+            Status::Gap => Verdict::DeclaredGaps,
             Status::Warning => Verdict::PostureWarnings,
             Status::Ok | Status::Info => Verdict::Verified,
         }
@@ -184,10 +194,11 @@ impl Report {
             _ => "no verified checkpoint".to_owned(),
         };
         format!(
-            "exit {}; {checkpoint}; {} entries; {} archives read ({} bytes, {}); {} pruned; {} objects listed; \
-             {} tamper, {} incomplete, {} warning findings; store {}",
+            "exit {}; {checkpoint}; {} entries; {}; {} archives read ({} bytes, {}); {} pruned; \
+             {} objects listed; {} tamper, {} incomplete, {} gap, {} warning findings; store {}",
             self.exit_code(),
             s.entries,
+            s.coverage.describe(),
             s.archives_checked,
             s.archive_bytes_read,
             if self.deep {
@@ -199,6 +210,7 @@ impl Report {
             s.objects_listed,
             self.count(Status::Tamper),
             self.count(Status::Incomplete),
+            self.count(Status::Gap),
             self.count(Status::Warning),
             self.location,
         )
@@ -227,6 +239,7 @@ impl Report {
             "counts": {
                 "tamper": self.count(Status::Tamper),
                 "incomplete": self.count(Status::Incomplete),
+                "gap": self.count(Status::Gap),
                 "warning": self.count(Status::Warning),
                 "info": self.count(Status::Info),
                 "ok": self.count(Status::Ok),
@@ -267,6 +280,26 @@ mod tests {
             report(&[Reason::StoreUnreachable, Reason::ArchiveMissing]).exit_code(),
             1
         );
+    }
+
+    #[test]
+    fn declared_gaps_outrank_posture_warnings_only() {
+        let gaps = report(&[Reason::CoverageContiguous, Reason::DeclaredGaps]);
+        assert_eq!(gaps.verdict(), Verdict::DeclaredGaps);
+        assert_eq!(gaps.exit_code(), 4);
+        assert_eq!(
+            report(&[Reason::NoObjectLock, Reason::DeclaredGaps]).exit_code(),
+            4
+        );
+        assert_eq!(
+            report(&[Reason::DeclaredGaps, Reason::StoreUnreachable]).exit_code(),
+            2
+        );
+        assert_eq!(
+            report(&[Reason::DeclaredGaps, Reason::ArchiveMissing]).exit_code(),
+            1
+        );
+        assert_eq!(gaps.to_json()["counts"]["gap"], 1);
     }
 
     #[test]

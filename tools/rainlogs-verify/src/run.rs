@@ -122,6 +122,10 @@ async fn run(
     findings.extend(key_entries(&log, options));
     let (coverage, coverage_findings) = coverage::check(log.decoded());
     findings.extend(coverage_findings);
+    if options.fail_on_gap {
+        findings.extend(coverage::declared_gaps(&coverage.summary));
+    }
+    summary.coverage = coverage.summary.clone();
     let (pruned, retention_findings) = retention::check(&log.entries);
     findings.extend(retention_findings);
 

@@ -60,6 +60,12 @@ async fn json_output_carries_the_same_findings() {
     assert_eq!(json["deep"], true);
     assert_eq!(json["summary"]["entries"], zone.b().size());
     assert_eq!(json["counts"]["tamper"], 0);
+    assert_eq!(json["counts"]["gap"], 0);
+    assert_eq!(json["summary"]["coverage"]["gaps"]["count"], 5);
+    assert_eq!(
+        json["summary"]["coverage"]["windows"],
+        serde_json::json!({"archive": 21, "empty": 274, "gap": 5})
+    );
     let reasons: Vec<&str> = json["findings"]
         .as_array()
         .unwrap()

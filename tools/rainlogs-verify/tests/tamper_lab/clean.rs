@@ -41,6 +41,31 @@ async fn the_untouched_zone_verifies_with_every_check_passing() {
             .map(|a| a.digest.stored_size)
             .sum::<u64>()
     );
+    // The fixture's gaps: http_requests fails now and then, firewall_events had one collector outage.
+    let coverage = &report.summary.coverage;
+    let http = &coverage.datasets["http_requests"];
+    assert_eq!(
+        (http.windows.archive, http.windows.empty, http.windows.gap),
+        (15, 131, 4)
+    );
+    assert_eq!(http.gaps.by_reason["source_error"].count, 4);
+    let firewall = &coverage.datasets["firewall_events"];
+    assert_eq!(firewall.gaps.by_reason["collector_outage"].count, 1);
+    assert_eq!(coverage.gaps.count, 5);
+    assert_eq!(coverage.gaps.duration_ns, 5 * WINDOW_NS);
+    assert_eq!(
+        coverage.records,
+        zone.b()
+            .archives
+            .iter()
+            .map(|a| a.digest.record_count)
+            .sum::<u64>()
+    );
+    assert!(
+        !report.to_human().contains("without gap"),
+        "{}",
+        report.to_human()
+    );
 }
 
 #[tokio::test]

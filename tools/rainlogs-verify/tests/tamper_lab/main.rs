@@ -6,5 +6,6 @@
 mod attacks;
 mod binary;
 mod clean;
+mod gaps;
 mod s3;
 mod support;
