@@ -1,12 +1,14 @@
 use std::time::Duration;
 
-use async_nats::jetstream;
+use async_nats::{ServerAddr, jetstream};
 
 /// Oldest server RainLogs runs on: 2.9 breaks async-nats KV and lacks features the sealer needs.
 pub const MIN_SERVER_VERSION: (u32, u32, u32) = (2, 10, 0);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    #[error("nats.url `{url}` is not a NATS server URL: {reason}")]
+    BadUrl { url: String, reason: String },
     #[error("cannot connect to NATS at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     #[error(
@@ -27,32 +29,80 @@ pub struct Bus {
     pub js: jetstream::Context,
 }
 
-/// Connects, and refuses servers that are too old or lack JetStream.
+/// Parses seed server URLs exactly as the client will (no scheme means `nats://`, no port
+/// 4222), so `rainlogs config check` refuses what connecting would refuse.
+pub fn server_addrs<S: AsRef<str>>(urls: &[S]) -> Result<Vec<ServerAddr>, ConnectError> {
+    if urls.is_empty() {
+        return Err(ConnectError::BadUrl {
+            url: String::new(),
+            reason: "no server given".into(),
+        });
+    }
+    urls.iter()
+        .map(|url| {
+            url.as_ref()
+                .trim()
+                .parse::<ServerAddr>()
+                .map_err(|e| ConnectError::BadUrl {
+                    url: redact(url.as_ref()),
+                    reason: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// Connects to one server, and refuses servers that are too old or lack JetStream.
 pub async fn connect(url: &str) -> Result<Bus, ConnectError> {
+    connect_any(&[url]).await
+}
+
+/// Connects to whichever of the seed servers `urls` (one cluster) answers first, and refuses
+/// servers that are too old or lack JetStream. The client reconnects to the others, and to
+/// servers the cluster announces, when its server goes away.
+pub async fn connect_any<S: AsRef<str>>(urls: &[S]) -> Result<Bus, ConnectError> {
+    let servers = server_addrs(urls)?;
+    let url = urls
+        .iter()
+        .map(|u| redact(u.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let client = async_nats::ConnectOptions::new()
         .name("rainlogs")
         .connection_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect(servers)
         .await
         .map_err(|e| ConnectError::Unreachable {
-            url: url.to_owned(),
+            url: url.clone(),
             reason: e.to_string(),
         })?;
     let info = client.server_info();
     if parse_version(&info.version).is_none_or(|v| v < MIN_SERVER_VERSION) {
         return Err(ConnectError::ServerTooOld {
-            url: url.to_owned(),
+            url,
             version: info.version,
         });
     }
     let js = jetstream::new(client.clone());
     // The INFO flag can be set while the account has no JetStream; ask the account too.
     if !info.jetstream || js.query_account().await.is_err() {
-        return Err(ConnectError::JetStreamDisabled {
-            url: url.to_owned(),
-        });
+        return Err(ConnectError::JetStreamDisabled { url });
     }
     Ok(Bus { client, js })
+}
+
+/// A URL for messages: `user:password@` becomes `***@`, since a NATS URL may carry credentials.
+fn redact(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let shown = match rest.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => rest.to_owned(),
+    };
+    if scheme.is_empty() {
+        shown
+    } else {
+        format!("{scheme}://{shown}")
+    }
 }
 
 fn parse_version(version: &str) -> Option<(u32, u32, u32)> {
@@ -111,7 +161,22 @@ impl Bus {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_version;
+    use super::{ConnectError, parse_version, redact, server_addrs};
+
+    #[test]
+    fn seed_urls_parse_like_the_client_and_never_show_passwords() {
+        let parsed = server_addrs(&["nats://a:4222", "b", "tls://c:4443"]).expect("valid");
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed[1].port(), 4222, "no port means 4222");
+        let err = server_addrs(&["nats://user:pw@a:4222,nats://b:4222"]).expect_err("one string");
+        let message = err.to_string();
+        assert!(matches!(err, ConnectError::BadUrl { .. }), "{message}");
+        assert!(message.contains("invalid port number"), "{message}");
+        assert!(!message.contains("pw"), "{message}");
+        assert!(server_addrs::<&str>(&[]).is_err());
+        assert_eq!(redact("nats://u:p@h:1"), "nats://***@h:1");
+        assert_eq!(redact("h:1"), "h:1");
+    }
 
     #[test]
     fn versions_parse_and_compare() {

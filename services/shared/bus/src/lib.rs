@@ -13,7 +13,7 @@ mod provision;
 mod publish;
 
 pub use async_nats;
-pub use connect::{Bus, ConnectError, MIN_SERVER_VERSION, connect};
+pub use connect::{Bus, ConnectError, MIN_SERVER_VERSION, connect, connect_any, server_addrs};
 pub use consume::{Disposition, consume};
 pub use control::{ControlFeed, control_feed};
 pub use erase::{EraseError, erase_control_events};
