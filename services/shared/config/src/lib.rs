@@ -38,9 +38,107 @@ pub enum ConfigError {
 impl From<figment::Error> for ConfigError {
     fn from(err: figment::Error) -> Self {
         // figment reports one error per line; keep all of them, each names its key.
-        let lines: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
+        let lines: Vec<String> = err.into_iter().map(|e| describe(&e)).collect();
         ConfigError::Invalid(lines.join("; "))
     }
+}
+
+/// One figment error as an operator reads it: the dotted key as written in the file, what is
+/// wrong with it, and where the value came from. figment's own text prefixes the key with its
+/// profile (`default.collector.backfil`), which RainLogs does not use, and nests backquotes.
+fn describe(err: &figment::Error) -> String {
+    use figment::error::Kind;
+    let key = err.path.join(".");
+    let what = match &err.kind {
+        Kind::UnknownField(field, known) => {
+            let section = err
+                .path
+                .split_last()
+                .map(|(_, parent)| parent.join("."))
+                .unwrap_or_default();
+            let qualify = |name: &str| {
+                if section.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{section}.{name}")
+                }
+            };
+            let unknown = if key.is_empty() {
+                qualify(field)
+            } else {
+                key.clone()
+            };
+            let suggestion = closest(field, known)
+                .map(|name| format!("; did you mean `{}`?", qualify(name)))
+                .unwrap_or_default();
+            let place = if section.is_empty() {
+                "sections".to_owned()
+            } else {
+                format!("keys of [{section}]")
+            };
+            return format!(
+                "unknown key `{unknown}`{}{suggestion} (the {place} are {})",
+                origin(err),
+                known.join(", "),
+            );
+        }
+        other => other.to_string(),
+    };
+    if key.is_empty() {
+        format!("{what}{}", origin(err))
+    } else {
+        format!("`{key}`{}: {what}", origin(err))
+    }
+}
+
+/// ` from TOML file <path>` / ` from environment variable RAINLOGS__…`.
+fn origin(err: &figment::Error) -> String {
+    match &err.metadata {
+        Some(md) => match &md.source {
+            Some(source) => format!(" from {} {}", md.name, source),
+            None => format!(" from {}", md.name),
+        },
+        None => String::new(),
+    }
+}
+
+/// The known name a misspelt one most likely meant: one edit away, or one per three letters
+/// for longer names, so a short key never "suggests" an unrelated one.
+fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let allowed = (name.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|candidate| (edit_distance(name, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`; key names are short,
+/// so the quadratic table is fine.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Where configuration comes from, in rising precedence.
@@ -76,7 +174,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigError> {
         figment = figment.merge(var);
     }
     for (key, value) in &sources.overrides {
-        figment = figment.merge(Serialized::default(key, value));
+        figment = figment.merge(Flag { key, value });
     }
     let mut config: Config = figment.extract()?;
     config.check_ranges()?;
@@ -100,6 +198,24 @@ impl figment::Provider for EnvVar {
         &self,
     ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
         Serialized::default(&self.key, &self.value).data()
+    }
+}
+
+/// A command-line flag as a figment provider, so an error says the value came from a flag.
+struct Flag<'a> {
+    key: &'a str,
+    value: &'a String,
+}
+
+impl figment::Provider for Flag<'_> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(format!("the command-line flag for {}", self.key))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Serialized::default(self.key, self.value).data()
     }
 }
 

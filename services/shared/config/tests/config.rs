@@ -91,6 +91,59 @@ fn bad_value_names_key_and_source() {
 }
 
 #[test]
+fn a_misspelt_key_is_named_as_written_with_a_suggestion() {
+    let from_env = |name: &str| {
+        load(&Sources {
+            file: None,
+            env: env(&[(name, "soon")]),
+            overrides: vec![],
+        })
+        .expect_err(name)
+        .to_string()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "rainlogs.toml",
+        "[collector]\nbackfil = \"1d\"\n",
+    );
+    let message = load(&Sources {
+        file: Some(&file),
+        env: vec![],
+        overrides: vec![],
+    })
+    .expect_err("unknown key")
+    .to_string();
+    assert!(message.contains("`collector.backfil`"), "{message}");
+    assert!(
+        message.contains("did you mean `collector.backfill`?"),
+        "{message}"
+    );
+    assert!(
+        message.contains("rainlogs.toml"),
+        "names the file: {message}"
+    );
+    assert!(
+        !message.contains("default."),
+        "no figment profile: {message}"
+    );
+
+    let message = from_env("RAINLOGS__NAST__URL");
+    assert!(message.contains("did you mean `nats`?"), "{message}");
+    assert!(message.contains("RAINLOGS__NAST__URL"), "{message}");
+
+    // Far from every known key: no guess, but the list of keys stays.
+    let message = from_env("RAINLOGS__STORE__ZZZZZZ");
+    assert!(!message.contains("did you mean"), "{message}");
+    assert!(message.contains("secondary_url"), "{message}");
+
+    // Bad values name the key without the profile too.
+    let message = from_env("RAINLOGS__SERVICE__SHUTDOWN_TIMEOUT");
+    assert!(message.contains("`service.shutdown_timeout`"), "{message}");
+    assert!(!message.contains("default."), "{message}");
+}
+
+#[test]
 fn missing_config_file_is_an_error() {
     let err = load(&Sources {
         file: Some(Path::new("/nonexistent/rainlogs.toml")),
