@@ -94,8 +94,9 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// `#/components/schemas/<name>` of every schema that is an enumeration rather than an object.
-fn enum_schemas(document: &serde_json::Value) -> Vec<String> {
+/// `#/components/schemas/<name>` → schema, of every schema that is an enumeration rather than
+/// an object.
+fn enum_schemas(document: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     document
         .pointer("/components/schemas")
         .and_then(serde_json::Value::as_object)
@@ -103,7 +104,7 @@ fn enum_schemas(document: &serde_json::Value) -> Vec<String> {
             schemas
                 .iter()
                 .filter(|(_, schema)| schema.get("enum").is_some())
-                .map(|(name, _)| format!("#/components/schemas/{name}"))
+                .map(|(name, schema)| (format!("#/components/schemas/{name}"), schema.clone()))
                 .collect()
         })
         .unwrap_or_default()
@@ -113,26 +114,42 @@ fn enum_schemas(document: &serde_json::Value) -> Vec<String> {
 /// `allOf: [{$ref: Enum}, {description}]`. `allOf` is for composing objects, and generators
 /// refuse it around an enum (openapi-python-client drops the whole body schema, and with it
 /// `createZone` and `createApiKey`), so such a property becomes `{$ref, description}`.
-fn plain_enum_refs(value: &mut serde_json::Value, enums: &[String]) {
+/// A nullable one cannot keep the reference (OpenAPI 3.0 ignores whatever stands beside a
+/// `$ref`), so it becomes the enumeration itself with `null` among its values.
+fn plain_enum_refs(
+    value: &mut serde_json::Value,
+    enums: &serde_json::Map<String, serde_json::Value>,
+) {
     match value {
         serde_json::Value::Object(map) => {
-            let reference = match map.get("allOf").and_then(serde_json::Value::as_array) {
+            let documented = match map.get("allOf").and_then(serde_json::Value::as_array) {
                 Some(parts) if parts.len() == 2 => parts[0]
                     .get("$ref")
                     .and_then(serde_json::Value::as_str)
-                    .filter(|r| enums.iter().any(|e| e == r))
-                    .filter(|_| {
-                        parts[1]
-                            .as_object()
-                            .is_some_and(|extra| extra.keys().all(|k| k == "description"))
-                    })
-                    .map(str::to_owned),
+                    .and_then(|r| enums.get(r).map(|schema| (r.to_owned(), schema.clone())))
+                    .zip(parts[1].as_object().filter(|extra| {
+                        extra.keys().all(|k| k == "description" || k == "nullable")
+                    }))
+                    .map(|(found, extra)| (found, extra.clone())),
                 _ => None,
             };
-            if let Some(reference) = reference {
+            if let Some(((reference, schema), extra)) = documented {
                 map.remove("allOf");
                 map.retain(|k, _| k == "description");
-                map.insert("$ref".to_owned(), reference.into());
+                map.extend(extra.clone());
+                if extra.get("nullable") == Some(&serde_json::Value::Bool(true)) {
+                    for (key, part) in schema.as_object().into_iter().flatten() {
+                        if key != "title" && key != "description" {
+                            map.insert(key.clone(), part.clone());
+                        }
+                    }
+                    if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
+                        values.push(serde_json::Value::Null);
+                    }
+                } else {
+                    map.remove("nullable");
+                    map.insert("$ref".to_owned(), reference.into());
+                }
             }
             for child in map.values_mut() {
                 plain_enum_refs(child, enums);

@@ -35,6 +35,7 @@ pub enum ErrorCode {
     ZonePaused,
     CloudflareRejected,
     InvalidWindow,
+    RetentionOutOfRange,
     CloudflareUnavailable,
     RateLimited,
     QuotaExceeded,
@@ -69,6 +70,7 @@ impl ErrorCode {
             Self::ZonePaused => "ZONE_PAUSED",
             Self::CloudflareRejected => "CLOUDFLARE_REJECTED",
             Self::InvalidWindow => "INVALID_WINDOW",
+            Self::RetentionOutOfRange => "RETENTION_OUT_OF_RANGE",
             Self::CloudflareUnavailable => "CLOUDFLARE_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
             Self::QuotaExceeded => "QUOTA_EXCEEDED",
@@ -100,7 +102,9 @@ impl ErrorCode {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::CustomerEmailExists | Self::ZoneExists | Self::ZonePaused => StatusCode::CONFLICT,
-            Self::CloudflareRejected | Self::InvalidWindow => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::CloudflareRejected | Self::InvalidWindow | Self::RetentionOutOfRange => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::CloudflareUnavailable => StatusCode::BAD_GATEWAY,
             Self::RateLimited | Self::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::ProjectionLagging | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -181,7 +185,8 @@ pub enum ApiError {
     UnsupportedMediaType(Json<ErrorBody>),
     /// Well-formed, but it cannot be done: Cloudflare refused the token or zone
     /// (`CLOUDFLARE_REJECTED`), or a window is empty, in the future or beyond what Cloudflare
-    /// keeps for the zone's method (`INVALID_WINDOW`). A 400 means the request breaks the
+    /// keeps for the zone's method (`INVALID_WINDOW`), or a retention is outside the range this
+    /// installation is configured for (`RETENTION_OUT_OF_RANGE`). A 400 means the request breaks the
     /// schema; a 422 means it follows the schema and the answer depends on data.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),

@@ -60,8 +60,8 @@ struct NewApiKey {
     name: Label,
     /// At most the caller's own role.
     role: RoleName,
-    /// The key stops working this many days from now; without it the key does not expire.
-    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    /// The key stops working this many days from now; absent or null: it does not expire.
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "3650")))]
     expires_in_days: Option<u32>,
 }
 

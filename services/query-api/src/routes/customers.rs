@@ -34,14 +34,19 @@ pub(crate) struct NewCustomer {
         pattern = r"^[^@\s\x00-\x1F\x7F-\x9F]+@[^@\s\x00-\x1F\x7F-\x9F.][^@\s\x00-\x1F\x7F-\x9F]*\.[^@\s\x00-\x1F\x7F-\x9F.]+$"
     ))]
     email: Text,
-    /// Creates a dashboard admin user with this password (12 to 1024 characters).
-    #[oai(validator(min_length = 12, max_length = 1024))]
+    /// Creates a dashboard admin user with this password (12 to 1024 characters); absent or
+    /// null: no dashboard user.
+    #[oai(nullable, validator(min_length = 12, max_length = 1024))]
     password: Option<Text>,
     /// How long archives are kept, in days after a window ends (default `retention.default_days`,
     /// 395: 13 months; within `retention.min_days`..`retention.max_days`, never below 7).
+    /// Absent or null: the default.
     // The schema's floor is `rainlogs_config::MIN_RETENTION_DAYS`; the configured range is
     // checked by the operation (the document cannot know it).
-    #[oai(validator(minimum(value = "7")))]
+    #[oai(
+        nullable,
+        validator(minimum(value = "7"), maximum(value = "4294967295"))
+    )]
     retention_days: Option<u32>,
 }
 

@@ -255,7 +255,10 @@ fn parse_cursor(cursor: Option<&str>) -> Result<(i64, String), ApiError> {
     };
     cursor
         .split_once('.')
-        .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)))
+        // Any 19 digits fit the document's pattern; a position past the last instant a bigint
+        // holds starts where no cursor does, at the newest job.
+        .and_then(|(at, id)| Some((at.parse::<u64>().ok()?, id)))
+        .map(|(at, id)| (i64::try_from(at).unwrap_or(i64::MAX), id))
         .filter(|(_, id)| is_job_id(id))
         .map(|(at, id)| (at, id.to_owned()))
         .ok_or_else(|| ApiError::invalid("cursor is not one this API returned"))
@@ -669,5 +672,26 @@ impl JobsApi {
             )
             .await?;
         Ok(Json(state.checkpoint_view(signed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    const JOB: &str = "4ac1a108426ed4ec4cd7bbaa981be0ea0287697c0090e39749fbb2712701e8cb";
+
+    #[test]
+    fn every_cursor_the_document_allows_parses() {
+        assert_eq!(
+            parse_cursor(Some(&format!("42.{JOB}"))).ok(),
+            Some((42, JOB.to_owned()))
+        );
+        // 19 digits beyond i64::MAX: the newest position, not a 400.
+        assert_eq!(
+            parse_cursor(Some(&format!("9999999999999999999.{JOB}"))).ok(),
+            Some((i64::MAX, JOB.to_owned()))
+        );
+        assert!(parse_cursor(Some("42.nothex")).is_err());
     }
 }

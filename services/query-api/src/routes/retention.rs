@@ -8,7 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use rainlogs_schemas::events::{Event, RetentionSet, Role};
 
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::events::Outcome;
 use crate::routes::zones::ZoneView;
 use crate::state::{AppState, SharedState};
@@ -33,19 +33,24 @@ struct RetentionPolicy {
     zones: Vec<ZoneRetention>,
 }
 
-// The schemas' floor is `rainlogs_config::MIN_RETENTION_DAYS`; the configured range
-// (`retention.min_days`..`retention.max_days`) is checked by the operations.
+// The schemas' floor is `rainlogs_config::MIN_RETENTION_DAYS` and their ceiling what a u32
+// holds (a client must learn that a larger number does not parse from the document, not from a
+// 400); the configured range (`retention.min_days`..`retention.max_days`) is checked by the
+// operations and answers 422 `RETENTION_OUT_OF_RANGE`.
 #[derive(Object)]
 struct NewTenantRetention {
     /// Days after a window's end, within `retention.min_days`..`retention.max_days`.
-    #[oai(validator(minimum(value = "7")))]
+    #[oai(validator(minimum(value = "7"), maximum(value = "4294967295")))]
     days: u32,
 }
 
 #[derive(Object)]
 struct NewZoneRetention {
     /// Absent or null: the zone follows the tenant's retention again.
-    #[oai(nullable, validator(minimum(value = "7")))]
+    #[oai(
+        nullable,
+        validator(minimum(value = "7"), maximum(value = "4294967295"))
+    )]
     days: Option<u32>,
 }
 
@@ -53,10 +58,13 @@ impl AppState {
     pub(crate) fn check_retention_days(&self, days: u32) -> Result<(), ApiError> {
         let bounds = &self.options.retention;
         if days < bounds.min_days || days > bounds.max_days {
-            return Err(ApiError::invalid(format!(
-                "retention must be between {} and {} days",
-                bounds.min_days, bounds.max_days
-            )));
+            return Err(ApiError::new(
+                ErrorCode::RetentionOutOfRange,
+                format!(
+                    "retention must be between {} and {} days",
+                    bounds.min_days, bounds.max_days
+                ),
+            ));
         }
         Ok(())
     }

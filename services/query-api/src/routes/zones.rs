@@ -60,31 +60,44 @@ struct NewZone {
     /// A Cloudflare API token with Zone Read and Logs Read (sealed at rest, never shown again).
     #[oai(validator(min_length = 1, max_length = 1024, pattern = r"^[\x21-\x7E]+$"))]
     cf_api_token: Text,
-    /// A label; defaults to the zone's name at Cloudflare.
-    #[oai(validator(max_length = 253))]
+    /// A label; absent or null: the zone's name at Cloudflare.
+    #[oai(nullable, validator(max_length = 253))]
     name: Option<Label>,
-    /// Defaults to the best method the plan allows.
+    /// Absent or null: the best method the plan allows.
+    #[oai(nullable)]
     method: Option<MethodName>,
-    /// `default`, `extended`, `all` or a comma-separated field list.
-    #[oai(validator(
-        max_length = 2000,
-        pattern = r"^(default|extended|all|[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)$"
-    ))]
+    /// `default`, `extended`, `all` or a comma-separated field list; absent or null: `default`.
+    #[oai(
+        nullable,
+        validator(
+            max_length = 2000,
+            pattern = r"^(default|extended|all|[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)$"
+        )
+    )]
     fields: Option<Text>,
 }
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
+/// Changes only the fields given; an absent or null field stays as it is.
 struct ZonePatch {
+    #[oai(nullable)]
     paused: Option<bool>,
+    #[oai(nullable)]
     method: Option<MethodName>,
-    #[oai(validator(
-        max_length = 2000,
-        pattern = r"^(default|extended|all|[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)$"
-    ))]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 2000,
+            pattern = r"^(default|extended|all|[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)$"
+        )
+    )]
     fields: Option<Text>,
     /// A replacement Cloudflare API token, checked before it is stored.
-    #[oai(validator(min_length = 1, max_length = 1024, pattern = r"^[\x21-\x7E]+$"))]
+    #[oai(
+        nullable,
+        validator(min_length = 1, max_length = 1024, pattern = r"^[\x21-\x7E]+$")
+    )]
     cf_api_token: Option<Text>,
 }
 
