@@ -1,9 +1,10 @@
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rainlogs_config::{Config, Sources};
+use rainlogs_config::{Config, GENERATED_SECRET_NAMES, Sources, random_hex_32};
 
 /// RainLogs: a Cloudflare log archive an auditor can verify.
 #[derive(Parser)]
@@ -57,6 +58,23 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The symmetric secrets (token_encryption_key, api_key_digest_key, jwt_secret).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Write a new token_encryption_key, api_key_digest_key and jwt_secret (32 random bytes as
+    /// hex each) to their own files, mode 0600, and print the configuration that reads them.
+    /// Refuses to overwrite an existing file.
+    Generate {
+        /// Directory for the files; created with mode 0700 when missing.
+        #[arg(long, default_value = "secrets")]
+        dir: PathBuf,
     },
 }
 
@@ -120,10 +138,16 @@ enum ProjectionsCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate a configuration (file + environment) and print the effective settings.
+    /// Validate a configuration (file + environment + flags) as `rainlogs run` would, print
+    /// the effective settings (secrets redacted) and say which services it can run. Exits 1
+    /// when one of them cannot run.
     Check {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Check only this service (repeatable), as for `rainlogs run --service`; the exit
+        /// status then depends on these alone.
+        #[arg(long = "service", value_enum)]
+        services: Vec<ServiceName>,
     },
 }
 
@@ -170,7 +194,7 @@ pub struct ConfigArgs {
     /// TOML configuration file.
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
-    /// nats.url
+    /// nats.url (one URL or a comma-separated list of seed servers)
     #[arg(long)]
     pub nats_url: Option<String>,
     /// store.url (a directory, or s3://bucket/prefix)
@@ -206,6 +230,70 @@ impl ConfigArgs {
             overrides,
         })
         .context("configuration")
+    }
+}
+
+/// `rainlogs secrets generate`: the files, then the configuration lines that read them.
+fn generate_secrets(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let dir = std::path::absolute(dir).with_context(|| format!("--dir {}", dir.display()))?;
+    let wanted: Vec<(&str, &dyn Fn() -> String)> = GENERATED_SECRET_NAMES
+        .iter()
+        .map(|name| (*name, &random_hex_32 as &dyn Fn() -> String))
+        .collect();
+    let paths = rainlogs_config::write_new_secrets(&dir, &wanted)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "[secrets]")?;
+    for (name, path) in GENERATED_SECRET_NAMES.iter().zip(&paths) {
+        writeln!(
+            stdout,
+            "{name}_file = {}",
+            toml_string(&path.display().to_string())
+        )?;
+    }
+    eprintln!(
+        "wrote {} secrets (mode 0600) into {}; keep a copy in your secret store: without \
+         token_encryption_key the stored Cloudflare tokens cannot be opened, without \
+         api_key_digest_key every API key stops working",
+        paths.len(),
+        dir.display()
+    );
+    eprintln!(
+        "environment form: {}",
+        GENERATED_SECRET_NAMES
+            .iter()
+            .zip(&paths)
+            .map(|(name, path)| format!(
+                "RAINLOGS__SECRETS__{}_FILE={}",
+                name.to_ascii_uppercase(),
+                path.display()
+            ))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    eprintln!(
+        "the sealer's signing key: (umask 077; rainlogs keys generate --name <your domain>/sealer \
+         > {}) and signing_key_file = that path",
+        dir.join("signing_key").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A TOML string holding `text`: literal ('…') when it can be, else basic with escapes.
+fn toml_string(text: &str) -> String {
+    if text.chars().any(|c| c == '\'' || c.is_control()) {
+        let mut quoted = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => quoted.push_str("\\\""),
+                '\\' => quoted.push_str("\\\\"),
+                c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(c))),
+                c => quoted.push(c),
+            }
+        }
+        quoted.push('"');
+        quoted
+    } else {
+        format!("'{text}'")
     }
 }
 
@@ -260,12 +348,29 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: KeysCommand::Rotate { config },
         } => crate::rotate::rotate_tokens(&config.load()?).await,
         Command::Config {
-            command: ConfigCommand::Check { config },
+            command: ConfigCommand::Check { config, services },
         } => {
             let config = config.load()?;
-            println!("{}", serde_json::to_string_pretty(&config)?);
-            eprintln!("configuration is valid");
-            Ok(ExitCode::SUCCESS)
+            // Written, not println!: a closed pipe (`| head`) is an error, not a panic.
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&config)?)?;
+            let chosen = if services.is_empty() {
+                ServiceName::ALL.to_vec()
+            } else {
+                services
+            };
+            let preflight = crate::run::Preflight::new(&config, &chosen);
+            for line in preflight.lines() {
+                eprintln!("{line}");
+            }
+            Ok(if preflight.can_run() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
+        Command::Secrets {
+            command: SecretsCommand::Generate { dir },
+        } => generate_secrets(&dir),
     }
 }

@@ -2,20 +2,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use futures::FutureExt;
 use rainlogs_bus::{Bus, CancellationToken, StreamStatus};
-use rainlogs_config::{Config, generate_dev_secrets, random_hex_32};
+use rainlogs_config::{Config, Secret, SecretForm, generate_dev_secrets, random_hex_32};
 use rainlogs_db::{AuditProjection, ControlProjection, PgPool, Projection, Retried};
 use rainlogs_runtime::{ObjectStore, ServiceContext, ServiceError};
 use rainlogs_store::ObjectKey;
 use rainlogs_telemetry::{Health, ServiceState, Telemetry, health_routes};
+use sqlx::postgres::PgConnectOptions;
 use tokio::task::JoinSet;
 
 use crate::cli::{RunArgs, ServiceName};
 
 impl ServiceName {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ServiceName::Collector => rainlogs_collector::NAME,
             ServiceName::Archiver => rainlogs_archiver::NAME,
@@ -36,8 +37,244 @@ impl ServiceName {
     }
 }
 
+/// What `rainlogs run` checks in the configuration before any service starts, and everything
+/// `rainlogs config check` reports: one check, so the two cannot disagree. Nothing here touches
+/// the network.
+pub struct Preflight {
+    /// Problems that stop every service: NATS, PostgreSQL and the store are opened once per
+    /// process, whichever services run in it.
+    pub shared: Vec<String>,
+    pub services: Vec<ServiceCheck>,
+}
+
+/// One service's own needs.
+pub struct ServiceCheck {
+    pub service: ServiceName,
+    /// Why it cannot start (besides [`Preflight::shared`]).
+    pub problems: Vec<String>,
+    /// What it does without an optional setting.
+    pub notes: Vec<String>,
+}
+
+impl ServiceCheck {
+    fn can_run(&self, shared: &[String]) -> bool {
+        self.problems.is_empty() && shared.is_empty()
+    }
+
+    /// A secret the service cannot start without, in `form`.
+    fn require_secret(&mut self, name: &str, secret: Option<&Secret>, form: SecretForm) {
+        match secret {
+            None => self.problems.push(format!("missing secrets.{name}")),
+            Some(secret) => self.check_secret(name, secret, form),
+        }
+    }
+
+    fn check_secret(&mut self, name: &str, secret: &Secret, form: SecretForm) {
+        if let Err(reason) = secret.check_form(form) {
+            self.problems.push(format!("secrets.{name} {reason}"));
+        }
+    }
+
+    /// The same URL checks the Cloudflare client makes when it is built.
+    fn check_cloudflare(&mut self, base_url: &str) {
+        match reqwest::Url::parse(base_url.trim_end_matches('/')) {
+            Ok(url) if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") => {
+                self.problems.push(format!(
+                    "cloudflare.base_url = {base_url:?}: not an http(s) URL"
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => self
+                .problems
+                .push(format!("cloudflare.base_url = {base_url:?}: {e}")),
+        }
+    }
+}
+
+impl Preflight {
+    /// Checks what each of `services` needs.
+    pub fn new(config: &Config, services: &[ServiceName]) -> Self {
+        let mut shared = Vec::new();
+        if let Err(e) = rainlogs_bus::server_addrs(&config.nats.url) {
+            shared.push(e.to_string());
+        }
+        if let Err(e) = database_options(config) {
+            shared.push(format!("{e:#}"));
+        }
+        shared.extend(rainlogs_runtime::store_problems(&config.store));
+        let services = services
+            .iter()
+            .map(|&service| Self::service(config, service))
+            .collect();
+        Self { shared, services }
+    }
+
+    fn service(config: &Config, service: ServiceName) -> ServiceCheck {
+        let secrets = &config.secrets;
+        let mut check = ServiceCheck {
+            service,
+            problems: Vec::new(),
+            notes: Vec::new(),
+        };
+        match service {
+            ServiceName::Collector => {
+                // Opens every zone's Cloudflare token; during a rotation also with the old key.
+                check.require_secret(
+                    "token_encryption_key",
+                    secrets.token_encryption_key.as_ref(),
+                    SecretForm::Hex32,
+                );
+                if let Some(previous) = &secrets.previous_token_encryption_key {
+                    check.check_secret(
+                        "previous_token_encryption_key",
+                        previous,
+                        SecretForm::Hex32,
+                    );
+                }
+                check.check_cloudflare(&config.cloudflare.base_url);
+            }
+            ServiceName::Sealer => {
+                // The sealer's own parser: the note key format is the sealer's business.
+                let key = secrets.signing_key.as_ref().map(|s| s.expose());
+                match rainlogs_sealer::keys::signing_key_from_config(key) {
+                    Ok(_) => {}
+                    Err(rainlogs_sealer::SigningKeyError::Missing) => check
+                        .problems
+                        .push("missing secrets.signing_key".to_owned()),
+                    Err(e) => check.problems.push(e.to_string()),
+                }
+            }
+            ServiceName::QueryApi => {
+                check.require_secret(
+                    "api_key_digest_key",
+                    secrets.api_key_digest_key.as_ref(),
+                    SecretForm::Hex32,
+                );
+                check.require_secret(
+                    "token_encryption_key",
+                    secrets.token_encryption_key.as_ref(),
+                    SecretForm::Hex32,
+                );
+                match &secrets.jwt_secret {
+                    Some(jwt) => check.check_secret("jwt_secret", jwt, SecretForm::AtLeast32Bytes),
+                    None => check.notes.push(
+                        "secrets.jwt_secret is not set: dashboard sign-in answers 503".to_owned(),
+                    ),
+                }
+                // Without api.verifier_key the API derives the public key from the signing key.
+                match (&config.api.verifier_key, &secrets.signing_key) {
+                    (Some(_), _) => {}
+                    (None, Some(key)) => {
+                        if let Err(e) = rainlogs_sealer::verifier_key_text(key.expose()) {
+                            check.problems.push(format!(
+                                "secrets.signing_key is not a valid note signing key \
+                                 (PRIVATE+KEY+<name>+<key id>+<base64>): {e}"
+                            ));
+                        }
+                    }
+                    (None, None) => check.notes.push(
+                        "neither api.verifier_key nor secrets.signing_key is set: the verifier \
+                         key and inclusion proofs answer 503"
+                            .to_owned(),
+                    ),
+                }
+                check.check_cloudflare(&config.cloudflare.base_url);
+            }
+            ServiceName::Archiver | ServiceName::Reaper => {}
+        }
+        check
+    }
+
+    /// Whether every checked service can start.
+    pub fn can_run(&self) -> bool {
+        self.services.iter().all(|s| s.can_run(&self.shared))
+    }
+
+    /// The report, one line each: the shared problems, then every service.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .shared
+            .iter()
+            .map(|problem| format!("every service: {problem}"))
+            .collect();
+        for check in &self.services {
+            let name = check.service.as_str();
+            let own = check.problems.join("; ");
+            lines.push(match (own.is_empty(), self.shared.is_empty()) {
+                (true, true) => format!("{name}: ok"),
+                (true, false) => format!("{name}: blocked by the problems above"),
+                (false, true) => format!("{name}: {own}"),
+                (false, false) => format!("{name}: {own}; and the problems above"),
+            });
+            lines.extend(
+                check
+                    .notes
+                    .iter()
+                    .map(|note| format!("{name}: note: {note}")),
+            );
+        }
+        let missing_secret = self
+            .services
+            .iter()
+            .flat_map(|s| &s.problems)
+            .any(|p| p.starts_with("missing secrets."));
+        if missing_secret {
+            lines.push(
+                "hint: set each missing secret as secrets.<name>_file (or \
+                 RAINLOGS__SECRETS__<NAME>_FILE); `rainlogs secrets generate` writes \
+                 token_encryption_key, api_key_digest_key and jwt_secret, `rainlogs keys \
+                 generate` makes the signing key, and `rainlogs run --dev` generates development \
+                 ones"
+                    .to_owned(),
+            );
+        }
+        let blocked = self.blocked();
+        if blocked.is_empty() {
+            let names: Vec<&str> = self.services.iter().map(|s| s.service.as_str()).collect();
+            lines.push(format!("configuration is valid for {}", names.join(", ")));
+        } else {
+            lines.push(format!("configuration cannot run {}", blocked.join(", ")));
+        }
+        lines
+    }
+
+    fn blocked(&self) -> Vec<&'static str> {
+        self.services
+            .iter()
+            .filter(|s| !s.can_run(&self.shared))
+            .map(|s| s.service.as_str())
+            .collect()
+    }
+
+    /// `rainlogs run`: an error with the whole report when a service cannot start; notes are
+    /// logged.
+    pub fn require(&self) -> anyhow::Result<()> {
+        if !self.can_run() {
+            bail!("{}", self.lines().join("\n  "));
+        }
+        for check in &self.services {
+            for note in &check.notes {
+                tracing::warn!(service = check.service.as_str(), "{note}");
+            }
+        }
+        Ok(())
+    }
+}
+
 pub async fn connect_bus(config: &Config) -> anyhow::Result<Bus> {
-    Ok(rainlogs_bus::connect(&config.nats.url).await?)
+    Ok(rainlogs_bus::connect_any(&config.nats.url).await?)
+}
+
+/// `database.url` parsed as the pool parses it. The message never shows the URL: it may hold
+/// a password.
+fn database_options(config: &Config) -> anyhow::Result<PgConnectOptions> {
+    let url = config.database.url();
+    url.expose().parse().map_err(|e: sqlx::Error| {
+        anyhow!(
+            "database.url is not a valid PostgreSQL URL: {}",
+            e.to_string().replace(url.expose(), "<database.url>")
+        )
+    })
 }
 
 pub async fn database(config: &Config) -> anyhow::Result<PgPool> {
@@ -88,7 +325,7 @@ pub async fn rebuild_projections(config: &Config) -> anyhow::Result<ExitCode> {
 pub async fn create_tenant(config: &Config, name: &str, email: &str) -> anyhow::Result<ExitCode> {
     let store = rainlogs_runtime::open_store(config)
         .await
-        .context("store.url")?;
+        .context("opening the store")?;
     let ctx = ServiceContext {
         config: Arc::new(config.clone()),
         bus: connect_bus(config).await?,
@@ -208,7 +445,7 @@ pub async fn reaper(config: &Config, dry_run: bool) -> anyhow::Result<ExitCode> 
     let db = database(config).await?;
     let store = rainlogs_runtime::open_store(config)
         .await
-        .context("store.url")?;
+        .context("opening the store")?;
     let reaper = rainlogs_reaper::Reaper {
         db,
         bus,
@@ -419,6 +656,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .api
             .registration
             .get_or_insert(rainlogs_config::Registration::Open);
+        // Trying RainLogs out needs no storage decision; a real deployment must make one.
+        config.store.use_dev_default();
     }
     let services = if args.services.is_empty() {
         ServiceName::ALL.to_vec()
@@ -428,6 +667,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let bus = connect_bus(&config).await?;
     check_backbone(&bus, &config, dev).await?;
+    // Everything `rainlogs config check` reports, before PostgreSQL, the store or any service is
+    // touched. NATS comes first: an old or unprovisioned server stops every configuration.
+    Preflight::new(&config, &services).require()?;
     let db = database(&config).await?;
     if dev {
         rainlogs_db::migrate(&db).await?;
@@ -435,7 +677,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ensure_local_store(&config)?;
     let store = rainlogs_runtime::open_store(&config)
         .await
-        .context("store.url")?;
+        .context("opening the store")?;
     let health = Health::default();
     readiness_checks(&health, &bus, &db, &store);
     poisoned_info(&health, &db);

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 
-pub use secret::{DevSecrets, Secret, generate_dev_secrets, random_hex_32};
+pub use secret::{
+    DevSecrets, Secret, SecretForm, generate_dev_secrets, random_hex_32, write_new_secrets,
+};
 pub use settings::*;
 
 /// Environment prefix; `__` separates section and key.
@@ -33,6 +35,26 @@ pub enum ConfigError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error("writing secrets into {dir}: {source}")]
+    WriteSecrets {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} already exist{}; nothing was written (a replaced secret makes what it sealed \
+         unreadable: move the old files away first, or choose another --dir)",
+        display_paths(paths),
+        if paths.len() == 1 { "s" } else { "" }
+    )]
+    SecretFilesExist { paths: Vec<PathBuf> },
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl From<figment::Error> for ConfigError {

@@ -102,13 +102,61 @@ pub fn generate_dev_secrets(
         if path.exists() {
             continue;
         }
-        let value = Zeroizing::new(generate());
-        let mut file = open_private(&path).map_err(io_err)?;
-        file.write_all(value.as_bytes()).map_err(io_err)?;
-        file.sync_all().map_err(io_err)?;
+        write_private(&path, &Zeroizing::new(generate())).map_err(io_err)?;
         created.push((*name).to_owned());
     }
     Ok(DevSecrets { dir, created })
+}
+
+/// Writes one new file `dir/<name>` (mode 0600) per secret and returns their paths, in order.
+///
+/// Never replaces a file: a secret that is overwritten while data sealed with it still exists
+/// makes that data unreadable. If any of the files already exists nothing is written.
+pub fn write_new_secrets(
+    dir: &Path,
+    wanted: &[(&str, &dyn Fn() -> String)],
+) -> Result<Vec<PathBuf>, ConfigError> {
+    let io_err = |source| ConfigError::WriteSecrets {
+        dir: dir.to_owned(),
+        source,
+    };
+    create_private_dir(dir).map_err(io_err)?;
+    let paths: Vec<PathBuf> = wanted.iter().map(|(name, _)| dir.join(name)).collect();
+    let existing: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| p.symlink_metadata().is_ok())
+        .cloned()
+        .collect();
+    if !existing.is_empty() {
+        return Err(ConfigError::SecretFilesExist { paths: existing });
+    }
+    for ((_, generate), path) in wanted.iter().zip(&paths) {
+        // `create_new` also refuses a file that appeared since the check above.
+        write_private(path, &Zeroizing::new(generate())).map_err(io_err)?;
+    }
+    Ok(paths)
+}
+
+fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    let mut file = open_private(path)?;
+    file.write_all(value.as_bytes())?;
+    file.sync_all()
+}
+
+/// Creates `dir` (and its parents) readable only by the owner; an existing directory is left
+/// as it is.
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
 }
 
 #[cfg(unix)]
@@ -129,8 +177,49 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
-/// 32 random bytes, hex: the form of every symmetric dev secret.
+/// 32 random bytes, hex: the form of every symmetric secret ([`SecretForm::Hex32`]).
 pub fn random_hex_32() -> String {
     let bytes: [u8; 32] = rand::random();
     hex::encode(bytes)
+}
+
+/// What a secret must look like to be usable. `rainlogs config check` and `rainlogs run` check
+/// every secret a service needs against its form before any service starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretForm {
+    /// 32 bytes written as 64 hex characters (surrounding whitespace ignored, as the services
+    /// do): `token_encryption_key`, `previous_token_encryption_key`, `api_key_digest_key`.
+    Hex32,
+    /// At least 32 bytes, any text: `jwt_secret`. An HMAC-SHA256 key shorter than the hash
+    /// weakens every token signed with it (RFC 7518 §3.2 requires at least 256 bits).
+    AtLeast32Bytes,
+}
+
+impl Secret {
+    /// Whether the secret has `form`. The reason never contains the secret.
+    pub fn check_form(&self, form: SecretForm) -> Result<(), String> {
+        let text = self.expose().trim();
+        match form {
+            SecretForm::Hex32 => {
+                let bytes = Zeroizing::new(hex::decode(text).map_err(|_| {
+                    "must be 32 bytes written as 64 hex characters; this is not hex \
+                     (`rainlogs secrets generate` makes one)"
+                        .to_owned()
+                })?);
+                if bytes.len() != 32 {
+                    return Err(format!(
+                        "must be 32 bytes written as 64 hex characters, not {} bytes \
+                         (`rainlogs secrets generate` makes one)",
+                        bytes.len()
+                    ));
+                }
+                Ok(())
+            }
+            SecretForm::AtLeast32Bytes if text.len() < 32 => Err(format!(
+                "must be at least 32 bytes, not {} (`rainlogs secrets generate` makes one)",
+                text.len()
+            )),
+            SecretForm::AtLeast32Bytes => Ok(()),
+        }
+    }
 }

@@ -26,16 +26,63 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NatsSettings {
-    /// `nats.url`: NATS server with JetStream, version 2.10 or newer.
-    pub url: String,
+    /// `nats.url`: the NATS servers (JetStream, version 2.10 or newer) to connect to: one URL, a
+    /// comma-separated list or a TOML array. Several seeds of one cluster let a process start
+    /// while one of them is down; the client learns the rest of the cluster from the server.
+    #[serde(deserialize_with = "seed_urls")]
+    pub url: Vec<String>,
     /// `nats.replicas`: stream replicas on `rainlogs provision` (production: 3).
     pub replicas: usize,
+}
+
+/// `nats.url` as a string (one URL or a comma-separated list, as an environment variable or a
+/// flag gives it) or as an array of URLs.
+fn seed_urls<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct Seeds;
+
+    fn one<E: serde::de::Error>(url: &str) -> Result<String, E> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(E::custom("an empty URL in the list of NATS servers"));
+        }
+        Ok(url.to_owned())
+    }
+
+    impl<'de> serde::de::Visitor<'de> for Seeds {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a NATS URL, a comma-separated list of them, or an array of them")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            text.split(',').map(one).collect()
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut urls = Vec::new();
+            while let Some(url) = seq.next_element::<String>()? {
+                urls.push(one(&url)?);
+            }
+            if urls.is_empty() {
+                return Err(serde::de::Error::custom(
+                    "an empty list: at least one NATS server is needed",
+                ));
+            }
+            Ok(urls)
+        }
+    }
+
+    deserializer.deserialize_any(Seeds)
 }
 
 impl Default for NatsSettings {
     fn default() -> Self {
         Self {
-            url: "nats://127.0.0.1:4222".into(),
+            url: vec!["nats://127.0.0.1:4222".into()],
             replicas: 1,
         }
     }
@@ -73,7 +120,10 @@ impl DatabaseSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
-    /// `store.url`: a directory path (embedded default) or `s3://bucket/prefix`.
+    /// `store.url`: a directory path or `s3://bucket/prefix`. Empty means not set, which only
+    /// `--dev` and `--demo` accept (they use [`DEV_STORE_URL`]): an archive that has to last
+    /// 13 months must never land in whatever directory a process happened to start in.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// `store.endpoint`: S3 endpoint for S3-compatible providers (Hetzner, Scaleway, SeaweedFS…).
     pub endpoint: Option<String>,
@@ -89,10 +139,27 @@ pub struct StoreSettings {
     pub secondary_url: Option<String>,
 }
 
+/// The archive directory `--dev` and `--demo` use when `store.url` is not set.
+pub const DEV_STORE_URL: &str = "var/archive";
+
+impl StoreSettings {
+    /// `store.url`, when one was configured.
+    pub fn configured_url(&self) -> Option<&str> {
+        Some(self.url.as_str()).filter(|url| !url.trim().is_empty())
+    }
+
+    /// `--dev`/`--demo`: archives go to [`DEV_STORE_URL`] unless `store.url` says otherwise.
+    pub fn use_dev_default(&mut self) {
+        if self.configured_url().is_none() {
+            self.url = DEV_STORE_URL.into();
+        }
+    }
+}
+
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
-            url: "var/archive".into(),
+            url: String::new(),
             endpoint: None,
             region: "eu-central-1".into(),
             path_style: true,
@@ -290,6 +357,11 @@ pub struct SecretSettings {
     pub previous_token_encryption_key: Option<Secret>,
     pub previous_token_encryption_key_file: Option<PathBuf>,
 }
+
+/// The secrets `rainlogs secrets generate` writes: 32 random bytes as hex each. The signing key
+/// has its own generator (`rainlogs keys generate`), since it names the deployment.
+pub const GENERATED_SECRET_NAMES: [&str; 3] =
+    ["token_encryption_key", "api_key_digest_key", "jwt_secret"];
 
 /// Names of the secrets, as used for `--dev` files and error messages.
 pub const SECRET_NAMES: [&str; 4] = [

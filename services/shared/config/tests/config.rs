@@ -33,7 +33,7 @@ fn defaults_then_file_then_env_then_flags() {
         overrides: vec![("api.listen", "127.0.0.1:7002".into())],
     })
     .expect("valid");
-    assert_eq!(config.nats.url, "nats://env:2", "env beats file");
+    assert_eq!(config.nats.url, ["nats://env:2"], "env beats file");
     assert_eq!(config.api.listen.port(), 7002, "flag beats env");
     assert_eq!(config.store.url, "s3://bucket/pfx", "file beats default");
     assert_eq!(

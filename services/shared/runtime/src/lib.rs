@@ -2,7 +2,7 @@
 
 mod store;
 
-pub use store::{ObjectStore, open_store};
+pub use store::{ObjectStore, OpenStoreError, open_store, store_problems};
 
 use std::sync::Arc;
 

@@ -39,8 +39,90 @@ async fn backend(url: &str, settings: &StoreSettings) -> Result<(Backend, String
     ))
 }
 
-/// Opens `store.url` (and `store.secondary_url`, replicated, with the repair queue in the data dir).
-pub async fn open_store(config: &Config) -> Result<ObjectStore, StoreError> {
+/// Why the configured store cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenStoreError {
+    /// What [`store_problems`] found; each names its key.
+    #[error("{}", .0.join("; "))]
+    Settings(Vec<String>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What is wrong with `store.*` before anything is opened: `rainlogs config check`, `rainlogs
+/// run` and [`open_store`] all ask this. Empty when the settings can be used.
+pub fn store_problems(settings: &StoreSettings) -> Vec<String> {
+    let mut problems = Vec::new();
+    match settings.configured_url() {
+        None => problems.push(
+            "store.url is not set: say where archives go (s3://bucket/prefix, or a directory) \
+             with store.url in the configuration file, --store-url or RAINLOGS__STORE__URL; \
+             only --dev and --demo fall back to a local var/archive"
+                .to_owned(),
+        ),
+        Some(url) => location_problems("store.url", url, &mut problems),
+    }
+    if let Some(secondary) = &settings.secondary_url {
+        location_problems("store.secondary_url", secondary, &mut problems);
+        if settings.configured_url().map(str::trim) == Some(secondary.trim()) {
+            problems.push(
+                "store.secondary_url is store.url: the replica must be a second location".into(),
+            );
+        }
+    }
+    if let Some(endpoint) = &settings.endpoint {
+        // The S3 client takes any string and fails only on the first request; a scheme and a
+        // host are what it needs.
+        let host = endpoint
+            .strip_prefix("https://")
+            .or_else(|| endpoint.strip_prefix("http://"))
+            .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+        if host.is_none_or(|h| h.is_empty() || h.contains(char::is_whitespace)) {
+            problems.push(format!(
+                "store.endpoint = {endpoint:?}: must be an http:// or https:// URL with a host"
+            ));
+        }
+    }
+    // One without the other used to fall back to the AWS environment chain without a word.
+    match (&settings.access_key_id, &settings.secret_access_key) {
+        (Some(_), None) => problems.push(
+            "store.access_key_id is set but store.secret_access_key(_file) is not; set both, \
+             or neither to use the AWS credential chain"
+                .into(),
+        ),
+        (None, Some(_)) => problems.push(
+            "store.secret_access_key is set but store.access_key_id is not; set both, or \
+             neither to use the AWS credential chain"
+                .into(),
+        ),
+        _ => {}
+    }
+    if settings.region.trim().is_empty() {
+        problems.push("store.region is empty".into());
+    }
+    problems
+}
+
+fn location_problems(key: &str, url: &str, problems: &mut Vec<String>) {
+    if let Some(rest) = url.strip_prefix("s3://") {
+        if rest.split('/').next().is_none_or(str::is_empty) {
+            problems.push(format!("{key} = {url:?}: no bucket (s3://bucket/prefix)"));
+        }
+    } else if url.contains("://") {
+        // Anything else would be taken for a directory named after the URL.
+        problems.push(format!(
+            "{key} = {url:?}: must be s3://bucket/prefix or a directory path"
+        ));
+    }
+}
+
+/// Opens `store.url` (and `store.secondary_url`, replicated, with the repair queue in the data
+/// dir), once [`store_problems`] finds nothing wrong.
+pub async fn open_store(config: &Config) -> Result<ObjectStore, OpenStoreError> {
+    let problems = store_problems(&config.store);
+    if !problems.is_empty() {
+        return Err(OpenStoreError::Settings(problems));
+    }
     let (primary, prefix) = backend(&config.store.url, &config.store).await?;
     let Some(secondary_url) = &config.store.secondary_url else {
         return Ok(ObjectStore {
