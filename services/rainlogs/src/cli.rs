@@ -30,6 +30,10 @@ enum Command {
     Migrate {
         #[command(flatten)]
         config: ConfigArgs,
+        /// First create database.url's database if it does not exist (connecting to the
+        /// server's `postgres` database; the user needs the CREATEDB privilege).
+        #[arg(long)]
+        create_database: bool,
     },
     /// Manage the Postgres projections.
     Projections {
@@ -301,8 +305,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => crate::run::run(args).await,
         Command::Provision { config, check } => crate::run::provision(&config.load()?, check).await,
-        Command::Migrate { config } => {
+        Command::Migrate {
+            config,
+            create_database,
+        } => {
             let config = config.load()?;
+            if create_database {
+                let (name, created) = crate::run::create_database(&config).await?;
+                if created {
+                    println!("database {name:?} created");
+                } else {
+                    println!("database {name:?} already exists");
+                }
+            }
             let db = crate::run::database(&config).await?;
             rainlogs_db::migrate(&db).await?;
             println!("migrations applied");

@@ -277,12 +277,116 @@ fn database_options(config: &Config) -> anyhow::Result<PgConnectOptions> {
     })
 }
 
+/// `host:port/database` of a connection, for messages (no user, no password).
+fn describe_database(options: &PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        database_name(options)
+    )
+}
+
+/// The database a connection opens: PostgreSQL takes the user name when none is given.
+fn database_name(options: &PgConnectOptions) -> &str {
+    options
+        .get_database()
+        .unwrap_or_else(|| options.get_username())
+}
+
+/// SQLSTATE 3D000, invalid_catalog_name: the server is there, the database is not.
+fn is_missing_database(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "3D000")
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn connect_once(options: &PgConnectOptions) -> anyhow::Result<sqlx::PgConnection> {
+    use sqlx::Connection as _;
+    match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(options)).await {
+        Err(_) => bail!(
+            "cannot reach PostgreSQL at {}: no answer within {} s",
+            describe_database(options),
+            CONNECT_TIMEOUT.as_secs()
+        ),
+        Ok(Err(e)) if is_missing_database(&e) => {
+            let name = database_name(options);
+            bail!(
+                "database {name:?} does not exist on the PostgreSQL server at {host}:{port}: \
+                 create it with `rainlogs migrate --create-database` (which also applies the \
+                 migrations), or `createdb -h {host} -p {port} -U {user} {name}` then `rainlogs \
+                 migrate`",
+                host = options.get_host(),
+                port = options.get_port(),
+                user = options.get_username(),
+            )
+        }
+        Ok(Err(e)) => bail!(
+            "cannot reach PostgreSQL at {}: {e}",
+            describe_database(options)
+        ),
+        Ok(Ok(connection)) => Ok(connection),
+    }
+}
+
 pub async fn database(config: &Config) -> anyhow::Result<PgPool> {
+    let options = database_options(config)?;
+    // One plain connection first: the pool turns a refused connection into text, and only the
+    // driver's error tells a missing database (SQLSTATE 3D000) from an unreachable server.
+    let probe = connect_once(&options).await?;
+    let _ = sqlx::Connection::close(probe).await;
     Ok(rainlogs_db::connect(
         config.database.url().expose(),
         config.database.max_connections,
     )
     .await?)
+}
+
+/// `rainlogs migrate --create-database`: creates `database.url`'s database through the
+/// `postgres` maintenance database, which every server has. Returns its name and whether it was
+/// created (false: it already existed).
+pub async fn create_database(config: &Config) -> anyhow::Result<(String, bool)> {
+    let options = database_options(config)?;
+    let name = database_name(&options).to_owned();
+    let maintenance = options.clone().database("postgres");
+    let mut connection = connect_once(&maintenance)
+        .await
+        .with_context(|| format!("creating database {name:?}"))?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut connection)
+            .await
+            .context("looking for the database")?;
+    if exists {
+        return Ok((name, false));
+    }
+    // Identifiers cannot be bound as parameters; a quoted one with its quotes doubled is safe.
+    let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    match sqlx::query(sqlx::AssertSqlSafe(statement))
+        .execute(&mut connection)
+        .await
+    {
+        Ok(_) => Ok((name, true)),
+        // 42P04 duplicate_database: another process created it since the look-up.
+        Err(e)
+            if e.as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|code| code == "42P04") =>
+        {
+            Ok((name, false))
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "CREATE DATABASE {name:?} on {}:{} (the user needs the CREATEDB privilege)",
+                options.get_host(),
+                options.get_port()
+            )
+        }),
+    }
 }
 
 pub async fn provision(config: &Config, check_only: bool) -> anyhow::Result<ExitCode> {
