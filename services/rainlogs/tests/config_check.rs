@@ -380,3 +380,77 @@ fn a_missing_database_is_named_and_migrate_can_create_it() {
     );
     drop(database);
 }
+
+/// `deploy/rainlogs.example.toml` is a configuration every service can run once its secret
+/// files exist (here redirected to real files through the environment, which wins over the file).
+#[test]
+fn the_deploy_example_passes_config_check_for_every_service() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secrets = dir.path().join("secrets");
+    let generated = rainlogs(
+        dir.path(),
+        &[
+            "secrets",
+            "generate",
+            "--dir",
+            secrets.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let key = rainlogs(
+        dir.path(),
+        &["keys", "generate", "--name", "rainlogs.example.eu/sealer"],
+        &[],
+    );
+    std::fs::write(secrets.join("signing_key"), key.stdout).expect("signing key");
+    std::fs::write(
+        secrets.join("database_url"),
+        "postgres://rainlogs:pw@db.example.internal:5432/rainlogs\n",
+    )
+    .expect("database url");
+    std::fs::write(secrets.join("s3_secret_key"), "s3-secret\n").expect("s3 secret");
+    let files: Vec<(String, String)> = [
+        ("DATABASE__URL", "database_url"),
+        ("STORE__SECRET_ACCESS_KEY", "s3_secret_key"),
+        ("SECRETS__TOKEN_ENCRYPTION_KEY", "token_encryption_key"),
+        ("SECRETS__API_KEY_DIGEST_KEY", "api_key_digest_key"),
+        ("SECRETS__JWT_SECRET", "jwt_secret"),
+        ("SECRETS__SIGNING_KEY", "signing_key"),
+    ]
+    .iter()
+    .map(|(key, file)| {
+        (
+            format!("RAINLOGS__{key}_FILE"),
+            secrets.join(file).display().to_string(),
+        )
+    })
+    .collect();
+    let vars: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/rainlogs.example.toml");
+    let check = rainlogs(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            example.to_str().expect("utf-8"),
+        ],
+        &vars,
+    );
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(
+        stderr(&check)
+            .contains("configuration is valid for collector, archiver, sealer, reaper, query-api"),
+        "{}",
+        stderr(&check)
+    );
+    assert!(
+        stdout(&check).contains("nats-3.example.internal"),
+        "all seed servers: {}",
+        stdout(&check)
+    );
+}
