@@ -13,6 +13,7 @@ pub mod clock;
 pub mod fields;
 pub mod graphql;
 pub mod health;
+pub mod identity;
 pub mod ids;
 pub mod instant_logs;
 pub mod journal;
@@ -32,6 +33,7 @@ use rainlogs_runtime::{ServiceContext, ServiceError};
 use rainlogs_telemetry::ServiceState;
 
 pub use clock::{Clock, FnClock, SharedClock, SystemClock};
+pub use identity::Identity;
 pub use rainlogs_tokens::{SealError, TokenKey, TokenKeyring};
 pub use registry::{ZoneEntry, ZoneRegistry};
 pub use settings::CollectorSettings;
@@ -59,6 +61,8 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         clock: Arc::new(SystemClock),
         meter: ctx.telemetry.meter(NAME),
         shutdown: ctx.shutdown.clone(),
+        identity: identity::Identity::claim(&ctx.config.service.data_dir)
+            .map_err(|e| ServiceError::new(NAME, e))?,
     };
     let ready = || ctx.report(NAME, ServiceState::Ready);
     run_collector(deps, ready)

@@ -10,8 +10,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::clock::SharedClock;
+use crate::identity::Identity;
 use crate::journal;
-use crate::lease::Leases;
+use crate::lease::{Leases, Renewal};
 use crate::metrics::CollectorMetrics;
 use crate::registry::{ZoneEntry, ZoneRegistry};
 use crate::settings::CollectorSettings;
@@ -30,6 +31,8 @@ pub struct CollectorDeps {
     pub clock: SharedClock,
     pub meter: opentelemetry::metrics::Meter,
     pub shutdown: CancellationToken,
+    /// The name this process writes on zone leases (see [`Identity`]).
+    pub identity: Identity,
 }
 
 struct OwnedZone {
@@ -51,7 +54,7 @@ pub async fn run_collector(
     let leases = Leases::open(
         &deps.bus,
         deps.settings.lease_ttl,
-        uuid::Uuid::new_v4().to_string(),
+        deps.identity.name.clone(),
     )
     .await
     .map_err(|e| err("lease store", &e))?;
@@ -206,18 +209,18 @@ async fn renew_leases(leases: &Leases, owned: &mut HashMap<String, OwnedZone>) {
     let mut lost = Vec::new();
     for (zone, task) in owned.iter_mut() {
         match leases.renew(zone, task.revision).await {
-            Ok(Some(revision)) => task.revision = revision,
-            Ok(None) => lost.push(zone.clone()),
-            // NATS trouble: keep collecting; the subject fence stops a second writer anyway.
-            Err(e) => tracing::warn!(zone, error = %e, "lease renewal failed"),
+            Ok(Renewal::Renewed(revision)) => task.revision = revision,
+            Ok(Renewal::Lost { holder }) => lost.push((zone.clone(), holder)),
+            // The bus is away: nobody else can take the lease either, and the subject fence
+            // stops a second writer anyway, so collection goes on and renewal is tried again.
+            Err(e) => {
+                tracing::warn!(zone, error = %e, "lease renewal failed; collecting on and retrying")
+            }
         }
     }
-    for zone in lost {
+    for (zone, holder) in lost {
         if let Some(task) = owned.remove(&zone) {
-            tracing::warn!(
-                zone,
-                "lost the zone's lease to another collector; stopping it here"
-            );
+            tracing::warn!(zone, %holder, "another collector holds the zone's lease now; stopping it here");
             task.cancel.cancel();
         }
     }

@@ -11,7 +11,7 @@ use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_cloudflare::policy::backoff::Backoff;
 use rainlogs_cloudflare::{BreakerConfig, ClientConfig, RateLimits, RetryPolicy};
 use rainlogs_collector::{
-    CollectorDeps, CollectorSettings, FnClock, TokenKey, TokenKeyring, run_collector,
+    CollectorDeps, CollectorSettings, FnClock, Identity, TokenKey, TokenKeyring, run_collector,
 };
 use rainlogs_schemas::events::{
     BatchCollected, Method, PullRequested, Window, WindowClosed, WindowOutcome, ZoneAdded,
@@ -200,6 +200,16 @@ impl Harness {
         settings: CollectorSettings,
         meter: opentelemetry::metrics::Meter,
     ) -> Process {
+        self.start_collector_as(settings, meter, Identity::fresh())
+    }
+
+    /// A collector with the given identity: the same one again is a restart of that process.
+    pub fn start_collector_as(
+        &self,
+        settings: CollectorSettings,
+        meter: opentelemetry::metrics::Meter,
+        identity: Identity,
+    ) -> Process {
         let sim = Arc::clone(&self.sim);
         let shutdown = CancellationToken::new();
         let deps = CollectorDeps {
@@ -209,6 +219,7 @@ impl Harness {
             clock: Arc::new(FnClock(move || sim.now())),
             meter,
             shutdown: shutdown.clone(),
+            identity,
         };
         let task = tokio::spawn(async move {
             if let Err(e) = run_collector(deps, || {}).await {
