@@ -52,6 +52,9 @@ pub enum GapReason {
     RetentionFlagOff,
     /// The zone was paused by an operator.
     Paused,
+    /// No collector was running (crashed, restarting, its zones moving to another process) and
+    /// the source cannot replay the time (Instant Logs): RainLogs' loss, not Cloudflare's.
+    CollectorOutage,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -274,6 +277,11 @@ pub struct BatchCollected {
     /// Position of this batch within the attempt, from 0.
     pub seq: u32,
     pub records: u32,
+    /// Live tails (Instant Logs) only: the collector's clock, Unix seconds, when the newest
+    /// record of this batch arrived. After a crash it says how far the published records
+    /// reach, so the window can be closed there instead of being lost whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_until: Option<i64>,
     /// NDJSON lines (each ending in `\n`), LZ4 block with a little-endian u32 size prefix.
     #[serde(with = "serde_bytes")]
     pub content_lz4: Vec<u8>,

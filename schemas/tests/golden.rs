@@ -131,6 +131,7 @@ fn samples() -> Vec<Envelope> {
                 attempt: id(100),
                 seq: 0,
                 records: 2,
+                received_until: None,
                 content_lz4: BatchCollected::compress(
                     b"{\"RayID\":\"7d3f1b2a9c8e4f01\"}\n{\"RayID\":\"7d3f1b2a9c8e4f02\"}\n",
                 ),
@@ -327,9 +328,31 @@ fn batch_content_round_trips() {
         attempt: id(1),
         seq: 0,
         records: 2,
+        received_until: None,
         content_lz4: BatchCollected::compress(lines),
     };
     assert_eq!(batch.content().expect("content"), lines);
+}
+
+/// `received_until` is optional: the golden batch (a pull, without it) keeps its bytes, and a
+/// live tail's batch carries it through a round trip.
+#[test]
+fn received_until_is_absent_unless_set_and_round_trips() {
+    let golden = std::fs::read(golden_path("batch.collected")).expect("golden batch");
+    let Event::BatchCollected(batch) = Envelope::from_cbor(&golden).expect("decodes").event else {
+        panic!("not a batch");
+    };
+    assert_eq!(batch.received_until, None);
+    let mut envelope = envelope(1, Some("z"), Event::BatchCollected(batch.clone()));
+    envelope.event = Event::BatchCollected(BatchCollected {
+        received_until: Some(1_767_225_600),
+        ..batch
+    });
+    let decoded = Envelope::from_cbor(&envelope.to_cbor().expect("encodes")).expect("decodes");
+    let Event::BatchCollected(decoded) = decoded.event else {
+        panic!("not a batch");
+    };
+    assert_eq!(decoded.received_until, Some(1_767_225_600));
 }
 
 #[test]
@@ -342,6 +365,7 @@ fn hostile_batch_size_prefix_is_refused_before_allocating() {
         attempt: id(1),
         seq: 0,
         records: 0,
+        received_until: None,
         content_lz4,
     };
     assert!(matches!(batch.content(), Err(DecodeError::Payload(msg)) if msg.contains("exceeds")));

@@ -183,6 +183,7 @@ async fn main() {
                 attempt,
                 seq: u32::try_from(seq).unwrap(),
                 records: *records,
+                received_until: None,
                 content_lz4: lz4.clone(),
             });
             let envelope = Envelope::new(

@@ -42,6 +42,8 @@ pub struct Attempt {
     batch_bytes: usize,
     next_seq: u32,
     totals: AttemptTotals,
+    /// Live tails: the collector's clock at the newest record pushed (see `BatchCollected`).
+    received_until: Option<i64>,
 }
 
 impl Attempt {
@@ -57,6 +59,7 @@ impl Attempt {
             batch_bytes: batch_bytes.max(1),
             next_seq: 0,
             totals: AttemptTotals::default(),
+            received_until: None,
         }
     }
 
@@ -82,6 +85,12 @@ impl Attempt {
     }
 
     /// When the oldest record not yet published was added; `None` when nothing waits.
+    /// Records pushed from now on arrived by `now` (collector clock, Unix seconds); batches
+    /// carry it so a crash does not lose what was already published (live tails only).
+    pub fn received_by(&mut self, now: i64) {
+        self.received_until = Some(self.received_until.map_or(now, |t| t.max(now)));
+    }
+
     pub fn buffered_since(&self) -> Option<tokio::time::Instant> {
         self.buffered_since
     }
@@ -137,6 +146,7 @@ impl Attempt {
             attempt: self.id,
             seq,
             records,
+            received_until: self.received_until,
             content_lz4: compressed,
         };
         let mut envelope = Envelope::new(

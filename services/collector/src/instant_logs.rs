@@ -8,6 +8,12 @@
 //! Records go to JetStream as they arrive (after at most [`LINGER`] to group them into batches):
 //! batches name the planned window, and a cut only shortens the window its close names
 //! (docs/EVENTS.md, "Windows and attempts").
+//!
+//! Delivery: at most once per record, and what reached JetStream survives the collector. A
+//! collector that dies mid-window leaves batches without a close; the next owner of the zone
+//! closes that window where the published records end (each batch says when its newest record
+//! arrived), and the time until its own session is a `collector_outage` gap. Lost are only the
+//! records of the last [`LINGER`] before the crash and the outage itself.
 
 use std::time::Duration;
 
@@ -15,11 +21,12 @@ use rainlogs_bus::CancellationToken;
 use rainlogs_cloudflare::{
     CfError, Endpoint, InstantLogsJobRequest, InstantLogsRecord, SessionClosed,
 };
-use rainlogs_schemas::events::{GapReason, Method, Window};
+use rainlogs_schemas::events::{GapReason, Method, Window, WindowClosed, WindowOutcome};
 use tokio::sync::mpsc;
 
 use crate::attempt::{Attempt, AttemptError};
 use crate::health::Status;
+use crate::journal::{JournalError, UnclosedAttempt};
 use crate::ledger::{Ledger, align_down};
 use crate::zone::{Exit, ZoneRun, journal_exit};
 
@@ -33,6 +40,12 @@ enum SessionEvent {
 /// second keeps the number of batches (each held unacknowledged by the archiver until its window
 /// closes) small on busy zones, and memory is bounded by the batch size either way.
 pub const LINGER: Duration = Duration::from_secs(1);
+
+/// How old the newest record of an unclosed attempt may be for the next owner to close it. The
+/// archiver lets go of an attempt that saw no batch and no close for 30 minutes; closing one
+/// after that would wait for batches it no longer holds, so older ones stay unclosed and their
+/// time is part of the outage gap.
+const CLOSE_UNCLOSED_WITHIN: i64 = 10 * 60;
 
 /// The window being collected: its attempt publishes records as they arrive.
 struct OpenWindow {
@@ -80,6 +93,16 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         Ok(cursor) => cursor,
         Err(e) => return journal_exit(run.zone(), &e, settings),
     };
+    if let Some(unclosed) = run.journal.take_unclosed(dataset) {
+        match close_unclosed(run, unclosed).await {
+            Ok(Some(end)) => cursor = Some(end),
+            Ok(None) => {}
+            Err(e) => return journal_exit(run.zone(), &e, settings),
+        }
+    }
+    // Until this run's first session, the time since the cursor is time no collector was
+    // collecting the zone (a crash, a restart, a hand-over): RainLogs' loss, not Cloudflare's.
+    let mut before_first_session = true;
     let mut failures: u32 = 0;
     // The time before the next session is a pause, not a disconnection, after a pause.
     let mut was_paused = false;
@@ -155,6 +178,11 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 };
                 let (reason, detail) = if was_paused {
                     (GapReason::Paused, "collection paused by an operator")
+                } else if before_first_session {
+                    (
+                        GapReason::CollectorOutage,
+                        "no collector was collecting the zone (stopped, crashed or handing it over); Instant Logs cannot replay the time",
+                    )
                 } else {
                     (
                         GapReason::Disconnected,
@@ -170,6 +198,7 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
             None => connected_at,
         };
         was_paused = false;
+        before_first_session = false;
         if failures > 0 {
             failures = 0;
             run.report_plan().await;
@@ -253,6 +282,7 @@ async fn tail(
         let mut ended = None;
         match event {
             Some(Some(SessionEvent::Records(records))) => {
+                open.attempt.received_by(now);
                 for record in records {
                     open.sample_interval = open.sample_interval.max(record.sample_interval);
                     if let Err(e) = open.attempt.push(&mut run.journal, &record.line).await {
@@ -318,8 +348,57 @@ async fn cut(run: &mut ZoneRun<'_>, mut open: OpenWindow, now: i64, why: String)
     }
 }
 
+/// Closes the attempt an earlier owner left open with the records it published: the window
+/// ends one second past the newest of them, so it claims no time nobody collected. Returns
+/// the new cursor, or `None` when the attempt cannot be closed truthfully (batches without
+/// `received_until`, a batch missing, or too old for the archiver to still hold).
+async fn close_unclosed(
+    run: &mut ZoneRun<'_>,
+    unclosed: UnclosedAttempt,
+) -> Result<Option<i64>, JournalError> {
+    let zone = run.zone().to_owned();
+    let Some(received_until) = unclosed.received_until else {
+        return Ok(None);
+    };
+    if !unclosed.is_whole() || unclosed.records == 0 {
+        tracing::warn!(%zone, attempt = %unclosed.attempt, "an unclosed attempt misses batches; its time becomes part of the outage gap");
+        return Ok(None);
+    }
+    let age = run.now() - received_until;
+    if age > CLOSE_UNCLOSED_WITHIN {
+        tracing::warn!(%zone, attempt = %unclosed.attempt, age_secs = age, "an unclosed attempt is too old to close; its time becomes part of the outage gap");
+        return Ok(None);
+    }
+    let window = Window {
+        start: unclosed.window.start,
+        end: received_until
+            .saturating_add(1)
+            .clamp(unclosed.window.start + 1, unclosed.window.end),
+    };
+    let dataset = run.plan.dataset;
+    run.journal
+        .close(WindowClosed {
+            dataset: dataset.to_owned(),
+            window,
+            attempt: unclosed.attempt,
+            outcome: WindowOutcome::Complete {
+                batches: unclosed.batches,
+                records: unclosed.records,
+                method: Method::InstantLogs,
+                sample_interval: u32::try_from(unclosed.sample_interval).unwrap_or(u32::MAX),
+                fields: run.plan.fields.to_query_value(),
+            },
+        })
+        .await?;
+    tracing::info!(%zone, dataset, attempt = %unclosed.attempt, start = window.start, end = window.end,
+        records = unclosed.records, "closed the window an earlier collector left open, with the records it published");
+    run.shared.metrics.window_closed(&zone, dataset, "complete");
+    Ok(Some(window.end))
+}
+
 /// A window that cannot be published leaves its attempt unclosed: after the retry, the run
-/// loop starts again at the cursor and records the lost time as a `disconnected` gap.
+/// loop starts again at the cursor, closes that attempt where its published records end and
+/// records the rest as a `collector_outage` gap.
 fn attempt_exit(run: &ZoneRun<'_>, error: &AttemptError) -> Exit {
     match error {
         AttemptError::Journal(e) => journal_exit(run.zone(), e, &run.shared.settings),

@@ -14,7 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use rainlogs_bus::async_nats::jetstream::{self, kv, stream::DirectGetErrorKind};
 use rainlogs_bus::{Bus, PublishError};
-use rainlogs_schemas::events::WindowClosed;
+use std::collections::HashMap;
+
+use rainlogs_schemas::events::{Window, WindowClosed};
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +60,37 @@ pub struct ZoneJournal {
     zone: String,
     /// Sequence of the last message on the subject (0: none); the fence for the next publish.
     last_seq: u64,
+    /// Per dataset, the attempt an earlier process left unclosed right after the cursor.
+    unclosed: HashMap<String, UnclosedAttempt>,
+}
+
+/// Batches an earlier process published for the window after the cursor, without a close: it
+/// stopped mid-window. A live tail cannot fetch that time again, so the next owner closes the
+/// attempt with what it holds (see `instant_logs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnclosedAttempt {
+    pub attempt: uuid::Uuid,
+    /// The window the attempt was opened for.
+    pub window: Window,
+    pub batches: u32,
+    pub records: u64,
+    /// The newest `received_until` of its batches; `None` when they do not carry it.
+    pub received_until: Option<i64>,
+    /// The largest `sampleInterval` among its records (1 when none says).
+    pub sample_interval: u64,
+    /// Batch `seq`s seen; the attempt is whole only when they are 0..batches.
+    seqs: std::collections::BTreeSet<u32>,
+}
+
+impl UnclosedAttempt {
+    /// Every batch from 0 to the last is on the stream.
+    pub fn is_whole(&self) -> bool {
+        self.seqs.len() == self.batches as usize
+            && self
+                .seqs
+                .last()
+                .is_none_or(|last| *last as usize + 1 == self.seqs.len())
+    }
 }
 
 /// Opens (or creates) the cursor bucket.
@@ -97,6 +130,7 @@ impl ZoneJournal {
             tenant: tenant.to_owned(),
             zone: zone.to_owned(),
             last_seq: 0,
+            unclosed: HashMap::new(),
         };
         journal.last_seq = journal.last_message().await?.map_or(0, |(seq, _)| seq);
         Ok(journal)
@@ -133,8 +167,14 @@ impl ZoneJournal {
         format!("{}.{}", self.zone, dataset)
     }
 
-    /// End of the last closed window of `dataset`, or `None` if it never had one.
-    pub async fn recover_cursor(&self, dataset: &str) -> Result<Option<i64>, JournalError> {
+    /// The attempt an earlier process left unclosed at the cursor `recover_cursor` found.
+    pub fn take_unclosed(&mut self, dataset: &str) -> Option<UnclosedAttempt> {
+        self.unclosed.remove(dataset)
+    }
+
+    /// End of the last closed window of `dataset`, or `None` if it never had one. Also notes
+    /// the attempt left unclosed after it, for [`Self::take_unclosed`].
+    pub async fn recover_cursor(&mut self, dataset: &str) -> Result<Option<i64>, JournalError> {
         let recorded = match self.cursors.get(self.cursor_key(dataset)).await {
             Ok(Some(bytes)) => serde_json::from_slice::<CursorRecord>(&bytes).ok(),
             Ok(None) => None,
@@ -143,6 +183,7 @@ impl ZoneJournal {
         let mut cursor = recorded.map(|r| r.end);
         let mut next_seq = recorded.map_or(1, |r| r.seq + 1);
         let mut last_close: Option<CursorRecord> = None;
+        let mut open: HashMap<uuid::Uuid, UnclosedAttempt> = HashMap::new();
         // Read forward from the recorded close: anything closed after it wins.
         while next_seq <= self.last_seq {
             let message = match self
@@ -155,22 +196,56 @@ impl ZoneJournal {
                 Err(e) => return Err(JournalError::Bus(format!("scanning {}: {e}", self.subject))),
             };
             next_seq = message.sequence + 1;
-            if let Ok(Envelope {
-                event: Event::WindowClosed(closed),
-                ..
-            }) = Envelope::from_cbor(&message.payload)
-                && closed.dataset == dataset
-                && cursor.is_none_or(|c| closed.window.end > c)
-            {
-                cursor = Some(closed.window.end);
-                last_close = Some(CursorRecord {
-                    end: closed.window.end,
-                    seq: message.sequence,
-                });
+            match Envelope::from_cbor(&message.payload).map(|e| e.event) {
+                Ok(Event::WindowClosed(closed)) if closed.dataset == dataset => {
+                    open.remove(&closed.attempt);
+                    if cursor.is_none_or(|c| closed.window.end > c) {
+                        cursor = Some(closed.window.end);
+                        last_close = Some(CursorRecord {
+                            end: closed.window.end,
+                            seq: message.sequence,
+                        });
+                    }
+                }
+                Ok(Event::BatchCollected(batch)) if batch.dataset == dataset => {
+                    let entry = open.entry(batch.attempt).or_insert(UnclosedAttempt {
+                        attempt: batch.attempt,
+                        window: batch.window,
+                        batches: 0,
+                        records: 0,
+                        received_until: None,
+                        sample_interval: 1,
+                        seqs: Default::default(),
+                    });
+                    if entry.seqs.insert(batch.seq) {
+                        entry.batches += 1;
+                        entry.records += u64::from(batch.records);
+                        entry.received_until = entry.received_until.max(batch.received_until);
+                        if batch.received_until.is_some() {
+                            entry.sample_interval =
+                                entry.sample_interval.max(largest_sample_interval(&batch));
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         if let Some(record) = last_close {
             self.store_cursor(dataset, record).await;
+        }
+        // Only an attempt for the window right after the cursor can be closed now; older
+        // ones were superseded by a close of their window.
+        let unclosed = open
+            .into_values()
+            .filter(|a| cursor.is_none_or(|c| a.window.start == c))
+            .max_by_key(|a| (a.received_until, a.batches));
+        match unclosed {
+            Some(attempt) => {
+                self.unclosed.insert(dataset.to_owned(), attempt);
+            }
+            None => {
+                self.unclosed.remove(dataset);
+            }
         }
         Ok(cursor)
     }
@@ -245,4 +320,17 @@ impl ZoneJournal {
         self.store_cursor(&dataset, CursorRecord { end, seq }).await;
         Ok(())
     }
+}
+
+/// The largest `sampleInterval` among a live-tail batch's records (1 when none says or the
+/// batch does not decode: the close then under-states sampling rather than inventing it).
+fn largest_sample_interval(batch: &rainlogs_schemas::events::BatchCollected) -> u64 {
+    batch.content().map_or(1, |content| {
+        content
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(rainlogs_cloudflare::sample_interval_of)
+            .max()
+            .unwrap_or(1)
+    })
 }

@@ -175,6 +175,7 @@ async fn send_window(bus: &Bus, n: i64) -> Option<Vec<u8>> {
                         attempt,
                         seq,
                         records: 150,
+                        received_until: None,
                         content_lz4: BatchCollected::compress(&lines),
                     }),
                 )

@@ -210,6 +210,7 @@ impl Harness {
                 attempt,
                 seq: 0,
                 records: u32::try_from(records).unwrap(),
+                received_until: None,
                 content_lz4: BatchCollected::compress(&lines),
             }),
         )

@@ -54,6 +54,7 @@ pub fn gap_reason(reason: events::GapReason) -> GapReason {
         events::GapReason::Refused => GapReason::SourceError,
         events::GapReason::RetentionFlagOff => GapReason::SourceUnavailable,
         events::GapReason::Paused => GapReason::OperatorSkip,
+        events::GapReason::CollectorOutage => GapReason::CollectorOutage,
     }
 }
 
@@ -275,6 +276,7 @@ mod tests {
             R::Refused,
             R::RetentionFlagOff,
             R::Paused,
+            R::CollectorOutage,
         ] {
             let event = Event::WindowGap(events::WindowGap {
                 dataset: "http_requests".into(),

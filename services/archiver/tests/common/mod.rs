@@ -171,6 +171,7 @@ impl Harness {
                 attempt,
                 seq,
                 records: u32::try_from(lines.len()).unwrap(),
+                received_until: None,
                 content_lz4: BatchCollected::compress(&content),
             }),
         )

@@ -277,3 +277,150 @@ async fn a_pause_closes_the_session_and_is_recorded_as_a_paused_gap() {
     );
     collector.stop().await;
 }
+
+/// Chaos for the live tail: the collector is killed mid-window three times and comes back
+/// after outages of different lengths. What it had published survives each kill (the next
+/// run closes the window there), the time nobody collected is a `collector_outage` gap no
+/// longer than the outage plus a stated bound, and every archived record is one Cloudflare
+/// sent, once.
+#[tokio::test]
+async fn kills_lose_only_the_outage_which_is_declared_as_the_collectors_own() {
+    use rainlogs_collector::Identity;
+    // The part of a gap beyond the outage itself: the play step (5 s of simulated time that
+    // may pass before the kill lands), the publish linger, and the reconnect.
+    const BOUND: i64 = 15;
+    let h = Harness::start().await;
+    let meter = || opentelemetry::global::meter("collector-test");
+    let name = "tail-collector";
+    h.add_zone(BUSINESS_ZONE, Method::InstantLogs, "default", FULL_TOKEN)
+        .await;
+    let mut collector = h.start_collector_as(h.settings.clone(), meter(), Identity::named(name));
+    h.wait_for_health(BUSINESS_ZONE, "onboarded", |h| {
+        h.method == Some(Method::InstantLogs)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start = t0().unix_timestamp();
+    let mut outages = Vec::new();
+    for (round, outage) in [20_i64, 45, 90].into_iter().enumerate() {
+        // Into the middle of a window, with records published in it.
+        play(&h, 95).await;
+        let published = h
+            .wait_for(BUSINESS_ZONE, "records of the open window", |e| {
+                let closed = e.closed_until(HTTP).unwrap_or(start);
+                e.batches
+                    .iter()
+                    .any(|b| b.window.start >= closed && b.received_until.is_some())
+            })
+            .await;
+        let killed_at = h.sim.now().unix_timestamp();
+        collector.kill().await;
+        let open_attempts = published.abandoned_attempts();
+        assert_eq!(open_attempts.len(), 1, "round {round}: one open attempt");
+        h.sim.advance(Duration::from_secs(outage as u64));
+        outages.push((
+            killed_at,
+            killed_at + outage,
+            *open_attempts.first().unwrap(),
+        ));
+        collector = h.start_collector_as(h.settings.clone(), meter(), Identity::named(name));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    play(&h, 130).await;
+    let last_back = outages.last().unwrap().1;
+    let events = h
+        .wait_for(BUSINESS_ZONE, "windows after the last restart", |e| {
+            e.closed_until(HTTP)
+                .is_some_and(|end| end >= last_back + 60)
+        })
+        .await;
+    collector.stop().await;
+    events.assert_contiguous(HTTP);
+
+    for (killed_at, back_at, attempt) in &outages {
+        // What was published before the kill is archived: its attempt is closed, complete,
+        // ending just after its newest record and not after the kill.
+        let close = events
+            .closes
+            .iter()
+            .find(|c| c.attempt == *attempt)
+            .unwrap_or_else(|| panic!("the attempt open at {killed_at} was closed"));
+        let lines = events.attempt_lines(*attempt);
+        let WindowOutcome::Complete {
+            records, method, ..
+        } = &close.outcome
+        else {
+            panic!("{close:?}");
+        };
+        assert_eq!(
+            (*records, *method),
+            (lines.len() as u64, Method::InstantLogs)
+        );
+        let newest = events
+            .batches
+            .iter()
+            .filter(|b| b.attempt == *attempt)
+            .filter_map(|b| b.received_until)
+            .max()
+            .unwrap();
+        assert_eq!(close.window.end, newest + 1, "{close:?}");
+        assert!(
+            close.window.end <= killed_at + 1,
+            "{close:?} vs kill at {killed_at}"
+        );
+        // The next window is the outage, declared as the collector's own, and bounded.
+        let gap = events
+            .closes
+            .iter()
+            .find(|c| c.window.start == close.window.end)
+            .expect("a window follows");
+        let WindowOutcome::Gap { reason, .. } = &gap.outcome else {
+            panic!("after a kill comes a gap: {gap:?}");
+        };
+        assert_eq!(*reason, GapReason::CollectorOutage, "{gap:?}");
+        assert!(gap.window.end >= *back_at, "{gap:?} covers the outage");
+        let length = gap.window.end - gap.window.start;
+        assert!(
+            length <= back_at - killed_at + BOUND,
+            "gap of {length} s for an outage of {} s: {gap:?}",
+            back_at - killed_at
+        );
+    }
+    assert!(
+        events.abandoned_attempts().is_empty(),
+        "no published record is left behind"
+    );
+    assert!(
+        !events.closes.iter().any(|c| matches!(
+            c.outcome,
+            WindowOutcome::Gap {
+                reason: GapReason::Disconnected,
+                ..
+            }
+        )),
+        "no outage is blamed on Cloudflare"
+    );
+    let now = h.sim.now().unix_timestamp();
+    let truth: BTreeSet<Vec<u8>> = h
+        .truth(
+            BUSINESS_ZONE,
+            Window { start, end: now },
+            &DEFAULT_FIELDS.join(","),
+        )
+        .into_iter()
+        .collect();
+    let mut seen = BTreeSet::new();
+    for close in &events.closes {
+        if matches!(close.outcome, WindowOutcome::Complete { .. }) {
+            for line in events.attempt_lines(close.attempt) {
+                assert!(truth.contains(&line), "an archived record Cloudflare sent");
+                assert!(seen.insert(line), "no record is archived twice");
+            }
+        }
+    }
+    assert!(
+        seen.len() > 100,
+        "the tail delivered records ({})",
+        seen.len()
+    );
+}

@@ -32,6 +32,7 @@ pub use api::graphql::{
 };
 pub use api::instant_logs::{
     InstantLogsJob, InstantLogsJobRequest, InstantLogsRecord, InstantLogsSession, SessionClosed,
+    sample_interval_of,
 };
 pub use api::logpull::{
     FieldList, LOGPULL_MAX_AGE, LOGPULL_MAX_WINDOW, LOGPULL_MIN_DELAY, LogpullQuery, LogpullWindow,

@@ -92,6 +92,20 @@ struct SampleIntervalOnly {
     sample_interval: Option<u64>,
 }
 
+/// `sampleInterval` of one record line (1 when absent); `None` when the line is not a JSON
+/// object.
+fn parse_sample_interval(line: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<SampleIntervalOnly>(line)
+        .ok()
+        .map(|parsed| parsed.sample_interval.unwrap_or(1))
+}
+
+/// How many requests one stored Instant Logs record stands for, read from its line as
+/// [`parse_frame`] reads it (1 when absent or unreadable).
+pub fn sample_interval_of(line: &[u8]) -> u64 {
+    parse_sample_interval(line).unwrap_or(1)
+}
+
 /// Splits one frame into records (frames carry one or many newline-joined records).
 pub fn parse_frame(
     payload: Bytes,
@@ -105,14 +119,14 @@ pub fn parse_frame(
         .into_iter()
         .enumerate()
         .map(|(i, line)| {
-            let parsed: SampleIntervalOnly =
-                serde_json::from_slice(&line).map_err(|_| CfError::MalformedLine {
+            let sample_interval =
+                parse_sample_interval(&line).ok_or_else(|| CfError::MalformedLine {
                     line_number: i as u64 + 1,
                     excerpt: String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned(),
                 })?;
             Ok(InstantLogsRecord {
                 line,
-                sample_interval: parsed.sample_interval.unwrap_or(1),
+                sample_interval,
             })
         })
         .collect()
