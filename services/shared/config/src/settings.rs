@@ -296,7 +296,15 @@ pub struct CollectorSettings {
     /// another process after this long.
     #[serde(with = "humantime_serde")]
     pub lease_ttl: Duration,
+    /// `collector.logpull_delay`: a Logpull window is requested once its end is this far in the
+    /// past. Cloudflare's documentation allows one minute, its OpenAPI description says five;
+    /// five is the safe default, and less than one minute is refused.
+    #[serde(with = "humantime_serde")]
+    pub logpull_delay: Duration,
 }
+
+/// The shortest `collector.logpull_delay`: Cloudflare serves no Logpull data younger than this.
+pub const MIN_LOGPULL_DELAY: Duration = Duration::from_secs(60);
 
 impl Default for CollectorSettings {
     fn default() -> Self {
@@ -304,6 +312,7 @@ impl Default for CollectorSettings {
             window: Duration::from_secs(60),
             backfill: Duration::from_secs(7 * 24 * 3600),
             lease_ttl: Duration::from_secs(30),
+            logpull_delay: Duration::from_secs(300),
         }
     }
 }
@@ -440,6 +449,14 @@ impl Config {
                 "collector.window = {}: must be whole seconds that divide one hour (1s to 1h), \
                  so windows line up with the hour",
                 humantime::format_duration(self.collector.window)
+            )));
+        }
+        if self.collector.logpull_delay < MIN_LOGPULL_DELAY {
+            return Err(ConfigError::Invalid(format!(
+                "collector.logpull_delay = {}: must be at least {} (Cloudflare serves Logpull \
+                 data no sooner than one minute after it was received; 5m is the safe default)",
+                humantime::format_duration(self.collector.logpull_delay),
+                humantime::format_duration(MIN_LOGPULL_DELAY)
             )));
         }
         let r = &self.retention;

@@ -324,3 +324,34 @@ fn retention_bounds_must_hold_the_default() {
         assert!(error.contains("retention"), "{key}={value}: {error}");
     }
 }
+
+#[test]
+fn collector_logpull_delay_defaults_to_five_minutes_and_is_at_least_one() {
+    let default = load(&Sources {
+        file: None,
+        env: Vec::new(),
+        overrides: Vec::new(),
+    })
+    .expect("defaults");
+    assert_eq!(default.collector.logpull_delay.as_secs(), 300);
+    let ok = load(&Sources {
+        file: None,
+        env: env(&[("RAINLOGS__COLLECTOR__LOGPULL_DELAY", "1m")]),
+        overrides: Vec::new(),
+    })
+    .expect("Cloudflare allows one minute");
+    assert_eq!(ok.collector.logpull_delay.as_secs(), 60);
+    for bad in ["59s", "30s", "0s"] {
+        let error = load(&Sources {
+            file: None,
+            env: env(&[("RAINLOGS__COLLECTOR__LOGPULL_DELAY", bad)]),
+            overrides: Vec::new(),
+        })
+        .expect_err(bad)
+        .to_string();
+        assert!(
+            error.contains("collector.logpull_delay") && error.contains("at least 1m"),
+            "{bad}: {error}"
+        );
+    }
+}
