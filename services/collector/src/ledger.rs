@@ -8,6 +8,11 @@
 //! ledger first gives up catch-up windows, then shrinks its granularity (smaller windows, still
 //! contiguous) and grows it back after successes; windows always re-align to the normal grid.
 //! Pure arithmetic: the caller supplies "now"-derived bounds, which keeps every rule testable.
+//!
+//! [`Backfill`] follows a long run of due windows (a new zone's backfill, catching up after an
+//! outage): how many are done and left, the rate and when it will be over.
+
+use std::time::{Duration, Instant};
 
 use rainlogs_schemas::events::Window;
 
@@ -131,6 +136,158 @@ impl Ledger {
 
     pub fn granularity(&self) -> i64 {
         self.granularity
+    }
+
+    /// How many windows (gaps included) are due now, counted at the configured granularity.
+    /// An estimate while windows are shrunk after timeouts; capped at [`MAX_COUNTED`].
+    pub fn due_windows(&self, latest_end: i64, earliest_start: i64) -> u64 {
+        let mut probe = self.clone();
+        probe.granularity = probe.size;
+        let mut count = 0;
+        while count < MAX_COUNTED {
+            match probe.next(latest_end, earliest_start) {
+                Step::Collect(w) | Step::Expired(w) => {
+                    if !probe.advance(w) {
+                        break;
+                    }
+                    count += 1;
+                }
+                Step::Wait => break,
+            }
+        }
+        count
+    }
+}
+
+/// The most windows [`Ledger::due_windows`] counts (a week of one-second windows).
+pub const MAX_COUNTED: u64 = 7 * 86_400;
+
+/// Progress through a long run of due windows. Counts are kept as windows close; what is left
+/// is counted again from the ledger at each report, since time makes new windows due meanwhile.
+#[derive(Clone, Debug)]
+pub struct Backfill {
+    started: Instant,
+    last_report: Instant,
+    /// Cursor and span (seconds of logs behind) when it started.
+    from: i64,
+    span: i64,
+    done: u64,
+    /// Windows left at the last count, and `done` at that moment.
+    left_at_count: u64,
+    done_at_count: u64,
+}
+
+impl Backfill {
+    /// Starts following `ledger`, which is `latest_end - cursor` seconds behind.
+    pub fn start(ledger: &Ledger, latest_end: i64, earliest_start: i64, now: Instant) -> Self {
+        Self {
+            started: now,
+            last_report: now,
+            from: ledger.cursor(),
+            span: (latest_end - ledger.cursor()).max(0),
+            done: 0,
+            left_at_count: ledger.due_windows(latest_end, earliest_start),
+            done_at_count: 0,
+        }
+    }
+
+    /// Counts again what is left (at a report).
+    pub fn recount(&mut self, ledger: &Ledger, latest_end: i64, earliest_start: i64) {
+        self.left_at_count = ledger.due_windows(latest_end, earliest_start);
+        self.done_at_count = self.done;
+    }
+
+    /// One more window closed.
+    pub fn window_done(&mut self) {
+        self.done += 1;
+    }
+
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    pub fn remaining(&self) -> u64 {
+        self.left_at_count
+            .saturating_sub(self.done - self.done_at_count)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.done + self.remaining()
+    }
+
+    /// Where it started and how many seconds of logs were behind then.
+    pub fn from(&self) -> i64 {
+        self.from
+    }
+
+    pub fn span(&self) -> i64 {
+        self.span
+    }
+
+    pub fn elapsed(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.started)
+    }
+
+    /// Windows per minute since the start; `None` before the first window.
+    pub fn rate_per_min(&self, now: Instant) -> Option<f64> {
+        let secs = self.elapsed(now).as_secs_f64();
+        (self.done > 0 && secs > 0.0).then(|| self.done as f64 * 60.0 / secs)
+    }
+
+    /// Time to the end at the rate so far.
+    pub fn eta(&self, now: Instant) -> Option<Duration> {
+        let rate = self.rate_per_min(now)?;
+        Some(Duration::from_secs_f64(
+            (self.remaining() as f64 / rate * 60.0).min(1e9),
+        ))
+    }
+
+    /// Whether a progress report is due (`every` after the last one).
+    pub fn report_due(&self, now: Instant, every: Duration) -> bool {
+        now.saturating_duration_since(self.last_report) >= every
+    }
+
+    pub fn reported(&mut self, now: Instant) {
+        self.last_report = now;
+    }
+
+    /// One line for logs and the zone's health, e.g. `backfill: 40 of 168 windows (23%),
+    /// 5d 1h of logs behind, 12.0 windows/min, about 10m left`.
+    pub fn describe(&self, behind_secs: i64, now: Instant) -> String {
+        let total = self.total();
+        let percent = (self.done * 100).checked_div(total).unwrap_or(100);
+        let mut text = format!(
+            "backfill: {} of {total} windows ({percent}%), {} of logs behind",
+            self.done,
+            span(behind_secs),
+        );
+        match (self.rate_per_min(now), self.eta(now)) {
+            (Some(rate), Some(eta)) => text.push_str(&format!(
+                ", {rate:.1} windows/min, about {} left",
+                span(i64::try_from(eta.as_secs()).unwrap_or(i64::MAX))
+            )),
+            _ => text.push_str(", rate not known yet"),
+        }
+        text
+    }
+}
+
+/// A duration in seconds for people: `6d 23h`, `2h 5m`, `45m`, `30s`.
+pub fn span(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m"),
+        (0, _, 0) => format!("{h}h"),
+        (0, _, _) => format!("{h}h {m}m"),
+        (_, 0, _) => format!("{d}d"),
+        _ => format!("{d}d {h}h"),
     }
 }
 
@@ -293,6 +450,73 @@ mod tests {
         assert!(matches!(ledger.next(T0 + 7200, 0), Step::Collect(w) if w.end == T0 + 60));
         assert!(ledger.shrink());
         assert_eq!(ledger.granularity(), 30);
+    }
+
+    #[test]
+    fn due_windows_count_catch_up_windows_gaps_and_normal_ones() {
+        let ledger = Ledger::new(T0 + 17 * 60, 60).with_catch_up(3600);
+        // 43 min, two hours, five minutes: as far_behind_uses_catch_up_windows_then_normal_ones.
+        assert_eq!(ledger.due_windows(T0 + 3 * 3600 + 300, 0), 8);
+        assert_eq!(ledger.due_windows(T0 + 17 * 60 + 59, 0), 0);
+        let plain = Ledger::new(T0, 60);
+        assert_eq!(plain.due_windows(T0 + 7200, 0), 120);
+        // An expired stretch is one gap.
+        assert_eq!(plain.due_windows(T0 + 7200, T0 + 3600), 61);
+        let mut shrunk = plain.clone();
+        shrunk.shrink();
+        assert_eq!(
+            shrunk.due_windows(T0 + 7200, 0),
+            120,
+            "counted at the configured size"
+        );
+    }
+
+    #[test]
+    fn backfill_progress_counts_rate_and_eta() {
+        let start = Instant::now();
+        let mut ledger = Ledger::new(T0, 60);
+        let latest = T0 + 7200;
+        let mut backfill = Backfill::start(&ledger, latest, 0, start);
+        assert_eq!((backfill.done(), backfill.total()), (0, 120));
+        assert_eq!(backfill.span(), 7200);
+        assert!(
+            backfill
+                .describe(7200, start)
+                .starts_with("backfill: 0 of 120 windows (0%), 2h of logs behind, rate not known")
+        );
+        for _ in 0..30 {
+            let Step::Collect(w) = ledger.next(latest, 0) else {
+                panic!("due")
+            };
+            ledger.advance(w);
+            backfill.window_done();
+        }
+        let later = start + Duration::from_secs(60);
+        assert_eq!(backfill.remaining(), 90);
+        assert_eq!(backfill.rate_per_min(later), Some(30.0));
+        assert_eq!(backfill.eta(later), Some(Duration::from_secs(180)));
+        assert_eq!(
+            backfill.describe(latest - ledger.cursor(), later),
+            "backfill: 30 of 120 windows (25%), 1h 30m of logs behind, 30.0 windows/min, about 3m left"
+        );
+        // Time moved on: two more windows became due.
+        backfill.recount(&ledger, latest + 120, 0);
+        assert_eq!((backfill.remaining(), backfill.total()), (92, 122));
+        assert!(!backfill.report_due(start + Duration::from_secs(59), Duration::from_secs(60)));
+        assert!(backfill.report_due(later, Duration::from_secs(60)));
+        backfill.reported(later);
+        assert!(!backfill.report_due(later, Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn spans_read_like_people_write_them() {
+        assert_eq!(span(30), "30s");
+        assert_eq!(span(45 * 60 + 10), "45m");
+        assert_eq!(span(7200), "2h");
+        assert_eq!(span(7500), "2h 5m");
+        assert_eq!(span(7 * 86_400 - 300), "6d 23h");
+        assert_eq!(span(2 * 86_400 + 60), "2d");
+        assert_eq!(span(-5), "0s");
     }
 
     #[test]

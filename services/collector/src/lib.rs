@@ -48,6 +48,7 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         window: configured.window,
         backfill: configured.backfill,
         lease_ttl: configured.lease_ttl,
+        logpull_delay: configured.logpull_delay,
         ..CollectorSettings::default()
     };
     settings

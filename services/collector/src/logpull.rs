@@ -4,18 +4,16 @@
 //! `Error streaming data`, is reset, stalls or carries truncated gzip abandons the attempt (no
 //! close names it) and the whole window is fetched again under a new attempt id.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use rainlogs_cloudflare::{
-    CfError, Endpoint, LOGPULL_MIN_DELAY, LogpullItem, LogpullQuery, LogpullWindow,
-};
+use rainlogs_cloudflare::{CfError, Endpoint, LogpullItem, LogpullQuery, LogpullWindow};
 use rainlogs_schemas::events::{GapReason, Method, Window};
 use time::OffsetDateTime;
 
 use crate::attempt::{Attempt, AttemptError};
 use crate::health::Status;
-use crate::ledger::{Ledger, Step};
+use crate::ledger::{Backfill, Ledger, Step, span};
 use crate::settings::secs;
 use crate::zone::{Exit, ZoneRun, journal_exit};
 
@@ -35,8 +33,9 @@ fn earliest_start(now: i64, margin: i64) -> i64 {
     LogpullWindow::earliest_start(at(now)).unix_timestamp() + margin
 }
 
-fn latest_end(now: i64) -> i64 {
-    LogpullWindow::latest_end(at(now)).unix_timestamp()
+/// Newest window end requested at `now`: `collector.logpull_delay` before it.
+fn latest_end(now: i64, delay: i64) -> i64 {
+    now - delay
 }
 
 pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
@@ -55,22 +54,62 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
             earliest_start(now, margin).max(run.plan.retention_enabled_at.unwrap_or(i64::MIN));
         Ledger::initial_cursor(now, secs(settings.backfill), floor, size)
     });
-    tracing::info!(zone = %run.zone(), dataset, cursor, "Logpull collection starts");
-    let mut ledger = Ledger::new(cursor, size).with_catch_up(settings.catch_up_secs());
+    let delay = settings.logpull_delay_secs();
+    tracing::info!(zone = %run.zone(), dataset, cursor, delay_secs = delay, "Logpull collection starts");
+    let ledger = Ledger::new(cursor, size).with_catch_up(settings.catch_up_secs());
+    let mut backfill = None;
+    let exit = collect(run, ledger, &mut backfill).await;
+    if backfill.is_some() {
+        // Whoever collects the zone next counts again.
+        shared.metrics.backfill_remaining(run.zone(), dataset, 0);
+    }
+    exit
+}
+
+/// The window loop, until the zone changes, goes away or a journal failure ends it.
+async fn collect(
+    run: &mut ZoneRun<'_>,
+    mut ledger: Ledger,
+    backfill: &mut Option<Backfill>,
+) -> Exit {
+    let shared = run.shared;
+    let settings = &shared.settings;
+    let dataset = run.plan.dataset;
+    let margin = secs(settings.retention_margin);
+    let delay = settings.logpull_delay_secs();
     let mut retention_on_since = run.plan.retention_enabled_at;
     let mut failures: u32 = 0;
+    let mut counted = ledger.cursor();
     loop {
         if let Some(exit) = run.take_changes() {
             return exit;
         }
         let now = run.now();
-        run.shared
+        let (latest, earliest) = (latest_end(now, delay), earliest_start(now, margin));
+        // Measured from real time: data `delay` old is `delay` behind, not current.
+        shared
             .metrics
-            .lag(run.zone(), dataset, latest_end(now) - ledger.cursor());
-        let step = ledger.next(latest_end(now), earliest_start(now, margin));
+            .lag(run.zone(), dataset, now - ledger.cursor());
+        if ledger.cursor() != counted {
+            counted = ledger.cursor();
+            if let Some(progress) = backfill.as_mut() {
+                progress.window_done();
+                shared.metrics.backfill_window_done(run.zone(), dataset);
+            }
+        }
+        let step = ledger.next(latest, earliest);
+        follow_backfill(
+            run,
+            &ledger,
+            backfill,
+            step,
+            (latest, earliest),
+            failures == 0,
+        )
+        .await;
         let window = match step {
             Step::Wait => {
-                let due = ledger.window_end(ledger.cursor()) + secs(LOGPULL_MIN_DELAY);
+                let due = ledger.window_end(ledger.cursor()) + delay;
                 let until_due = Duration::from_secs(u64::try_from(due - now).unwrap_or(0).max(1));
                 if let Some(exit) = run.idle(until_due.min(settings.tick)).await {
                     return exit;
@@ -142,7 +181,13 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 ledger.grow();
                 if failures > 0 {
                     failures = 0;
-                    run.report_plan().await;
+                    match backfill.as_ref() {
+                        Some(progress) => {
+                            let reason = progress_reason(run, progress, latest - ledger.cursor());
+                            run.report(run.plan.status, reason).await;
+                        }
+                        None => run.report_plan().await,
+                    }
                 }
             }
             Fetched::Attempt(AttemptError::Journal(e)) => {
@@ -180,6 +225,99 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
             }
         }
     }
+}
+
+/// Follows a long run of due windows: logged when it starts and ends and every
+/// `backfill_report_every` in between, counted in metrics, and told in the zone's health while
+/// nothing worse is (`healthy`).
+async fn follow_backfill(
+    run: &mut ZoneRun<'_>,
+    ledger: &Ledger,
+    backfill: &mut Option<Backfill>,
+    step: Step,
+    (latest, earliest): (i64, i64),
+    healthy: bool,
+) {
+    let shared = run.shared;
+    let settings = &shared.settings;
+    let dataset = run.plan.dataset;
+    let now = Instant::now();
+    let behind = latest - ledger.cursor();
+    match (backfill.as_mut(), step) {
+        (None, Step::Wait) => {}
+        (None, _) => {
+            if behind < secs(settings.backfill_report_after) {
+                return;
+            }
+            let progress = Backfill::start(ledger, latest, earliest, now);
+            tracing::info!(
+                zone = %run.zone(),
+                dataset,
+                windows = progress.total(),
+                span_secs = progress.span(),
+                from = %at(progress.from()),
+                to = %at(latest),
+                "backfill starts: {} windows covering {} of logs",
+                progress.total(),
+                span(progress.span()),
+            );
+            shared
+                .metrics
+                .backfill_remaining(run.zone(), dataset, progress.remaining());
+            if healthy {
+                let reason = progress_reason(run, &progress, behind);
+                run.report(run.plan.status, reason).await;
+            }
+            *backfill = Some(progress);
+        }
+        (Some(progress), Step::Wait) => {
+            let elapsed = progress.elapsed(now);
+            tracing::info!(
+                zone = %run.zone(),
+                dataset,
+                windows = progress.done(),
+                elapsed_secs = elapsed.as_secs(),
+                "backfill done: {} windows in {}; the zone is current",
+                progress.done(),
+                span(secs(elapsed)),
+            );
+            shared.metrics.backfill_remaining(run.zone(), dataset, 0);
+            *backfill = None;
+            if healthy {
+                run.report_plan().await;
+            }
+        }
+        (Some(progress), _) => {
+            if healthy && progress.report_due(now, settings.backfill_report_every) {
+                progress.recount(ledger, latest, earliest);
+                progress.reported(now);
+                let text = progress.describe(behind, now);
+                tracing::info!(
+                    zone = %run.zone(),
+                    dataset,
+                    done = progress.done(),
+                    total = progress.total(),
+                    rate_per_min = progress.rate_per_min(now).unwrap_or(0.0),
+                    eta_secs = progress.eta(now).map(|eta| eta.as_secs()),
+                    "{text}"
+                );
+                let reason = format!("{}; {text}", run.plan.reason);
+                run.report(run.plan.status, reason).await;
+            }
+            shared
+                .metrics
+                .backfill_remaining(run.zone(), dataset, progress.remaining());
+        }
+    }
+}
+
+/// The zone's health reason while a backfill runs: the plan's, then the progress.
+fn progress_reason(run: &ZoneRun<'_>, progress: &Backfill, behind: i64) -> String {
+    format!(
+        "{}; {}",
+        run.plan.reason,
+        progress.describe(behind, Instant::now())
+    )
 }
 
 /// Streams one window into batches under a fresh attempt.

@@ -13,6 +13,8 @@ pub struct CollectorMetrics {
     attempts_abandoned: Counter<u64>,
     lag: Gauge<i64>,
     breaker: Gauge<u64>,
+    backfill_remaining: Gauge<u64>,
+    backfill_done: Counter<u64>,
 }
 
 impl CollectorMetrics {
@@ -42,7 +44,7 @@ impl CollectorMetrics {
             lag: meter
                 .i64_gauge("rainlogs_collector_lag")
                 .with_description(
-                    "Seconds the cursor trails the newest window the source can serve",
+                    "Seconds the cursor (start of the oldest window not yet collected) trails real time; for Logpull this includes collector.logpull_delay",
                 )
                 .with_unit("s")
                 .build(),
@@ -51,6 +53,16 @@ impl CollectorMetrics {
                 .with_description(
                     "Circuit breaker of the zone's token per endpoint, after its last call: 0 closed, 1 half-open, 2 open",
                 )
+                .build(),
+            backfill_remaining: meter
+                .u64_gauge("rainlogs_collector_backfill_windows_remaining")
+                .with_description(
+                    "Windows a zone still has to collect in a long backfill or catch-up (0 once current)",
+                )
+                .build(),
+            backfill_done: meter
+                .u64_counter("rainlogs_collector_backfill_windows_done")
+                .with_description("Windows closed during long backfills and catch-ups")
                 .build(),
         }
     }
@@ -117,9 +129,30 @@ impl CollectorMetrics {
         );
     }
 
+    /// `seconds`: now minus the cursor (real time, not the newest end the source serves).
     pub fn lag(&self, zone: &str, dataset: &str, seconds: i64) {
         self.lag.record(
             seconds.max(0),
+            &[
+                KeyValue::new("zone", zone.to_owned()),
+                KeyValue::new("dataset", dataset.to_owned()),
+            ],
+        );
+    }
+
+    pub fn backfill_remaining(&self, zone: &str, dataset: &str, windows: u64) {
+        self.backfill_remaining.record(
+            windows,
+            &[
+                KeyValue::new("zone", zone.to_owned()),
+                KeyValue::new("dataset", dataset.to_owned()),
+            ],
+        );
+    }
+
+    pub fn backfill_window_done(&self, zone: &str, dataset: &str) {
+        self.backfill_done.add(
+            1,
             &[
                 KeyValue::new("zone", zone.to_owned()),
                 KeyValue::new("dataset", dataset.to_owned()),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rainlogs_cloudflare::ClientConfig;
+use rainlogs_cloudflare::{ClientConfig, LOGPULL_MIN_DELAY};
 
 #[derive(Clone, Debug)]
 pub struct CollectorSettings {
@@ -29,6 +29,13 @@ pub struct CollectorSettings {
     pub recheck: Duration,
     /// Ownership lease of a zone; a process that stops renewing loses its zones after this.
     pub lease_ttl: Duration,
+    /// A Logpull window is requested once its end is this far in the past (Cloudflare: at least
+    /// one minute by its documentation, five by its OpenAPI description; five is the default).
+    pub logpull_delay: Duration,
+    /// A zone this far or further behind (first backfill, after an outage) reports its progress:
+    /// once when it starts, then every `backfill_report_every`, in logs, metrics and health.
+    pub backfill_report_after: Duration,
+    pub backfill_report_every: Duration,
     /// GraphQL events may be ingested late: windows end this far before now...
     pub graphql_lag: Duration,
     /// ...and each query re-scans this much before the window for late events (de-duplicated).
@@ -53,6 +60,9 @@ impl Default for CollectorSettings {
             max_retry_after: Duration::from_secs(3600),
             recheck: Duration::from_secs(300),
             lease_ttl: Duration::from_secs(30),
+            logpull_delay: LOGPULL_MIN_DELAY,
+            backfill_report_after: Duration::from_secs(3600),
+            backfill_report_every: Duration::from_secs(60),
             graphql_lag: Duration::from_secs(300),
             graphql_overlap: Duration::from_secs(300),
             instant_logs_rotate_after: Duration::from_secs(55 * 60),
@@ -72,6 +82,11 @@ impl CollectorSettings {
     pub fn retry_delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
         self.backoff(failures)
             .max(retry_after.unwrap_or_default().min(self.max_retry_after))
+    }
+
+    /// `logpull_delay` in whole seconds, never under Cloudflare's one minute.
+    pub fn logpull_delay_secs(&self) -> i64 {
+        secs(self.logpull_delay).max(60)
     }
 
     pub fn catch_up_secs(&self) -> i64 {

@@ -351,3 +351,191 @@ async fn pausing_records_paused_gaps_and_resuming_collects_again() {
     h.assert_windows_match_truth(ENTERPRISE_ZONE, &events);
     collector.stop().await;
 }
+
+/// The value of the first sample of `name` labelled with `zone` on a `/metrics` page.
+fn sample(metrics: &str, name: &str, zone: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(zone))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Polls `/metrics` until `name{zone=…}` reads `value`.
+async fn wait_for_sample(telemetry: &rainlogs_telemetry::Telemetry, name: &str, value: f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = telemetry.render();
+        if sample(&metrics, name, ENTERPRISE_ZONE) == Some(value) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} of {ENTERPRISE_ZONE} never read {value}:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn quiet_telemetry() -> rainlogs_telemetry::Telemetry {
+    rainlogs_telemetry::init(&rainlogs_config::TelemetrySettings {
+        log_level: "error".into(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_shorter_logpull_delay_is_honoured_and_lag_is_measured_from_now() {
+    let h = Harness::start().await;
+    h.add_zone(ENTERPRISE_ZONE, Method::Logpull, "default", FULL_TOKEN)
+        .await;
+    let telemetry = quiet_telemetry();
+    let mut settings = h.settings.clone();
+    settings.logpull_delay = Duration::from_secs(120);
+    let collector = h.start_collector_metered(settings, telemetry.meter("collector"));
+
+    let t = t0().unix_timestamp();
+    let events = h
+        .wait_for(ENTERPRISE_ZONE, "windows up to 2 minutes before now", |e| {
+            e.closed_until(HTTP) == Some(t - 120)
+        })
+        .await;
+    assert_eq!(
+        events.closes.len(),
+        8,
+        "10 minutes of backfill ending 2 minutes before now"
+    );
+    events.assert_contiguous(HTTP);
+    h.assert_windows_match_truth(ENTERPRISE_ZONE, &events);
+    // Caught up, the cursor is the delay behind real time, and that is the lag.
+    wait_for_sample(&telemetry, "rainlogs_collector_lag_seconds", 120.0).await;
+
+    // The next window [now-2m, now-1m) is due only once its end is 2 minutes old.
+    h.sim.advance(Duration::from_secs(59));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        h.zone_events(ENTERPRISE_ZONE).await.closed_until(HTTP),
+        Some(t - 120),
+        "a window ending less than logpull_delay ago is not requested"
+    );
+    h.sim.advance(Duration::from_secs(1));
+    let events = h
+        .wait_for(ENTERPRISE_ZONE, "the window that became due", |e| {
+            e.closed_until(HTTP) == Some(t - 60)
+        })
+        .await;
+    let now = h.sim.now().unix_timestamp();
+    assert!(
+        events.closes.iter().all(|c| c.window.end <= now - 120),
+        "no window ends later than now - logpull_delay"
+    );
+    wait_for_sample(&telemetry, "rainlogs_collector_lag_seconds", 120.0).await;
+    assert!(
+        h.sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/logs/received"))
+            .all(|r| r.status == 200),
+        "Cloudflare refused no window as too recent"
+    );
+    assert!(
+        h.health(ENTERPRISE_ZONE)
+            .await
+            .iter()
+            .all(|health| !health.reason.contains("backfill")),
+        "ten minutes behind is no backfill worth reporting"
+    );
+    collector.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_backfill_reports_its_progress_in_health_and_metrics() {
+    let mut scenario = scenario();
+    for zone in &mut scenario.zones {
+        if zone.id == ENTERPRISE_ZONE {
+            zone.rate = 0.05;
+        }
+    }
+    let h = Harness::start_with(scenario).await;
+    h.add_zone(ENTERPRISE_ZONE, Method::Logpull, "default", FULL_TOKEN)
+        .await;
+    let telemetry = quiet_telemetry();
+    let mut settings = h.settings.clone();
+    // Two hours of one-minute windows: 115 of them end 5 minutes (the default delay) before now.
+    settings.backfill = Duration::from_secs(2 * 3600);
+    // Every window, so the test sees a report with a rate (production: every minute).
+    settings.backfill_report_every = Duration::ZERO;
+    let collector = h.start_collector_metered(settings, telemetry.meter("collector"));
+
+    let started = h
+        .wait_for_health(ENTERPRISE_ZONE, "backfill start", |health| {
+            health.reason.contains("backfill: 0 of 115 windows")
+        })
+        .await;
+    assert_eq!(started.status, "ok");
+    assert_eq!(started.method, Some(Method::Logpull));
+    assert!(
+        started
+            .reason
+            .starts_with("collecting http_requests with Logpull")
+            && started.reason.ends_with(
+                "backfill: 0 of 115 windows (0%), 1h 55m of logs behind, rate not known yet"
+            ),
+        "{}",
+        started.reason
+    );
+    let progress = h
+        .wait_for_health(ENTERPRISE_ZONE, "backfill progress", |health| {
+            health.reason.contains("backfill: 1 of 115 windows")
+        })
+        .await;
+    assert!(
+        progress.reason.contains("1h 54m of logs behind")
+            && progress.reason.contains(" windows/min, about "),
+        "{}",
+        progress.reason
+    );
+
+    let end = t0().unix_timestamp() - 300;
+    let events = h
+        .wait_for(ENTERPRISE_ZONE, "backfill", |e| {
+            e.closed_until(HTTP) == Some(end)
+        })
+        .await;
+    assert_eq!(events.closes.len(), 115);
+    events.assert_contiguous(HTTP);
+    wait_for_sample(
+        &telemetry,
+        "rainlogs_collector_backfill_windows_done_total",
+        115.0,
+    )
+    .await;
+    wait_for_sample(
+        &telemetry,
+        "rainlogs_collector_backfill_windows_remaining",
+        0.0,
+    )
+    .await;
+    wait_for_sample(&telemetry, "rainlogs_collector_lag_seconds", 300.0).await;
+    // Current again: the health says what is collected, without the backfill.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = h.health(ENTERPRISE_ZONE).await;
+        let last = health.last().expect("health");
+        if !last.reason.contains("backfill") {
+            assert_eq!(last.status, "ok");
+            assert!(
+                last.reason
+                    .starts_with("collecting http_requests with Logpull")
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backfill never left the health: {}",
+            last.reason
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    collector.stop().await;
+}
