@@ -268,7 +268,9 @@ fn health_view(
     let lag_minutes = last_window_end.map(|end| (now - end).whole_minutes().max(0));
     let (status, reason) = if paused {
         ("paused".to_owned(), "paused by an operator".to_owned())
-    } else if let Some((status, reason)) = collector.as_ref().filter(|(s, _)| s == "failing") {
+    } else if let Some((status, reason)) = collector.as_ref().filter(|(s, _)| s != "ok") {
+        // The collector's own word on trouble wins: a recent sealed window does not make a
+        // zone whose collector reports it degraded look healthy.
         (status.clone(), reason.clone())
     } else {
         match (&last, lag_minutes) {
@@ -830,6 +832,27 @@ mod tests {
             gap.reason.starts_with("gap since ") && gap.reason.ends_with("because source_error")
         );
         assert_eq!(health_view(true, None, None).status, "paused");
+        // The collector says degraded while the last window sealed a minute ago: degraded.
+        let recent = crate::views::to_ns(now() - time::Duration::minutes(1));
+        let degraded = health_view(
+            false,
+            Some((
+                "degraded".into(),
+                "Instant Logs session ended (closed by Cloudflare); reconnecting".into(),
+            )),
+            Some(("archive".into(), recent - 60, recent, None)),
+        );
+        assert_eq!(degraded.status, "degraded");
+        assert!(degraded.reason.starts_with("Instant Logs session ended"));
+        let ok = health_view(
+            false,
+            Some(("ok".into(), "collecting".into())),
+            Some(("archive".into(), recent - 60, recent, None)),
+        );
+        assert_eq!(
+            (ok.status.as_str(), ok.reason.as_str()),
+            ("ok", "collecting")
+        );
     }
 
     #[test]
