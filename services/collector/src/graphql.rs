@@ -157,9 +157,10 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         }
         let now = run.now();
         let latest_end = now - lag;
+        // From real time, as for Logpull: the ingestion lag is part of how old the data is.
         run.shared
             .metrics
-            .lag(run.zone(), dataset, latest_end - ledger.cursor());
+            .lag(run.zone(), dataset, now - ledger.cursor());
         let window = match ledger.next(latest_end, earliest(now)) {
             Step::Wait => {
                 let due = ledger.window_end(ledger.cursor()) + lag;
