@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::attempt::{Attempt, AttemptError};
+use crate::backfill::BackfillWatch;
 use crate::health::Status;
 use crate::ledger::{Ledger, Step};
 use crate::settings::secs;
@@ -151,6 +152,7 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
     }
     tracing::info!(zone = %run.zone(), dataset, cursor, "GraphQL collection starts");
     let mut failures: u32 = 0;
+    let mut backfill = BackfillWatch::new(shared, run.zone(), dataset, &ledger);
     loop {
         if let Some(exit) = run.take_changes() {
             return exit;
@@ -161,7 +163,17 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         run.shared
             .metrics
             .lag(run.zone(), dataset, now - ledger.cursor());
-        let window = match ledger.next(latest_end, earliest(now)) {
+        let step = ledger.next(latest_end, earliest(now));
+        backfill
+            .observe(
+                run,
+                &ledger,
+                step,
+                (latest_end, earliest(now)),
+                failures == 0,
+            )
+            .await;
+        let window = match step {
             Step::Wait => {
                 let due = ledger.window_end(ledger.cursor()) + lag;
                 let until_due = Duration::from_secs(u64::try_from(due - now).unwrap_or(0).max(1));
@@ -253,7 +265,9 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 seen.prune(window.end - overlap);
                 if failures > 0 {
                     failures = 0;
-                    run.report_plan().await;
+                    backfill
+                        .report_recovered(run, now - lag - ledger.cursor())
+                        .await;
                 }
             }
             Err(AttemptError::Journal(e)) => return journal_exit(run.zone(), &e, settings),

@@ -9,6 +9,7 @@
 //! * Tokens are stored sealed (`rainlogs_tokens`).
 
 pub mod attempt;
+pub mod backfill;
 pub mod clock;
 pub mod fields;
 pub mod graphql;

@@ -4,7 +4,7 @@
 //! `Error streaming data`, is reset, stalls or carries truncated gzip abandons the attempt (no
 //! close names it) and the whole window is fetched again under a new attempt id.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use rainlogs_cloudflare::{CfError, Endpoint, LogpullItem, LogpullQuery, LogpullWindow};
@@ -12,8 +12,9 @@ use rainlogs_schemas::events::{GapReason, Method, Window};
 use time::OffsetDateTime;
 
 use crate::attempt::{Attempt, AttemptError};
+use crate::backfill::BackfillWatch;
 use crate::health::Status;
-use crate::ledger::{Backfill, Ledger, Step, span};
+use crate::ledger::{Ledger, Step};
 use crate::settings::secs;
 use crate::zone::{Exit, ZoneRun, journal_exit};
 
@@ -57,20 +58,15 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
     let delay = settings.logpull_delay_secs();
     tracing::info!(zone = %run.zone(), dataset, cursor, delay_secs = delay, "Logpull collection starts");
     let ledger = Ledger::new(cursor, size).with_catch_up(settings.catch_up_secs());
-    let mut backfill = None;
-    let exit = collect(run, ledger, &mut backfill).await;
-    if backfill.is_some() {
-        // Whoever collects the zone next counts again.
-        shared.metrics.backfill_remaining(run.zone(), dataset, 0);
-    }
-    exit
+    let mut backfill = BackfillWatch::new(shared, run.zone(), dataset, &ledger);
+    collect(run, ledger, &mut backfill).await
 }
 
 /// The window loop, until the zone changes, goes away or a journal failure ends it.
 async fn collect(
     run: &mut ZoneRun<'_>,
     mut ledger: Ledger,
-    backfill: &mut Option<Backfill>,
+    backfill: &mut BackfillWatch<'_>,
 ) -> Exit {
     let shared = run.shared;
     let settings = &shared.settings;
@@ -79,7 +75,6 @@ async fn collect(
     let delay = settings.logpull_delay_secs();
     let mut retention_on_since = run.plan.retention_enabled_at;
     let mut failures: u32 = 0;
-    let mut counted = ledger.cursor();
     loop {
         if let Some(exit) = run.take_changes() {
             return exit;
@@ -90,23 +85,10 @@ async fn collect(
         shared
             .metrics
             .lag(run.zone(), dataset, now - ledger.cursor());
-        if ledger.cursor() != counted {
-            counted = ledger.cursor();
-            if let Some(progress) = backfill.as_mut() {
-                progress.window_done();
-                shared.metrics.backfill_window_done(run.zone(), dataset);
-            }
-        }
         let step = ledger.next(latest, earliest);
-        follow_backfill(
-            run,
-            &ledger,
-            backfill,
-            step,
-            (latest, earliest),
-            failures == 0,
-        )
-        .await;
+        backfill
+            .observe(run, &ledger, step, (latest, earliest), failures == 0)
+            .await;
         let window = match step {
             Step::Wait => {
                 let due = ledger.window_end(ledger.cursor()) + delay;
@@ -181,13 +163,9 @@ async fn collect(
                 ledger.grow();
                 if failures > 0 {
                     failures = 0;
-                    match backfill.as_ref() {
-                        Some(progress) => {
-                            let reason = progress_reason(run, progress, latest - ledger.cursor());
-                            run.report(run.plan.status, reason).await;
-                        }
-                        None => run.report_plan().await,
-                    }
+                    backfill
+                        .report_recovered(run, latest - ledger.cursor())
+                        .await;
                 }
             }
             Fetched::Attempt(AttemptError::Journal(e)) => {
@@ -225,99 +203,6 @@ async fn collect(
             }
         }
     }
-}
-
-/// Follows a long run of due windows: logged when it starts and ends and every
-/// `backfill_report_every` in between, counted in metrics, and told in the zone's health while
-/// nothing worse is (`healthy`).
-async fn follow_backfill(
-    run: &mut ZoneRun<'_>,
-    ledger: &Ledger,
-    backfill: &mut Option<Backfill>,
-    step: Step,
-    (latest, earliest): (i64, i64),
-    healthy: bool,
-) {
-    let shared = run.shared;
-    let settings = &shared.settings;
-    let dataset = run.plan.dataset;
-    let now = Instant::now();
-    let behind = latest - ledger.cursor();
-    match (backfill.as_mut(), step) {
-        (None, Step::Wait) => {}
-        (None, _) => {
-            if behind < secs(settings.backfill_report_after) {
-                return;
-            }
-            let progress = Backfill::start(ledger, latest, earliest, now);
-            tracing::info!(
-                zone = %run.zone(),
-                dataset,
-                windows = progress.total(),
-                span_secs = progress.span(),
-                from = %at(progress.from()),
-                to = %at(latest),
-                "backfill starts: {} windows covering {} of logs",
-                progress.total(),
-                span(progress.span()),
-            );
-            shared
-                .metrics
-                .backfill_remaining(run.zone(), dataset, progress.remaining());
-            if healthy {
-                let reason = progress_reason(run, &progress, behind);
-                run.report(run.plan.status, reason).await;
-            }
-            *backfill = Some(progress);
-        }
-        (Some(progress), Step::Wait) => {
-            let elapsed = progress.elapsed(now);
-            tracing::info!(
-                zone = %run.zone(),
-                dataset,
-                windows = progress.done(),
-                elapsed_secs = elapsed.as_secs(),
-                "backfill done: {} windows in {}; the zone is current",
-                progress.done(),
-                span(secs(elapsed)),
-            );
-            shared.metrics.backfill_remaining(run.zone(), dataset, 0);
-            *backfill = None;
-            if healthy {
-                run.report_plan().await;
-            }
-        }
-        (Some(progress), _) => {
-            if healthy && progress.report_due(now, settings.backfill_report_every) {
-                progress.recount(ledger, latest, earliest);
-                progress.reported(now);
-                let text = progress.describe(behind, now);
-                tracing::info!(
-                    zone = %run.zone(),
-                    dataset,
-                    done = progress.done(),
-                    total = progress.total(),
-                    rate_per_min = progress.rate_per_min(now).unwrap_or(0.0),
-                    eta_secs = progress.eta(now).map(|eta| eta.as_secs()),
-                    "{text}"
-                );
-                let reason = format!("{}; {text}", run.plan.reason);
-                run.report(run.plan.status, reason).await;
-            }
-            shared
-                .metrics
-                .backfill_remaining(run.zone(), dataset, progress.remaining());
-        }
-    }
-}
-
-/// The zone's health reason while a backfill runs: the plan's, then the progress.
-fn progress_reason(run: &ZoneRun<'_>, progress: &Backfill, behind: i64) -> String {
-    format!(
-        "{}; {}",
-        run.plan.reason,
-        progress.describe(behind, Instant::now())
-    )
 }
 
 /// Streams one window into batches under a fresh attempt.

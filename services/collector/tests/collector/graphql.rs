@@ -211,3 +211,46 @@ async fn a_restart_neither_repeats_nor_skips_security_events() {
     }
     collector.stop().await;
 }
+
+/// A GraphQL zone two hours behind tells its backfill in its health, as a Logpull zone does,
+/// and goes back to its plan's reason once it is current.
+#[tokio::test]
+async fn a_long_graphql_backfill_reports_its_progress_in_health() {
+    let h = Harness::start().await;
+    h.add_zone(PRO_ZONE, Method::Graphql, "default", FULL_TOKEN)
+        .await;
+    let mut settings = h.settings.clone();
+    settings.backfill = std::time::Duration::from_secs(2 * 3600);
+    settings.backfill_report_every = std::time::Duration::ZERO;
+    let collector = h.start_collector_with(settings);
+    let started = h
+        .wait_for_health(PRO_ZONE, "backfill start", |health| {
+            health.reason.contains("backfill: 0 of ")
+        })
+        .await;
+    assert_eq!(started.status, "ok", "{}", started.reason);
+    assert_eq!(started.method, Some(Method::Graphql));
+    let progress = h
+        .wait_for_health(PRO_ZONE, "backfill progress", |health| {
+            health.reason.contains(" windows/min, about ")
+        })
+        .await;
+    assert!(
+        progress.reason.contains("backfill: "),
+        "{}",
+        progress.reason
+    );
+    // The lag (120 s in tests) keeps the last two minutes for later; everything before is done.
+    let end = t0().unix_timestamp() - 120;
+    h.wait_for(PRO_ZONE, "backfill", |e| {
+        e.closed_until(FIREWALL) == Some(end)
+    })
+    .await;
+    let current = h
+        .wait_for_health(PRO_ZONE, "current again", |health| {
+            !health.reason.contains("backfill")
+        })
+        .await;
+    assert_eq!(current.status, "ok", "{}", current.reason);
+    collector.stop().await;
+}
