@@ -4,15 +4,10 @@
 
 use std::time::Instant;
 
-use time::OffsetDateTime;
-
+use crate::clock::at;
 use crate::ledger::{Backfill, Ledger, Step, span};
 use crate::settings::secs;
 use crate::zone::{Shared, ZoneRun};
-
-fn at(t: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
 
 /// One zone dataset's backfill, if one runs. Dropping it (the zone task's method ends) clears
 /// the remaining-windows gauge: whoever collects the zone next counts again.

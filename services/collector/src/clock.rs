@@ -35,3 +35,9 @@ where
 }
 
 pub type SharedClock = Arc<dyn Clock>;
+
+/// A window bound (Unix seconds) as a time, for logs and Cloudflare queries; the epoch for a
+/// value no date holds.
+pub fn at(t: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

@@ -20,6 +20,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::attempt::{Attempt, AttemptError};
 use crate::backfill::BackfillWatch;
+use crate::clock::at;
 use crate::health::Status;
 use crate::ledger::{Ledger, Step};
 use crate::settings::secs;
@@ -95,10 +96,6 @@ impl SeenEvents {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
-}
-
-fn at(t: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 pub async fn run(run: &mut ZoneRun<'_>) -> Exit {

@@ -9,10 +9,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use rainlogs_cloudflare::{CfError, Endpoint, LogpullItem, LogpullQuery, LogpullWindow};
 use rainlogs_schemas::events::{GapReason, Method, Window};
-use time::OffsetDateTime;
 
 use crate::attempt::{Attempt, AttemptError};
 use crate::backfill::BackfillWatch;
+use crate::clock::at;
 use crate::health::Status;
 use crate::ledger::{Ledger, Step};
 use crate::settings::secs;
@@ -23,10 +23,6 @@ enum Fetched {
     Closed { records: u64, bytes: u64 },
     Failed(CfError),
     Attempt(AttemptError),
-}
-
-fn at(t: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Oldest window start worth requesting at `now` (retention edge plus a safety margin).

@@ -8,6 +8,7 @@ use rainlogs_cloudflare::{
 };
 use rainlogs_schemas::events::Method;
 
+use crate::clock::at;
 use crate::fields::FieldSpec;
 use crate::health::Status;
 use crate::registry::ZoneEntry;
@@ -65,10 +66,6 @@ impl OnboardingFailure {
             transient: error.is_retryable(),
         }
     }
-}
-
-fn at(t: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 pub fn method_name(method: Method) -> &'static str {
