@@ -263,7 +263,7 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 if failures > 0 {
                     failures = 0;
                     backfill
-                        .report_recovered(run, now - lag - ledger.cursor())
+                        .report_recovered(run, latest_end - ledger.cursor())
                         .await;
                 }
             }

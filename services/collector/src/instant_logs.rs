@@ -376,6 +376,7 @@ async fn close_unclosed(
             .clamp(unclosed.window.start + 1, unclosed.window.end),
     };
     let dataset = run.plan.dataset;
+    let sample_interval = run.journal.largest_sample_interval(&unclosed).await?;
     run.journal
         .close(WindowClosed {
             dataset: dataset.to_owned(),
@@ -385,7 +386,7 @@ async fn close_unclosed(
                 batches: unclosed.batches,
                 records: unclosed.records,
                 method: Method::InstantLogs,
-                sample_interval: u32::try_from(unclosed.sample_interval).unwrap_or(u32::MAX),
+                sample_interval: u32::try_from(sample_interval).unwrap_or(u32::MAX),
                 fields: run.plan.fields.to_query_value(),
             },
         })

@@ -76,10 +76,10 @@ pub struct UnclosedAttempt {
     pub records: u64,
     /// The newest `received_until` of its batches; `None` when they do not carry it.
     pub received_until: Option<i64>,
-    /// The largest `sampleInterval` among its records (1 when none says).
-    pub sample_interval: u64,
     /// Batch `seq`s seen; the attempt is whole only when they are 0..batches.
     seqs: std::collections::BTreeSet<u32>,
+    /// RL_BATCH sequences of its batches, to read their records again when it is closed.
+    stream_seqs: Vec<u64>,
 }
 
 impl UnclosedAttempt {
@@ -214,17 +214,14 @@ impl ZoneJournal {
                         batches: 0,
                         records: 0,
                         received_until: None,
-                        sample_interval: 1,
                         seqs: Default::default(),
+                        stream_seqs: Vec::new(),
                     });
                     if entry.seqs.insert(batch.seq) {
                         entry.batches += 1;
                         entry.records += u64::from(batch.records);
                         entry.received_until = entry.received_until.max(batch.received_until);
-                        if batch.received_until.is_some() {
-                            entry.sample_interval =
-                                entry.sample_interval.max(largest_sample_interval(&batch));
-                        }
+                        entry.stream_seqs.push(message.sequence);
                     }
                 }
                 _ => {}
@@ -248,6 +245,39 @@ impl ZoneJournal {
             }
         }
         Ok(cursor)
+    }
+
+    /// The largest `sampleInterval` among an unclosed attempt's records, read back from the
+    /// stream (1 when none says or a batch does not decode: the close then under-states
+    /// sampling rather than inventing it). Read only for the attempt being closed, so the
+    /// cursor scan never decompresses batches.
+    pub async fn largest_sample_interval(
+        &self,
+        attempt: &UnclosedAttempt,
+    ) -> Result<u64, JournalError> {
+        let mut largest = 1;
+        for seq in &attempt.stream_seqs {
+            let message = self
+                .stream
+                .direct_get(*seq)
+                .await
+                .map_err(|e| JournalError::Bus(format!("reading batch {seq}: {e}")))?;
+            let Ok(Envelope {
+                event: Event::BatchCollected(batch),
+                ..
+            }) = Envelope::from_cbor(&message.payload)
+            else {
+                continue;
+            };
+            if let Ok(content) = batch.content() {
+                largest = content
+                    .split(|b| *b == b'\n')
+                    .filter(|line| !line.is_empty())
+                    .map(rainlogs_cloudflare::sample_interval_of)
+                    .fold(largest, u64::max);
+            }
+        }
+        Ok(largest)
     }
 
     async fn store_cursor(&self, dataset: &str, record: CursorRecord) {
@@ -320,17 +350,4 @@ impl ZoneJournal {
         self.store_cursor(&dataset, CursorRecord { end, seq }).await;
         Ok(())
     }
-}
-
-/// The largest `sampleInterval` among a live-tail batch's records (1 when none says or the
-/// batch does not decode: the close then under-states sampling rather than inventing it).
-fn largest_sample_interval(batch: &rainlogs_schemas::events::BatchCollected) -> u64 {
-    batch.content().map_or(1, |content| {
-        content
-            .split(|b| *b == b'\n')
-            .filter(|line| !line.is_empty())
-            .map(rainlogs_cloudflare::sample_interval_of)
-            .max()
-            .unwrap_or(1)
-    })
 }

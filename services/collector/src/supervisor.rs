@@ -51,6 +51,12 @@ pub async fn run_collector(
     let cursors = journal::cursor_store(&deps.bus)
         .await
         .map_err(|e| err("cursor store", &e))?;
+    // Whether a restart can take zones back at once depends on this: say it.
+    tracing::info!(
+        name = %deps.identity.name,
+        kept = deps.identity.kept,
+        "collector name on zone leases (kept: the one earlier runs on this data directory used)"
+    );
     let leases = Leases::open(
         &deps.bus,
         deps.settings.lease_ttl,

@@ -123,32 +123,40 @@ fn plain_enum_refs(
     match value {
         serde_json::Value::Object(map) => {
             let documented = match map.get("allOf").and_then(serde_json::Value::as_array) {
-                Some(parts) if parts.len() == 2 => parts[0]
-                    .get("$ref")
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|r| enums.get(r).map(|schema| (r.to_owned(), schema.clone())))
-                    .zip(parts[1].as_object().filter(|extra| {
+                Some(parts) if parts.len() == 2 => {
+                    let reference = parts[0]
+                        .get("$ref")
+                        .and_then(serde_json::Value::as_str)
+                        .filter(|r| enums.contains_key(*r));
+                    let extra = parts[1].as_object().filter(|extra| {
                         extra.keys().all(|k| k == "description" || k == "nullable")
-                    }))
-                    .map(|(found, extra)| (found, extra.clone())),
+                    });
+                    reference.map(str::to_owned).zip(extra.cloned())
+                }
                 _ => None,
             };
-            if let Some(((reference, schema), extra)) = documented {
+            if let Some((reference, extra)) = documented {
                 map.remove("allOf");
                 map.retain(|k, _| k == "description");
-                map.extend(extra.clone());
-                if extra.get("nullable") == Some(&serde_json::Value::Bool(true)) {
-                    for (key, part) in schema.as_object().into_iter().flatten() {
-                        if key != "title" && key != "description" {
-                            map.insert(key.clone(), part.clone());
+                if let Some(description) = extra.get("description") {
+                    map.insert("description".to_owned(), description.clone());
+                }
+                let schema = enums.get(&reference).and_then(serde_json::Value::as_object);
+                match schema.filter(|_| extra.get("nullable") == Some(&true.into())) {
+                    Some(schema) => {
+                        for (key, part) in schema {
+                            if key != "title" && key != "description" {
+                                map.insert(key.clone(), part.clone());
+                            }
+                        }
+                        map.insert("nullable".to_owned(), true.into());
+                        if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
+                            values.push(serde_json::Value::Null);
                         }
                     }
-                    if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
-                        values.push(serde_json::Value::Null);
+                    None => {
+                        map.insert("$ref".to_owned(), reference.into());
                     }
-                } else {
-                    map.remove("nullable");
-                    map.insert("$ref".to_owned(), reference.into());
                 }
             }
             for child in map.values_mut() {
