@@ -10,7 +10,7 @@
 //! ```sh
 //! cargo run --release -p rainlogs-collector --example scale -- [ZONES] [ROUNDS]
 //! ```
-//! Defaults: 1000 zones, 5 rounds. Needs `nats-server` 2.10+ (tools/dev-env installs it).
+//! Defaults: 1000 zones, 5 rounds. Needs `nats-server` 2.11+ (tools/dev-env installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 #[path = "../tests/collector/support.rs"]

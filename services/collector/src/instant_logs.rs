@@ -203,7 +203,10 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
             failures = 0;
             run.report_plan().await;
         }
-        let (events, mut inbox) = mpsc::channel(16);
+        // Room for what arrives while a publish waits out a JetStream election or outage (up to
+        // the lease TTL): the reader keeps draining the socket, so Cloudflare's side of the
+        // session does not stall, and nothing received is dropped.
+        let (events, mut inbox) = mpsc::channel(1024);
         let stop = CancellationToken::new();
         let reader = tokio::spawn(read_session(session, events, stop.clone()));
         let ended = tail(run, start, connected_at, size, &mut inbox).await;

@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 use crate::ids;
 
 /// KV bucket holding one cursor per `<zone>.<dataset>`.
-pub const CURSOR_BUCKET: &str = "RL_COLLECTOR_CURSORS";
+pub const CURSOR_BUCKET: &str = rainlogs_bus::definitions::COLLECTOR_CURSORS;
 
-const PUBLISH_ATTEMPTS: u32 = 5;
+/// The longest wait between two tries of the same publish.
+const PUBLISH_RETRY_MAX: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -62,6 +63,9 @@ pub struct ZoneJournal {
     last_seq: u64,
     /// Per dataset, the attempt an earlier process left unclosed right after the cursor.
     unclosed: HashMap<String, UnclosedAttempt>,
+    /// How long a publish is retried while JetStream is away or electing a leader (the lease
+    /// TTL: nobody else can take the zone meanwhile, and what is held in memory is kept).
+    bus_grace: Duration,
 }
 
 /// Batches an earlier process published for the window after the cursor, without a close: it
@@ -93,21 +97,13 @@ impl UnclosedAttempt {
     }
 }
 
-/// Opens (or creates) the cursor bucket.
+/// Opens the cursor bucket (`rainlogs provision` creates it, with `nats.replicas`).
 pub async fn cursor_store(bus: &Bus) -> Result<kv::Store, JournalError> {
-    if let Ok(store) = bus.js.get_key_value(CURSOR_BUCKET).await {
-        return Ok(store);
-    }
-    bus.js
-        .create_key_value(kv::Config {
-            bucket: CURSOR_BUCKET.to_owned(),
-            description: "Collector: end of the last closed window per <zone>.<dataset>".into(),
-            history: 1,
-            storage: jetstream::stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| JournalError::Bus(format!("creating KV bucket {CURSOR_BUCKET}: {e}")))
+    bus.js.get_key_value(CURSOR_BUCKET).await.map_err(|e| {
+        JournalError::Bus(format!(
+            "KV bucket {CURSOR_BUCKET} ({e}); run `rainlogs provision`"
+        ))
+    })
 }
 
 impl ZoneJournal {
@@ -116,6 +112,7 @@ impl ZoneJournal {
         cursors: kv::Store,
         tenant: &str,
         zone: &str,
+        bus_grace: Duration,
     ) -> Result<Self, JournalError> {
         let stream = bus
             .js
@@ -131,6 +128,7 @@ impl ZoneJournal {
             zone: zone.to_owned(),
             last_seq: 0,
             unclosed: HashMap::new(),
+            bus_grace,
         };
         journal.last_seq = journal.last_message().await?.map_or(0, |(seq, _)| seq);
         Ok(journal)
@@ -298,7 +296,9 @@ impl ZoneJournal {
     pub async fn publish(&mut self, mut envelope: Envelope) -> Result<u64, JournalError> {
         envelope.tenant.clone_from(&self.tenant);
         envelope.zone = Some(self.zone.clone());
-        let mut attempt = 0;
+        let started = std::time::Instant::now();
+        let mut wait = Duration::from_millis(100);
+        let mut attempt = 0_u32;
         loop {
             attempt += 1;
             match self
@@ -307,6 +307,9 @@ impl ZoneJournal {
                 .await
             {
                 Ok(published) => {
+                    if attempt > 1 {
+                        tracing::info!(zone = %self.zone, attempt, waited_ms = started.elapsed().as_millis() as u64, "JetStream took the event again");
+                    }
                     self.last_seq = self.last_seq.max(published.sequence);
                     return Ok(published.sequence);
                 }
@@ -323,11 +326,17 @@ impl ZoneJournal {
                         }),
                     };
                 }
-                Err(e) if e.is_transient() && attempt < PUBLISH_ATTEMPTS => {
-                    tracing::warn!(zone = %self.zone, attempt, error = %e, "publish failed; retrying the same event");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                Err(e) if e.is_transient() && started.elapsed() + wait < self.bus_grace => {
+                    tracing::warn!(zone = %self.zone, attempt, error = %e, grace_s = self.bus_grace.as_secs(), "JetStream did not take the event; holding it and retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(PUBLISH_RETRY_MAX);
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    return Err(JournalError::Bus(format!(
+                        "{e} (retried for {} s)",
+                        started.elapsed().as_secs()
+                    )));
+                }
             }
         }
     }

@@ -104,6 +104,14 @@ impl ZoneRegistry {
         self.zones.values()
     }
 
+    pub fn len(&self) -> usize {
+        self.zones.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+
     pub fn active(&self) -> impl Iterator<Item = &ZoneEntry> {
         self.zones.values().filter(|z| !z.paused)
     }

@@ -59,7 +59,7 @@ impl Default for CollectorSettings {
             retry_max: Duration::from_secs(300),
             max_retry_after: Duration::from_secs(3600),
             recheck: Duration::from_secs(300),
-            lease_ttl: Duration::from_secs(30),
+            lease_ttl: Duration::from_secs(15),
             logpull_delay: LOGPULL_MIN_DELAY,
             backfill_report_after: Duration::from_secs(3600),
             backfill_report_every: Duration::from_secs(60),

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_cloudflare::CloudflareClient;
 use tokio::sync::watch;
@@ -40,7 +41,14 @@ struct OwnedZone {
     task: tokio::task::Id,
     updates: watch::Sender<ZoneEntry>,
     cancel: CancellationToken,
+    /// Stopping to give the zone to a collector with fewer zones; its lease is released when
+    /// the task has ended, so the next owner never overlaps it.
+    handing_over: bool,
 }
+
+/// Zones a freed-lease watch reports; `None` once the watch ended (it is opened again on the
+/// next lease round).
+type Freed = std::pin::Pin<Box<dyn futures::Stream<Item = String> + Send>>;
 
 /// Runs until `deps.shutdown` fires. `on_ready` is called once the control stream is replayed.
 pub async fn run_collector(
@@ -79,10 +87,16 @@ pub async fn run_collector(
     let mut control = rainlogs_bus::control_feed(&deps.bus)
         .await
         .map_err(|e| err("control stream", &e))?;
-    let mut registry = ZoneRegistry::default();
+    let mut owner = Owner {
+        shared: &shared,
+        leases: &leases,
+        registry: ZoneRegistry::default(),
+        owned: HashMap::new(),
+        tasks: JoinSet::new(),
+        share: usize::MAX,
+    };
     let mut on_ready = Some(on_ready);
-    let mut owned: HashMap<String, OwnedZone> = HashMap::new();
-    let mut tasks = JoinSet::new();
+    let mut freed: Option<Freed> = None;
     let mut renew = tokio::time::interval(
         (shared.settings.lease_ttl / 3).max(std::time::Duration::from_millis(50)),
     );
@@ -92,7 +106,7 @@ pub async fn run_collector(
         let caught_up = control.caught_up();
         if caught_up && let Some(ready) = on_ready.take() {
             ready();
-            claim_zones(&shared, &leases, &registry, &mut owned, &mut tasks).await;
+            owner.lease_round().await;
         }
         tokio::select! {
             biased;
@@ -100,23 +114,30 @@ pub async fn run_collector(
             next = control.next() => match next {
                 Some(event) => {
                     match event {
-                        Ok(event) => registry.apply(&event),
+                        Ok(event) => owner.registry.apply(&event),
                         Err(e) => tracing::error!(error = %e, "undecodable control event"),
                     }
                     if control.caught_up() && on_ready.is_none() {
-                        sync_zones(&leases, &registry, &mut owned).await;
-                        claim_zones(&shared, &leases, &registry, &mut owned, &mut tasks).await;
+                        owner.sync_zones().await;
+                        owner.claim_zones().await;
                     }
                 }
                 None => return Err(CollectorError("control stream ended".into())),
             },
             _ = renew.tick(), if caught_up => {
-                renew_leases(&leases, &mut owned).await;
-                claim_zones(&shared, &leases, &registry, &mut owned, &mut tasks).await;
+                owner.lease_round().await;
+                if freed.is_none() {
+                    freed = leases.freed().await.ok().map(|s| Box::pin(s) as Freed);
+                }
             }
-            Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                // Zone tasks end only when cancelled; one that ended on its own (a panic) gives
-                // its zone back so the next claim round starts it afresh.
+            zone = next_freed(&mut freed), if caught_up && freed.is_some() => match zone {
+                Some(zone) => owner.claim_freed(&zone).await,
+                None => freed = None,
+            },
+            Some(joined) = owner.tasks.join_next_with_id(), if !owner.tasks.is_empty() => {
+                // Zone tasks end when cancelled (removed, lost or handed over) or on a panic;
+                // either way the zone's lease goes, so the next claim round (here or elsewhere)
+                // starts it afresh.
                 let id = match &joined {
                     Ok((id, ())) => *id,
                     Err(e) => {
@@ -124,82 +145,132 @@ pub async fn run_collector(
                         e.id()
                     }
                 };
-                let ended = owned.iter().find(|(_, z)| z.task == id).map(|(zone, _)| zone.clone());
-                if let Some(zone) = ended.and_then(|zone| owned.remove_entry(&zone)) {
-                    leases.release(&zone.0, zone.1.revision).await;
-                }
+                owner.task_ended(id).await;
             }
         }
     }
 
-    for zone in owned.values() {
+    for zone in owner.owned.values() {
         zone.cancel.cancel();
     }
-    while tasks.join_next().await.is_some() {}
-    for (zone, lease) in owned {
+    while owner.tasks.join_next().await.is_some() {}
+    for (zone, lease) in owner.owned.drain() {
         leases.release(&zone, lease.revision).await;
     }
+    leases.leave().await;
     Ok(())
 }
 
-/// Passes registry changes to running zone tasks and stops the tasks of removed zones.
-async fn sync_zones(
-    leases: &Leases,
-    registry: &ZoneRegistry,
-    owned: &mut HashMap<String, OwnedZone>,
-) {
-    let mut removed = Vec::new();
-    for (zone, task) in owned.iter() {
-        match registry.get(zone) {
-            Some(entry) => {
-                task.updates.send_if_modified(|current| {
-                    if current == entry {
-                        false
-                    } else {
-                        *current = entry.clone();
-                        true
-                    }
-                });
-            }
-            None => removed.push(zone.clone()),
-        }
-    }
-    for zone in removed {
-        if let Some(task) = owned.remove(&zone) {
-            tracing::info!(zone, "zone removed; its collection stops");
-            task.cancel.cancel();
-            leases.release(&zone, task.revision).await;
-        }
+async fn next_freed(freed: &mut Option<Freed>) -> Option<String> {
+    match freed {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
     }
 }
 
-/// Takes the leases of registered zones nobody holds and starts their tasks.
-async fn claim_zones(
-    shared: &Arc<Shared>,
-    leases: &Leases,
-    registry: &ZoneRegistry,
-    owned: &mut HashMap<String, OwnedZone>,
-    tasks: &mut JoinSet<()>,
-) {
-    for entry in registry.all() {
-        if owned.contains_key(&entry.zone_id) {
-            continue;
+/// The zones this process collects, and the rules for taking and giving them.
+struct Owner<'a> {
+    shared: &'a Arc<Shared>,
+    leases: &'a Leases,
+    registry: ZoneRegistry,
+    owned: HashMap<String, OwnedZone>,
+    tasks: JoinSet<()>,
+    /// How many zones this process should hold: the registered zones divided by the live
+    /// collectors, rounded up (so the shares always cover every zone).
+    share: usize,
+}
+
+impl Owner<'_> {
+    /// Every lease period: say this process is alive, renew, recompute the fair share, give one
+    /// zone away if above it, and take free zones while below it.
+    async fn lease_round(&mut self) {
+        if let Err(e) = self.leases.heartbeat().await {
+            tracing::warn!(error = %e, "cannot tell other collectors this one is alive; retrying");
         }
-        match leases.acquire(&entry.zone_id).await {
+        self.renew_leases().await;
+        self.share = match self.leases.members().await {
+            Ok(members) => fair_share(self.registry.len(), members),
+            // Unknown: rather collect too much than leave a zone uncollected.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count the live collectors; claiming every free zone");
+                usize::MAX
+            }
+        };
+        self.hand_over_one().await;
+        self.claim_zones().await;
+    }
+
+    /// Passes registry changes to running zone tasks and stops the tasks of removed zones.
+    async fn sync_zones(&mut self) {
+        let mut removed = Vec::new();
+        for (zone, task) in &self.owned {
+            match self.registry.get(zone) {
+                Some(entry) => {
+                    task.updates.send_if_modified(|current| {
+                        if current == entry {
+                            false
+                        } else {
+                            *current = entry.clone();
+                            true
+                        }
+                    });
+                }
+                None => removed.push(zone.clone()),
+            }
+        }
+        for zone in removed {
+            if let Some(task) = self.owned.remove(&zone) {
+                tracing::info!(zone, "zone removed; its collection stops");
+                task.cancel.cancel();
+                self.leases.release(&zone, task.revision).await;
+            }
+        }
+    }
+
+    /// Takes the leases of registered zones nobody holds, while below the fair share.
+    async fn claim_zones(&mut self) {
+        let free: Vec<ZoneEntry> = self
+            .registry
+            .all()
+            .filter(|entry| !self.owned.contains_key(&entry.zone_id))
+            .cloned()
+            .collect();
+        for entry in free {
+            if self.owned.len() >= self.share {
+                return;
+            }
+            self.claim(&entry).await;
+        }
+    }
+
+    /// A lease was released or expired: take the zone now if this process has room.
+    async fn claim_freed(&mut self, zone: &str) {
+        if self.owned.len() >= self.share || self.owned.contains_key(zone) {
+            return;
+        }
+        if let Some(entry) = self.registry.get(zone).cloned() {
+            self.claim(&entry).await;
+        }
+    }
+
+    async fn claim(&mut self, entry: &ZoneEntry) {
+        match self.leases.acquire(&entry.zone_id).await {
             Ok(Some(revision)) => {
-                tracing::info!(zone = %entry.zone_id, owner = leases.owner(), "collecting zone");
+                tracing::info!(zone = %entry.zone_id, owner = self.leases.owner(), "collecting zone");
                 let (updates, zone_rx) = watch::channel(entry.clone());
                 let cancel = CancellationToken::new();
-                let task = tasks
-                    .spawn(run_zone(Arc::clone(shared), zone_rx, cancel.clone()))
+                let task = self
+                    .tasks
+                    .spawn(run_zone(Arc::clone(self.shared), zone_rx, cancel.clone()))
                     .id();
-                owned.insert(
+                self.owned.insert(
                     entry.zone_id.clone(),
                     OwnedZone {
                         task,
                         revision,
                         updates,
                         cancel,
+                        handing_over: false,
                     },
                 );
             }
@@ -209,25 +280,94 @@ async fn claim_zones(
             }
         }
     }
-}
 
-async fn renew_leases(leases: &Leases, owned: &mut HashMap<String, OwnedZone>) {
-    let mut lost = Vec::new();
-    for (zone, task) in owned.iter_mut() {
-        match leases.renew(zone, task.revision).await {
-            Ok(Renewal::Renewed(revision)) => task.revision = revision,
-            Ok(Renewal::Lost { holder }) => lost.push((zone.clone(), holder)),
-            // The bus is away: nobody else can take the lease either, and the subject fence
-            // stops a second writer anyway, so collection goes on and renewal is tried again.
-            Err(e) => {
-                tracing::warn!(zone, error = %e, "lease renewal failed; collecting on and retrying")
+    /// Above the fair share (another collector joined): stop one zone, preferring those whose
+    /// method can fetch the hand-over time again (Logpull, GraphQL) over a live tail, which
+    /// cannot. One per round, so shares settle without every process shedding at once.
+    async fn hand_over_one(&mut self) {
+        let active = self.owned.values().filter(|z| !z.handing_over).count();
+        if active <= self.share || self.owned.values().any(|z| z.handing_over) {
+            return;
+        }
+        let choice = self
+            .owned
+            .iter()
+            .filter(|(_, z)| !z.handing_over)
+            .map(|(zone, _)| {
+                let live = self
+                    .registry
+                    .get(zone)
+                    .is_some_and(|e| e.method == rainlogs_schemas::events::Method::InstantLogs);
+                (live, zone.clone())
+            })
+            .min();
+        if let Some((_, zone)) = choice
+            && let Some(task) = self.owned.get_mut(&zone)
+        {
+            tracing::info!(
+                zone,
+                share = self.share,
+                held = active,
+                "handing the zone to a collector with fewer zones"
+            );
+            task.handing_over = true;
+            task.cancel.cancel();
+        }
+    }
+
+    async fn task_ended(&mut self, id: tokio::task::Id) {
+        let ended = self
+            .owned
+            .iter()
+            .find(|(_, z)| z.task == id)
+            .map(|(zone, _)| zone.clone());
+        if let Some((zone, task)) = ended.and_then(|zone| self.owned.remove_entry(&zone)) {
+            self.leases.release(&zone, task.revision).await;
+        }
+    }
+
+    async fn renew_leases(&mut self) {
+        let mut lost = Vec::new();
+        for (zone, task) in &mut self.owned {
+            match self.leases.renew(zone, task.revision).await {
+                Ok(Renewal::Renewed(revision)) => task.revision = revision,
+                Ok(Renewal::Lost { holder }) => lost.push((zone.clone(), holder)),
+                // The bus is away: nobody else can take the lease either, and the subject fence
+                // stops a second writer anyway, so collection goes on and renewal is tried again.
+                Err(e) => {
+                    tracing::warn!(zone, error = %e, "lease renewal failed; collecting on and retrying")
+                }
+            }
+        }
+        for (zone, holder) in lost {
+            if let Some(task) = self.owned.remove(&zone) {
+                tracing::warn!(zone, %holder, "another collector holds the zone's lease now; stopping it here");
+                task.cancel.cancel();
             }
         }
     }
-    for (zone, holder) in lost {
-        if let Some(task) = owned.remove(&zone) {
-            tracing::warn!(zone, %holder, "another collector holds the zone's lease now; stopping it here");
-            task.cancel.cancel();
+}
+
+/// The zones each of `members` live collectors should hold so that together they hold all.
+fn fair_share(zones: usize, members: usize) -> usize {
+    zones.div_ceil(members.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_share;
+
+    #[test]
+    fn shares_cover_every_zone() {
+        assert_eq!(fair_share(0, 3), 0);
+        assert_eq!(fair_share(2, 2), 1);
+        assert_eq!(fair_share(3, 2), 2);
+        assert_eq!(fair_share(5, 1), 5);
+        assert_eq!(fair_share(5, 0), 5);
+        for zones in 0..50 {
+            for members in 1..8 {
+                assert!(fair_share(zones, members) * members >= zones);
+            }
         }
     }
 }

@@ -289,6 +289,7 @@ async fn run_once(
         shared.cursors.clone(),
         &entry.tenant,
         &entry.zone_id,
+        shared.settings.lease_ttl,
     )
     .await
     {
@@ -326,7 +327,11 @@ pub fn journal_exit(zone: &str, error: &JournalError, settings: &CollectorSettin
             Exit::RetryAfter(settings.retry_base)
         }
         JournalError::Bus(_) => {
-            tracing::warn!(zone, %error, "JetStream unavailable; the window will be fetched again");
+            tracing::warn!(
+                zone,
+                %error,
+                "JetStream did not take the zone's events within the lease TTL; collection restarts from the last closed window (Logpull and GraphQL fetch the rest again; a live tail declares the time until it is back as a gap)"
+            );
             Exit::RetryAfter(settings.retry_base)
         }
     }

@@ -181,7 +181,7 @@ async fn refuses_to_start_on_nats_2_9() {
         .wait_with_output()
         .expect("wait");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("needs 2.10 or newer"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("needs 2.11 or newer"));
 }
 
 #[tokio::test]

@@ -2,8 +2,9 @@ use std::time::Duration;
 
 use async_nats::{ServerAddr, jetstream};
 
-/// Oldest server RainLogs runs on: 2.9 breaks async-nats KV and lacks features the sealer needs.
-pub const MIN_SERVER_VERSION: (u32, u32, u32) = (2, 10, 0);
+/// Oldest server RainLogs runs on: 2.9 breaks async-nats KV and lacks features the sealer needs,
+/// and zone leases expire by per-message TTL (`allow_msg_ttl`), which 2.11 introduced.
+pub const MIN_SERVER_VERSION: (u32, u32, u32) = (2, 11, 0);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -12,7 +13,7 @@ pub enum ConnectError {
     #[error("cannot connect to NATS at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     #[error(
-        "NATS server at {url} is version {version}; RainLogs needs 2.10 or newer \
+        "NATS server at {url} is version {version}; RainLogs needs 2.11 or newer \
          (Debian's nats-server 2.9 is too old: run tools/dev-env up or upgrade the server)"
     )]
     ServerTooOld { url: String, version: String },

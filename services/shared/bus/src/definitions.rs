@@ -3,7 +3,7 @@
 use async_nats::jetstream::{consumer, stream};
 
 /// (file name, JSON) of every stream, in dependency-free order.
-const STREAM_FILES: [(&str, &str); 5] = [
+const STREAM_FILES: [(&str, &str); 7] = [
     (
         "RL_CONTROL.json",
         include_str!("../../../../nats/streams/RL_CONTROL.json"),
@@ -23,6 +23,16 @@ const STREAM_FILES: [(&str, &str); 5] = [
     (
         "RL_AUDIT.json",
         include_str!("../../../../nats/streams/RL_AUDIT.json"),
+    ),
+    // Key-value buckets are streams too; declaring them here gives them `nats.replicas` and
+    // drift checks like every other stream.
+    (
+        "KV_RL_COLLECTOR_LEASES.json",
+        include_str!("../../../../nats/streams/KV_RL_COLLECTOR_LEASES.json"),
+    ),
+    (
+        "KV_RL_COLLECTOR_CURSORS.json",
+        include_str!("../../../../nats/streams/KV_RL_COLLECTOR_CURSORS.json"),
     ),
 ];
 
@@ -45,6 +55,9 @@ pub const BATCH: &str = "RL_BATCH";
 pub const ARCHIVE: &str = "RL_ARCHIVE";
 pub const CHAIN: &str = "RL_CHAIN";
 pub const AUDIT: &str = "RL_AUDIT";
+/// Key-value buckets (their streams are `KV_<bucket>`).
+pub const COLLECTOR_LEASES: &str = "RL_COLLECTOR_LEASES";
+pub const COLLECTOR_CURSORS: &str = "RL_COLLECTOR_CURSORS";
 
 #[derive(Debug, thiserror::Error)]
 #[error("nats/{file} is not a valid definition: {source}")]

@@ -14,16 +14,24 @@ pub enum PublishError {
     /// Another writer appended to the subject first; the caller must re-read and retry.
     #[error("{subject} has moved past expected sequence {expected}")]
     WrongLastSequence { subject: String, expected: u64 },
-    #[error("no stream accepts {subject}; run `rainlogs provision`")]
+    /// Nothing answered for the subject: a stream leader election in progress (routine in a
+    /// cluster, over in seconds), or a stream that is really missing.
+    #[error(
+        "no stream answered for {subject}: a JetStream leader election, or the stream is missing (`rainlogs provision --check`)"
+    )]
     NoStream { subject: String },
     #[error("publishing to {subject} failed: {reason}")]
     Failed { subject: String, reason: String },
 }
 
 impl PublishError {
-    /// Worth retrying the same publish (same `Nats-Msg-Id`, so it is stored once).
+    /// Worth retrying the same publish (same `Nats-Msg-Id`, so it is stored once). A missing
+    /// stream is included: services check their streams at start, so later it is an election.
     pub fn is_transient(&self) -> bool {
-        matches!(self, PublishError::Failed { .. })
+        matches!(
+            self,
+            PublishError::Failed { .. } | PublishError::NoStream { .. }
+        )
     }
 }
 

@@ -35,7 +35,7 @@ async fn refuses_nats_2_9() {
         matches!(err, ConnectError::ServerTooOld { ref version, .. } if version.starts_with("2.9")),
         "{err}"
     );
-    assert!(err.to_string().contains("2.10 or newer"));
+    assert!(err.to_string().contains("2.11 or newer"));
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NatsSettings {
-    /// `nats.url`: the NATS servers (JetStream, version 2.10 or newer) to connect to: one URL, a
+    /// `nats.url`: the NATS servers (JetStream, version 2.11 or newer) to connect to: one URL, a
     /// comma-separated list or a TOML array. Several seeds of one cluster let a process start
     /// while one of them is down; the client learns the rest of the cluster from the server.
     #[serde(deserialize_with = "seed_urls")]
@@ -293,7 +293,8 @@ pub struct CollectorSettings {
     #[serde(with = "humantime_serde")]
     pub backfill: Duration,
     /// `collector.lease_ttl`: a collector process that stops renewing loses its zones to
-    /// another process after this long.
+    /// another process after this long (whole seconds, 2s to 5m; renewed every third of it).
+    /// It is also how long a collector holds events in memory while JetStream is away.
     #[serde(with = "humantime_serde")]
     pub lease_ttl: Duration,
     /// `collector.logpull_delay`: a Logpull window is requested once its end is this far in the
@@ -305,13 +306,15 @@ pub struct CollectorSettings {
 
 /// The shortest `collector.logpull_delay`: Cloudflare serves no Logpull data younger than this.
 pub const MIN_LOGPULL_DELAY: Duration = Duration::from_secs(60);
+pub const MIN_LEASE_TTL: Duration = Duration::from_secs(2);
+pub const MAX_LEASE_TTL: Duration = Duration::from_secs(300);
 
 impl Default for CollectorSettings {
     fn default() -> Self {
         Self {
             window: Duration::from_secs(60),
             backfill: Duration::from_secs(7 * 24 * 3600),
-            lease_ttl: Duration::from_secs(30),
+            lease_ttl: Duration::from_secs(15),
             logpull_delay: Duration::from_secs(300),
         }
     }
@@ -457,6 +460,16 @@ impl Config {
                  data no sooner than one minute after it was received; 5m is the safe default)",
                 humantime::format_duration(self.collector.logpull_delay),
                 humantime::format_duration(MIN_LOGPULL_DELAY)
+            )));
+        }
+        let ttl = self.collector.lease_ttl;
+        if ttl.subsec_nanos() != 0 || ttl < MIN_LEASE_TTL || ttl > MAX_LEASE_TTL {
+            return Err(ConfigError::Invalid(format!(
+                "collector.lease_ttl = {}: must be whole seconds from {} to {} (leases expire \
+                 by NATS per-message TTL, counted in seconds)",
+                humantime::format_duration(ttl),
+                humantime::format_duration(MIN_LEASE_TTL),
+                humantime::format_duration(MAX_LEASE_TTL)
             )));
         }
         let r = &self.retention;
