@@ -133,7 +133,8 @@ pub fn settings(sim: &RunningSim) -> CollectorSettings {
 }
 
 pub struct Harness {
-    _nats: NatsServer,
+    /// `None` when the test runs its own cluster.
+    _nats: Option<NatsServer>,
     pub bus: Bus,
     pub sim: Arc<RunningSim>,
     pub settings: CollectorSettings,
@@ -168,6 +169,15 @@ impl Harness {
         let nats = NatsServer::start();
         let bus = rainlogs_bus::connect(&nats.url).await.expect("connect");
         rainlogs_bus::provision(&bus, 1).await.expect("provision");
+        Self::start_on(Some(nats), bus, scenario).await
+    }
+
+    /// On servers the test runs itself (a cluster), already provisioned.
+    pub async fn start_on_bus(bus: Bus, scenario: Scenario) -> Self {
+        Self::start_on(None, bus, scenario).await
+    }
+
+    async fn start_on(nats: Option<NatsServer>, bus: Bus, scenario: Scenario) -> Self {
         let sim = Simulator::start(
             scenario,
             SimOptions {

@@ -84,6 +84,118 @@ impl Drop for NatsServer {
     }
 }
 
+/// A JetStream cluster of private nats-server processes on loopback (names `n1`, `n2`, …), each
+/// with its own store; nodes can be killed and restarted with their data. Killed on drop.
+pub struct NatsCluster {
+    nodes: Vec<ClusterNode>,
+    routes: String,
+}
+
+struct ClusterNode {
+    name: String,
+    port: u16,
+    cluster_port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NatsCluster {
+    /// `size` nodes; returns once every node listens (the cluster may still be forming: the
+    /// first JetStream request waits for it).
+    pub fn start(size: usize) -> Self {
+        let mut nodes: Vec<ClusterNode> = (1..=size)
+            .map(|n| ClusterNode {
+                name: format!("n{n}"),
+                port: free_port(),
+                cluster_port: free_port(),
+                store: tempfile::tempdir().expect("nats store dir"),
+                child: None,
+            })
+            .collect();
+        let routes = nodes
+            .iter()
+            .map(|n| format!("nats-route://127.0.0.1:{}", n.cluster_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            routes,
+        };
+        for node in &mut nodes {
+            node.child = Some(cluster.spawn(node));
+        }
+        for node in &nodes {
+            wait_for_port(node.port, Duration::from_secs(10));
+        }
+        cluster.nodes = nodes;
+        cluster
+    }
+
+    fn spawn(&self, node: &ClusterNode) -> Child {
+        Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &node.port.to_string()])
+            .args(["-n", &node.name, "--cluster_name", "rainlogs-test"])
+            .args([
+                "--cluster",
+                &format!("nats://127.0.0.1:{}", node.cluster_port),
+            ])
+            .args(["--routes", &self.routes])
+            .args(["-js", "-sd"])
+            .arg(node.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nats-server")
+    }
+
+    /// Every node's client URL (seed servers for `connect_any`).
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.port))
+            .collect()
+    }
+
+    /// SIGKILLs the node named `name` (`n1`, …); its store stays for [`NatsCluster::restart`].
+    pub fn kill(&mut self, name: &str) {
+        let node = self.node(name);
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a killed node again on its ports and store.
+    pub fn restart(&mut self, name: &str) {
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| n.name == name)
+            .expect("node name");
+        let child = self.spawn(&self.nodes[index]);
+        self.nodes[index].child = Some(child);
+        wait_for_port(self.nodes[index].port, Duration::from_secs(10));
+    }
+
+    fn node(&mut self, name: &str) -> &mut ClusterNode {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .expect("node name")
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
 pub fn wait_for_port(port: u16, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
