@@ -134,7 +134,7 @@ pub fn settings(sim: &RunningSim) -> CollectorSettings {
 
 pub struct Harness {
     /// `None` when the test runs its own cluster.
-    _nats: Option<NatsServer>,
+    pub nats: Option<NatsServer>,
     pub bus: Bus,
     pub sim: Arc<RunningSim>,
     pub settings: CollectorSettings,
@@ -190,7 +190,7 @@ impl Harness {
         let sim = Arc::new(sim);
         let settings = settings(&sim);
         Self {
-            _nats: nats,
+            nats,
             bus,
             sim,
             settings,

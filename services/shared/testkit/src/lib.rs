@@ -44,7 +44,9 @@ pub struct NatsServer {
     child: Child,
     pub url: String,
     pub port: u16,
-    _store: tempfile::TempDir,
+    store: tempfile::TempDir,
+    binary: PathBuf,
+    jetstream: bool,
 }
 
 impl NatsServer {
@@ -57,10 +59,22 @@ impl NatsServer {
     pub fn start_with(binary: &Path, jetstream: bool) -> Self {
         let store = tempfile::tempdir().expect("nats store dir");
         let port = free_port();
+        let child = Self::spawn(binary, port, jetstream.then_some(store.path()));
+        Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            store,
+            binary: binary.to_owned(),
+            jetstream,
+        }
+    }
+
+    fn spawn(binary: &Path, port: u16, store: Option<&Path>) -> Child {
         let mut cmd = Command::new(binary);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-        if jetstream {
-            cmd.args(["-js", "-sd"]).arg(store.path());
+        if let Some(store) = store {
+            cmd.args(["-js", "-sd"]).arg(store);
         }
         let child = cmd
             .stdout(Stdio::null())
@@ -68,12 +82,21 @@ impl NatsServer {
             .spawn()
             .expect("spawn nats-server");
         wait_for_port(port, Duration::from_secs(10));
-        Self {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-            port,
-            _store: store,
-        }
+        child
+    }
+
+    /// SIGKILL; [`NatsServer::restart`] brings the same server (port and store) back.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(
+            &self.binary,
+            self.port,
+            self.jetstream.then_some(self.store.path()),
+        );
     }
 }
 
