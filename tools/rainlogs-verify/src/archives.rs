@@ -2,6 +2,11 @@
 //! (deep mode: they decompress to the logged content SHA-256 and record count), unless a valid prune entry
 //! covers its absence. Where the store can tell, each object's Object Lock retention is compared with the
 //! logged retain-until.
+//!
+//! FORMAT.md §10 ("Copies: the sealing copy and replicas") is followed step by step: A1 key and single
+//! reference, A2 presence, A3 stored bytes (and content in deep mode), A4 version (the sealing copy only), A5
+//! Object Lock retention. On a replica ([`CopyRole::Replica`]) A4 is not done, and A5 is judged for the very
+//! version whose bytes were read and reported per archive.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -11,14 +16,14 @@ use std::rc::Rc;
 use futures::{StreamExt as _, stream};
 use rainlogs_integrity::framing::ArchiveReader;
 use rainlogs_integrity::{EntryBody, Sha256Hash};
-use rainlogs_store::{LockMode, ObjectReader, Store};
+use rainlogs_store::{LockMode, ObjectLock, ObjectReader, Store};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 use tokio_util::io::SyncIoBridge;
 
 use crate::finding::{Finding, Kind, Reason, Status};
 use crate::log::LoggedEntry;
-use crate::options::{VerifyOptions, format_ns};
+use crate::options::{CopyRole, VerifyOptions, format_ns};
 use crate::report::{Findings, Summary};
 use crate::source::{self, Listing, ReadFailure};
 
@@ -49,9 +54,26 @@ enum Lock {
     Failed(ReadFailure),
 }
 
+impl Lock {
+    /// The A5 finding a judged retention gives, if any (FORMAT.md §10.2).
+    fn reason(&self) -> Option<Reason> {
+        match self {
+            Lock::NotChecked | Lock::Locked => None,
+            Lock::None => Some(Reason::NoObjectLock),
+            Lock::Governance => Some(Reason::GovernanceMode),
+            Lock::Shorter { .. } => Some(Reason::RetentionShorter),
+            Lock::Failed(failure) => Some(failure.reason),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Outcome {
     job: Job,
+    /// The object was found and its bytes were read (A2 passed).
+    opened: bool,
+    /// The version id the provider reported with the bytes read, if any.
+    version_read: Option<String>,
     bytes_read: u64,
     findings: Vec<Finding>,
     lock: Lock,
@@ -63,6 +85,8 @@ pub(crate) struct Mode {
     pub deep: bool,
     /// The store reports per-object Object Lock (S3), so posture is judged.
     pub posture: bool,
+    /// The sealing copy (logged versions compared) or a replica (not compared), FORMAT.md §10.
+    pub copy: CopyRole,
 }
 
 /// What the rest of the run learned that this check needs.
@@ -99,7 +123,9 @@ pub(crate) async fn check(
         };
         let index = logged.entry.index;
         let key = archive.object.key.as_str();
-        match options.prefix.archive_key(
+        // A1 against the prefix the log was sealed under; the object is read where this store keeps it.
+        let stored = options.stored_key(key);
+        match options.sealed_prefix().archive_key(
             &options.origin,
             &archive.dataset,
             &archive.window,
@@ -110,7 +136,14 @@ pub(crate) async fn check(
                 Kind::Archive,
                 key,
                 Reason::ArchiveKeyNoncanonical,
-                format!("entry {index} names this object; FORMAT.md §2 derives {canonical}"),
+                format!(
+                    "entry {index} names this object; FORMAT.md §2 derives {canonical}{}",
+                    if mode.copy == CopyRole::Replica && options.sealing_prefix.is_none() {
+                        " (a replica kept under another prefix than the sealing copy needs --sealing-prefix)"
+                    } else {
+                        ""
+                    }
+                ),
             )),
             Err(error) => local.push(Finding::new(
                 Kind::Archive,
@@ -127,6 +160,7 @@ pub(crate) async fn check(
                 format!("entries {first} and {index} both name this object"),
             ));
         }
+        let key = stored.as_ref();
         let listed = listing.map(|l| l.contains_key(key));
         if pruned.contains(&index) {
             if listed == Some(true) {
@@ -182,6 +216,15 @@ pub(crate) async fn check(
         summary.archives_checked += 1;
         summary.archive_bytes_read += outcome.bytes_read;
         local.extend(outcome.findings.iter().cloned());
+        if mode.copy == CopyRole::Replica {
+            // On a replica the retention is what the unpinned version is accepted by: named per archive.
+            match replica_lock_finding(outcome) {
+                Some(finding) => local.push(finding),
+                None if outcome.lock == Lock::Locked => locked += 1,
+                None => {}
+            }
+            continue;
+        }
         let (reason, detail) = match &outcome.lock {
             Lock::NotChecked => continue,
             Lock::Locked => {
@@ -213,6 +256,9 @@ pub(crate) async fn check(
         slot.1 += 1;
     }
     summary.archives_pruned += pruned_gone;
+    if mode.copy == CopyRole::Replica {
+        local.push(versions_not_compared(options, mode, &outcomes));
+    }
 
     if pruned_gone > 0 {
         local.push(Finding::new(
@@ -306,6 +352,8 @@ fn missing(index: u64, key: &str) -> Finding {
 
 async fn read_archive(store: Store, job: Job, mode: Mode) -> Outcome {
     let mut outcome = Outcome {
+        opened: false,
+        version_read: None,
         bytes_read: 0,
         findings: Vec::new(),
         lock: Lock::NotChecked,
@@ -328,20 +376,13 @@ async fn read_archive(store: Store, job: Job, mode: Mode) -> Outcome {
             return outcome;
         }
     };
-    if let Some(current) = &reader.version_id
-        && !job.version.is_empty()
-        && *current != job.version
-    {
-        outcome.findings.push(Finding::new(
-            Kind::Archive,
-            &job.key,
-            Reason::ArchiveVersionMismatch,
-            format!(
-                "current version {current}, entry {} logged version {}",
-                job.index, job.version
-            ),
-        ));
-    }
+    outcome.opened = true;
+    outcome.version_read = reader.version_id.clone();
+    outcome.findings.extend(version_finding(
+        mode.copy,
+        job,
+        reader.version_id.as_deref(),
+    ));
     let (bytes_read, findings) = if mode.deep {
         deep_check(reader, job).await
     } else {
@@ -350,9 +391,107 @@ async fn read_archive(store: Store, job: Job, mode: Mode) -> Outcome {
     outcome.bytes_read = bytes_read;
     outcome.findings.extend(findings);
     if mode.posture {
-        outcome.lock = lock_of(&store, job).await;
+        outcome.lock = lock_of(&store, job, mode.copy, outcome.version_read.as_deref()).await;
     }
     outcome
+}
+
+/// FORMAT.md §10.2 step A4. On the sealing copy the version the provider reports with the bytes read must be
+/// the logged one, byte for byte, whenever both are known. A replica's version ids are its own: not compared.
+fn version_finding(copy: CopyRole, job: &Job, current: Option<&str>) -> Option<Finding> {
+    if copy == CopyRole::Replica {
+        return None;
+    }
+    let current = current?;
+    if job.version.is_empty() || current == job.version {
+        return None;
+    }
+    Some(Finding::new(
+        Kind::Archive,
+        &job.key,
+        Reason::ArchiveVersionMismatch,
+        format!(
+            "current version {current}, entry {} logged version {}",
+            job.index, job.version
+        ),
+    ))
+}
+
+/// FORMAT.md §10.2 step A3: the stored bytes read have the logged size and SHA-256.
+fn bytes_match(job: &Job, size: u64, sha256: &Sha256Hash) -> bool {
+    size == job.stored_size && *sha256 == job.stored_sha256
+}
+
+/// How a version is shown in messages.
+fn shown_version(version: Option<&str>) -> &str {
+    match version {
+        Some(version) if !version.is_empty() => version,
+        _ => "no version id",
+    }
+}
+
+/// On a replica, the per-archive finding for A5 when the version read is not under COMPLIANCE retention until
+/// at least the logged retain-until (or its retention could not be read).
+fn replica_lock_finding(outcome: &Outcome) -> Option<Finding> {
+    let job = &outcome.job;
+    let version = shown_version(outcome.version_read.as_deref());
+    let logged = format_ns(job.retain_until_ns);
+    let reason = outcome.lock.reason()?;
+    let what = match &outcome.lock {
+        Lock::NotChecked | Lock::Locked => return None,
+        Lock::Failed(failure) => format!(
+            "its Object Lock retention could not be read: {}",
+            failure.message
+        ),
+        Lock::None => "has no Object Lock retention".to_owned(),
+        Lock::Governance => {
+            "is under GOVERNANCE retention, which privileged users can bypass".to_owned()
+        }
+        Lock::Shorter { object_until } => format!("is retained only until {object_until}"),
+    };
+    Some(Finding::new(
+        Kind::Posture,
+        &job.key,
+        reason,
+        format!(
+            "entry {}: the version read ({version}) {what}; on a replica (--replica) the logged version is not \
+             compared, and each archive needs COMPLIANCE retention until at least its logged {logged}",
+            job.index
+        ),
+    ))
+}
+
+/// The replica rule's summary: which versions were read instead of the logged ones.
+fn versions_not_compared(options: &VerifyOptions, mode: Mode, outcomes: &[Outcome]) -> Finding {
+    let opened: Vec<&Outcome> = outcomes.iter().filter(|o| o.opened).collect();
+    let unknown = opened
+        .iter()
+        .filter(|o| o.job.version.is_empty() || o.version_read.is_none())
+        .count();
+    let other = opened
+        .iter()
+        .filter(|o| {
+            matches!(&o.version_read, Some(read) if !o.job.version.is_empty() && *read != o.job.version)
+        })
+        .count();
+    let same = opened.len() - unknown - other;
+    Finding::new(
+        Kind::Archive,
+        options.prefix.zone_prefix(&options.origin),
+        Reason::VersionsNotCompared,
+        format!(
+            "copy replica: logged object versions name the sealing copy's versions and were not compared \
+             (FORMAT.md §10); of {} archives read, {other} are other versions than logged, {same} the logged \
+             version, {unknown} without a version id to compare; each is accepted by its stored bytes{} and {}",
+            opened.len(),
+            if mode.deep { ", content" } else { "" },
+            if mode.posture {
+                "its COMPLIANCE Object Lock retention"
+            } else {
+                "nothing else (a local directory has no Object Lock)"
+            }
+        ),
+    )
 }
 
 fn stored_mismatch(job: &Job, size: u64, sha256: &Sha256Hash, extra: &str) -> Finding {
@@ -390,7 +529,7 @@ async fn stored_check(mut reader: ObjectReader, job: &Job) -> (u64, Vec<Finding>
         }
     }
     let sha256 = Sha256Hash(hasher.finalize().into());
-    if size == job.stored_size && sha256 == job.stored_sha256 {
+    if bytes_match(job, size, &sha256) {
         (size, Vec::new())
     } else {
         (size, vec![stored_mismatch(job, size, &sha256, "")])
@@ -418,7 +557,7 @@ async fn deep_check(reader: ObjectReader, job: &Job) -> (u64, Vec<Finding>) {
     let mut findings = Vec::new();
     let size = match deep {
         Deep::Digest(digest) => {
-            if digest.stored_size != job.stored_size || digest.stored_sha256 != job.stored_sha256 {
+            if !bytes_match(job, digest.stored_size, &digest.stored_sha256) {
                 findings.push(stored_mismatch(
                     job,
                     digest.stored_size,
@@ -459,7 +598,7 @@ async fn deep_check(reader: ObjectReader, job: &Job) -> (u64, Vec<Finding>) {
             stored_size,
             stored_sha256,
         } => {
-            if stored_size != job.stored_size || stored_sha256 != job.stored_sha256 {
+            if !bytes_match(job, stored_size, &stored_sha256) {
                 let extra = format!(", and they do not decompress ({error})");
                 findings.push(stored_mismatch(job, stored_size, &stored_sha256, &extra));
             } else {
@@ -554,13 +693,39 @@ fn decompress<R: Read>(source: R) -> Deep {
     }
 }
 
-async fn lock_of(store: &Store, job: &Job) -> Lock {
+/// HEAD of the object, judged by [`judge_lock`]. On a replica the retention must be that of the version whose
+/// bytes were read: a HEAD answering for another version means the object changed during the check.
+async fn lock_of(store: &Store, job: &Job, copy: CopyRole, version_read: Option<&str>) -> Lock {
     let head = match source::head(store, &job.key).await {
         Ok(Some(head)) => head,
+        Ok(None) if copy == CopyRole::Replica => {
+            return Lock::Failed(ReadFailure {
+                reason: Reason::ReadFailed,
+                message: "the object was gone when its retention was read".to_owned(),
+            });
+        }
         Ok(None) => return Lock::NotChecked,
         Err(failure) => return Lock::Failed(failure),
     };
-    let Some(lock) = head.lock else {
+    if copy == CopyRole::Replica
+        && let (Some(read), Some(headed)) = (version_read, head.version_id.as_deref())
+        && read != headed
+    {
+        return Lock::Failed(ReadFailure {
+            reason: Reason::ReadFailed,
+            message: format!(
+                "the object changed during the check: its bytes were read from version {read}, HEAD answered \
+                 for version {headed}"
+            ),
+        });
+    }
+    judge_lock(job.retain_until_ns, head.lock.as_ref())
+}
+
+/// FORMAT.md §10.2 step A5: COMPLIANCE retention whose retain-until, in whole seconds, is at least the logged
+/// retain-until in whole seconds (both rounded down).
+fn judge_lock(retain_until_ns: u64, lock: Option<&ObjectLock>) -> Lock {
+    let Some(lock) = lock else {
         return Lock::None;
     };
     if lock.mode == LockMode::Governance {
@@ -568,7 +733,7 @@ async fn lock_of(store: &Store, job: &Job) -> Lock {
     }
     // Providers keep whole seconds; the store rounds up, so compare at second precision.
     let object_until = lock.retain_until.unix_timestamp();
-    let logged_until = i64::try_from(job.retain_until_ns / 1_000_000_000).unwrap_or(i64::MAX);
+    let logged_until = i64::try_from(retain_until_ns / 1_000_000_000).unwrap_or(i64::MAX);
     if object_until < logged_until {
         return Lock::Shorter {
             object_until: lock
@@ -578,4 +743,225 @@ async fn lock_of(store: &Store, job: &Job) -> Lock {
         };
     }
     Lock::Locked
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use rainlogs_store::ObjectLock;
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    use super::*;
+
+    const FORMAT: &str = include_str!("../../../docs/FORMAT.md");
+
+    /// The body of the first text block after `heading` in FORMAT.md.
+    fn block_after(heading: &str) -> &'static str {
+        let section = &FORMAT[FORMAT.find(heading).unwrap()..];
+        let start = section.find("```text\n").unwrap() + "```text\n".len();
+        let end = section[start..].find("```").unwrap();
+        &section[start..start + end]
+    }
+
+    fn field<'a>(block: &'a str, name: &str) -> &'a str {
+        let line = block
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .unwrap();
+        line.split_once(':')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .next()
+            .unwrap()
+    }
+
+    fn sha(hex_text: &str) -> Sha256Hash {
+        Sha256Hash(hex::decode(hex_text).unwrap().try_into().unwrap())
+    }
+
+    fn opt(token: &str) -> Option<&str> {
+        (token != "-").then_some(token)
+    }
+
+    /// What the verifier reports for one row of the example, through the same rule functions a run uses:
+    /// A2 (a missing object is only `archive_missing`), A4, A3, then A5 on the version read.
+    fn judge(copy: CopyRole, job: &Job, row: &[&str]) -> BTreeSet<&'static str> {
+        let [_, version, size, stored, mode, until, _] = row else {
+            panic!("row {row:?} has not 7 columns");
+        };
+        let Some(size) = opt(size) else {
+            return [missing(job.index, &job.key).reason.code()].into();
+        };
+        let mut out = BTreeSet::new();
+        if let Some(finding) = version_finding(copy, job, opt(version)) {
+            out.insert(finding.reason.code());
+        }
+        if !bytes_match(job, size.parse().unwrap(), &sha(stored)) {
+            out.insert(stored_mismatch(job, 0, &Sha256Hash::ZERO, "").reason.code());
+        }
+        let lock = match *mode {
+            "none" => None,
+            mode => Some(ObjectLock {
+                mode: match mode {
+                    "COMPLIANCE" => LockMode::Compliance,
+                    "GOVERNANCE" => LockMode::Governance,
+                    other => panic!("lock mode {other}"),
+                },
+                retain_until: OffsetDateTime::parse(until, &Rfc3339).unwrap(),
+            }),
+        };
+        let outcome = Outcome {
+            job: job.clone(),
+            opened: true,
+            version_read: opt(version).map(str::to_owned),
+            bytes_read: 0,
+            findings: Vec::new(),
+            lock: judge_lock(job.retain_until_ns, lock.as_ref()),
+        };
+        let lock_reason = match copy {
+            CopyRole::Replica => replica_lock_finding(&outcome).map(|f| f.reason),
+            CopyRole::Primary => outcome.lock.reason(),
+        };
+        out.extend(lock_reason.map(Reason::code));
+        out
+    }
+
+    #[test]
+    fn the_format_doc_replica_example_is_what_the_verifier_reports() {
+        let block = block_after("### 10.3 Example");
+        let job = Job {
+            index: 1,
+            key: "k".into(),
+            version: field(block, "object_version").to_owned(),
+            stored_size: field(block, "stored_size").parse().unwrap(),
+            stored_sha256: sha(field(block, "stored_sha256")),
+            content_sha256: Sha256Hash::ZERO,
+            record_count: 1,
+            retain_until_ns: field(block, "retain_until_ns").parse().unwrap(),
+        };
+        // The example is entry 1 of the sample log (FORMAT.md §4.6).
+        assert!(FORMAT.contains(&format!(
+            "object_version         {}",
+            hex::encode({
+                let mut text = (job.version.len() as u16).to_be_bytes().to_vec();
+                text.extend_from_slice(job.version.as_bytes());
+                text
+            })
+        )));
+        assert!(FORMAT.contains(&format!("stored_sha256          {}", job.stored_sha256)));
+        assert!(block.contains(&format!(
+            "(R = {} = {})",
+            job.retain_until_ns / 1_000_000_000,
+            format_ns(job.retain_until_ns)
+        )));
+        let mut rows = 0;
+        let mut copies = BTreeSet::new();
+        for line in block
+            .lines()
+            .skip_while(|l| !l.starts_with("copy "))
+            .skip(1)
+        {
+            let row: Vec<&str> = line.split_whitespace().collect();
+            let copy = match row[0] {
+                "primary" => CopyRole::Primary,
+                "replica" => CopyRole::Replica,
+                other => panic!("copy {other}"),
+            };
+            let documented: BTreeSet<&str> = match row.last().copied() {
+                Some("-") => BTreeSet::new(),
+                Some(list) => list.split(',').collect(),
+                None => unreachable!(),
+            };
+            assert_eq!(
+                judge(copy, &job, &row),
+                documented,
+                "FORMAT.md §10.3: {line}"
+            );
+            copies.insert(row[0]);
+            rows += 1;
+        }
+        assert!(rows >= 10 && copies.len() == 2, "{rows} rows");
+    }
+
+    #[test]
+    fn the_format_doc_step_table_names_real_reasons_with_their_status() {
+        let section = &FORMAT[FORMAT.find("### 10.2 Checking one archive object").unwrap()..];
+        let steps: Vec<&str> = section.lines().filter(|l| l.starts_with("| A")).collect();
+        assert_eq!(steps.len(), 5);
+        for line in steps {
+            let last = line.trim_end_matches('|').rsplit('|').next().unwrap();
+            // Each "(STATUS)" applies to the codes before it.
+            let mut pending = Vec::new();
+            let mut seen = 0;
+            for piece in last.split(['`', ' ', ',', ';', ':']) {
+                if let Some(reason) = Reason::ALL.iter().find(|r| r.code() == piece) {
+                    pending.push(*reason);
+                } else if let Some(status) =
+                    piece.strip_prefix('(').and_then(|p| p.strip_suffix(')'))
+                {
+                    for reason in pending.drain(..) {
+                        assert_eq!(reason.status().as_str(), status, "{line}");
+                        seen += 1;
+                    }
+                }
+            }
+            assert!(pending.is_empty() && seen > 0, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_replica_never_compares_versions_and_the_sealing_copy_always_does() {
+        let job = Job {
+            index: 7,
+            key: "k".into(),
+            version: "v1".into(),
+            stored_size: 1,
+            stored_sha256: Sha256Hash::ZERO,
+            content_sha256: Sha256Hash::ZERO,
+            record_count: 1,
+            retain_until_ns: 1,
+        };
+        assert!(version_finding(CopyRole::Replica, &job, Some("v2")).is_none());
+        assert!(version_finding(CopyRole::Primary, &job, Some("v1")).is_none());
+        assert!(version_finding(CopyRole::Primary, &job, None).is_none());
+        assert_eq!(
+            version_finding(CopyRole::Primary, &job, Some("v2")).map(|f| f.reason),
+            Some(Reason::ArchiveVersionMismatch)
+        );
+        // Version ids are compared byte for byte: no case folding, no trimming.
+        assert!(version_finding(CopyRole::Primary, &job, Some("V1")).is_some());
+        assert!(version_finding(CopyRole::Primary, &job, Some("v1 ")).is_some());
+        let unversioned = Job {
+            version: String::new(),
+            ..job
+        };
+        assert!(version_finding(CopyRole::Primary, &unversioned, Some("v2")).is_none());
+    }
+
+    #[test]
+    fn retention_is_compared_in_whole_seconds_rounded_down() {
+        let until = |s: &str| ObjectLock {
+            mode: LockMode::Compliance,
+            retain_until: OffsetDateTime::parse(s, &Rfc3339).unwrap(),
+        };
+        // Logged 2027-02-19T14:00:00.7Z: R is 14:00:00, so an object locked until 14:00:00 passes.
+        let logged = 1_803_045_600_700_000_000;
+        assert_eq!(
+            judge_lock(logged, Some(&until("2027-02-19T14:00:00Z"))),
+            Lock::Locked
+        );
+        assert_eq!(
+            judge_lock(logged, Some(&until("2027-02-19T14:00:00.999Z"))),
+            Lock::Locked
+        );
+        assert!(matches!(
+            judge_lock(logged, Some(&until("2027-02-19T13:59:59.999Z"))),
+            Lock::Shorter { .. }
+        ));
+        assert_eq!(judge_lock(logged, None), Lock::None);
+    }
 }

@@ -7,7 +7,7 @@ use rainlogs_store::{FsStore, S3Config, S3Store, Store};
 
 use crate::finding::{Finding, Kind, Reason};
 use crate::options::{
-    DEFAULT_JOBS, OptionsError, StoreLocation, VerifyOptions, parse_prefix, parse_since,
+    CopyRole, DEFAULT_JOBS, OptionsError, StoreLocation, VerifyOptions, parse_prefix, parse_since,
     parse_staleness, parse_store, parse_trusted_key,
 };
 use crate::report::{Report, Summary};
@@ -64,6 +64,16 @@ pub struct Args {
     /// gaps are counted in the report but do not change the exit code.
     #[arg(long)]
     pub fail_on_gap: bool,
+    /// The store is a replica (the secondary provider, a repaired primary, a copy): the version ids logged
+    /// are the sealing bucket's, so they are not compared; each archive must instead have the logged bytes
+    /// and COMPLIANCE Object Lock retention until at least its logged retain-until (FORMAT.md §10).
+    #[arg(long)]
+    pub replica: bool,
+    /// With --replica, for a replica that keeps the zone under another bucket prefix than the sealing copy:
+    /// the sealing copy's prefix, which the logged object keys start with (empty for none). Default: the
+    /// replica's own prefix.
+    #[arg(long, value_name = "PREFIX", requires = "replica")]
+    pub sealing_prefix: Option<String>,
 }
 
 /// A parsed command line.
@@ -111,6 +121,16 @@ impl Args {
         options.max_staleness = parse_staleness(&self.max_staleness)?;
         options.jobs = self.jobs.max(1);
         options.fail_on_gap = self.fail_on_gap;
+        options.copy = if self.replica {
+            CopyRole::Replica
+        } else {
+            CopyRole::Primary
+        };
+        options.sealing_prefix = self
+            .sealing_prefix
+            .as_deref()
+            .map(|p| parse_prefix(p.trim_matches('/')))
+            .transpose()?;
         Ok(Invocation {
             location,
             options,
@@ -169,6 +189,7 @@ pub async fn run(invocation: &Invocation) -> Report {
             origin: invocation.options.origin.to_string(),
             location: finding.path.clone(),
             deep: invocation.options.deep,
+            copy: invocation.options.copy,
             findings: vec![finding],
             summary: Summary::default(),
         },
@@ -220,6 +241,47 @@ mod tests {
         ));
         assert_eq!(inv.options.max_staleness, None);
         assert!(inv.options.since_ns.is_some());
+    }
+
+    #[test]
+    fn replica_and_sealing_prefix_set_the_copy_rule() {
+        let inv = parse(&["--store", "s3://logs/eu-archive"]).unwrap();
+        assert_eq!(inv.options.copy, CopyRole::Primary);
+        assert_eq!(inv.options.sealed_prefix().as_str(), "eu-archive");
+        let inv = parse(&[
+            "--store",
+            "s3://logs/mirror/eu-archive",
+            "--replica",
+            "--sealing-prefix",
+            "eu-archive/",
+        ])
+        .unwrap();
+        assert_eq!(inv.options.copy, CopyRole::Replica);
+        assert_eq!(inv.options.sealed_prefix().as_str(), "eu-archive");
+        assert_eq!(inv.options.prefix.as_str(), "mirror/eu-archive");
+        let unprefixed = parse(&[
+            "--store",
+            "s3://logs/p",
+            "--replica",
+            "--sealing-prefix",
+            "",
+        ]);
+        assert_eq!(unprefixed.unwrap().options.sealed_prefix().as_str(), "");
+        assert!(parse(&["--store", "/x", "--replica", "--sealing-prefix", "a b"]).is_err());
+        let without_replica = Args::try_parse_from([
+            "rainlogs-verify",
+            "--store",
+            "/x",
+            "--tenant",
+            "acme",
+            "--zone",
+            "z1",
+            "--trusted-key",
+            KEY,
+            "--sealing-prefix",
+            "p",
+        ]);
+        assert!(without_replica.is_err(), "--sealing-prefix needs --replica");
     }
 
     #[test]

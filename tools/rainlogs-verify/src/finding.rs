@@ -166,6 +166,7 @@ reasons! {
     RecordCountMismatch = "record_count_mismatch", Tamper, "the content holds another number of records than logged (--deep)";
     ArchiveCorrupt = "archive_corrupt", Tamper, "the object is not a clean sequence of zstd frames (--deep)";
     ArchiveVersionMismatch = "archive_version_mismatch", Tamper, "the current object version is not the logged one (overwritten)";
+    VersionsNotCompared = "versions_not_compared", Info, "--replica: logged object versions name the sealing copy's versions and were not compared; the message counts the archives read in other versions";
     ArchiveKeyNoncanonical = "archive_key_noncanonical", Tamper, "an entry's object key is not the key FORMAT.md §2 derives for it";
     DuplicateReference = "duplicate_reference", Tamper, "two archive entries name the same object";
     ArchivePruned = "archive_pruned", Info, "an archive was deleted under a valid prune entry";

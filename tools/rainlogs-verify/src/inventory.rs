@@ -93,11 +93,14 @@ pub(crate) fn check(
 ) -> Vec<Finding> {
     let zone = options.prefix.zone_prefix(&options.origin);
     let tlog = options.prefix.tlog_prefix(&options.origin);
-    let referenced: HashSet<&str> = entries
+    // Logged keys, as this store keeps them (a replica may keep the zone under another prefix, FORMAT.md §10.1).
+    let referenced: HashSet<String> = entries
         .iter()
         .flatten()
         .filter_map(|logged| match &logged.entry.body {
-            EntryBody::Archive(archive) => Some(archive.object.key.as_str()),
+            EntryBody::Archive(archive) => {
+                Some(options.stored_key(&archive.object.key).into_owned())
+            }
             _ => None,
         })
         .collect();

@@ -27,8 +27,8 @@ mod tlog_files;
 pub use coverage::{CoverageSummary, DatasetCoverage, GapTally, Gaps, WindowCounts};
 pub use finding::{Finding, Kind, Reason, Status};
 pub use options::{
-    DEFAULT_JOBS, DEFAULT_MAX_STALENESS, OptionsError, StoreLocation, VerifyOptions, parse_prefix,
-    parse_since, parse_staleness, parse_store, parse_trusted_key,
+    CopyRole, DEFAULT_JOBS, DEFAULT_MAX_STALENESS, OptionsError, StoreLocation, VerifyOptions,
+    parse_prefix, parse_since, parse_staleness, parse_store, parse_trusted_key,
 };
 pub use report::{PER_REASON_LIMIT, Report, Summary, Verdict};
 pub use run::{location, verify};

@@ -58,6 +58,12 @@ pub struct VerifyOptions {
     /// Declared gaps (`gap` entries) fail the run (exit 4), for auditors who require complete coverage.
     /// Without it gaps are counted and reported but do not change the exit code.
     pub fail_on_gap: bool,
+    /// Which copy of the bucket this is (FORMAT.md §10): the one whose version ids the entries hold, or a
+    /// replica, where logged versions are not compared.
+    pub copy: CopyRole,
+    /// On a replica kept under another bucket prefix than the sealing copy: the sealing copy's prefix, which
+    /// the logged object keys start with (FORMAT.md §10.1). `None`: the same prefix as this store's.
+    pub sealing_prefix: Option<BucketPrefix>,
     /// The verifier's clock; a parameter so tests can move it.
     pub now: OffsetDateTime,
 }
@@ -83,6 +89,8 @@ impl VerifyOptions {
             max_staleness: Some(DEFAULT_MAX_STALENESS),
             jobs: DEFAULT_JOBS,
             fail_on_gap: false,
+            copy: CopyRole::Primary,
+            sealing_prefix: None,
             now: OffsetDateTime::now_utc(),
         })
     }
@@ -91,9 +99,56 @@ impl VerifyOptions {
         unix_ns(self.now)
     }
 
+    /// The prefix the log's archive keys were sealed under: the sealing copy's, which is this store's own
+    /// unless `--sealing-prefix` names another for a replica.
+    pub fn sealed_prefix(&self) -> &BucketPrefix {
+        self.sealing_prefix.as_ref().unwrap_or(&self.prefix)
+    }
+
+    /// Where this store keeps the object a logged key names (FORMAT.md §10.1): the logged key with the sealing
+    /// copy's zone prefix replaced by this store's. A key outside the sealing copy's zone is looked up as it is.
+    pub(crate) fn stored_key<'a>(&self, logged: &'a str) -> std::borrow::Cow<'a, str> {
+        let sealed = self.sealed_prefix();
+        if *sealed == self.prefix {
+            return logged.into();
+        }
+        match logged.strip_prefix(&sealed.zone_prefix(&self.origin)) {
+            Some(rest) => format!("{}{rest}", self.prefix.zone_prefix(&self.origin)).into(),
+            None => logged.into(),
+        }
+    }
+
     /// How long an unsealed archive may wait for its entry before it counts as planted.
     pub fn pending_grace(&self) -> Duration {
         self.max_staleness.unwrap_or(DEFAULT_MAX_STALENESS)
+    }
+}
+
+/// Which copy of a zone's objects a run reads (FORMAT.md §10, "Copies: the sealing copy and replicas").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyRole {
+    /// The sealing copy: the bucket whose version ids the archive entries hold (RainLogs' primary). Each
+    /// archive's current version must be the logged one.
+    #[default]
+    Primary,
+    /// Any other copy with the same keys (the secondary provider, a repaired primary, an auditor's copy).
+    /// Logged versions are not compared; each archive is accepted by its bytes and its Object Lock retention.
+    Replica,
+}
+
+impl CopyRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyRole::Primary => "primary",
+            CopyRole::Replica => "replica",
+        }
+    }
+}
+
+impl std::fmt::Display for CopyRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -232,6 +287,40 @@ mod tests {
             parse_store("/srv/archive").unwrap().0,
             StoreLocation::Directory("/srv/archive".into())
         );
+    }
+
+    /// FORMAT.md §10.3's stored-key example: the second text block after the heading.
+    #[test]
+    fn the_format_doc_stored_key_example_is_what_the_verifier_reads() {
+        let doc = include_str!("../../../docs/FORMAT.md");
+        let section = &doc[doc.find("### 10.3 Example").unwrap()..];
+        let block = section.split("```text\n").nth(2).unwrap();
+        let block = &block[..block.find("```").unwrap()];
+        let value = |name: &str| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .unwrap()
+                .trim()
+        };
+        let parsed = parse_trusted_key(TEST_KEY).unwrap();
+        let mut options =
+            VerifyOptions::new("acme", "0123456789abcdef0123456789abcdef", parsed).unwrap();
+        options.prefix = parse_prefix(value("P")).unwrap();
+        let logged = value("object_key");
+        // Without a sealing prefix (or with the store's own) the logged key is read as it is.
+        assert_eq!(options.stored_key(logged), logged);
+        options.sealing_prefix = Some(parse_prefix(value("S")).unwrap());
+        assert_eq!(
+            options.sealed_prefix().zone_prefix(&options.origin),
+            value("Z(S)")
+        );
+        assert_eq!(options.prefix.zone_prefix(&options.origin), value("Z(P)"));
+        assert_eq!(options.stored_key(logged), value("stored key"));
+        // The logged key is the object key of FORMAT.md §2's example.
+        assert!(doc.contains(&format!("object key:     {logged}\n")));
+        // A key outside the sealing copy's zone is looked up as it is (and fails A1).
+        assert_eq!(options.stored_key("elsewhere/k"), "elsewhere/k");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::coverage::CoverageSummary;
 use crate::finding::{Finding, Kind, Reason, Status};
+use crate::options::CopyRole;
 
 /// Findings of one reason beyond this many are counted, not listed (a bucket without Object Lock or a
 /// substituted bundle would otherwise print one line per object).
@@ -97,6 +98,8 @@ pub struct Report {
     /// Where the store is, without credentials.
     pub location: String,
     pub deep: bool,
+    /// Which rule archive versions were judged by (FORMAT.md §10): the sealing copy's or a replica's.
+    pub copy: CopyRole,
     pub findings: Vec<Finding>,
     pub summary: Summary,
 }
@@ -194,7 +197,7 @@ impl Report {
             _ => "no verified checkpoint".to_owned(),
         };
         format!(
-            "exit {}; {checkpoint}; {} entries; {}; {} archives read ({} bytes, {}); {} pruned; \
+            "exit {}; {checkpoint}; {} entries; {}; {} archives read ({} bytes, {}); {}; {} pruned; \
              {} objects listed; {} tamper, {} incomplete, {} gap, {} warning findings; store {}",
             self.exit_code(),
             s.entries,
@@ -205,6 +208,10 @@ impl Report {
                 "deep: stored and content hashes, record counts"
             } else {
                 "stored-bytes hashes"
+            },
+            match self.copy {
+                CopyRole::Primary => "copy primary (logged object versions compared)",
+                CopyRole::Replica => "copy replica (logged object versions not compared)",
             },
             s.archives_pruned,
             s.objects_listed,
@@ -234,6 +241,7 @@ impl Report {
             "origin": self.origin,
             "store": self.location,
             "deep": self.deep,
+            "copy": self.copy,
             "verdict": self.verdict().as_str(),
             "exit_code": self.exit_code(),
             "counts": {
@@ -259,6 +267,7 @@ mod tests {
             origin: "rainlogs/a/b".into(),
             location: "/tmp/x".into(),
             deep: false,
+            copy: CopyRole::Primary,
             findings: reasons
                 .iter()
                 .map(|r| Finding::new(Kind::Store, "p", *r, "m"))

@@ -31,6 +31,7 @@ pub async fn verify(store: &Store, options: &VerifyOptions) -> Report {
         origin: options.origin.to_string(),
         location: location(store),
         deep: options.deep,
+        copy: options.copy,
         findings: findings.into_vec(),
         summary,
     }
@@ -175,6 +176,7 @@ async fn run(
     let mode = Mode {
         deep: options.deep,
         posture: reports_object_lock(store),
+        copy: options.copy,
     };
     let inputs = archives::Inputs {
         entries: &log.entries,

@@ -7,5 +7,6 @@ mod attacks;
 mod binary;
 mod clean;
 mod gaps;
+mod replica;
 mod s3;
 mod support;

@@ -239,6 +239,21 @@ pub async fn lab_bucket(object_lock: bool) -> (String, Store) {
     (bucket, Store::from(Backend::from(store)))
 }
 
+/// The Object Lock bucket replicas of lab zones are copied into (same keys as the source bucket, so its own
+/// version ids), created on first use and shared like the other lab buckets.
+pub async fn replica_bucket() -> (String, Store) {
+    let bucket = "rl-verify-lab-replica".to_owned();
+    let store = S3Store::new(s3_config(&bucket, writer_credentials())).unwrap();
+    store
+        .create_bucket(BucketOptions {
+            object_lock: true,
+            default_retention: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("creating bucket {bucket} at {}: {e}", s3_endpoint()));
+    (bucket, Store::from(Backend::from(store)))
+}
+
 /// The verifier's view of a bucket: auditor credentials.
 pub fn auditor_store(bucket: &str) -> Store {
     Store::from(Backend::from(
