@@ -68,6 +68,29 @@ enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// The two storage providers (`store.url` and `store.secondary`).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// What each provider lacks, from both listings (exit 1 if either lacks anything).
+    Compare {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Copy every object one provider lacks from the other (hash-checked; a key whose bytes
+    /// differ is reported, never overwritten), then drain this process's repair queue.
+    /// `--dry-run` prints what would be copied and changes nothing. Exit 1 if anything is left.
+    Repair {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -387,5 +410,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets {
             command: SecretsCommand::Generate { dir },
         } => generate_secrets(&dir),
+        Command::Store {
+            command: StoreCommand::Compare { config },
+        } => crate::store_cli::compare(&config.load()?).await,
+        Command::Store {
+            command: StoreCommand::Repair { config, dry_run },
+        } => crate::store_cli::repair(&config.load()?, dry_run).await,
     }
 }

@@ -5,3 +5,5 @@ pub mod cli;
 mod demo;
 mod rotate;
 mod run;
+mod store_cli;
+mod store_watch;

@@ -7,8 +7,7 @@ use futures::FutureExt;
 use rainlogs_bus::{Bus, CancellationToken, StreamStatus};
 use rainlogs_config::{Config, Secret, SecretForm, generate_dev_secrets, random_hex_32};
 use rainlogs_db::{AuditProjection, ControlProjection, PgPool, Projection, Retried};
-use rainlogs_runtime::{ObjectStore, ServiceContext, ServiceError};
-use rainlogs_store::ObjectKey;
+use rainlogs_runtime::{ServiceContext, ServiceError};
 use rainlogs_telemetry::{Health, ServiceState, Telemetry, health_routes};
 use sqlx::postgres::PgConnectOptions;
 use tokio::task::JoinSet;
@@ -510,39 +509,6 @@ async fn retry_poisoned<P: Projection>(
     Ok(still_failing)
 }
 
-/// `rainlogs_store_protection{role, check}`: 1 when the provider really enforces the protection
-/// (tried at start, not taken from its answers), so an alert can fire on any 0.
-fn record_posture(telemetry: &Telemetry, posture: &rainlogs_store::Posture) {
-    let gauge = telemetry
-        .meter("store")
-        .u64_gauge("rainlogs_store_protection")
-        .with_description(
-            "1 when the storage provider was seen to enforce the protection at start, else 0",
-        )
-        .build();
-    for provider in &posture.providers {
-        for (check, status) in [
-            ("object_lock", &provider.object_lock),
-            ("per_object_retention", &provider.per_object_retention),
-            ("versioning", &provider.versioning),
-            ("conditional_put", &provider.conditional_put),
-            (
-                "conditional_multipart_complete",
-                &provider.conditional_multipart_complete,
-            ),
-            ("checksum_verification", &provider.checksum_verification),
-        ] {
-            gauge.record(
-                u64::from(status.is_enforced()),
-                &[
-                    opentelemetry::KeyValue::new("role", provider.role.as_str()),
-                    opentelemetry::KeyValue::new("check", check),
-                ],
-            );
-        }
-    }
-}
-
 /// `rainlogs reaper [--dry-run]`: one retention pass at the current time.
 pub async fn reaper(config: &Config, dry_run: bool) -> anyhow::Result<ExitCode> {
     let bus = connect_bus(config).await?;
@@ -661,7 +627,7 @@ fn ensure_local_store(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn readiness_checks(health: &Health, bus: &Bus, db: &PgPool, store: &ObjectStore) {
+fn readiness_checks(health: &Health, bus: &Bus, db: &PgPool) {
     let nats = bus.clone();
     health.add_check("nats", move || {
         let ok = nats.is_connected();
@@ -678,23 +644,6 @@ fn readiness_checks(health: &Health, bus: &Bus, db: &PgPool, store: &ObjectStore
     health.add_check("postgres", move || {
         let pool = pool.clone();
         async move { sqlx_ping(&pool).await.map_err(|e| e.to_string()) }.boxed()
-    });
-    // A HEAD of a key that need not exist: any answer from the provider (found or not found)
-    // proves it is reachable and the credentials work.
-    let store = store.clone();
-    health.add_check("store", move || {
-        let store = store.clone();
-        async move {
-            let key = ObjectKey::new(format!("{}_rainlogs-ready", key_prefix(&store.prefix)))
-                .map_err(|e| e.to_string())?;
-            store
-                .store
-                .head(&key)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-        .boxed()
     });
 }
 
@@ -718,14 +667,6 @@ fn poisoned_info(health: &Health, db: &PgPool) {
         }
         .boxed()
     });
-}
-
-fn key_prefix(prefix: &str) -> String {
-    if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    }
 }
 
 async fn sqlx_ping(pool: &PgPool) -> Result<(), rainlogs_db::DbError> {
@@ -783,17 +724,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("opening the store")?;
     let health = Health::default();
-    readiness_checks(&health, &bus, &db, &store);
+    readiness_checks(&health, &bus, &db);
     poisoned_info(&health, &db);
-    // Try each protection once (never trust a provider's 200) and show the result on /ready.
-    let posture = store.store.probe().await;
-    for warning in &posture.warnings {
-        tracing::warn!(%warning, "storage posture");
-    }
-    health.set_info("store_posture", serde_json::to_value(&posture)?);
-    record_posture(&telemetry, &posture);
-
     let shutdown = CancellationToken::new();
+    // Tries each protection (never trusting a provider's 200) before any service starts, then
+    // keeps watching the providers and repairing what one of two missed.
+    let store_watch =
+        crate::store_watch::start(&store, &telemetry, &health, shutdown.clone()).await;
+
     let ctx = ServiceContext {
         config: Arc::new(config.clone()),
         bus: bus.clone(),
@@ -844,6 +782,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     shutdown.cancel();
+    store_watch.abort();
     for name in ServiceName::ALL {
         health.set_service(name.as_str(), ServiceState::Stopping);
     }

@@ -135,8 +135,11 @@ pub struct StoreSettings {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<Secret>,
     pub secret_access_key_file: Option<PathBuf>,
-    /// `store.secondary_url`: optional second provider; every write goes to both.
-    pub secondary_url: Option<String>,
+    /// `store.secondary`: an optional second provider with every key above of its own (`url`,
+    /// `endpoint`, `region`, `path_style`, credentials): every write goes to both, reads fall
+    /// back to it, and either bucket verifies on its own. It has no secondary itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<Box<StoreSettings>>,
 }
 
 /// The archive directory `--dev` and `--demo` use when `store.url` is not set.
@@ -166,7 +169,7 @@ impl Default for StoreSettings {
             access_key_id: None,
             secret_access_key: None,
             secret_access_key_file: None,
-            secondary_url: None,
+            secondary: None,
         }
     }
 }
@@ -500,6 +503,13 @@ impl Config {
             &mut self.store.secret_access_key,
             &self.store.secret_access_key_file,
         )?;
+        if let Some(secondary) = &mut self.store.secondary {
+            resolve(
+                "store.secondary.secret_access_key",
+                &mut secondary.secret_access_key,
+                &secondary.secret_access_key_file,
+            )?;
+        }
         Ok(())
     }
 }

@@ -62,14 +62,33 @@ pub fn store_problems(settings: &StoreSettings) -> Vec<String> {
         ),
         Some(url) => location_problems("store.url", url, &mut problems),
     }
-    if let Some(secondary) = &settings.secondary_url {
-        location_problems("store.secondary_url", secondary, &mut problems);
-        if settings.configured_url().map(str::trim) == Some(secondary.trim()) {
+    provider_problems("store", settings, &mut problems);
+    if let Some(secondary) = &settings.secondary {
+        match secondary.configured_url() {
+            None => problems.push(
+                "store.secondary.url is not set: the second provider needs its own \
+                 s3://bucket/prefix (and endpoint, region and credentials where they differ)"
+                    .into(),
+            ),
+            Some(url) => location_problems("store.secondary.url", url, &mut problems),
+        }
+        provider_problems("store.secondary", secondary, &mut problems);
+        if secondary.secondary.is_some() {
+            problems.push("store.secondary.secondary: there are two providers at most".into());
+        }
+        if same_location(settings, secondary) {
             problems.push(
-                "store.secondary_url is store.url: the replica must be a second location".into(),
+                "store.secondary is the same bucket and prefix at the same endpoint as store.url: \
+                 the replica must be a second location"
+                    .into(),
             );
         }
     }
+    problems
+}
+
+/// Endpoint, credentials and region of one provider (`section` is `store` or `store.secondary`).
+fn provider_problems(section: &str, settings: &StoreSettings, problems: &mut Vec<String>) {
     if let Some(endpoint) = &settings.endpoint {
         // The S3 client takes any string and fails only on the first request; a scheme and a
         // host are what it needs.
@@ -79,28 +98,31 @@ pub fn store_problems(settings: &StoreSettings) -> Vec<String> {
             .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
         if host.is_none_or(|h| h.is_empty() || h.contains(char::is_whitespace)) {
             problems.push(format!(
-                "store.endpoint = {endpoint:?}: must be an http:// or https:// URL with a host"
+                "{section}.endpoint = {endpoint:?}: must be an http:// or https:// URL with a host"
             ));
         }
     }
     // One without the other used to fall back to the AWS environment chain without a word.
     match (&settings.access_key_id, &settings.secret_access_key) {
-        (Some(_), None) => problems.push(
-            "store.access_key_id is set but store.secret_access_key(_file) is not; set both, \
-             or neither to use the AWS credential chain"
-                .into(),
-        ),
-        (None, Some(_)) => problems.push(
-            "store.secret_access_key is set but store.access_key_id is not; set both, or \
+        (Some(_), None) => problems.push(format!(
+            "{section}.access_key_id is set but {section}.secret_access_key(_file) is not; set \
+             both, or neither to use the AWS credential chain"
+        )),
+        (None, Some(_)) => problems.push(format!(
+            "{section}.secret_access_key is set but {section}.access_key_id is not; set both, or \
              neither to use the AWS credential chain"
-                .into(),
-        ),
+        )),
         _ => {}
     }
     if settings.region.trim().is_empty() {
-        problems.push("store.region is empty".into());
+        problems.push(format!("{section}.region is empty"));
     }
-    problems
+}
+
+fn same_location(primary: &StoreSettings, secondary: &StoreSettings) -> bool {
+    let normalise = |url: &str| url.trim().trim_end_matches('/').to_owned();
+    primary.configured_url().map(normalise) == secondary.configured_url().map(normalise)
+        && primary.endpoint == secondary.endpoint
 }
 
 fn location_problems(key: &str, url: &str, problems: &mut Vec<String>) {
@@ -116,7 +138,7 @@ fn location_problems(key: &str, url: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// Opens `store.url` (and `store.secondary_url`, replicated, with the repair queue in the data
+/// Opens `store.url` (and `store.secondary`, replicated, with the repair queue in the data
 /// dir), once [`store_problems`] finds nothing wrong.
 pub async fn open_store(config: &Config) -> Result<ObjectStore, OpenStoreError> {
     let problems = store_problems(&config.store);
@@ -124,20 +146,19 @@ pub async fn open_store(config: &Config) -> Result<ObjectStore, OpenStoreError> 
         return Err(OpenStoreError::Settings(problems));
     }
     let (primary, prefix) = backend(&config.store.url, &config.store).await?;
-    let Some(secondary_url) = &config.store.secondary_url else {
+    let Some(secondary) = &config.store.secondary else {
         return Ok(ObjectStore {
             store: Store::Single(primary),
             prefix,
         });
     };
-    let (secondary, _) = backend(secondary_url, &config.store).await?;
+    let (secondary_backend, secondary_prefix) = backend(&secondary.url, secondary).await?;
     let queue = FileRepairQueue::new(config.service.data_dir.join("store-repair-queue.jsonl"));
     Ok(ObjectStore {
-        store: Store::Replicated(Arc::new(Replicated::new(
-            primary,
-            secondary,
-            Arc::new(queue),
-        ))),
+        store: Store::Replicated(Arc::new(
+            Replicated::new(primary, secondary_backend, Arc::new(queue))
+                .with_prefixes(&prefix, &secondary_prefix),
+        )),
         prefix,
     })
 }

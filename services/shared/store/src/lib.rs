@@ -33,7 +33,7 @@ pub use posture::{
     BackendKind, Check, CheckStatus, DefaultRetention, Posture, ProviderPosture, Role,
 };
 pub use replicated::{
-    FileRepairQueue, KeyRepair, RepairEntry, RepairReport, RepairSink, Replicated, Side,
+    Comparison, FileRepairQueue, KeyRepair, RepairEntry, RepairReport, Replicated, Side,
 };
 pub use s3::{BucketOptions, DefaultRetentionRule, S3Config, S3Credentials, S3Store};
 pub use store::Store;

@@ -20,7 +20,8 @@ pub enum ServiceState {
     Stopping,
 }
 
-type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+/// `Ok(None)`: fine; `Ok(Some(why))`: working, but degraded (still ready); `Err(why)`: not ready.
+type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<Option<String>, String>> + Send + Sync>;
 type InfoSource = Arc<dyn Fn() -> BoxFuture<'static, Value> + Send + Sync>;
 
 #[derive(Default)]
@@ -54,6 +55,20 @@ impl Health {
     pub fn add_check<F>(&self, name: &str, check: F)
     where
         F: Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync + 'static,
+    {
+        let check = Arc::new(check);
+        self.add_degradable_check(name, move || {
+            let check = Arc::clone(&check);
+            Box::pin(async move { check().await.map(|()| None) })
+        });
+    }
+
+    /// A dependency that can also be degraded: working on part of itself (one of two storage
+    /// providers). Degraded keeps the process ready, so an orchestrator does not kill a process
+    /// that works, and `/ready` says `degraded` with the reason.
+    pub fn add_degradable_check<F>(&self, name: &str, check: F)
+    where
+        F: Fn() -> BoxFuture<'static, Result<Option<String>, String>> + Send + Sync + 'static,
     {
         self.with(|s| s.checks.push((name.to_owned(), Arc::new(check))));
     }
@@ -95,8 +110,7 @@ impl Health {
         let results =
             futures::future::join_all(checks.into_iter().map(|(name, check)| async move {
                 let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(reason)) => Err(reason),
+                    Ok(outcome) => outcome,
                     Err(_) => Err(format!("no answer within {}s", CHECK_TIMEOUT.as_secs())),
                 };
                 (name, outcome)
@@ -104,15 +118,28 @@ impl Health {
         let (results, live) = futures::future::join(results, live).await;
         info.extend(live);
         let checks_ok = results.iter().all(|(_, r)| r.is_ok());
+        let degraded = results.iter().any(|(_, r)| matches!(r, Ok(Some(_))));
         let services_ok =
             !services.is_empty() && services.values().all(|s| *s == ServiceState::Ready);
         let checks: BTreeMap<String, String> = results
             .into_iter()
-            .map(|(name, r)| (name, r.err().unwrap_or_else(|| "ok".to_owned())))
+            .map(|(name, r)| {
+                let said = match r {
+                    Ok(None) => "ok".to_owned(),
+                    Ok(Some(why)) => format!("degraded: {why}"),
+                    Err(why) => why,
+                };
+                (name, said)
+            })
             .collect();
         let ready = checks_ok && services_ok;
+        let status = match (ready, degraded) {
+            (false, _) => "not_ready",
+            (true, true) => "degraded",
+            (true, false) => "ready",
+        };
         let body = serde_json::json!({
-            "status": if ready { "ready" } else { "not_ready" },
+            "status": status,
             "services": services,
             "checks": checks,
             "info": info,

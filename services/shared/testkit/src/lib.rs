@@ -219,6 +219,136 @@ impl Drop for NatsCluster {
     }
 }
 
+/// A private SeaweedFS (the pinned 4.48 from `tools/dev-env`, `weed mini`: S3 with Object Lock,
+/// checksums and If-None-Match) with its own credentials, for tests that need a second,
+/// separate storage provider. It can be killed and restarted with its data. Killed on drop.
+pub struct SeaweedServer {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// Master port; SeaweedFS also listens on each port + 10000 (gRPC).
+    base: u16,
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl SeaweedServer {
+    pub fn start(access_key: &str, secret_key: &str) -> Self {
+        let dir = tempfile::tempdir().expect("seaweed dir");
+        let identities = format!(
+            r#"{{"identities":[{{"name":"rainlogs","credentials":[{{"accessKey":"{access_key}","secretKey":"{secret_key}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
+        );
+        std::fs::write(dir.path().join("identities.json"), identities).expect("identities");
+        let base = free_port_block(8);
+        let mut server = Self {
+            child: None,
+            dir,
+            base,
+            endpoint: format!("http://127.0.0.1:{}", base + 5),
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+        };
+        server.restart();
+        server
+    }
+
+    /// SIGKILL; [`SeaweedServer::restart`] brings it back with its data.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server (again) and waits until S3 answers.
+    pub fn restart(&mut self) {
+        let binary = repo_root().join(".venv/bin/weed");
+        assert!(
+            binary.exists(),
+            "{} missing: run `tools/dev-env up`",
+            binary.display()
+        );
+        let port = |n: u16| (self.base + n).to_string();
+        let child = Command::new(binary)
+            .arg("mini")
+            .arg(format!("-dir={}", self.dir.path().join("data").display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false"])
+            .arg(format!("-master.port={}", port(0)))
+            .arg(format!("-volume.port={}", port(1)))
+            .arg(format!("-filer.port={}", port(2)))
+            .arg(format!("-webdav.port={}", port(3)))
+            .arg(format!("-admin.port={}", port(4)))
+            .arg(format!("-s3.port={}", port(5)))
+            .arg(format!("-s3.port.iceberg={}", port(6)))
+            .arg(format!("-s3.port.lance={}", port(7)))
+            .arg(format!(
+                "-s3.config={}",
+                self.dir.path().join("identities.json").display()
+            ))
+            .args(["-master.volumeSizeLimitMB=64", "-volume.max=300"])
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.path().join("weed.log"))
+                    .map_or_else(|_| Stdio::null(), Stdio::from),
+            )
+            .spawn()
+            .expect("spawn weed");
+        self.child = Some(child);
+        if !wait_for_http(self.base + 5, Duration::from_secs(60)) {
+            let log = std::fs::read_to_string(self.dir.path().join("weed.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "SeaweedFS on {} did not answer; last log lines:\n{}",
+                self.endpoint,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+}
+
+impl Drop for SeaweedServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `count` consecutive free loopback ports whose gRPC twins (+10000) are free too.
+fn free_port_block(count: u16) -> u16 {
+    let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+    for _ in 0..200 {
+        let base = 20_000 + free_port() % 30_000;
+        if (0..count).all(|n| free(base + n) && free(base + n + 10_000)) {
+            return base;
+        }
+    }
+    panic!("no block of {count} free ports");
+}
+
+/// Waits until an HTTP server answers on the port (any status: S3 refuses anonymous requests).
+fn wait_for_http(port: u16, timeout: Duration) -> bool {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut answer = [0_u8; 12];
+            if stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok()
+                && stream.read_exact(&mut answer).is_ok()
+                && answer.starts_with(b"HTTP/1.")
+            {
+                return true;
+            }
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn wait_for_port(port: u16, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

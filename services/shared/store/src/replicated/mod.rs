@@ -3,7 +3,9 @@
 //! provider loses no archive and stops no ingestion.
 
 mod queue;
+mod rebase;
 mod repair;
+mod side;
 mod tee;
 
 use std::fmt;
@@ -14,8 +16,8 @@ use futures::stream::{self, BoxStream};
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
-pub use queue::{FileRepairQueue, RepairEntry, RepairSink, Side};
-pub use repair::{KeyRepair, RepairReport};
+pub use queue::{FileRepairQueue, RepairEntry, Side};
+pub use repair::{Comparison, KeyRepair, RepairReport};
 
 use crate::backend::Backend;
 use crate::error::StoreError;
@@ -26,7 +28,9 @@ use crate::posture::{Posture, Role};
 pub struct Replicated {
     primary: Backend,
     secondary: Backend,
-    repairs: Arc<dyn RepairSink>,
+    /// Translates keys for the secondary when it keeps the deployment under another prefix.
+    rebase: rebase::Rebase,
+    repairs: Arc<FileRepairQueue>,
 }
 
 impl fmt::Debug for Replicated {
@@ -39,18 +43,33 @@ impl fmt::Debug for Replicated {
 }
 
 impl Replicated {
-    pub fn new(primary: Backend, secondary: Backend, repairs: Arc<dyn RepairSink>) -> Self {
+    pub fn new(primary: Backend, secondary: Backend, repairs: Arc<FileRepairQueue>) -> Self {
         Self {
             primary,
             secondary,
+            rebase: rebase::Rebase::default(),
             repairs,
         }
     }
 
-    pub fn side(&self, side: Side) -> &Backend {
+    /// The key prefix of each provider's deployment (`store.url`'s and `store.secondary.url`'s):
+    /// keys are named as on the primary and moved under the secondary's prefix for it.
+    #[must_use]
+    pub fn with_prefixes(mut self, primary: &str, secondary: &str) -> Self {
+        self.rebase = rebase::Rebase::new(primary, secondary);
+        self
+    }
+
+    /// Where writes that reached one provider only are recorded.
+    pub fn repair_queue_file(&self) -> &FileRepairQueue {
+        &self.repairs
+    }
+
+    /// One provider, addressed with the primary's key names.
+    pub fn side(&self, side: Side) -> side::SideView<'_> {
         match side {
-            Side::Primary => &self.primary,
-            Side::Secondary => &self.secondary,
+            Side::Primary => side::SideView::new(&self.primary, None),
+            Side::Secondary => side::SideView::new(&self.secondary, Some(&self.rebase)),
         }
     }
 
@@ -63,8 +82,10 @@ impl Replicated {
         let (pump, to_primary, to_secondary) = tee::split(reader);
         let (_, primary, secondary) = tokio::join!(
             pump,
-            self.primary.put_stream(key, to_primary, options),
-            self.secondary.put_stream(key, to_secondary, options)
+            self.side(Side::Primary)
+                .put_stream(key, to_primary, options),
+            self.side(Side::Secondary)
+                .put_stream(key, to_secondary, options)
         );
         match (primary, secondary) {
             (Ok(outcome), Ok(_)) => Ok(outcome),
@@ -103,11 +124,11 @@ impl Replicated {
     }
 
     pub async fn get(&self, key: &ObjectKey) -> Result<ObjectReader, StoreError> {
-        let primary = match self.primary.get(key).await {
+        let primary = match self.side(Side::Primary).get(key).await {
             Ok(reader) => return Ok(reader),
             Err(error) => error,
         };
-        match self.secondary.get(key).await {
+        match self.side(Side::Secondary).get(key).await {
             Ok(reader) => {
                 tracing::warn!(%key, %primary, "read served by the secondary provider");
                 Ok(reader)
@@ -117,12 +138,12 @@ impl Replicated {
     }
 
     pub async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectHead>, StoreError> {
-        let primary = match self.primary.head(key).await {
+        let primary = match self.side(Side::Primary).head(key).await {
             Ok(Some(head)) => return Ok(Some(head)),
             Ok(None) => None,
             Err(error) => Some(error),
         };
-        match (primary, self.secondary.head(key).await) {
+        match (primary, self.side(Side::Secondary).head(key).await) {
             (_, Ok(Some(head))) => Ok(Some(head)),
             (None, Ok(None)) => Ok(None),
             (Some(primary), Ok(None)) => Err(primary),
@@ -136,8 +157,8 @@ impl Replicated {
 
     /// Lists from the primary; if it does not answer, from the secondary. Repair compares both.
     pub fn list(&self, prefix: &str) -> BoxStream<'static, Result<ListedObject, StoreError>> {
-        let mut primary = self.primary.list(prefix);
-        let secondary = self.secondary.clone_for_listing(prefix);
+        let mut primary = self.side(Side::Primary).list(prefix);
+        let secondary = self.side(Side::Secondary).lazy_list(prefix);
         stream::once(async move {
             match primary.next().await {
                 Some(Err(error)) => {
@@ -157,8 +178,10 @@ impl Replicated {
     /// Deletes from both. A refusal from Object Lock on either side wins; otherwise any failure is returned
     /// (the reaper retries), because a key deleted on one side only would be copied back by repair.
     pub async fn delete(&self, key: &ObjectKey) -> Result<DeleteOutcome, StoreError> {
-        let (primary, secondary) =
-            tokio::join!(self.primary.delete(key), self.secondary.delete(key));
+        let (primary, secondary) = tokio::join!(
+            self.side(Side::Primary).delete(key),
+            self.side(Side::Secondary).delete(key)
+        );
         match (primary, secondary) {
             (Err(error), _) | (_, Err(error)) if error.is_alarm() => Err(error),
             (Ok(DeleteOutcome::NotFound), Ok(DeleteOutcome::NotFound)) => {
@@ -182,20 +205,6 @@ impl Replicated {
             self.secondary.probe(Role::Secondary)
         );
         Posture::new(vec![primary, secondary])
-    }
-}
-
-impl Backend {
-    /// A lazily started listing, so the secondary is only asked when the primary fails.
-    fn clone_for_listing(
-        &self,
-        prefix: &str,
-    ) -> BoxStream<'static, Result<ListedObject, StoreError>> {
-        let backend = self.clone();
-        let prefix = prefix.to_owned();
-        stream::once(async move { backend.list(&prefix) })
-            .flatten()
-            .boxed()
     }
 }
 

@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use futures::future::BoxFuture;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
@@ -41,13 +40,8 @@ pub struct RepairEntry {
     pub recorded_at: OffsetDateTime,
 }
 
-/// Durable record of objects one provider lacks. `record` must not return before the entry is durable: the
-/// write it belongs to is reported successful right after.
-pub trait RepairSink: Send + Sync {
-    fn record<'a>(&'a self, entry: &'a RepairEntry) -> BoxFuture<'a, Result<(), StoreError>>;
-}
-
-/// A JSON-lines file: one entry per line, appended with fsync; `remove` rewrites it atomically.
+/// Durable record of objects one provider lacks: a JSON-lines file, one entry per line, appended
+/// with fsync; `remove` rewrites it atomically.
 #[derive(Debug)]
 pub struct FileRepairQueue {
     path: PathBuf,
@@ -108,18 +102,18 @@ impl FileRepairQueue {
     }
 }
 
-impl RepairSink for FileRepairQueue {
-    fn record<'a>(&'a self, entry: &'a RepairEntry) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let _held = self.guard.lock().await;
-            let path = self.path.clone();
-            let mut line = serde_json::to_vec(entry).map_err(|error| StoreError::RepairQueue {
-                path: path.clone(),
-                detail: error.to_string(),
-            })?;
-            line.push(b'\n');
-            self.blocking(move || append(&path, &line)).await
-        })
+impl FileRepairQueue {
+    /// Returns only once the entry is durable: the write it belongs to is reported successful
+    /// right after.
+    pub async fn record(&self, entry: &RepairEntry) -> Result<(), StoreError> {
+        let _held = self.guard.lock().await;
+        let path = self.path.clone();
+        let mut line = serde_json::to_vec(entry).map_err(|error| StoreError::RepairQueue {
+            path: path.clone(),
+            detail: error.to_string(),
+        })?;
+        line.push(b'\n');
+        self.blocking(move || append(&path, &line)).await
     }
 }
 

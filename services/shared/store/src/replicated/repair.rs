@@ -54,7 +54,10 @@ impl RepairReport {
 impl Replicated {
     /// Brings one key into agreement: copies it to the side that lacks it, or compares the two copies.
     pub async fn repair_key(&self, key: &ObjectKey) -> Result<KeyRepair, StoreError> {
-        let (primary, secondary) = tokio::join!(self.primary.head(key), self.secondary.head(key));
+        let (primary, secondary) = tokio::join!(
+            self.side(Side::Primary).head(key),
+            self.side(Side::Secondary).head(key)
+        );
         match (primary?, secondary?) {
             (None, None) => Ok(KeyRepair::MissingOnBoth),
             (Some(head), None) => self.copy(key, Side::Primary, &head).await,
@@ -160,40 +163,95 @@ impl Replicated {
         Ok(report)
     }
 
+    /// What each provider lacks under `prefix`, from both listings (no object is read). Keys of
+    /// the providers' own probes (`_rainlogs-*` at the bucket's root) are not compared.
+    pub async fn compare_listings(&self, prefix: &str) -> Result<Comparison, StoreError> {
+        let (primary, secondary) = tokio::join!(
+            sizes_under(self.side(Side::Primary), prefix),
+            sizes_under(self.side(Side::Secondary), prefix)
+        );
+        let (primary, secondary) = (primary?, secondary?);
+        let mut comparison = Comparison::default();
+        for (key, size) in &primary {
+            match secondary.get(key) {
+                None => comparison.secondary_lacks.push((key.clone(), *size)),
+                Some(other) if other != size => {
+                    comparison.sizes_differ.push((key.clone(), *size, *other));
+                }
+                Some(_) => comparison.same += 1,
+            }
+        }
+        for (key, size) in &secondary {
+            if !primary.contains_key(key) {
+                comparison.primary_lacks.push((key.clone(), *size));
+            }
+        }
+        Ok(comparison)
+    }
+
     /// Compares both listings under `prefix` and repairs every key that is missing on one side or whose sizes
     /// differ. Keys present on both with equal size are counted consistent without reading them (the verifier
     /// checks content); use `repair_key` for a deep comparison of one key.
     pub async fn repair_prefix(&self, prefix: &str) -> Result<RepairReport, StoreError> {
-        let primary = sizes_under(self.side(Side::Primary), prefix).await?;
-        let secondary = sizes_under(self.side(Side::Secondary), prefix).await?;
-        let mut report = RepairReport::default();
-        let mut keys: Vec<&String> = primary.keys().chain(secondary.keys()).collect();
-        keys.sort();
-        keys.dedup();
-        for key in keys {
-            if primary.contains_key(key) && primary.get(key) == secondary.get(key) {
-                report.consistent += 1;
-                continue;
-            }
-            match ObjectKey::new(key.clone()) {
+        let comparison = self.compare_listings(prefix).await?;
+        let mut report = RepairReport {
+            consistent: comparison.same,
+            ..RepairReport::default()
+        };
+        for key in comparison.keys_to_repair() {
+            match ObjectKey::new(key.to_owned()) {
                 Ok(key) => {
                     report.note(&key, self.repair_key(&key).await);
                 }
-                Err(error) => report.failed.push((key.clone(), error.to_string())),
+                Err(error) => report.failed.push((key.to_owned(), error.to_string())),
             }
         }
         Ok(report)
     }
 }
 
+/// Keys (named as on the primary) with sizes, by what differs between the providers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Comparison {
+    pub same: usize,
+    pub primary_lacks: Vec<(String, u64)>,
+    pub secondary_lacks: Vec<(String, u64)>,
+    /// (key, size on the primary, size on the secondary).
+    pub sizes_differ: Vec<(String, u64, u64)>,
+}
+
+impl Comparison {
+    pub fn is_whole(&self) -> bool {
+        self.primary_lacks.is_empty()
+            && self.secondary_lacks.is_empty()
+            && self.sizes_differ.is_empty()
+    }
+
+    /// Every key repair has to look at, in key order.
+    pub fn keys_to_repair(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self
+            .primary_lacks
+            .iter()
+            .chain(&self.secondary_lacks)
+            .map(|(key, _)| key.as_str())
+            .chain(self.sizes_differ.iter().map(|(key, _, _)| key.as_str()))
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+}
+
 async fn sizes_under(
-    backend: &crate::backend::Backend,
+    backend: super::side::SideView<'_>,
     prefix: &str,
 ) -> Result<BTreeMap<String, u64>, StoreError> {
     let mut listing = backend.list(prefix);
     let mut sizes = BTreeMap::new();
     while let Some(object) = listing.next().await {
         let object = object?;
+        if object.key.starts_with("_rainlogs-") {
+            continue;
+        }
         sizes.insert(object.key, object.size);
     }
     Ok(sizes)

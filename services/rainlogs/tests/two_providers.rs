@@ -1,0 +1,354 @@
+//! Two storage providers for real: two separate SeaweedFS servers with their own endpoints,
+//! credentials and key prefixes, configured as `store` and `store.secondary`. Each is killed in
+//! turn while objects are written; writes go on; `rainlogs store compare` shows what each
+//! lacks; a running process repairs what it queued on its own and says `degraded` (not "not
+//! ready") while one provider is away; `rainlogs store repair` fills in the rest; afterwards both
+//! buckets hold every object, byte for byte, under their own prefix.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rainlogs_store::{
+    BucketOptions, ObjectKey, PutOptions, S3Config, S3Credentials, S3Store, Store,
+};
+use rainlogs_testkit::{NatsServer, SeaweedServer, TestDatabase, free_port};
+use time::OffsetDateTime;
+
+const PRIMARY_PREFIX: &str = "rainlogs";
+const SECONDARY_PREFIX: &str = "replica/eu-2";
+
+fn s3(server: &SeaweedServer, bucket: &str) -> S3Store {
+    let mut config = S3Config::new(bucket);
+    config.endpoint = Some(server.endpoint.clone());
+    config.path_style = true;
+    config.connect_timeout = Duration::from_secs(2);
+    config.credentials = Some(S3Credentials {
+        access_key_id: server.access_key.clone(),
+        secret_access_key: server.secret_key.clone(),
+        session_token: None,
+    });
+    S3Store::new(config).expect("s3 store")
+}
+
+async fn bucket_with_object_lock(server: &SeaweedServer, bucket: &str) {
+    s3(server, bucket)
+        .create_bucket(BucketOptions {
+            object_lock: true,
+            default_retention: None,
+        })
+        .await
+        .expect("bucket");
+}
+
+/// `store.*` and `store.secondary.*` as environment variables (the nested form).
+fn store_env(
+    primary: &SeaweedServer,
+    secondary: &SeaweedServer,
+    data: &Path,
+) -> Vec<(String, String)> {
+    [
+        (
+            "RAINLOGS__STORE__URL",
+            format!("s3://first/{PRIMARY_PREFIX}"),
+        ),
+        ("RAINLOGS__STORE__ENDPOINT", primary.endpoint.clone()),
+        ("RAINLOGS__STORE__ACCESS_KEY_ID", primary.access_key.clone()),
+        (
+            "RAINLOGS__STORE__SECRET_ACCESS_KEY",
+            primary.secret_key.clone(),
+        ),
+        (
+            "RAINLOGS__STORE__SECONDARY__URL",
+            format!("s3://second/{SECONDARY_PREFIX}"),
+        ),
+        (
+            "RAINLOGS__STORE__SECONDARY__ENDPOINT",
+            secondary.endpoint.clone(),
+        ),
+        ("RAINLOGS__STORE__SECONDARY__REGION", "eu-west-2".into()),
+        (
+            "RAINLOGS__STORE__SECONDARY__ACCESS_KEY_ID",
+            secondary.access_key.clone(),
+        ),
+        (
+            "RAINLOGS__STORE__SECONDARY__SECRET_ACCESS_KEY",
+            secondary.secret_key.clone(),
+        ),
+        ("RAINLOGS__SERVICE__DATA_DIR", data.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn rainlogs(env: &[(String, String)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rainlogs"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run rainlogs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn object(n: u32) -> (ObjectKey, Bytes) {
+    let key =
+        ObjectKey::new(format!("{PRIMARY_PREFIX}/v1/acme/zone/archive/{n:04}.zst")).expect("key");
+    (
+        key,
+        Bytes::from(format!("archive {n}: ").repeat(200 + n as usize)),
+    )
+}
+
+async fn write(store: &Store, range: std::ops::Range<u32>) {
+    for n in range {
+        let (key, bytes) = object(n);
+        let options = PutOptions {
+            retain_until: Some(OffsetDateTime::now_utc() + time::Duration::days(1)),
+            ..PutOptions::default()
+        };
+        store
+            .put_bytes(&key, bytes, &options)
+            .await
+            .unwrap_or_else(|e| panic!("write {n} with one provider away: {e}"));
+    }
+}
+
+/// Every object is on both providers, byte for byte, each under its own prefix.
+async fn assert_both_whole(primary: &SeaweedServer, secondary: &SeaweedServer, count: u32) {
+    let (first, second) = (s3(primary, "first"), s3(secondary, "second"));
+    for n in 0..count {
+        let (key, bytes) = object(n);
+        let replica_key =
+            ObjectKey::new(key.as_str().replacen(PRIMARY_PREFIX, SECONDARY_PREFIX, 1))
+                .expect("key");
+        assert_eq!(first.get_bytes(&key).await.expect("on the primary"), bytes);
+        assert_eq!(
+            second
+                .get_bytes(&replica_key)
+                .await
+                .expect("on the secondary"),
+            bytes
+        );
+    }
+}
+
+struct Running {
+    child: Child,
+    telemetry: u16,
+}
+
+impl Running {
+    async fn ready(&self) -> (u16, serde_json::Value) {
+        let url = format!("http://127.0.0.1:{}/ready", self.telemetry);
+        let response = reqwest::get(&url).await.expect("/ready");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("http://127.0.0.1:{}/metrics", self.telemetry))
+            .await
+            .expect("/metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    async fn wait_until(&self, what: &str, ok: impl Fn(u16, &serde_json::Value, &str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(resp) =
+                reqwest::get(format!("http://127.0.0.1:{}/ready", self.telemetry)).await
+            {
+                let status = resp.status().as_u16();
+                if let Ok(body) = resp.json::<serde_json::Value>().await {
+                    let metrics = self.metrics().await;
+                    if ok(status, &body, &metrics) {
+                        return;
+                    }
+                    assert!(Instant::now() < deadline, "{what}: {status} {body}");
+                }
+            }
+            assert!(Instant::now() < deadline, "{what}: no /ready");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn two_separate_providers_survive_each_outage_and_end_up_whole() {
+    let mut primary = SeaweedServer::start("first-key", "first-secret-0123456789");
+    let mut secondary = SeaweedServer::start("second-key", "second-secret-9876543210");
+    bucket_with_object_lock(&primary, "first").await;
+    bucket_with_object_lock(&secondary, "second").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let env = store_env(&primary, &secondary, dir.path());
+
+    // The configuration names two providers; every service accepts it.
+    let check = rainlogs(&env, &["config", "check", "--service", "archiver"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // What the services open from that configuration: writes go to both.
+    let mut config = rainlogs_config::Config::default();
+    config.store.url = format!("s3://first/{PRIMARY_PREFIX}");
+    config.store.endpoint = Some(primary.endpoint.clone());
+    config.store.access_key_id = Some(primary.access_key.clone());
+    config.store.secret_access_key = Some(rainlogs_config::Secret::new(primary.secret_key.clone()));
+    config.store.secondary = Some(Box::new(rainlogs_config::StoreSettings {
+        url: format!("s3://second/{SECONDARY_PREFIX}"),
+        endpoint: Some(secondary.endpoint.clone()),
+        region: "eu-west-2".into(),
+        access_key_id: Some(secondary.access_key.clone()),
+        secret_access_key: Some(rainlogs_config::Secret::new(secondary.secret_key.clone())),
+        ..rainlogs_config::StoreSettings::default()
+    }));
+    config.service.data_dir = dir.path().to_owned();
+    let store = rainlogs_runtime::open_store(&config)
+        .await
+        .expect("open")
+        .store;
+    write(&store, 0..4).await;
+
+    // The secondary goes away: writes go on, and compare names what it lacks.
+    secondary.kill();
+    write(&store, 4..8).await;
+    secondary.restart();
+    let compare = rainlogs(&env, &["store", "compare"]);
+    assert_eq!(compare.status.code(), Some(1), "{}", stdout(&compare));
+    assert_eq!(
+        stdout(&compare).matches("secondary lacks\t").count(),
+        4,
+        "{}",
+        stdout(&compare)
+    );
+    assert!(
+        !stdout(&compare).contains("primary lacks\t"),
+        "{}",
+        stdout(&compare)
+    );
+
+    // A running process drains the queue its own writes left (same data directory) at once,
+    // and reports the backlog.
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let telemetry = free_port();
+    let log = std::fs::File::create(dir.path().join("run.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
+        .args(["run", "--dev", "--service", "archiver"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RAINLOGS__NATS__URL", &nats.url)
+        .env("RAINLOGS__DATABASE__URL", &db.url)
+        .env(
+            "RAINLOGS__TELEMETRY__LISTEN",
+            format!("127.0.0.1:{telemetry}"),
+        )
+        .env(
+            "RAINLOGS__API__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn");
+    let running = Running { child, telemetry };
+    running
+        .wait_until(
+            "the queued objects are repaired",
+            |status, body, metrics| {
+                status == 200
+                    && body["status"] == "ready"
+                    && body["info"]["store"]["repair_backlog"] == 0
+                    && metrics.contains("rainlogs_store_repaired_total")
+                    && metrics.lines().any(|l| {
+                        l.starts_with("rainlogs_store_repair_backlog") && l.ends_with(" 0")
+                    })
+            },
+        )
+        .await;
+    let compare = rainlogs(&env, &["store", "compare"]);
+    assert!(compare.status.success(), "{}", stdout(&compare));
+
+    // The primary goes away: still ready, but degraded, and the metric says which provider.
+    primary.kill();
+    running
+        .wait_until(
+            "degraded while the primary is away",
+            |status, body, metrics| {
+                status == 200
+                    && body["status"] == "degraded"
+                    && body["checks"]["store"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("degraded: primary"))
+                    && metrics.contains("rainlogs_store_provider_up{role=\"primary\"")
+                    && metrics.lines().any(|l| {
+                        l.starts_with("rainlogs_store_provider_up{role=\"primary\"")
+                            && l.ends_with(" 0")
+                    })
+            },
+        )
+        .await;
+    // Written by another process (its own repair queue): the running one does not know of them.
+    config.service.data_dir = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&config.service.data_dir).expect("data dir");
+    let elsewhere = rainlogs_runtime::open_store(&config)
+        .await
+        .expect("open")
+        .store;
+    write(&elsewhere, 8..12).await;
+    // Reads fall back to the secondary meanwhile.
+    let (key, bytes) = object(9);
+    assert_eq!(
+        store
+            .get_bytes(&key)
+            .await
+            .expect("read from the secondary"),
+        bytes
+    );
+    primary.restart();
+    running
+        .wait_until("ready again", |status, body, _| {
+            status == 200 && body["status"] == "ready"
+        })
+        .await;
+    let (status, _) = running.ready().await;
+    assert_eq!(status, 200);
+    drop(running);
+
+    // What no running process repairs (the other process' queue), the command finds from both
+    // listings; then both are whole.
+    let dry = rainlogs(&env, &["store", "repair", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(1), "{}", stdout(&dry));
+    assert_eq!(
+        stdout(&dry).matches("would repair\t").count(),
+        4,
+        "{}",
+        stdout(&dry)
+    );
+    let repair = rainlogs(&env, &["store", "repair"]);
+    assert!(repair.status.success(), "{}", stdout(&repair));
+    assert!(stdout(&repair).contains("copied 4,"), "{}", stdout(&repair));
+    let compare = rainlogs(&env, &["store", "compare"]);
+    assert!(compare.status.success(), "{}", stdout(&compare));
+    assert_both_whole(&primary, &secondary, 12).await;
+}
