@@ -5,13 +5,16 @@
 //! window can be handled before an earlier one, and sealing it first would leave the earlier
 //! one impossible to seal in order. So before a dataset's first entry, the zone's archive events
 //! are read (once, then incrementally) and the earliest window announced for the dataset goes
-//! first.
+//! first. What the collector wrote first on `rl.batch.<zone>` counts too: an archiver that died
+//! holding the first window's batches gets them again only after the consumer's ack wait, and
+//! by then later windows may be announced; the first window must still go first.
 
 use std::collections::HashMap;
 
+use rainlogs_bus::async_nats::jetstream::stream::DirectGetErrorKind;
 use rainlogs_bus::async_nats::jetstream::stream::Stream;
 use rainlogs_integrity::Dataset;
-use rainlogs_schemas::{Envelope, subjects};
+use rainlogs_schemas::{Envelope, Event, subjects};
 
 use crate::body;
 use crate::journal::{JournalError, read_subject};
@@ -22,17 +25,26 @@ struct ZoneScan {
     read_until: u64,
     /// Earliest announced window start (ns) per dataset.
     earliest: HashMap<String, u64>,
+    /// Start (ns) of the window of the first collector event per dataset on `rl.batch.<zone>`
+    /// (read once; `None` until then).
+    collected: Option<HashMap<String, u64>>,
 }
+
+/// How many of the first `rl.batch.<zone>` messages are looked at for each dataset's first
+/// window (a zone's datasets start together, so their first events are among the first few).
+const COLLECTED_LOOKAHEAD: usize = 32;
 
 pub struct FirstWindows {
     stream: Stream,
+    batches: Stream,
     zones: HashMap<String, ZoneScan>,
 }
 
 impl FirstWindows {
-    pub fn new(stream: Stream) -> Self {
+    pub fn new(stream: Stream, batches: Stream) -> Self {
         Self {
             stream,
+            batches,
             zones: HashMap::new(),
         }
     }
@@ -66,11 +78,62 @@ impl FirstWindows {
         )
         .await?;
         scan.read_until = read_until;
-        Ok(scan.earliest.get(dataset.as_str()).copied())
+        if scan.collected.is_none() {
+            scan.collected = Some(first_collected(&self.batches, zone).await?);
+        }
+        let announced = scan.earliest.get(dataset.as_str()).copied();
+        let collected = scan
+            .collected
+            .as_ref()
+            .and_then(|c| c.get(dataset.as_str()).copied());
+        Ok(match (announced, collected) {
+            (Some(a), Some(c)) => Some(a.min(c)),
+            (a, c) => a.or(c),
+        })
     }
 
     /// The zone's datasets all have entries: the scan is no longer needed.
     pub fn forget(&mut self, zone: &str) {
         self.zones.remove(zone);
     }
+}
+
+/// The window start (ns) of the first collector event per dataset among the first messages of
+/// `rl.batch.<zone>`. Older than the replay buffer (7 days) means nothing is found, and the
+/// archive events alone decide.
+async fn first_collected(
+    batches: &Stream,
+    zone: &str,
+) -> Result<HashMap<String, u64>, JournalError> {
+    let subject = subjects::batch(zone);
+    let mut found = HashMap::new();
+    let mut next = None;
+    for _ in 0..COLLECTED_LOOKAHEAD {
+        let message = match batches
+            .direct_get_next_for_subject(subject.clone(), next)
+            .await
+        {
+            Ok(message) => message,
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
+            Err(e) => {
+                return Err(JournalError::Unavailable {
+                    subject,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        next = Some(message.sequence + 1);
+        let Ok(envelope) = Envelope::from_cbor(&message.payload) else {
+            continue;
+        };
+        let (dataset, window) = match &envelope.event {
+            Event::BatchCollected(e) => (e.dataset.clone(), e.window),
+            Event::WindowClosed(e) => (e.dataset.clone(), e.window),
+            _ => continue,
+        };
+        if let Ok(window) = body::window(&window) {
+            found.entry(dataset).or_insert(window.start_ns());
+        }
+    }
+    Ok(found)
 }

@@ -82,6 +82,11 @@ impl Sealer {
             .get_stream(definitions::ARCHIVE)
             .await
             .map_err(|e| setup(&e))?;
+        let batch_stream = bus
+            .js
+            .get_stream(definitions::BATCH)
+            .await
+            .map_err(|e| setup(&e))?;
         Ok(Self {
             core: Core {
                 journal,
@@ -89,7 +94,7 @@ impl Sealer {
                 key,
                 settings,
                 zones: HashMap::new(),
-                first_windows: FirstWindows::new(archive_stream),
+                first_windows: FirstWindows::new(archive_stream, batch_stream),
                 early: HashMap::new(),
             },
             consumer,
