@@ -227,10 +227,46 @@ async fn two_separate_providers_survive_each_outage_and_end_up_whole() {
         .store;
     write(&store, 0..4).await;
 
+    // The latest checkpoint, the one key that is ever replaced.
+    let checkpoint =
+        ObjectKey::new(format!("{PRIMARY_PREFIX}/v1/acme/zone/tlog/checkpoint")).expect("key");
+    let replica_checkpoint =
+        ObjectKey::new(format!("{SECONDARY_PREFIX}/v1/acme/zone/tlog/checkpoint")).expect("key");
+    let replace = |version: &'static str| {
+        let store = &store;
+        let checkpoint = &checkpoint;
+        async move {
+            store
+                .replace_bytes(checkpoint, Bytes::from(version), &PutOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("replacing with {version}: {e}"));
+        }
+    };
+    replace("checkpoint 1").await;
+
     // The secondary goes away: writes go on, and compare names what it lacks.
     secondary.kill();
     write(&store, 4..8).await;
+    // Replacing the checkpoint during the outage keeps it on the primary (it used to be deleted
+    // on both and put on neither).
+    replace("checkpoint 2, after more entries").await;
+    assert_eq!(
+        s3(&primary, "first")
+            .get_bytes(&checkpoint)
+            .await
+            .expect("on the primary"),
+        Bytes::from("checkpoint 2, after more entries")
+    );
     secondary.restart();
+    // The secondary keeps its previous checkpoint, consistent with what it holds, until the
+    // next replacement; that is not something to repair.
+    assert_eq!(
+        s3(&secondary, "second")
+            .get_bytes(&replica_checkpoint)
+            .await
+            .expect("on the secondary"),
+        Bytes::from("checkpoint 1")
+    );
     let compare = rainlogs(&env, &["store", "compare"]);
     assert_eq!(compare.status.code(), Some(1), "{}", stdout(&compare));
     assert_eq!(
@@ -242,6 +278,11 @@ async fn two_separate_providers_survive_each_outage_and_end_up_whole() {
     assert!(
         !stdout(&compare).contains("primary lacks\t"),
         "{}",
+        stdout(&compare)
+    );
+    assert!(
+        !stdout(&compare).contains("sizes differ\t"),
+        "the replaced checkpoint is not a difference: {}",
         stdout(&compare)
     );
 
@@ -350,5 +391,14 @@ async fn two_separate_providers_survive_each_outage_and_end_up_whole() {
     assert!(stdout(&repair).contains("copied 4,"), "{}", stdout(&repair));
     let compare = rainlogs(&env, &["store", "compare"]);
     assert!(compare.status.success(), "{}", stdout(&compare));
+    assert!(!stdout(&repair).contains("INCIDENT"), "{}", stdout(&repair));
     assert_both_whole(&primary, &secondary, 12).await;
+    replace("checkpoint 3").await;
+    assert_eq!(
+        s3(&secondary, "second")
+            .get_bytes(&replica_checkpoint)
+            .await
+            .expect("on the secondary"),
+        Bytes::from("checkpoint 3")
+    );
 }

@@ -228,8 +228,9 @@ impl Tlog {
 
     /// Replaces `tlog/checkpoint`, never with an older checkpoint than the one it holds.
     ///
-    /// The store writes create-only, so replacing is delete-then-put; a reader in between finds
-    /// no latest checkpoint and falls back to the history (as `latest_checkpoint` does).
+    /// The store writes create-only, so replacing is delete-then-put (`Store::replace_bytes`); a
+    /// reader in between finds no latest checkpoint and falls back to the history (as
+    /// `latest_checkpoint` does).
     async fn replace_latest(
         &self,
         origin: &Origin,
@@ -244,22 +245,50 @@ impl Tlog {
             {
                 return Ok(());
             }
-            match self.store.delete(&latest).await {
-                Ok(_) => {}
+            // With two providers each is replaced on its own, so an outage of one never takes
+            // the latest checkpoint away from the other.
+            match self
+                .store
+                .replace_bytes(&latest, note.clone(), options)
+                .await
+            {
+                Ok(_) => return Ok(()),
                 Err(e @ StoreError::RetentionRefused { .. }) => {
                     tracing::warn!(error = %e, key = %latest,
                         "the bucket's retention keeps tlog/checkpoint from being replaced; only the history is updated");
                     return Ok(());
                 }
-                Err(e) => return Err(e.into()),
-            }
-            match self.store.put_bytes(&latest, note.clone(), options).await {
-                Ok(_) => return Ok(()),
                 // Another sealer put its checkpoint between our delete and put: look again.
                 Err(StoreError::Incident(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rainlogs_integrity::{BucketPrefix, Name, Origin};
+
+    /// Repair must know the latest checkpoint is the key that is replaced (not an incident when
+    /// the providers differ on it for a while).
+    #[test]
+    fn the_latest_checkpoint_is_the_key_the_store_knows_as_replaced() {
+        let prefix = BucketPrefix::new("prod").expect("prefix");
+        let origin = Origin::new(
+            &Name::new("acme").expect("name"),
+            &Name::new("023e105f4ecef8ad9ca31a8372d0c353").expect("name"),
+        );
+        assert!(
+            prefix
+                .checkpoint_key(&origin)
+                .ends_with(rainlogs_store::REPLACED_KEY_SUFFIX)
+        );
+        assert!(
+            !prefix
+                .checkpoint_history_key(&origin, 7)
+                .ends_with(rainlogs_store::REPLACED_KEY_SUFFIX)
+        );
     }
 }

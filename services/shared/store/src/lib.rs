@@ -33,7 +33,8 @@ pub use posture::{
     BackendKind, Check, CheckStatus, DefaultRetention, Posture, ProviderPosture, Role,
 };
 pub use replicated::{
-    Comparison, FileRepairQueue, KeyRepair, RepairEntry, RepairReport, Replicated, Side,
+    Comparison, FileRepairQueue, KeyRepair, REPLACED_KEY_SUFFIX, RepairEntry, RepairReport,
+    Replicated, Side,
 };
 pub use s3::{BucketOptions, DefaultRetentionRule, S3Config, S3Credentials, S3Store};
 pub use store::Store;

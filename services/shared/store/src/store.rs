@@ -44,6 +44,24 @@ impl Store {
         self.put_stream(key, &bytes[..], options).await
     }
 
+    /// Makes `key` hold `bytes` where it held something else: the one kind of object that is
+    /// ever replaced (a pointer such as the latest checkpoint, whose every version is also kept
+    /// under its own create-only key). Objects are create-only, so this deletes, then puts. With
+    /// two providers each is replaced on its own: one that does not answer keeps its previous
+    /// copy (still consistent with what else it holds) until the next replacement, and is not
+    /// queued for repair. Fails only when no provider took the new bytes.
+    pub async fn replace_bytes(
+        &self,
+        key: &ObjectKey,
+        bytes: Bytes,
+        options: &PutOptions,
+    ) -> Result<PutOutcome, StoreError> {
+        match self {
+            Store::Single(backend) => replace_on(backend, key, bytes, options).await,
+            Store::Replicated(replicated) => replicated.replace_bytes(key, bytes, options).await,
+        }
+    }
+
     /// A streaming reader over the object's bytes.
     pub async fn get(&self, key: &ObjectKey) -> Result<ObjectReader, StoreError> {
         match self {
@@ -101,4 +119,15 @@ impl From<Replicated> for Store {
     fn from(replicated: Replicated) -> Self {
         Store::Replicated(Arc::new(replicated))
     }
+}
+
+/// Delete-then-put on one provider (see [`Store::replace_bytes`]).
+pub(crate) async fn replace_on(
+    backend: &Backend,
+    key: &ObjectKey,
+    bytes: Bytes,
+    options: &PutOptions,
+) -> Result<PutOutcome, StoreError> {
+    backend.delete(key).await?;
+    backend.put_bytes(key, bytes, options).await
 }

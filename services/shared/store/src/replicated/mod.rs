@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
 pub use queue::{FileRepairQueue, RepairEntry, Side};
-pub use repair::{Comparison, KeyRepair, RepairReport};
+pub use repair::{Comparison, KeyRepair, REPLACED_KEY_SUFFIX, RepairReport};
 
 use crate::backend::Backend;
 use crate::error::StoreError;
@@ -121,6 +121,41 @@ impl Replicated {
         self.repairs.record(&entry).await?;
         outcome.pending_repair = Some(missing_on);
         Ok(outcome)
+    }
+
+    /// Replaces `key` on each provider on its own (see `Store::replace_bytes`): the write
+    /// succeeds when one provider took it; the other keeps its previous copy, which its next
+    /// replacement brings up to date. An Object Lock refusal or a racing writer on either side
+    /// wins, as for every write.
+    pub async fn replace_bytes(
+        &self,
+        key: &ObjectKey,
+        bytes: bytes::Bytes,
+        options: &PutOptions,
+    ) -> Result<PutOutcome, StoreError> {
+        let on = |side: Side| {
+            let bytes = bytes.clone();
+            async move {
+                let view = self.side(side);
+                view.delete(key).await?;
+                view.put_stream(key, &bytes[..], options).await
+            }
+        };
+        let (primary, secondary) = tokio::join!(on(Side::Primary), on(Side::Secondary));
+        match (primary, secondary) {
+            (Err(error), _) | (_, Err(error)) if error.incident().is_some() || error.is_alarm() => {
+                Err(error)
+            }
+            (Ok(outcome), Ok(_)) => Ok(outcome),
+            (Ok(outcome), Err(error)) | (Err(error), Ok(outcome)) => {
+                tracing::warn!(%key, %error, "replaced on one provider only; the other keeps its previous copy until the next replacement");
+                Ok(outcome)
+            }
+            (Err(primary), Err(secondary)) => Err(StoreError::Replication {
+                primary: Box::new(primary),
+                secondary: Box::new(secondary),
+            }),
+        }
     }
 
     pub async fn get(&self, key: &ObjectKey) -> Result<ObjectReader, StoreError> {
