@@ -46,6 +46,21 @@ impl Backend {
         }
     }
 
+    /// One stored version of the object (a version id the provider gave when it was written).
+    /// The local directory keeps no versions: `NotFound`.
+    pub async fn get_version(
+        &self,
+        key: &ObjectKey,
+        version_id: &str,
+    ) -> Result<ObjectReader, StoreError> {
+        match self {
+            Backend::Fs(_) => Err(StoreError::NotFound {
+                key: key.to_string(),
+            }),
+            Backend::S3(store) => store.get_version(key, Some(version_id)).await,
+        }
+    }
+
     pub async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectHead>, StoreError> {
         match self {
             Backend::Fs(store) => store.head(key).await,

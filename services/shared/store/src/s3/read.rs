@@ -36,11 +36,22 @@ impl S3Store {
     }
 
     pub async fn get(&self, key: &ObjectKey) -> Result<ObjectReader, StoreError> {
+        self.get_version(key, None).await
+    }
+
+    /// One stored version of `key` (`None`: the current one). A version the provider does not
+    /// hold fails like a missing object does.
+    pub async fn get_version(
+        &self,
+        key: &ObjectKey,
+        version_id: Option<&str>,
+    ) -> Result<ObjectReader, StoreError> {
         let output = self
             .client()
             .get_object()
             .bucket(self.bucket())
             .key(key.as_str())
+            .set_version_id(version_id.map(str::to_owned))
             .send()
             .await
             .map_err(|error| Failure::from_sdk(error).into_error("get", key.as_str()))?;
