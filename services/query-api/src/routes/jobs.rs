@@ -1,6 +1,10 @@
 //! Jobs are sealed windows (chain entries): `GET /api/v1/logs/jobs[/{job_id}[/download]]`,
 //! `GET /api/v1/zones/{zone_id}/logs` and `GET /api/v1/zones/{zone_id}/checkpoint`.
 
+mod copies;
+
+use std::pin::Pin;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use poem::Body;
@@ -8,8 +12,10 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use rainlogs_store::{ObjectKey, StoreError};
+use rainlogs_store::ObjectKey;
 use time::OffsetDateTime;
+use tokio::io::AsyncRead;
+use tracing::Instrument as _;
 
 use crate::auth::BearerAuth;
 use crate::download;
@@ -154,6 +160,12 @@ enum DownloadResponse {
         #[oai(header = "Repr-Digest")]
         String,
         #[oai(header = "Content-Disposition")] String,
+        /// Which copy of the archive this is: `primary-current` (the object as it is now),
+        /// `primary-sealed-version` (the object version the entry sealed, when the current one
+        /// does not match) or `secondary` (the second provider's copy). Only a copy whose bytes
+        /// are the sealed ones is served; when none is, the answer is a 500.
+        #[oai(header = "X-RainLogs-Served-From")]
+        String,
     ),
     /// The stored object, streamed.
     #[oai(status = 200, content_type = "application/zstd")]
@@ -166,6 +178,12 @@ enum DownloadResponse {
         #[oai(header = "Repr-Digest")]
         String,
         #[oai(header = "Content-Disposition")] String,
+        /// Which copy of the archive this is: `primary-current` (the object as it is now),
+        /// `primary-sealed-version` (the object version the entry sealed, when the current one
+        /// does not match) or `secondary` (the second provider's copy). Only a copy whose bytes
+        /// are the sealed ones is served; when none is, the answer is a 500.
+        #[oai(header = "X-RainLogs-Served-From")]
+        String,
     ),
 }
 
@@ -585,18 +603,66 @@ impl JobsApi {
             .as_deref()
             .ok_or_else(|| ApiError::internal("archive job without an object key"))
             .and_then(|k| ObjectKey::new(k).map_err(ApiError::internal))?;
-        let object = match state.store.store.get(&key).await {
-            Ok(reader) => reader,
-            Err(StoreError::NotFound { .. }) => {
-                tracing::error!(key = key.as_str(), "sealed archive missing from the store");
-                return Err(ApiError::internal(format!(
-                    "archive object {} is missing",
-                    key.as_str()
-                )));
-            }
-            Err(e) => return Err(ApiError::unavailable("the archive store", e)),
+        let size = unsigned(row.stored_size)
+            .ok_or_else(|| ApiError::internal("archive job without a stored size"))?;
+        let sealed = copies::Sealed {
+            key: &key,
+            version: row.object_version.as_deref().filter(|v| !v.is_empty()),
+            size,
+            sha256: stored_sha256,
         };
         let format = format.0.unwrap_or(DownloadFormat::Ndjson);
+        let form = match format {
+            DownloadFormat::Ndjson => "ndjson",
+            DownloadFormat::Zst => "zst",
+        };
+        let span = tracing::info_span!("archive_download", key = key.as_str(), job = %row.job_id);
+        let chosen = {
+            let copies = copies::StoreCopies::new(&state.store.store);
+            copies::choose(&copies, &sealed, copies::BUFFER_LIMIT)
+                .instrument(span.clone())
+                .await
+        };
+        let chosen = match chosen {
+            Ok(chosen) => chosen,
+            Err(failure) => {
+                let (reason, error) = span.in_scope(|| match failure {
+                    copies::NoCopy::NoIntactCopy => (
+                        "no_intact_copy",
+                        ApiError::with_status(
+                            poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            ErrorCode::Internal.as_str(),
+                            format!(
+                                "no intact copy of archive {} was found: no copy holds the bytes \
+                                 of its sealed SHA-256 {}; quote the request id when reporting it",
+                                key.as_str(),
+                                hex::encode(stored_sha256)
+                            ),
+                        ),
+                    ),
+                    copies::NoCopy::Unavailable(e) => {
+                        ("unavailable", ApiError::unavailable("the archive store", e))
+                    }
+                });
+                span.in_scope(|| copies::note_failure(reason));
+                state
+                    .audit(
+                        &p.tenant,
+                        &p.actor,
+                        "archive.download",
+                        &target,
+                        Outcome::Failed,
+                        Some(format!("format={form}; {reason}")),
+                    )
+                    .await?;
+                return Err(error);
+            }
+        };
+        span.in_scope(|| copies::note_fallback(chosen.from, form));
+        let detail = match chosen.from {
+            copies::ServedFrom::PrimaryCurrent => format!("format={form}"),
+            other => format!("format={form}; served_from={}", other.as_str()),
+        };
         state
             .audit(
                 &p.tenant,
@@ -604,7 +670,7 @@ impl JobsApi {
                 "archive.download",
                 &target,
                 Outcome::Ok,
-                Some(format!("format={format:?}").to_lowercase()),
+                Some(detail),
             )
             .await?;
         let base = row
@@ -612,26 +678,51 @@ impl JobsApi {
             .as_deref()
             .and_then(|k| k.rsplit('/').next())
             .unwrap_or("archive.ndjson.zst");
-        let response = match format {
-            DownloadFormat::Ndjson => DownloadResponse::Ndjson(
-                Binary(Body::from_bytes_stream(download::ndjson(
-                    object,
-                    stored_sha256,
-                    content_sha256,
-                ))),
-                hex::encode(content_sha256),
-                format!("sha-256=:{}:", BASE64.encode(content_sha256)),
-                format!("attachment; filename=\"{}\"", base.trim_end_matches(".zst")),
-            ),
-            DownloadFormat::Zst => DownloadResponse::Zstd(
-                Binary(Body::from_bytes_stream(download::raw(
-                    object,
-                    stored_sha256,
-                ))),
+        let served_from = chosen.from.as_str().to_owned();
+        let response = match (format, chosen.body) {
+            // Checked whole: sent with its length. (The memory budget is given back now, while
+            // the body is still being sent; it bounds the checking, the larger part.)
+            (DownloadFormat::Zst, copies::ChosenBody::Checked(bytes)) => DownloadResponse::Zstd(
+                Binary(Body::from_bytes(bytes)),
                 hex::encode(stored_sha256),
                 format!("sha-256=:{}:", BASE64.encode(stored_sha256)),
                 format!("attachment; filename=\"{base}\""),
+                served_from,
             ),
+            (DownloadFormat::Zst, copies::ChosenBody::Unchecked(reader)) => {
+                let stream = download::raw(reader, stored_sha256);
+                DownloadResponse::Zstd(
+                    Binary(Body::from_bytes_stream(copies::Watched::new(
+                        stream,
+                        span,
+                        chosen.from,
+                        None,
+                    ))),
+                    hex::encode(stored_sha256),
+                    format!("sha-256=:{}:", BASE64.encode(stored_sha256)),
+                    format!("attachment; filename=\"{base}\""),
+                    served_from,
+                )
+            }
+            (DownloadFormat::Ndjson, body) => {
+                let reader: Pin<Box<dyn AsyncRead + Send>> = match body {
+                    copies::ChosenBody::Checked(bytes) => Box::pin(std::io::Cursor::new(bytes)),
+                    copies::ChosenBody::Unchecked(reader) => reader,
+                };
+                let stream = download::ndjson(reader, stored_sha256, content_sha256);
+                DownloadResponse::Ndjson(
+                    Binary(Body::from_bytes_stream(copies::Watched::new(
+                        stream,
+                        span,
+                        chosen.from,
+                        chosen.permit,
+                    ))),
+                    hex::encode(content_sha256),
+                    format!("sha-256=:{}:", BASE64.encode(content_sha256)),
+                    format!("attachment; filename=\"{}\"", base.trim_end_matches(".zst")),
+                    served_from,
+                )
+            }
         };
         Ok(response)
     }
