@@ -136,10 +136,10 @@ pub async fn start(
         let state = lock(&readable).clone();
         async move { serde_json::to_value(state).unwrap_or_default() }.boxed()
     });
-    let checked = watch.clone_for_check();
+    let checked = store.clone();
     health.add_degradable_check("store", move || {
         let checked = checked.clone();
-        async move { checked.readiness().await }.boxed()
+        async move { readiness(&checked).await }.boxed()
     });
     tokio::spawn(watch.run(shutdown))
 }
@@ -157,19 +157,7 @@ struct Watch {
     lost_protection: Vec<(String, String)>,
 }
 
-/// What the readiness check needs: the store and a key to ask about.
-#[derive(Clone)]
-struct ReadinessProbe {
-    store: ObjectStore,
-}
-
 impl Watch {
-    fn clone_for_check(&self) -> ReadinessProbe {
-        ReadinessProbe {
-            store: self.store.clone(),
-        }
-    }
-
     async fn run(mut self, shutdown: CancellationToken) {
         let mut pass = tokio::time::interval(PASS_EVERY);
         pass.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -188,11 +176,7 @@ impl Watch {
 
     /// Asks each provider whether it answers; with two, copies what one missed.
     async fn pass(&mut self) {
-        let answers = ReadinessProbe {
-            store: self.store.clone(),
-        }
-        .providers()
-        .await;
+        let answers = providers(&self.store).await;
         let previous = lock(&self.state).providers.clone();
         for provider in &answers {
             self.metrics.up.record(
@@ -308,65 +292,62 @@ impl Watch {
     }
 }
 
-impl ReadinessProbe {
-    /// A HEAD of a key that need not exist on each provider: any answer (found or not) proves
-    /// it is reachable and the credentials work.
-    async fn providers(&self) -> Vec<ProviderState> {
-        let key = match ObjectKey::new(format!("{}_rainlogs-ready", key_prefix(&self.store.prefix)))
-        {
-            Ok(key) => key,
-            Err(e) => {
-                return vec![ProviderState {
-                    role: "only",
-                    location: String::new(),
-                    answering: false,
-                    problem: Some(e.to_string()),
-                }];
-            }
-        };
-        match &self.store.store {
-            Store::Single(backend) => {
-                vec![state("only", backend.location(), backend.head(&key).await)]
-            }
-            Store::Replicated(replicated) => {
-                let (primary, secondary) = (
-                    replicated.side(Side::Primary),
-                    replicated.side(Side::Secondary),
-                );
-                let (p, s) = tokio::join!(primary.head(&key), secondary.head(&key));
-                vec![
-                    state("primary", primary.location(), p),
-                    state("secondary", secondary.location(), s),
-                ]
-            }
+/// A HEAD of a key that need not exist on each provider: any answer (found or not) proves it
+/// is reachable and the credentials work.
+async fn providers(store: &ObjectStore) -> Vec<ProviderState> {
+    let key = match ObjectKey::new(format!("{}_rainlogs-ready", key_prefix(&store.prefix))) {
+        Ok(key) => key,
+        Err(e) => {
+            return vec![ProviderState {
+                role: "only",
+                location: String::new(),
+                answering: false,
+                problem: Some(e.to_string()),
+            }];
+        }
+    };
+    match &store.store {
+        Store::Single(backend) => {
+            vec![state("only", backend.location(), backend.head(&key).await)]
+        }
+        Store::Replicated(replicated) => {
+            let (primary, secondary) = (
+                replicated.side(Side::Primary),
+                replicated.side(Side::Secondary),
+            );
+            let (p, s) = tokio::join!(primary.head(&key), secondary.head(&key));
+            vec![
+                state("primary", primary.location(), p),
+                state("secondary", secondary.location(), s),
+            ]
         }
     }
+}
 
-    /// Ready while any provider answers; degraded while only one of two does.
-    async fn readiness(&self) -> Result<Option<String>, String> {
-        let providers = self.providers().await;
-        let down: Vec<String> = providers
-            .iter()
-            .filter(|p| !p.answering)
-            .map(|p| {
-                format!(
-                    "{} {} does not answer: {}",
-                    p.role,
-                    p.location,
-                    p.problem.as_deref().unwrap_or("unknown")
-                )
-            })
-            .collect();
-        if down.is_empty() {
-            Ok(None)
-        } else if down.len() < providers.len() {
-            Ok(Some(format!(
-                "{}; writes go to the other provider and are copied back when it returns",
-                down.join("; ")
-            )))
-        } else {
-            Err(down.join("; "))
-        }
+/// Ready while any provider answers; degraded while only one of two does.
+async fn readiness(store: &ObjectStore) -> Result<Option<String>, String> {
+    let providers = providers(store).await;
+    let down: Vec<String> = providers
+        .iter()
+        .filter(|p| !p.answering)
+        .map(|p| {
+            format!(
+                "{} {} does not answer: {}",
+                p.role,
+                p.location,
+                p.problem.as_deref().unwrap_or("unknown")
+            )
+        })
+        .collect();
+    if down.is_empty() {
+        Ok(None)
+    } else if down.len() < providers.len() {
+        Ok(Some(format!(
+            "{}; writes go to the other provider and are copied back when it returns",
+            down.join("; ")
+        )))
+    } else {
+        Err(down.join("; "))
     }
 }
 

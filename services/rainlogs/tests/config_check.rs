@@ -303,46 +303,10 @@ fn run_refuses_without_a_store_and_names_the_missing_secret() {
     assert!(!message.contains("PostgreSQL"), "{message}");
 }
 
-/// A database that is dropped when the test ends, however it ends.
-struct DroppedDatabase {
-    server: String,
-    name: String,
-}
-
-impl Drop for DroppedDatabase {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                use sqlx::Connection as _;
-                if let Ok(mut conn) =
-                    sqlx::PgConnection::connect(&format!("{server}/postgres")).await
-                {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 #[test]
 fn a_missing_database_is_named_and_migrate_can_create_it() {
-    let server = std::env::var("RAINLOGS_TEST_DATABASE_URL")
-        .expect("RAINLOGS_TEST_DATABASE_URL: source var/dev-env.sh");
-    let database = DroppedDatabase {
-        server: server.clone(),
-        name: format!("rl_issue21_{}", uuid::Uuid::new_v4().simple()),
-    };
-    let url = format!("{server}/{}", database.name);
+    let database = rainlogs_testkit::TestDatabase::uncreated();
+    let url = database.url.clone();
     let dir = tempfile::tempdir().expect("dir");
     let env = [("RAINLOGS__DATABASE__URL", url.as_str())];
 
@@ -350,7 +314,7 @@ fn a_missing_database_is_named_and_migrate_can_create_it() {
     let message = stderr(&missing);
     assert!(!missing.status.success());
     assert!(
-        message.contains(&format!("database \"{}\" does not exist", database.name)),
+        message.contains(&format!("database \"{}\" does not exist", database.name())),
         "{message}"
     );
     assert!(
@@ -366,7 +330,7 @@ fn a_missing_database_is_named_and_migrate_can_create_it() {
     assert!(created.status.success(), "{}", stderr(&created));
     let said = stdout(&created);
     assert!(
-        said.contains(&format!("database \"{}\" created", database.name)),
+        said.contains(&format!("database \"{}\" created", database.name())),
         "{said}"
     );
     assert!(said.contains("migrations applied"), "{said}");

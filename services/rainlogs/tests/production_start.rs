@@ -38,7 +38,7 @@ use rainlogs_integrity::{
 use rainlogs_schemas::events::{BatchCollected, WindowClosed, WindowOutcome};
 use rainlogs_schemas::{Envelope, Event, subjects};
 use rainlogs_store::{Backend, BucketOptions, ObjectKey, S3Config, S3Credentials, S3Store};
-use rainlogs_testkit::{NatsServer, free_port, wait_for_port, workspace_binary};
+use rainlogs_testkit::{NatsServer, TestDatabase, free_port, wait_for_port, workspace_binary};
 
 /// An Enterprise zone of the simulator: Logpull, backfilled.
 const LOGPULL_ZONE: &str = "3b2e1d0c9f8a7b6c5d4e3f2a1b0c9d8e";
@@ -366,51 +366,6 @@ impl Drop for Workdir {
             }
         }
         eprintln!("kept {} for inspection", dir.display());
-    }
-}
-
-/// A database name on the dev PostgreSQL server that does not exist yet (named like
-/// `TestDatabase`'s); whatever `migrate --create-database` makes of it is dropped on drop.
-struct FreshDatabase {
-    server: String,
-    name: String,
-}
-
-impl FreshDatabase {
-    fn new() -> Self {
-        Self {
-            server: required_env("RAINLOGS_TEST_DATABASE_URL"),
-            name: format!("rl_test_{}", uuid::Uuid::new_v4().simple()),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-}
-
-impl Drop for FreshDatabase {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                use sqlx::Connection as _;
-                if let Ok(mut conn) =
-                    sqlx::PgConnection::connect(&format!("{server}/postgres")).await
-                {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        })
-        .join();
     }
 }
 
@@ -745,7 +700,7 @@ async fn the_readme_production_start_runs_and_survives_sigkills() {
     let dir = workdir.path();
     std::fs::create_dir_all(dir.join("logs")).expect("logs dir");
     let nats = NatsServer::start();
-    let database = FreshDatabase::new();
+    let database = TestDatabase::uncreated();
     let bucket = Bucket::create().await;
     let store_url = format!("s3://{}/prod", bucket.name);
     let sim_port = free_port();
@@ -756,7 +711,7 @@ async fn the_readme_production_start_runs_and_survives_sigkills() {
     let printed = rainlogs_ok(&["secrets", "generate", "--dir", secrets_dir]);
     let signing_key = rainlogs_ok(&["keys", "generate", "--name", "rainlogs.example.eu/sealer"]);
     write_private(&secrets.join("signing_key"), signing_key.as_bytes());
-    write_private(&secrets.join("database_url"), database.url().as_bytes());
+    write_private(&secrets.join("database_url"), database.url.as_bytes());
     write_private(
         &secrets.join("s3_secret_key"),
         required_env("RAINLOGS_TEST_S3_SECRET_KEY").as_bytes(),
@@ -814,7 +769,7 @@ async fn the_readme_production_start_runs_and_survives_sigkills() {
     }
     let migrated = rainlogs_ok(&["migrate", "--create-database", "--config", config_arg]);
     assert!(
-        migrated.contains(&format!("database \"{}\" created", database.name))
+        migrated.contains(&format!("database \"{}\" created", database.name()))
             && migrated.contains("migrations applied"),
         "{migrated}"
     );

@@ -3,22 +3,13 @@
 //! routine; within the lease TTL the collector holds what it collected, keeps its zones, and
 //! loses, duplicates and gaps nothing.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rainlogs_bus::{Bus, StreamStatus, definitions};
-use rainlogs_schemas::events::{Method, Window, WindowOutcome};
+use rainlogs_schemas::events::{Method, WindowOutcome};
 use rainlogs_testkit::NatsCluster;
 
 use crate::support::*;
-
-/// Moves the simulated clock in small steps so the live tail streams each second.
-async fn play(h: &Harness, seconds: u64) {
-    for _ in 0..seconds / 5 {
-        h.sim.advance(Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-}
 
 /// Connects and provisions once the cluster has elected its first meta leader.
 async fn provisioned(cluster: &NatsCluster) -> Bus {
@@ -185,27 +176,5 @@ async fn check_nothing_lost(h: &Harness, collector: Process, start: i64) {
         .filter(|c| matches!(c.outcome, WindowOutcome::Gap { .. }))
         .collect();
     assert!(gaps.is_empty(), "the election cost the live tail: {gaps:?}");
-    let truth: BTreeSet<Vec<u8>> = h
-        .truth(
-            BUSINESS_ZONE,
-            Window {
-                start,
-                end: h.sim.now().unix_timestamp(),
-            },
-            &DEFAULT_FIELDS.join(","),
-        )
-        .into_iter()
-        .collect();
-    let mut seen = BTreeSet::new();
-    for close in &live.closes {
-        for line in live.attempt_lines(close.attempt) {
-            assert!(truth.contains(&line), "an archived record Cloudflare sent");
-            assert!(seen.insert(line), "no record is archived twice");
-        }
-    }
-    assert!(
-        seen.len() > 100,
-        "the tail delivered records ({})",
-        seen.len()
-    );
+    h.assert_tail_records_are_truth_once(BUSINESS_ZONE, &live, start);
 }

@@ -8,14 +8,6 @@ use rainlogs_schemas::events::{GapReason, Method, Window, WindowOutcome};
 
 use crate::support::*;
 
-/// Moves the simulated clock in small steps so the session streams each second.
-async fn play(h: &Harness, seconds: u64) {
-    for _ in 0..seconds / 5 {
-        h.sim.advance(Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-}
-
 /// Adds the Business zone and starts a collector on it; returns once its session is up.
 async fn start_tail(h: &Harness, settings: rainlogs_collector::CollectorSettings) -> Process {
     h.add_zone(BUSINESS_ZONE, Method::InstantLogs, "default", FULL_TOKEN)
@@ -400,27 +392,5 @@ async fn kills_lose_only_the_outage_which_is_declared_as_the_collectors_own() {
         )),
         "no outage is blamed on Cloudflare"
     );
-    let now = h.sim.now().unix_timestamp();
-    let truth: BTreeSet<Vec<u8>> = h
-        .truth(
-            BUSINESS_ZONE,
-            Window { start, end: now },
-            &DEFAULT_FIELDS.join(","),
-        )
-        .into_iter()
-        .collect();
-    let mut seen = BTreeSet::new();
-    for close in &events.closes {
-        if matches!(close.outcome, WindowOutcome::Complete { .. }) {
-            for line in events.attempt_lines(close.attempt) {
-                assert!(truth.contains(&line), "an archived record Cloudflare sent");
-                assert!(seen.insert(line), "no record is archived twice");
-            }
-        }
-    }
-    assert!(
-        seen.len() > 100,
-        "the tail delivered records ({})",
-        seen.len()
-    );
+    h.assert_tail_records_are_truth_once(BUSINESS_ZONE, &events, start);
 }

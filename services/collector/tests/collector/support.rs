@@ -160,6 +160,14 @@ impl Process {
     }
 }
 
+/// Moves the simulated clock in small steps so a live tail streams each second.
+pub async fn play(h: &Harness, seconds: u64) {
+    for _ in 0..seconds / 5 {
+        h.sim.advance(Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
 impl Harness {
     pub async fn start() -> Self {
         Self::start_with(scenario()).await
@@ -400,6 +408,30 @@ impl Harness {
 
     /// Asserts that every completed window's records are exactly Cloudflare's, and empty ones
     /// are really empty. Windows older than the simulator's 7 days have no truth left to compare.
+    /// A live tail's archived records: each one Cloudflare sent since `start`, none twice, and
+    /// more than a hundred of them (the tail really delivered).
+    pub fn assert_tail_records_are_truth_once(&self, zone: &str, events: &ZoneEvents, start: i64) {
+        let now = self.sim.now().unix_timestamp();
+        let truth: BTreeSet<Vec<u8>> = self
+            .truth(zone, Window { start, end: now }, &DEFAULT_FIELDS.join(","))
+            .into_iter()
+            .collect();
+        let mut seen = BTreeSet::new();
+        for close in &events.closes {
+            if matches!(close.outcome, WindowOutcome::Complete { .. }) {
+                for line in events.attempt_lines(close.attempt) {
+                    assert!(truth.contains(&line), "an archived record Cloudflare sent");
+                    assert!(seen.insert(line), "no record is archived twice");
+                }
+            }
+        }
+        assert!(
+            seen.len() > 100,
+            "the tail delivered records ({})",
+            seen.len()
+        );
+    }
+
     pub fn assert_windows_match_truth(&self, zone: &str, events: &ZoneEvents) {
         let held_from = self.sim.now().unix_timestamp() - 168 * 3600;
         for close in events.closes.iter().filter(|c| c.window.start >= held_from) {

@@ -368,6 +368,22 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// A fresh name on the dev server, not created (for tests that create it themselves, e.g.
+    /// `rainlogs migrate --create-database`); whatever exists under it is dropped on drop.
+    pub fn uncreated() -> Self {
+        let server_url = required_env("RAINLOGS_TEST_DATABASE_URL");
+        let name = format!("rl_test_{}", uuid::Uuid::new_v4().simple());
+        Self {
+            url: format!("{server_url}/{name}"),
+            name,
+            server_url,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub async fn create() -> Self {
         use sqlx::Connection;
         let server_url = required_env("RAINLOGS_TEST_DATABASE_URL");
