@@ -64,7 +64,7 @@ pub struct Args {
     /// gaps are counted in the report but do not change the exit code.
     #[arg(long)]
     pub fail_on_gap: bool,
-    /// The store is a replica (the secondary provider, a repaired primary, a copy): the version ids logged
+    /// The store is a replica (the secondary provider, an auditor's copy): the version ids logged
     /// are the sealing bucket's, so they are not compared; each archive must instead have the logged bytes
     /// and COMPLIANCE Object Lock retention until at least its logged retain-until (FORMAT.md §10).
     #[arg(long)]

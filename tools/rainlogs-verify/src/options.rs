@@ -132,7 +132,7 @@ pub enum CopyRole {
     /// archive's current version must be the logged one.
     #[default]
     Primary,
-    /// Any other copy with the same keys (the secondary provider, a repaired primary, an auditor's copy).
+    /// Any other copy with the same keys (the secondary provider, an auditor's copy).
     /// Logged versions are not compared; each archive is accepted by its bytes and its Object Lock retention.
     Replica,
 }

@@ -1,6 +1,11 @@
 //! Primary + secondary provider. Writes go to both at once from one read of the source; if one fails, the key
 //! goes to a durable repair queue and the write still succeeds. Reads take whichever answers. Losing one
 //! provider loses no archive and stops no ingestion.
+//!
+//! Version ids are per provider, and the ones this store reports are always the primary's: the
+//! primary is the copy archive entries pin (the sealing copy of FORMAT.md §10). A write the primary
+//! missed, or an answer only the secondary gave, carries no version id rather than the secondary's,
+//! so the entry holds none and every copy verifies once repair has made it whole.
 
 mod queue;
 mod rebase;
@@ -91,7 +96,13 @@ impl Replicated {
             (Ok(outcome), Ok(_)) => Ok(outcome),
             (Err(error), _) | (_, Err(error)) if error.incident().is_some() => Err(error),
             (Ok(outcome), Err(error)) => self.degraded(key, outcome, Side::Secondary, error).await,
-            (Err(error), Ok(outcome)) => self.degraded(key, outcome, Side::Primary, error).await,
+            (Err(error), Ok(outcome)) => {
+                let outcome = PutOutcome {
+                    version_id: None,
+                    ..outcome
+                };
+                self.degraded(key, outcome, Side::Primary, error).await
+            }
             (Err(primary), Err(secondary)) if is_callers_fault(&primary) => {
                 tracing::debug!(%key, %secondary, "both providers refused the same content");
                 Err(primary)
@@ -164,8 +175,9 @@ impl Replicated {
             Err(error) => error,
         };
         match self.side(Side::Secondary).get(key).await {
-            Ok(reader) => {
+            Ok(mut reader) => {
                 tracing::warn!(%key, %primary, "read served by the secondary provider");
+                reader.version_id = None;
                 Ok(reader)
             }
             Err(secondary) => Err(either_failure(key, primary, secondary)),
@@ -179,7 +191,10 @@ impl Replicated {
             Err(error) => Some(error),
         };
         match (primary, self.side(Side::Secondary).head(key).await) {
-            (_, Ok(Some(head))) => Ok(Some(head)),
+            (_, Ok(Some(head))) => Ok(Some(ObjectHead {
+                version_id: None,
+                ..head
+            })),
             (None, Ok(None)) => Ok(None),
             (Some(primary), Ok(None)) => Err(primary),
             (None, Err(secondary)) => Err(secondary),
