@@ -125,23 +125,6 @@ fn rainlogs_ok(args: &[&str]) -> String {
     utf8(&output.stdout)
 }
 
-/// A workspace binary of another package (`cf-sim`, `rainlogs-verify`). A workspace test run
-/// builds them; a run of this test alone builds them here when they are missing.
-fn tool(package: &str) -> PathBuf {
-    let path = workspace_binary(package);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", package, "--bin", package])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "cargo build -p {package}");
-    }
-    assert!(path.exists(), "{} missing", path.display());
-    path
-}
-
 /// Writes `content` to a new file with mode 0600, as `(umask 077; … > file)` would.
 fn write_private(path: &Path, content: &[u8]) {
     let mut file = std::fs::OpenOptions::new()
@@ -597,7 +580,7 @@ impl Simulator {
         let scenario = dir.join("cf-sim-scenario.toml");
         std::fs::write(&scenario, SCENARIO).expect("scenario");
         let log = std::fs::File::create(dir.join("logs/cf-sim.log")).expect("log");
-        let child = Command::new(tool("cf-sim"))
+        let child = Command::new(workspace_binary("cf-sim"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--scenario"])
             .arg(&scenario)
             .stdout(Stdio::null())
@@ -639,7 +622,7 @@ fn verify(
     key: &str,
     fail_on_gap: bool,
 ) -> (i32, serde_json::Value) {
-    let mut command = Command::new(tool("rainlogs-verify"));
+    let mut command = Command::new(workspace_binary("rainlogs-verify"));
     command
         .args(["--store", store_url, "--endpoint", &bucket.endpoint])
         .args(["--region", "eu-central-1", "--path-style"])

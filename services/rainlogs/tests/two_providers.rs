@@ -5,15 +5,18 @@
 //! ready") while one provider is away; `rainlogs store repair` fills in the rest; afterwards both
 //! buckets hold every object, byte for byte, under their own prefix.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rainlogs_integrity::{BucketPrefix, Name, NoteVerifierKey, Origin, open_checkpoint};
 use rainlogs_store::{
     BucketOptions, ObjectKey, PutOptions, S3Config, S3Credentials, S3Store, Store,
 };
-use rainlogs_testkit::{NatsServer, SeaweedServer, TestDatabase, free_port};
+use rainlogs_testkit::{NatsServer, SeaweedServer, TestDatabase, free_port, workspace_binary};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 const PRIMARY_PREFIX: &str = "rainlogs";
@@ -179,6 +182,17 @@ impl Running {
             assert!(Instant::now() < deadline, "{what}: no /ready");
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+}
+
+impl Running {
+    /// SIGTERM, and a clean exit.
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "clean exit after SIGTERM: {status}");
     }
 }
 
@@ -401,4 +415,361 @@ async fn two_separate_providers_survive_each_outage_and_end_up_whole() {
             .expect("on the secondary"),
         Bytes::from("checkpoint 3")
     );
+}
+
+/// The value after `flag` in a printed command line (quotes removed).
+fn flag_value(command: &str, flag: &str) -> String {
+    command
+        .split_whitespace()
+        .skip_while(|word| *word != flag)
+        .nth(1)
+        .unwrap_or_else(|| panic!("{flag} missing in {command}"))
+        .trim_matches('\'')
+        .to_owned()
+}
+
+/// The size of the zone's latest signed checkpoint in one bucket (`None`: none yet, or the
+/// provider does not answer).
+async fn checkpoint_size(
+    server: &SeaweedServer,
+    bucket: &str,
+    prefix: &str,
+    origin: &Origin,
+    key: &NoteVerifierKey,
+) -> Option<u64> {
+    let at = BucketPrefix::new(prefix)
+        .expect("prefix")
+        .checkpoint_key(origin);
+    let note = s3(server, bucket)
+        .get_bytes(&ObjectKey::new(at).expect("key"))
+        .await
+        .ok()?;
+    open_checkpoint(&note, origin, std::slice::from_ref(key))
+        .ok()
+        .map(|opened| opened.checkpoint.size)
+}
+
+/// Polls `check` every 500 ms until it holds; `what` names it in the panic.
+async fn wait_for<F>(what: &str, timeout: Duration, mut check: F)
+where
+    F: AsyncFnMut() -> bool,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// `rainlogs-verify --deep --json` on one bucket, with that provider's credentials.
+fn verify(
+    server: &SeaweedServer,
+    store_url: &str,
+    copy: &[&str],
+    tenant: &str,
+    zone: &str,
+    key: &str,
+) -> (i32, serde_json::Value) {
+    let output = Command::new(workspace_binary("rainlogs-verify"))
+        .args(["--store", store_url, "--endpoint", &server.endpoint])
+        .args(["--path-style", "--tenant", tenant, "--zone", zone])
+        .args(["--trusted-key", key, "--deep", "--json"])
+        .args(copy)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", &server.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
+        .output()
+        .expect("run rainlogs-verify");
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "rainlogs-verify printed no JSON ({e}): {}{}",
+            stdout(&output),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().expect("exit code"), report)
+}
+
+/// The API as the demo tenant uses it.
+struct Api {
+    client: reqwest::Client,
+    root: String,
+    key: String,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.root))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// Every sealed archive of the zone: (job id, stored SHA-256).
+    async fn archives(&self, zone: &str) -> Vec<(String, String)> {
+        let mut archives = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page: serde_json::Value = self
+                .get(&format!(
+                    "/api/v1/zones/{zone}/logs?kind=archive&limit=1000{cursor}"
+                ))
+                .await
+                .json()
+                .await
+                .expect("job page");
+            for job in page["jobs"].as_array().expect("jobs") {
+                archives.push((
+                    job["job_id"].as_str().expect("job id").to_owned(),
+                    job["stored_sha256"].as_str().expect("sha256").to_owned(),
+                ));
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return archives,
+            }
+        }
+    }
+
+    /// Downloads an archive as stored (`.zst`): never a 200 with other bytes than the sealed ones.
+    /// Returns which copy served it.
+    async fn download_intact(&self, job: &str, sealed_sha256: &str) -> String {
+        let response = self
+            .get(&format!("/api/v1/logs/jobs/{job}/download?format=zst"))
+            .await;
+        let status = response.status();
+        let served_from = response
+            .headers()
+            .get("x-rainlogs-served-from")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.bytes().await.expect("download body");
+        assert_eq!(
+            status,
+            200,
+            "download of {job}: {:?}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(
+            hex::encode(Sha256::digest(&body)),
+            sealed_sha256,
+            "download of {job} served by {served_from}"
+        );
+        served_from
+    }
+}
+
+/// The whole pipeline on two separate providers: `rainlogs run --demo` (the Cloudflare simulator,
+/// collector, archiver, sealer, API and reaper in one process) with `store` and
+/// `store.secondary` on two SeaweedFS servers. Each is killed in turn while windows are
+/// collected and sealed: the process stays ready but degraded and says which provider is away,
+/// sealing goes on into the other bucket, downloads are served from the surviving copy, and
+/// what one provider missed is repaired once it is back. Afterwards `store compare` finds both
+/// buckets whole, every archive downloads intact, and `rainlogs-verify` passes on each bucket on
+/// its own: the primary as the sealing copy, the secondary as a replica under its own prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_on_two_providers_survives_each_outage_and_each_bucket_verifies_alone() {
+    let began = Instant::now();
+    let phase = |what: &str| eprintln!("[{:5.1} s] {what}", began.elapsed().as_secs_f64());
+    let mut primary = SeaweedServer::start("first-key", "first-secret-0123456789");
+    let mut secondary = SeaweedServer::start("second-key", "second-secret-9876543210");
+    bucket_with_object_lock(&primary, "first").await;
+    bucket_with_object_lock(&secondary, "second").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let env = store_env(&primary, &secondary, &dir.path().join("data"));
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let (telemetry, api_port) = (free_port(), free_port());
+    let log = std::fs::File::create(dir.path().join("run.log")).expect("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
+        .args(["run", "--demo"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RAINLOGS__NATS__URL", &nats.url)
+        .env("RAINLOGS__DATABASE__URL", &db.url)
+        .env(
+            "RAINLOGS__TELEMETRY__LISTEN",
+            format!("127.0.0.1:{telemetry}"),
+        )
+        .env("RAINLOGS__API__LISTEN", format!("127.0.0.1:{api_port}"))
+        // Short windows, so that each outage lasts a few of them.
+        .env("RAINLOGS__COLLECTOR__WINDOW", "20s")
+        .env("RAINLOGS__SERVICE__SHUTDOWN_TIMEOUT", "20s")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn");
+    let printed = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut running = Running { child, telemetry };
+    let (key_line, command) = tokio::task::spawn_blocking(move || {
+        let mut key = None;
+        for line in printed.lines().map_while(Result::ok) {
+            if let Some(k) = line.trim().strip_prefix("API key:") {
+                key = Some(k.trim().to_owned());
+            }
+            if line.contains("rainlogs-verify --") {
+                return (key.expect("API key printed before the command"), line);
+            }
+        }
+        panic!("the demo printed no verify command")
+    })
+    .await
+    .expect("demo output");
+    let api = Api {
+        client: reqwest::Client::new(),
+        root: format!("http://127.0.0.1:{api_port}"),
+        key: key_line,
+    };
+    let tenant = flag_value(&command, "--tenant");
+    let zone = flag_value(&command, "--zone");
+    let trusted = flag_value(&command, "--trusted-key");
+    let verifier = NoteVerifierKey::parse(&trusted).expect("verifier key");
+    let origin = Origin::new(
+        &Name::new(&tenant).expect("tenant"),
+        &Name::new(&zone).expect("zone"),
+    );
+    // The zone's signed size in the primary's bucket (`true`) or the secondary's.
+    let signed = async |server: &SeaweedServer, in_primary: bool| {
+        let (bucket, prefix) = if in_primary {
+            ("first", PRIMARY_PREFIX)
+        } else {
+            ("second", SECONDARY_PREFIX)
+        };
+        checkpoint_size(server, bucket, prefix, &origin, &verifier).await
+    };
+    wait_for(
+        "the first windows sealed on both providers",
+        Duration::from_secs(240),
+        async || {
+            signed(&primary, true).await >= Some(3) && signed(&secondary, false).await >= Some(3)
+        },
+    )
+    .await;
+    phase("demo running, the Logpull zone sealed on both providers");
+
+    // The secondary goes away while windows are collected: sealing goes on into the primary.
+    secondary.kill();
+    running
+        .wait_until(
+            "degraded while the secondary is away",
+            |status, body, metrics| {
+                status == 200
+                    && body["status"] == "degraded"
+                    && body["checks"]["store"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("degraded: secondary"))
+                    && metrics.lines().any(|l| {
+                        l.starts_with("rainlogs_store_provider_up{role=\"secondary\"")
+                            && l.ends_with(" 0")
+                    })
+            },
+        )
+        .await;
+    let before = signed(&primary, true).await.expect("checkpoint");
+    wait_for(
+        "windows sealed while the secondary is away",
+        Duration::from_secs(120),
+        async || signed(&primary, true).await >= Some(before + 3),
+    )
+    .await;
+    secondary.restart();
+    running
+        .wait_until("the secondary repaired", |status, body, _| {
+            status == 200
+                && body["status"] == "ready"
+                && body["info"]["store"]["repair_backlog"] == 0
+        })
+        .await;
+    phase("secondary outage over, its backlog repaired");
+
+    // The primary goes away: sealing goes on into the secondary, downloads come from it.
+    primary.kill();
+    running
+        .wait_until(
+            "degraded while the primary is away",
+            |status, body, metrics| {
+                status == 200
+                    && body["status"] == "degraded"
+                    && body["checks"]["store"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("degraded: primary"))
+                    && metrics.lines().any(|l| {
+                        l.starts_with("rainlogs_store_provider_up{role=\"primary\"")
+                            && l.ends_with(" 0")
+                    })
+            },
+        )
+        .await;
+    let before = signed(&secondary, false).await.expect("checkpoint");
+    wait_for(
+        "windows sealed while the primary is away",
+        Duration::from_secs(120),
+        async || signed(&secondary, false).await >= Some(before + 3),
+    )
+    .await;
+    let archives = api.archives(&zone).await;
+    let (job, sha256) = archives.first().expect("archives");
+    assert_eq!(api.download_intact(job, sha256).await, "secondary");
+    primary.restart();
+    running
+        .wait_until("the primary repaired", |status, body, metrics| {
+            status == 200
+                && body["status"] == "ready"
+                && body["info"]["store"]["repair_backlog"] == 0
+                && metrics.contains("rainlogs_store_repaired_total")
+        })
+        .await;
+    let sealed_in_outage = signed(&secondary, false).await.expect("checkpoint");
+    wait_for(
+        "windows sealed on both providers again",
+        Duration::from_secs(120),
+        async || {
+            signed(&primary, true).await >= Some(sealed_in_outage + 2)
+                && signed(&secondary, false).await >= Some(sealed_in_outage + 2)
+        },
+    )
+    .await;
+    phase("primary outage over, its backlog repaired, sealing on both");
+
+    // Every archive downloads intact, now from the primary again.
+    let archives = api.archives(&zone).await;
+    assert!(archives.len() >= 9, "{} archives", archives.len());
+    for (job, sha256) in &archives {
+        assert_eq!(api.download_intact(job, sha256).await, "primary-current");
+    }
+    running.terminate();
+    phase("stopped");
+
+    // Both buckets hold the same keys (repairing what the stopped process left, if anything).
+    let compare = rainlogs(&env, &["store", "compare"]);
+    if !compare.status.success() {
+        let repair = rainlogs(&env, &["store", "repair"]);
+        assert!(repair.status.success(), "{}", stdout(&repair));
+        assert!(!stdout(&repair).contains("INCIDENT"), "{}", stdout(&repair));
+    }
+    let compare = rainlogs(&env, &["store", "compare"]);
+    assert!(compare.status.success(), "{}", stdout(&compare));
+
+    // Each bucket verifies on its own, to the same signed size.
+    let size = signed(&primary, true).await.expect("checkpoint");
+    for (server, store_url, copy) in [
+        (&primary, format!("s3://first/{PRIMARY_PREFIX}"), &[][..]),
+        (
+            &secondary,
+            format!("s3://second/{SECONDARY_PREFIX}"),
+            &["--replica", "--sealing-prefix", PRIMARY_PREFIX][..],
+        ),
+    ] {
+        let (code, report) = verify(server, &store_url, copy, &tenant, &zone, &trusted);
+        assert_eq!(code, 0, "rainlogs-verify on {store_url}: {report:#}");
+        assert_eq!(report["summary"]["checkpoint_size"], size, "{report:#}");
+    }
+    phase("both buckets verified on their own");
 }

@@ -430,11 +430,23 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Path of a workspace binary built by cargo for integration tests (`CARGO_BIN_EXE_*` only works
-/// inside the binary's own package).
+/// Path of a workspace binary whose package has its name (`cf-sim`, `rainlogs-verify`);
+/// `CARGO_BIN_EXE_*` only works inside the binary's own package. A workspace test run has built
+/// it; a run of one package's tests builds it here when it is missing.
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    dir.join(name)
+    let path = dir.join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", name, "--bin", name])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.."))
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "cargo build -p {name}");
+        assert!(path.exists(), "{} missing after the build", path.display());
+    }
+    path
 }
