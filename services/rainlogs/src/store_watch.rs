@@ -234,10 +234,11 @@ impl Watch {
                     tracing::error!(key = %incident.key, provider = %incident.provider, "the providers hold different bytes under one key; nothing was changed: investigate");
                 }
                 let summary = format!(
-                    "copied {}, already consistent {}, gone from both {}, incidents {}, still failing {}",
+                    "copied {}, already consistent {}, gone from both {}, past retention (not copied) {}, incidents {}, still failing {}",
                     report.copied.len(),
                     report.consistent,
                     report.missing_on_both.len(),
+                    report.past_retention.len(),
                     report.incidents.len(),
                     report.failed.len()
                 );

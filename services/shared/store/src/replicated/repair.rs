@@ -1,4 +1,6 @@
 //! Repair: copy what one provider lacks from the other, verifying hashes, and never overwrite a difference.
+//! An object whose Object Lock retention has already run out is not copied: the other provider may have
+//! pruned it on purpose (retention, erasure requests), and a copy would bring deleted data back.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +23,14 @@ pub enum KeyRepair {
     Copied { to: Side, sha256: Sha256Hash },
     /// Neither provider has the key (deleted by retention, or never written).
     MissingOnBoth,
+    /// One provider lacks the key and the other's copy is locked only until `retain_until`, which has
+    /// passed: it is due for pruning (and may have been pruned on purpose on the other side), so it was
+    /// not copied. Nothing was changed.
+    PastRetention {
+        /// The side that holds the object.
+        on: Side,
+        retain_until: OffsetDateTime,
+    },
     /// The providers hold different bytes under the key. Nothing was changed.
     Incident(Incident),
 }
@@ -30,6 +40,9 @@ pub struct RepairReport {
     pub consistent: usize,
     pub copied: Vec<(ObjectKey, Side)>,
     pub missing_on_both: Vec<ObjectKey>,
+    /// Keys one provider lacks whose other copy's retention has run out; not copied (see
+    /// [`KeyRepair::PastRetention`]).
+    pub past_retention: Vec<ObjectKey>,
     pub incidents: Vec<Incident>,
     /// Keys that could not be repaired this time, with the reason (typically a provider still down).
     pub failed: Vec<(String, String)>,
@@ -41,6 +54,7 @@ impl RepairReport {
             Ok(KeyRepair::Consistent) => self.consistent += 1,
             Ok(KeyRepair::Copied { to, .. }) => self.copied.push((key.clone(), to)),
             Ok(KeyRepair::MissingOnBoth) => self.missing_on_both.push(key.clone()),
+            Ok(KeyRepair::PastRetention { .. }) => self.past_retention.push(key.clone()),
             Ok(KeyRepair::Incident(incident)) => self.incidents.push(incident),
             Err(error) => {
                 self.failed.push((key.to_string(), error.to_string()));
@@ -52,7 +66,8 @@ impl RepairReport {
 }
 
 impl Replicated {
-    /// Brings one key into agreement: copies it to the side that lacks it, or compares the two copies.
+    /// Brings one key into agreement: copies it to the side that lacks it (unless its retention has
+    /// passed, see [`KeyRepair::PastRetention`]), or compares the two copies.
     pub async fn repair_key(&self, key: &ObjectKey) -> Result<KeyRepair, StoreError> {
         let (primary, secondary) = tokio::join!(
             self.side(Side::Primary).head(key),
@@ -76,12 +91,15 @@ impl Replicated {
         head: &ObjectHead,
     ) -> Result<KeyRepair, StoreError> {
         let to = from.other();
+        if let Some(retain_until) = retention_passed(head, OffsetDateTime::now_utc()) {
+            tracing::info!(%key, on = ?from, %retain_until, "not repairing an object past its retention");
+            return Ok(KeyRepair::PastRetention {
+                on: from,
+                retain_until,
+            });
+        }
+        let retain_until = head.lock.as_ref().map(|lock| lock.retain_until);
         let reader = self.side(from).get(key).await?;
-        let retain_until = head
-            .lock
-            .as_ref()
-            .map(|lock| lock.retain_until)
-            .filter(|until| *until > OffsetDateTime::now_utc());
         let options = PutOptions {
             // A provider-verified hash of the source makes the destination refuse anything else.
             sha256: head.sha256,
@@ -109,6 +127,27 @@ impl Replicated {
             Err(StoreError::Incident(incident)) => Ok(KeyRepair::Incident(*incident)),
             Err(error) => Err(error),
         }
+    }
+
+    /// Whether [`Self::repair_key`] would leave the key alone as [`KeyRepair::PastRetention`], from the
+    /// two heads alone (nothing is read or written; for a dry run): `Some` with the side that holds it
+    /// and its retain-until when exactly one provider holds the key and that copy's retention has passed.
+    pub async fn past_retention(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<Option<(Side, OffsetDateTime)>, StoreError> {
+        let (primary, secondary) = tokio::join!(
+            self.side(Side::Primary).head(key),
+            self.side(Side::Secondary).head(key)
+        );
+        let now = OffsetDateTime::now_utc();
+        Ok(match (primary?, secondary?) {
+            (Some(head), None) => retention_passed(&head, now).map(|until| (Side::Primary, until)),
+            (None, Some(head)) => {
+                retention_passed(&head, now).map(|until| (Side::Secondary, until))
+            }
+            _ => None,
+        })
     }
 
     async fn compare(
@@ -258,6 +297,17 @@ async fn sizes_under(
         sizes.insert(object.key, object.size);
     }
     Ok(sizes)
+}
+
+/// The retain-until of an object whose Object Lock retention has run out by `now`. Such an object is due
+/// for pruning, and the reaper may already have pruned it on the other provider on purpose: copying it
+/// back would resurrect deleted data. An object with no lock at all (a bucket without Object Lock, the
+/// local store) has no retention to run out and is copied as before.
+fn retention_passed(head: &ObjectHead, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    head.lock
+        .as_ref()
+        .map(|lock| lock.retain_until)
+        .filter(|until| *until <= now)
 }
 
 /// The one key the archive layout ever replaces (the latest checkpoint of a zone's log; every
