@@ -1,7 +1,13 @@
-//! Archive downloads, streamed: the stored `.zst` bytes as they are, or the decompressed NDJSON.
-//! Either way the body is hashed while it flows, and a body that does not hash to what the
-//! entry (and so the header) promises is cut short and ended with an error, so a client can
-//! never receive a whole, silently different archive.
+//! Archive download bodies: the stored `.zst` bytes as they are, or the decompressed NDJSON.
+//!
+//! Archives up to 32 MiB (`routes::jobs::copies::BUFFER_LIMIT`) are read whole and checked
+//! against their stored SHA-256 before the status line goes out: a copy that does not match is
+//! passed over, and when no copy matches the answer is a 500 `ARCHIVE_DAMAGED`, never a 200.
+//! Larger archives cannot be checked before they are sent: they are streamed through this module
+//! and hashed while they flow, and a body that does not hash to what the entry (and so the
+//! header) promises is cut off mid-body with an error, so a client can never receive a whole,
+//! silently different archive. The NDJSON form is always decompressed as it streams and checked
+//! against the content SHA-256 the same way.
 
 use std::io;
 use std::pin::Pin;

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     CheckpointNotFound,
     JobHasNoArchive,
     ArchivePruned,
+    /// No stored copy of an archive holds the bytes of its sealed hash, on any provider.
+    ArchiveDamaged,
     MethodNotAllowed,
     PayloadTooLarge,
     RequestTimeout,
@@ -61,6 +63,7 @@ impl ErrorCode {
             Self::CheckpointNotFound => "CHECKPOINT_NOT_FOUND",
             Self::JobHasNoArchive => "JOB_HAS_NO_ARCHIVE",
             Self::ArchivePruned => "ARCHIVE_PRUNED",
+            Self::ArchiveDamaged => "ARCHIVE_DAMAGED",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::RequestTimeout => "REQUEST_TIMEOUT",
@@ -108,7 +111,7 @@ impl ErrorCode {
             Self::CloudflareUnavailable => StatusCode::BAD_GATEWAY,
             Self::RateLimited | Self::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::ProjectionLagging | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ArchiveDamaged | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -193,7 +196,8 @@ pub enum ApiError {
     /// Rate limit (`RATE_LIMITED`, with `Retry-After`) or quota (`QUOTA_EXCEEDED`).
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>),
-    /// An unexpected server error (`INTERNAL`).
+    /// An unexpected server error (`INTERNAL`), or no stored copy of an archive holds the bytes
+    /// its entry sealed, on any provider (`ARCHIVE_DAMAGED`: an operator has to look).
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     /// Cloudflare could not be reached (`CLOUDFLARE_UNAVAILABLE`).
@@ -240,6 +244,21 @@ impl ApiError {
         Self::new(
             ErrorCode::Internal,
             "internal error; quote the request id when reporting it",
+        )
+    }
+
+    /// No stored copy of the archive under `key` holds the bytes of its sealed SHA-256, on any
+    /// provider: the download cannot be served, and retrying will not help until an operator has
+    /// looked.
+    pub fn archive_damaged(key: &str, sealed_sha256: &[u8; 32]) -> Self {
+        Self::new(
+            ErrorCode::ArchiveDamaged,
+            format!(
+                "no intact copy of archive {key} was found: its stored bytes do not match its \
+                 sealed SHA-256 {} on any provider. An operator should run rainlogs-verify for \
+                 the zone and rainlogs store compare; quote the request id when reporting it",
+                hex::encode(sealed_sha256)
+            ),
         )
     }
 

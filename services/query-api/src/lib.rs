@@ -4,8 +4,10 @@
 //! - Writes become `rl.ctl.<tenant>` events; the answer waits until the control projection
 //!   shows them (read-your-writes).
 //! - Every mutating action and every data read is an `rl.audit.<tenant>` event.
-//! - Jobs are the sealed windows of `rl.chain.<zone>`; downloads stream from the store and are
-//!   checked against the sealed hashes while they stream.
+//! - Jobs are the sealed windows of `rl.chain.<zone>`; downloads are served only from a stored
+//!   copy whose bytes match the sealed hashes: archives up to 32 MiB are checked whole before the
+//!   status line (no intact copy: 500 `ARCHIVE_DAMAGED`), larger ones are streamed, checked while
+//!   they stream and cut off mid-body on a mismatch.
 
 mod allow;
 mod api_keys;

@@ -565,8 +565,8 @@ fn assert_served(download: &Download, bytes: &[u8], copy: &str, what: &str) {
     assert!(body == bytes, "{what}: the body is not the sealed bytes");
 }
 
-/// Asserts the answer for an archive without an intact copy: a 500 error body naming it, never
-/// a 200.
+/// Asserts the answer for an archive without an intact copy: a 500 `ARCHIVE_DAMAGED` error body
+/// naming it and what an operator should run, never a 200.
 fn assert_no_intact_copy(download: &Download, key: &str, what: &str) {
     assert_eq!(
         download.status,
@@ -577,11 +577,19 @@ fn assert_no_intact_copy(download: &Download, key: &str, what: &str) {
     assert!(download.served_from().is_empty(), "{what}");
     let body = download.json();
     assert_eq!(body["code"], 500, "{what}: {body}");
-    assert_eq!(body["error_code"], "INTERNAL", "{what}: {body}");
+    assert_eq!(body["error_code"], "ARCHIVE_DAMAGED", "{what}: {body}");
+    assert!(
+        body["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{what}: {body}"
+    );
     let message = body["message"].as_str().unwrap();
     assert!(
         message.contains(key) && message.contains("no intact copy"),
         "{what}: {message}"
+    );
+    assert!(
+        message.contains("rainlogs-verify") && message.contains("rainlogs store compare"),
+        "{what}: the message tells the reader what to do: {message}"
     );
 }
 

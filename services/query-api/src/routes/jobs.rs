@@ -163,7 +163,7 @@ enum DownloadResponse {
         /// Which copy of the archive this is: `primary-current` (the object as it is now),
         /// `primary-sealed-version` (the object version the entry sealed, when the current one
         /// does not match) or `secondary` (the second provider's copy). Only a copy whose bytes
-        /// are the sealed ones is served; when none is, the answer is a 500.
+        /// are the sealed ones is served; when none is, the answer is a 500 (`ARCHIVE_DAMAGED`).
         #[oai(header = "X-RainLogs-Served-From")]
         String,
     ),
@@ -181,7 +181,7 @@ enum DownloadResponse {
         /// Which copy of the archive this is: `primary-current` (the object as it is now),
         /// `primary-sealed-version` (the object version the entry sealed, when the current one
         /// does not match) or `secondary` (the second provider's copy). Only a copy whose bytes
-        /// are the sealed ones is served; when none is, the answer is a 500.
+        /// are the sealed ones is served; when none is, the answer is a 500 (`ARCHIVE_DAMAGED`).
         #[oai(header = "X-RainLogs-Served-From")]
         String,
     ),
@@ -629,16 +629,7 @@ impl JobsApi {
                 let (reason, error) = span.in_scope(|| match failure {
                     copies::NoCopy::NoIntactCopy => (
                         "no_intact_copy",
-                        ApiError::with_status(
-                            poem::http::StatusCode::INTERNAL_SERVER_ERROR,
-                            ErrorCode::Internal.as_str(),
-                            format!(
-                                "no intact copy of archive {} was found: no copy holds the bytes \
-                                 of its sealed SHA-256 {}; quote the request id when reporting it",
-                                key.as_str(),
-                                hex::encode(stored_sha256)
-                            ),
-                        ),
+                        ApiError::archive_damaged(key.as_str(), &stored_sha256),
                     ),
                     copies::NoCopy::Unavailable(e) => {
                         ("unavailable", ApiError::unavailable("the archive store", e))
