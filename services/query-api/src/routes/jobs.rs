@@ -149,7 +149,7 @@ enum DownloadFormat {
 
 #[derive(ApiResponse)]
 enum DownloadResponse {
-    /// The decompressed archive, streamed.
+    /// The decompressed archive, from a copy whose stored bytes are the sealed ones.
     #[oai(status = 200, content_type = "application/x-ndjson")]
     Ndjson(
         Binary<Body>,
@@ -167,7 +167,7 @@ enum DownloadResponse {
         #[oai(header = "X-RainLogs-Served-From")]
         String,
     ),
-    /// The stored object, streamed.
+    /// The stored object, byte for byte as sealed.
     #[oai(status = 200, content_type = "application/zstd")]
     Zstd(
         Binary<Body>,
@@ -561,7 +561,7 @@ impl JobsApi {
         Ok(Json(detail))
     }
 
-    /// Download a job's archive, streamed (any role)
+    /// Download a job's archive, only from a copy whose bytes are the sealed ones (any role)
     #[oai(
         path = "/logs/jobs/:job_id/download",
         method = "get",

@@ -226,7 +226,7 @@ impl Replicated {
     }
 
     /// Deletes from both. A refusal from Object Lock on either side wins; otherwise any failure is returned
-    /// (the reaper retries), because a key deleted on one side only would be copied back by repair.
+    /// (the reaper retries), because a key deleted on one side only would still be served from the other.
     pub async fn delete(&self, key: &ObjectKey) -> Result<DeleteOutcome, StoreError> {
         let (primary, secondary) = tokio::join!(
             self.side(Side::Primary).delete(key),
