@@ -29,6 +29,33 @@ pub enum Method {
     Graphql,
 }
 
+impl Method {
+    /// Its one name in events, the database and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logpull => "logpull",
+            Self::InstantLogs => "instant_logs",
+            Self::Graphql => "graphql",
+        }
+    }
+
+    /// The method named by [`Method::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Logpull, Self::InstantLogs, Self::Graphql]
+            .into_iter()
+            .find(|method| method.as_str() == name)
+    }
+
+    /// What Cloudflare calls the product, for sentences people read.
+    pub fn product(self) -> &'static str {
+        match self {
+            Self::Logpull => "Logpull",
+            Self::InstantLogs => "Instant Logs",
+            Self::Graphql => "GraphQL security events",
+        }
+    }
+}
+
 /// Role carried by an API key or user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -427,4 +454,19 @@ pub struct AuditRecorded {
     pub client_ip: Option<String>,
     pub request_id: Option<String>,
     pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod method_names {
+    use super::Method;
+
+    #[test]
+    fn the_one_name_is_the_serialized_name_and_parses_back() {
+        for method in [Method::Logpull, Method::InstantLogs, Method::Graphql] {
+            let serialized = ciborium::Value::serialized(&method).expect("cbor");
+            assert_eq!(serialized, ciborium::Value::Text(method.as_str().into()));
+            assert_eq!(Method::parse(method.as_str()), Some(method));
+        }
+        assert_eq!(Method::parse("Logpull"), None);
+    }
 }

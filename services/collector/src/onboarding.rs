@@ -4,7 +4,7 @@
 //! human sentence for `ctl.zone_health`.
 
 use rainlogs_cloudflare::{
-    CfError, DEFAULT_FIREWALL_FIELDS, FieldList, FirewallEventsSettings, PlanTier, TokenClient,
+    CfError, DEFAULT_FIREWALL_FIELDS, FieldList, FirewallEventsSettings, TokenClient,
 };
 use rainlogs_schemas::events::Method;
 
@@ -68,44 +68,6 @@ impl OnboardingFailure {
     }
 }
 
-pub fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Logpull => "Logpull",
-        Method::InstantLogs => "Instant Logs",
-        Method::Graphql => "GraphQL security events",
-    }
-}
-
-/// The method a plan gets by default (DESIGN §5).
-pub fn default_method(tier: &PlanTier) -> Method {
-    match tier {
-        PlanTier::Enterprise => Method::Logpull,
-        PlanTier::Business => Method::InstantLogs,
-        PlanTier::Free | PlanTier::Pro | PlanTier::Unknown(_) => Method::Graphql,
-    }
-}
-
-/// The plan as a word for people (`enterprise`, `business`, …, or Cloudflare's raw id).
-pub fn tier_word(tier: &PlanTier) -> String {
-    match tier {
-        PlanTier::Free => "free".into(),
-        PlanTier::Pro => "pro".into(),
-        PlanTier::Business => "business".into(),
-        PlanTier::Enterprise => "enterprise".into(),
-        PlanTier::Unknown(raw) => raw.clone(),
-    }
-}
-
-/// Whether Cloudflare offers `method` on the plan (unknown plans are given the benefit of the
-/// doubt; onboarding then finds out).
-pub fn plan_allows(tier: &PlanTier, method: Method) -> bool {
-    match (method, tier) {
-        (_, PlanTier::Unknown(_)) | (Method::Graphql, _) => true,
-        (Method::Logpull, t) => *t == PlanTier::Enterprise,
-        (Method::InstantLogs, t) => matches!(t, PlanTier::Enterprise | PlanTier::Business),
-    }
-}
-
 pub async fn onboard(
     client: &TokenClient,
     entry: &ZoneEntry,
@@ -126,7 +88,7 @@ pub async fn onboard(
         }
     };
     let tier = zone.tier();
-    let plan = tier_word(&tier);
+    let plan = tier.word();
     let account = zone.account.as_ref().map(|a| a.id.clone());
     match client.verify_token_any(account.as_deref()).await {
         Ok(status) if !status.is_usable_at(at(now)) => {
@@ -150,12 +112,12 @@ pub async fn onboard(
     let mut notes = Vec::new();
     let mut status = Status::Ok;
     let mut method = entry.method;
-    if !plan_allows(&tier, method) {
-        let fallback = default_method(&tier);
+    if !tier.allows(method) {
+        let fallback = tier.default_method();
         notes.push(format!(
             "{} is not available on the {plan} plan; using {} instead",
-            method_name(method),
-            method_name(fallback)
+            method.product(),
+            fallback.product()
         ));
         status = Status::Degraded;
         method = fallback;
@@ -239,7 +201,7 @@ pub async fn onboard(
     let mut reason = format!(
         "collecting {} with {} (plan {})",
         plan_out.dataset,
-        method_name(method),
+        method.product(),
         plan_out.plan
     );
     for note in &notes {

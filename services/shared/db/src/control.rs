@@ -12,14 +12,6 @@ fn at(event: &Envelope) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Logpull => "logpull",
-        Method::InstantLogs => "instant_logs",
-        Method::Graphql => "graphql",
-    }
-}
-
 fn role_name(role: Role) -> &'static str {
     match role {
         Role::Admin => "admin",
@@ -135,7 +127,7 @@ impl Projection for ControlProjection {
                 .bind(tenant)
                 .bind(&e.name)
                 .bind(&e.plan)
-                .bind(method_name(e.method))
+                .bind(e.method.as_str())
                 .bind(&e.fields)
                 .bind(&e.sealed_token)
                 .bind(&e.token_key_id)
@@ -179,7 +171,7 @@ impl Projection for ControlProjection {
                 .bind(&e.zone_id)
                 .bind(tenant)
                 .bind(e.paused)
-                .bind(e.method.map(method_name))
+                .bind(e.method.map(Method::as_str))
                 .bind(&e.fields)
                 .bind(&e.sealed_token)
                 .bind(&e.token_key_id)
@@ -206,7 +198,7 @@ impl Projection for ControlProjection {
                 .bind(&e.status)
                 .bind(&e.reason)
                 .bind(&e.plan)
-                .bind(e.method.map(method_name))
+                .bind(e.method.map(Method::as_str))
                 .execute(conn)
                 .await?;
             }

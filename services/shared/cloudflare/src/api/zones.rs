@@ -3,9 +3,11 @@
 use crate::client::{RequestSpec, TokenClient};
 use crate::error::CfError;
 use crate::route::Endpoint;
+use rainlogs_schemas::events::Method;
 use serde::Deserialize;
 
-/// The plan tier that decides the collection method (DESIGN §5).
+/// The plan tier that decides the collection method: which log products Cloudflare offers a zone
+/// is a matter of its plan, so the policy lives here, beside the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanTier {
     Free,
@@ -47,6 +49,39 @@ impl ZonePlan {
             "legacy_id={:?} name={:?}",
             self.legacy_id, self.name
         ))
+    }
+}
+
+impl PlanTier {
+    /// The best method the plan offers: Logpull is complete by contract (Enterprise only),
+    /// Instant Logs a sampled live tail (Business and up), GraphQL security events every plan has.
+    pub fn default_method(&self) -> Method {
+        match self {
+            Self::Enterprise => Method::Logpull,
+            Self::Business => Method::InstantLogs,
+            Self::Free | Self::Pro | Self::Unknown(_) => Method::Graphql,
+        }
+    }
+
+    /// Whether Cloudflare offers `method` on the plan. An unknown plan is given the benefit of
+    /// the doubt: onboarding then finds out from Cloudflare's answer.
+    pub fn allows(&self, method: Method) -> bool {
+        match (method, self) {
+            (_, Self::Unknown(_)) | (Method::Graphql, _) => true,
+            (Method::Logpull, tier) => *tier == Self::Enterprise,
+            (Method::InstantLogs, tier) => matches!(tier, Self::Enterprise | Self::Business),
+        }
+    }
+
+    /// The plan as a word for people (`enterprise`, `business`, …, or Cloudflare's raw values).
+    pub fn word(&self) -> String {
+        match self {
+            Self::Free => "free".into(),
+            Self::Pro => "pro".into(),
+            Self::Business => "business".into(),
+            Self::Enterprise => "enterprise".into(),
+            Self::Unknown(raw) => raw.clone(),
+        }
     }
 }
 
@@ -105,6 +140,26 @@ mod tests {
             name: name.map(str::to_owned),
             legacy_id: legacy.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn each_plan_gets_the_best_method_it_allows() {
+        let unknown = PlanTier::Unknown("legacy_id=None name=None".into());
+        for (tier, best) in [
+            (PlanTier::Enterprise, Method::Logpull),
+            (PlanTier::Business, Method::InstantLogs),
+            (PlanTier::Pro, Method::Graphql),
+            (PlanTier::Free, Method::Graphql),
+            (unknown.clone(), Method::Graphql),
+        ] {
+            assert_eq!(tier.default_method(), best, "{tier:?}");
+            assert!(tier.allows(best), "{tier:?}");
+        }
+        assert!(!PlanTier::Business.allows(Method::Logpull));
+        assert!(!PlanTier::Pro.allows(Method::InstantLogs));
+        assert!(PlanTier::Enterprise.allows(Method::InstantLogs));
+        assert!(unknown.allows(Method::Logpull));
+        assert_eq!(PlanTier::Business.word(), "business");
     }
 
     #[test]
