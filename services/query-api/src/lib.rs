@@ -30,6 +30,7 @@ mod request;
 mod routes;
 mod server;
 mod state;
+mod storage_status;
 mod tenants;
 mod text;
 mod views;

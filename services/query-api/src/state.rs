@@ -18,6 +18,7 @@ use crate::key_cache::KeyCache;
 use crate::login_throttle::LoginThrottle;
 use crate::rate_limit::{Limiter, Rate};
 use crate::read_cache::ReadCache;
+use crate::storage_status::StorageStatus;
 
 /// Per-tenant limits shown in the customer profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,9 @@ pub struct ApiOptions {
     pub erasure_record_retry: Duration,
     /// Connection cap and read timeouts of the listener.
     pub connections: crate::server::ConnectionLimits,
+    /// How long zone health reuses what it read of the processes' storage status
+    /// (`RL_STORE_STATUS`).
+    pub storage_status_cache: Duration,
 }
 
 impl Default for ApiOptions {
@@ -78,6 +82,7 @@ impl Default for ApiOptions {
             retention: rainlogs_config::RetentionSettings::default(),
             erasure_record_retry: Duration::from_secs(600),
             connections: crate::server::ConnectionLimits::default(),
+            storage_status_cache: Duration::from_secs(5),
         }
     }
 }
@@ -118,6 +123,8 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     /// `api.registration` is `open`.
     pub registration_open: bool,
+    /// The storage providers and repair backlog, as the running processes report them.
+    pub storage_status: StorageStatus,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -175,6 +182,7 @@ impl AppState {
             .map_err(|e| StateError::Cloudflare(e.to_string()))?;
         Ok(Self {
             db: parts.db,
+            storage_status: StorageStatus::new(parts.bus.clone(), options.storage_status_cache),
             bus: parts.bus,
             store: parts.store,
             digester,

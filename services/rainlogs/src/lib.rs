@@ -6,4 +6,5 @@ mod demo;
 mod rotate;
 mod run;
 mod store_cli;
+mod store_status;
 mod store_watch;

@@ -619,6 +619,25 @@ async fn check_backbone(bus: &Bus, config: &Config, dev: bool) -> anyhow::Result
     Ok(())
 }
 
+/// With two providers, what publishes each store watch pass for zone health; `None` with one
+/// (nothing to report), or when this process cannot be given a name (logged: the rest works).
+fn store_status_writer(
+    config: &Config,
+    bus: &Bus,
+    store: &rainlogs_runtime::ObjectStore,
+) -> Option<crate::store_status::StatusWriter> {
+    if !matches!(store.store, rainlogs_store::Store::Replicated(_)) {
+        return None;
+    }
+    let dir = &config.service.data_dir;
+    crate::store_status::StatusWriter::open(bus.clone(), dir, &store.prefix)
+        .inspect_err(|e| {
+            tracing::warn!(dir = %dir.display(), error = %e,
+                "no name for this process's store status entry: zone health will not show its repair backlog");
+        })
+        .ok()
+}
+
 fn ensure_local_store(config: &Config) -> anyhow::Result<()> {
     if !config.store.url.starts_with("s3://") {
         std::fs::create_dir_all(&config.store.url)
@@ -728,9 +747,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     poisoned_info(&health, &db);
     let shutdown = CancellationToken::new();
     // Tries each protection (never trusting a provider's 200) before any service starts, then
-    // keeps watching the providers and repairing what one of two missed.
+    // keeps watching the providers and repairing what one of two missed; with two, each pass is
+    // published for zone health.
+    let store_status = store_status_writer(&config, &bus, &store);
     let store_watch =
-        crate::store_watch::start(&store, &telemetry, &health, shutdown.clone()).await;
+        crate::store_watch::start(&store, &telemetry, &health, store_status, shutdown.clone())
+            .await;
 
     let ctx = ServiceContext {
         config: Arc::new(config.clone()),

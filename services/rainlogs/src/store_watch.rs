@@ -1,6 +1,7 @@
 //! The store while the process runs: whether each provider answers, whether it still enforces
 //! its protections, and (with two providers) copying what one of them missed from the other.
-//! Readiness, `/ready`'s `info.store`, metrics and logs all read the same state.
+//! Readiness, `/ready`'s `info.store`, metrics and logs all read the same state; with two
+//! providers each pass is also published for zone health (`store_status`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -13,6 +14,8 @@ use rainlogs_runtime::ObjectStore;
 use rainlogs_store::{ObjectKey, Posture, Replicated, Side, Store, StoreError};
 use rainlogs_telemetry::{Health, Telemetry};
 use serde::Serialize;
+
+use crate::store_status::StatusWriter;
 
 /// How often each provider is asked whether it answers, and the repair queue drained.
 const PASS_EVERY: Duration = Duration::from_secs(10);
@@ -105,12 +108,14 @@ impl Metrics {
 }
 
 /// Starts watching `store`: readiness (ready while one provider answers, `degraded` while only
-/// one does), `/ready` `info.store`, metrics, and the repair loop. Probes the protections once
-/// before it returns, so the first `/ready` already shows them.
+/// one does), `/ready` `info.store`, metrics, and the repair loop; `status`, when given, gets
+/// every pass of a replicated store. Probes the protections once before it returns, so the
+/// first `/ready` already shows them.
 pub async fn start(
     store: &ObjectStore,
     telemetry: &Telemetry,
     health: &Health,
+    status: Option<StatusWriter>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let metrics = Metrics::new(telemetry);
@@ -130,6 +135,7 @@ pub async fn start(
         state: Arc::clone(&state),
         health: health.clone(),
         lost_protection: Vec::new(),
+        status,
     };
     let readable = Arc::clone(&state);
     health.add_info_source("store", move || {
@@ -155,6 +161,8 @@ struct Watch {
     health: Health,
     /// (role, check) pairs already reported as no longer enforced, so the alarm is logged once.
     lost_protection: Vec<(String, String)>,
+    /// Publishes each pass of a replicated store for zone health.
+    status: Option<StatusWriter>,
 }
 
 impl Watch {
@@ -202,9 +210,15 @@ impl Watch {
                 _ => {}
             }
         }
+        let answered: Vec<(&str, bool)> = answers.iter().map(|p| (p.role, p.answering)).collect();
         lock(&self.state).providers = answers;
         if let Store::Replicated(replicated) = &self.store.store {
             self.repair(replicated).await;
+            if let Some(status) = &mut self.status {
+                status
+                    .report(&answered, replicated.repair_queue_file())
+                    .await;
+            }
         }
     }
 

@@ -16,6 +16,7 @@ use crate::auth::BearerAuth;
 use crate::error::{ApiError, ErrorCode};
 use crate::events::Outcome;
 use crate::state::{AppState, SharedState};
+use crate::storage_status::ZoneStorage;
 use crate::text::{Label, Text};
 use crate::views::{ApiTags, from_ns, is_zone_id, now, zone_not_found};
 
@@ -129,6 +130,20 @@ pub struct ZoneHealthView {
     pub last_window_end: Option<OffsetDateTime>,
     /// Minutes between now and `last_window_end`.
     pub lag_minutes: Option<i64>,
+    /// With two storage providers: whether they answer and how much of this zone waits to be
+    /// copied to the one that missed it, as the running RainLogs processes report it. Absent
+    /// with one provider, or while no process reports.
+    pub storage: Option<ZoneStorageView>,
+}
+
+/// The zone's archives on the two storage providers.
+#[derive(Object, serde::Serialize)]
+pub struct ZoneStorageView {
+    /// `ok` (both providers answer, nothing waits for repair) or `degraded`.
+    pub status: String,
+    pub reason: String,
+    /// Objects of this zone on one provider only, waiting to be copied to the other.
+    pub backlog: u64,
 }
 
 #[derive(Object, serde::Serialize)]
@@ -299,7 +314,27 @@ fn health_view(
         reason,
         last_window_end,
         lag_minutes,
+        storage: None,
     }
+}
+
+/// Adds the storage part: trouble there makes the zone `degraded` (a paused or failing zone
+/// keeps its status), with the storage reason after any the zone already had.
+fn with_storage(mut health: ZoneHealthView, storage: ZoneStorage) -> ZoneHealthView {
+    if !storage.ok && !matches!(health.status.as_str(), "paused" | "failing") {
+        health.reason = if health.status == "ok" {
+            storage.reason.clone()
+        } else {
+            format!("{}; {}", health.reason, storage.reason)
+        };
+        health.status = "degraded".into();
+    }
+    health.storage = Some(ZoneStorageView {
+        status: if storage.ok { "ok" } else { "degraded" }.into(),
+        reason: storage.reason,
+        backlog: storage.backlog,
+    });
+    health
 }
 
 type ZoneRow = (
@@ -329,6 +364,8 @@ impl AppState {
                 self.zone_rows(tenant, zone)
             })
             .await?;
+        // Not cached with the rows: it changes with no projection.
+        let storage = self.storage_status.aggregate().await;
         Ok(rows
             .iter()
             .cloned()
@@ -338,6 +375,10 @@ impl AppState {
                     (Some(kind), Some(start), Some(end)) => Some((kind, start, end, r.12)),
                     _ => None,
                 };
+                let mut health = health_view(r.5, collector, last);
+                if let Some(storage) = &storage {
+                    health = with_storage(health, storage.zone(tenant, &r.0));
+                }
                 ZoneView {
                     zone_id: r.0,
                     name: r.1,
@@ -346,7 +387,7 @@ impl AppState {
                     fields: r.4,
                     paused: r.5,
                     added_at: r.6,
-                    health: health_view(r.5, collector, last),
+                    health,
                     retention_days: r.13.and_then(|d| u32::try_from(d).ok()),
                 }
             })
@@ -853,6 +894,70 @@ mod tests {
             (ok.status.as_str(), ok.reason.as_str()),
             ("ok", "collecting")
         );
+    }
+
+    #[test]
+    fn storage_trouble_degrades_a_zone_unless_paused_or_failing() {
+        let trouble = || ZoneStorage {
+            ok: false,
+            reason: "2 objects of this zone are on one storage provider only".into(),
+            backlog: 2,
+        };
+        let recent = crate::views::to_ns(now() - time::Duration::minutes(1));
+        let ok = health_view(
+            false,
+            None,
+            Some(("archive".into(), recent - 60, recent, None)),
+        );
+        let degraded = with_storage(ok, trouble());
+        assert_eq!(degraded.status, "degraded");
+        assert_eq!(degraded.reason, trouble().reason);
+        let storage = degraded.storage.expect("storage part");
+        assert_eq!((storage.status.as_str(), storage.backlog), ("degraded", 2));
+
+        let pending = with_storage(health_view(false, None, None), trouble());
+        assert_eq!(pending.status, "degraded");
+        assert!(
+            pending.reason.starts_with("never pulled")
+                && pending.reason.ends_with(&trouble().reason),
+            "{}",
+            pending.reason
+        );
+        let paused = with_storage(health_view(true, None, None), trouble());
+        assert_eq!(
+            (paused.status.as_str(), paused.reason.as_str()),
+            ("paused", "paused by an operator")
+        );
+        assert!(paused.storage.is_some());
+        let failing = with_storage(
+            health_view(
+                false,
+                Some(("failing".into(), "token revoked".into())),
+                None,
+            ),
+            trouble(),
+        );
+        assert_eq!(
+            (failing.status.as_str(), failing.reason.as_str()),
+            ("failing", "token revoked")
+        );
+
+        let fine = ZoneStorage {
+            ok: true,
+            reason: "both storage providers answer".into(),
+            backlog: 0,
+        };
+        let ok = health_view(
+            false,
+            None,
+            Some(("archive".into(), recent - 60, recent, None)),
+        );
+        let still_ok = with_storage(ok, fine);
+        assert_eq!(
+            (still_ok.status.as_str(), still_ok.reason.as_str()),
+            ("ok", "collecting")
+        );
+        assert_eq!(still_ok.storage.expect("storage part").status, "ok");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use async_nats::jetstream::{consumer, stream};
 
 /// (file name, JSON) of every stream, in dependency-free order.
-const STREAM_FILES: [(&str, &str); 7] = [
+const STREAM_FILES: [(&str, &str); 8] = [
     (
         "RL_CONTROL.json",
         include_str!("../../../../nats/streams/RL_CONTROL.json"),
@@ -34,6 +34,10 @@ const STREAM_FILES: [(&str, &str); 7] = [
         "KV_RL_COLLECTOR_CURSORS.json",
         include_str!("../../../../nats/streams/KV_RL_COLLECTOR_CURSORS.json"),
     ),
+    (
+        "KV_RL_STORE_STATUS.json",
+        include_str!("../../../../nats/streams/KV_RL_STORE_STATUS.json"),
+    ),
 ];
 
 /// (stream, file name, JSON) of every durable consumer.
@@ -58,6 +62,8 @@ pub const AUDIT: &str = "RL_AUDIT";
 /// Key-value buckets (their streams are `KV_<bucket>`).
 pub const COLLECTOR_LEASES: &str = "RL_COLLECTOR_LEASES";
 pub const COLLECTOR_CURSORS: &str = "RL_COLLECTOR_CURSORS";
+/// Each process's storage status: provider answers and repair backlog (see `store_status`).
+pub const STORE_STATUS: &str = "RL_STORE_STATUS";
 
 #[derive(Debug, thiserror::Error)]
 #[error("nats/{file} is not a valid definition: {source}")]

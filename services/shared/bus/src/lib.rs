@@ -11,6 +11,7 @@ pub mod definitions;
 mod erase;
 mod provision;
 mod publish;
+pub mod store_status;
 
 pub use async_nats;
 pub use connect::{Bus, ConnectError, MIN_SERVER_VERSION, connect, connect_any, server_addrs};
