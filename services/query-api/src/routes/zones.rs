@@ -6,7 +6,6 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use rainlogs_cloudflare::{ApiToken, CfError, PlanTier, Zone};
-use rainlogs_collector::onboarding::{default_method, plan_allows, tier_word};
 use rainlogs_schemas::events::{
     Event, Method, PullRequested, Role, Window, ZoneAdded, ZoneChanged, ZoneRemoved,
 };
@@ -44,9 +43,9 @@ impl MethodName {
     }
 
     fn parse(text: &str) -> Self {
-        match text {
-            "logpull" => Self::Logpull,
-            "instant_logs" => Self::InstantLogs,
+        match Method::parse(text) {
+            Some(Method::Logpull) => Self::Logpull,
+            Some(Method::InstantLogs) => Self::InstantLogs,
             _ => Self::Graphql,
         }
     }
@@ -191,14 +190,6 @@ enum PullResponse {
 /// Minutes behind after which a zone counts as lagging.
 const LAG_WARNING_MINUTES: i64 = 10;
 
-fn method_label(method: Method) -> &'static str {
-    match method {
-        Method::Logpull => "logpull",
-        Method::InstantLogs => "instant_logs",
-        Method::Graphql => "graphql",
-    }
-}
-
 fn valid_fields(fields: &str) -> bool {
     matches!(fields, "default" | "extended" | "all")
         || fields
@@ -251,7 +242,7 @@ fn check_pull_window(
         return refuse(format!(
             "start is older than the {} days Cloudflare keeps for {}",
             reach.whole_days(),
-            method_label(method.method())
+            method.method().as_str()
         ));
     }
     Ok(())
@@ -481,15 +472,15 @@ impl AppState {
 
     fn pick_method(tier: &PlanTier, wanted: Option<MethodName>) -> Result<Method, ApiError> {
         let Some(wanted) = wanted else {
-            return Ok(default_method(tier));
+            return Ok(tier.default_method());
         };
         let method = wanted.method();
-        if !plan_allows(tier, method) {
+        if !tier.allows(method) {
             return Err(ApiError::invalid(format!(
                 "{} is not available on the {} plan; use {}",
-                method_label(method),
-                tier_word(tier),
-                method_label(default_method(tier))
+                method.as_str(),
+                tier.word(),
+                tier.default_method().as_str()
             )));
         }
         Ok(method)
@@ -579,7 +570,7 @@ impl ZonesApi {
         let event = Event::ZoneAdded(ZoneAdded {
             zone_id: body.zone_id.to_string(),
             name: body.name.clone().map_or(zone.name, Label::into_string),
-            plan: tier_word(&tier),
+            plan: tier.word(),
             method,
             fields,
             sealed_token: sealed,
@@ -595,11 +586,7 @@ impl ZonesApi {
                 "zone.add",
                 &target,
                 Outcome::Ok,
-                Some(format!(
-                    "plan={} method={}",
-                    tier_word(&tier),
-                    method_label(method)
-                )),
+                Some(format!("plan={} method={}", tier.word(), method.as_str())),
             )
             .await?;
         let view = state.own_zone(&p.tenant, &body.zone_id).await?;
