@@ -30,10 +30,20 @@ pub use retention::RetentionPolicies;
 pub use service::{Archiver, ArchiverError, CONSUMER};
 pub use settings::{ArchiverSettings, DEFAULT_RETENTION};
 
-use rainlogs_runtime::{ServiceContext, ServiceError};
+use rainlogs_runtime::{ServiceContext, ServiceDescriptor, ServiceError, nothing_to_check};
 use rainlogs_telemetry::ServiceState;
 
 pub const NAME: &str = "archiver";
+
+pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
+    name: NAME,
+    summary: "assembles each closed window's batches into one zstd archive, stores it with \
+              Object Lock on every provider and announces it on rl.archive; at least once, \
+              idempotent (a window's archive key is derived from its content)",
+    run: |ctx| Box::pin(run(ctx)),
+    projections: &[],
+    check_config: nothing_to_check,
+};
 
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
     let mut settings = ArchiverSettings::new(ctx.config.service.data_dir.join(NAME));

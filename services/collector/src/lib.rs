@@ -30,7 +30,9 @@ pub mod zone;
 
 use std::sync::Arc;
 
-use rainlogs_runtime::{ServiceContext, ServiceError};
+use rainlogs_runtime::{
+    Config, ConfigCheck, SecretForm, ServiceContext, ServiceDescriptor, ServiceError,
+};
 use rainlogs_telemetry::ServiceState;
 
 pub use clock::{Clock, FnClock, SharedClock, SystemClock};
@@ -41,6 +43,35 @@ pub use settings::CollectorSettings;
 pub use supervisor::{CollectorDeps, CollectorError, run_collector};
 
 pub const NAME: &str = "collector";
+
+/// Delivery: at least once per window. A window is published only as a whole (its batches,
+/// then its close), a window a collector could not finish is collected again by the next
+/// owner of the zone's lease, and what Cloudflare no longer serves is declared as a gap.
+pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
+    name: NAME,
+    summary: "pulls each zone's logs from Cloudflare (Logpull, Instant Logs or GraphQL, by plan) \
+              and publishes them window by window on rl.batch.<zone>; at least once per window, \
+              gaps declared",
+    run: |ctx| Box::pin(run(ctx)),
+    projections: &[],
+    check_config,
+};
+
+fn check_config(config: &Config, check: &mut ConfigCheck) {
+    // Opens every zone's Cloudflare token; during a rotation also with the old key.
+    let secrets = &config.secrets;
+    check.require_secret(
+        "token_encryption_key",
+        secrets.token_encryption_key.as_ref(),
+        SecretForm::Hex32,
+    );
+    if let Some(previous) = &secrets.previous_token_encryption_key {
+        check.check_secret("previous_token_encryption_key", previous, SecretForm::Hex32);
+    }
+    if let Err(e) = rainlogs_cloudflare::parse_base_url(&config.cloudflare.base_url) {
+        check.problem(format!("cloudflare.base_url: {e}"));
+    }
+}
 
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
     let keyring = token_keyring(&ctx.config.secrets).map_err(|e| ServiceError::new(NAME, e))?;

@@ -37,8 +37,11 @@ mod views;
 
 use std::sync::Arc;
 
-use rainlogs_db::{AuditProjection, ChainProjection, ControlProjection, run_projection};
-use rainlogs_runtime::{ServiceContext, ServiceError};
+use rainlogs_db::{AuditProjection, ChainProjection, ControlProjection, ProjectionSpec};
+use rainlogs_integrity::{NoteSigningKey, NoteVerifierKey};
+use rainlogs_runtime::{
+    Config, ConfigCheck, SecretForm, ServiceContext, ServiceDescriptor, ServiceError,
+};
 use rainlogs_telemetry::ServiceState;
 
 pub use app::openapi_json;
@@ -49,6 +52,67 @@ pub use state::{ApiOptions, Quotas};
 pub use tenants::{CreatedTenant, TenantError, create_tenant};
 
 pub const NAME: &str = "query-api";
+
+/// The read models this service owns.
+const PROJECTIONS: &[ProjectionSpec] = &[
+    ProjectionSpec::of::<ControlProjection>(),
+    ProjectionSpec::of::<AuditProjection>(),
+    ProjectionSpec::of::<ChainProjection>(),
+];
+
+pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
+    name: NAME,
+    summary: "the REST API for tenants, zones, keys, sealed windows, downloads and proofs; \
+              commands are published as events and answered once their projection has \
+              applied them, reads come from its own projections",
+    run: |ctx| Box::pin(run(ctx)),
+    projections: PROJECTIONS,
+    check_config,
+};
+
+fn check_config(config: &Config, check: &mut ConfigCheck) {
+    let secrets = &config.secrets;
+    check.require_secret(
+        "api_key_digest_key",
+        secrets.api_key_digest_key.as_ref(),
+        SecretForm::Hex32,
+    );
+    check.require_secret(
+        "token_encryption_key",
+        secrets.token_encryption_key.as_ref(),
+        SecretForm::Hex32,
+    );
+    match &secrets.jwt_secret {
+        Some(jwt) => check.check_secret("jwt_secret", jwt, SecretForm::AtLeast32Bytes),
+        None => check.note("secrets.jwt_secret is not set: dashboard sign-in answers 503"),
+    }
+    // The public key: configured, or derived from the signing key (as the API does at start).
+    match (&config.api.verifier_key, &secrets.signing_key) {
+        (Some(text), _) => {
+            if let Err(e) = NoteVerifierKey::parse(text.trim()) {
+                check.problem(format!(
+                    "api.verifier_key is not a valid note verifier key \
+                     (<name>+<key id>+<base64>): {e}"
+                ));
+            }
+        }
+        (None, Some(key)) => {
+            if let Err(e) = NoteSigningKey::parse(key.expose().trim()) {
+                check.problem(format!(
+                    "secrets.signing_key is not a valid note signing key \
+                     (PRIVATE+KEY+<name>+<key id>+<base64>): {e}"
+                ));
+            }
+        }
+        (None, None) => check.note(
+            "neither api.verifier_key nor secrets.signing_key is set: the verifier key and \
+             inclusion proofs answer 503",
+        ),
+    }
+    if let Err(e) = rainlogs_cloudflare::parse_base_url(&config.cloudflare.base_url) {
+        check.problem(format!("cloudflare.base_url: {e}"));
+    }
+}
 
 /// Runs the API with the default limits and the configured retention bounds.
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
@@ -91,32 +155,13 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
         ctx.shutdown.clone(),
         ctx.config.service.shutdown_timeout,
     );
-    let control = run_projection(
-        ctx.db.clone(),
-        ctx.bus.clone(),
-        ControlProjection,
-        ctx.shutdown.clone(),
-    );
-    let audit = run_projection(
-        ctx.db.clone(),
-        ctx.bus.clone(),
-        AuditProjection,
-        ctx.shutdown.clone(),
-    );
-    let chain = run_projection(
-        ctx.db.clone(),
-        ctx.bus.clone(),
-        ChainProjection,
-        ctx.shutdown.clone(),
-    );
+    let projections = ctx.run_projections(NAME, PROJECTIONS);
     ctx.report(NAME, ServiceState::Ready);
     tracing::info!(listen = %ctx.config.api.listen, "query-api listening");
     // The first failure ends the service; the process decides what to do with the others.
     tokio::try_join!(
         async { server.await.map_err(|e| err(&e)) },
-        async { control.await.map_err(|e| err(&e)) },
-        async { audit.await.map_err(|e| err(&e)) },
-        async { chain.await.map_err(|e| err(&e)) },
+        projections,
         async {
             projected.await;
             Ok(())

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rainlogs_config::{Config, GENERATED_SECRET_NAMES, Sources, random_hex_32};
+use rainlogs_runtime::ServiceDescriptor;
 
 /// RainLogs: a Cloudflare log archive an auditor can verify.
 #[derive(Parser)]
@@ -178,23 +179,49 @@ enum ConfigCommand {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ServiceName {
-    Collector,
-    Archiver,
-    Sealer,
-    Reaper,
-    QueryApi,
-}
+/// One of the services this binary runs, as `--service` names it.
+#[derive(Clone, Copy)]
+pub struct ServiceName(pub &'static ServiceDescriptor);
 
 impl ServiceName {
+    /// Every service of the binary, in start order. A new service is one line here; the rest
+    /// (running it, checking its configuration, rebuilding its projections) reads its
+    /// descriptor.
     pub const ALL: [ServiceName; 5] = [
-        ServiceName::Collector,
-        ServiceName::Archiver,
-        ServiceName::Sealer,
-        ServiceName::Reaper,
-        ServiceName::QueryApi,
+        ServiceName(&rainlogs_collector::SERVICE),
+        ServiceName(&rainlogs_archiver::SERVICE),
+        ServiceName(&rainlogs_sealer::SERVICE),
+        ServiceName(&rainlogs_reaper::SERVICE),
+        ServiceName(&rainlogs_query_api::SERVICE),
     ];
+
+    pub fn as_str(self) -> &'static str {
+        self.0.name
+    }
+}
+
+impl PartialEq for ServiceName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for ServiceName {}
+
+impl std::fmt::Debug for ServiceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+impl ValueEnum for ServiceName {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name).help(self.0.summary))
+    }
 }
 
 #[derive(Args)]

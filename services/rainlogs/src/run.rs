@@ -5,36 +5,14 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use futures::FutureExt;
 use rainlogs_bus::{Bus, CancellationToken, StreamStatus};
-use rainlogs_config::{Config, Secret, SecretForm, generate_dev_secrets, random_hex_32};
-use rainlogs_db::{AuditProjection, ControlProjection, PgPool, Projection, Retried};
-use rainlogs_runtime::{ServiceContext, ServiceError};
+use rainlogs_config::{Config, generate_dev_secrets, random_hex_32};
+use rainlogs_db::{PgPool, ProjectionSpec, Retried};
+use rainlogs_runtime::ServiceContext;
 use rainlogs_telemetry::{Health, ServiceState, Telemetry, health_routes};
 use sqlx::postgres::PgConnectOptions;
 use tokio::task::JoinSet;
 
 use crate::cli::{RunArgs, ServiceName};
-
-impl ServiceName {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ServiceName::Collector => rainlogs_collector::NAME,
-            ServiceName::Archiver => rainlogs_archiver::NAME,
-            ServiceName::Sealer => rainlogs_sealer::NAME,
-            ServiceName::Reaper => rainlogs_reaper::NAME,
-            ServiceName::QueryApi => rainlogs_query_api::NAME,
-        }
-    }
-
-    async fn run(self, ctx: ServiceContext) -> Result<(), ServiceError> {
-        match self {
-            ServiceName::Collector => rainlogs_collector::run(ctx).await,
-            ServiceName::Archiver => rainlogs_archiver::run(ctx).await,
-            ServiceName::Sealer => rainlogs_sealer::run(ctx).await,
-            ServiceName::Reaper => rainlogs_reaper::run(ctx).await,
-            ServiceName::QueryApi => rainlogs_query_api::run(ctx).await,
-        }
-    }
-}
 
 /// What `rainlogs run` checks in the configuration before any service starts, and everything
 /// `rainlogs config check` reports: one check, so the two cannot disagree. Nothing here touches
@@ -59,35 +37,6 @@ impl ServiceCheck {
     fn can_run(&self, shared: &[String]) -> bool {
         self.problems.is_empty() && shared.is_empty()
     }
-
-    /// A secret the service cannot start without, in `form`.
-    fn require_secret(&mut self, name: &str, secret: Option<&Secret>, form: SecretForm) {
-        match secret {
-            None => self.problems.push(format!("missing secrets.{name}")),
-            Some(secret) => self.check_secret(name, secret, form),
-        }
-    }
-
-    fn check_secret(&mut self, name: &str, secret: &Secret, form: SecretForm) {
-        if let Err(reason) = secret.check_form(form) {
-            self.problems.push(format!("secrets.{name} {reason}"));
-        }
-    }
-
-    /// The same URL checks the Cloudflare client makes when it is built.
-    fn check_cloudflare(&mut self, base_url: &str) {
-        match reqwest::Url::parse(base_url.trim_end_matches('/')) {
-            Ok(url) if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") => {
-                self.problems.push(format!(
-                    "cloudflare.base_url = {base_url:?}: not an http(s) URL"
-                ))
-            }
-            Ok(_) => {}
-            Err(e) => self
-                .problems
-                .push(format!("cloudflare.base_url = {base_url:?}: {e}")),
-        }
-    }
 }
 
 impl Preflight {
@@ -109,79 +58,12 @@ impl Preflight {
     }
 
     fn service(config: &Config, service: ServiceName) -> ServiceCheck {
-        let secrets = &config.secrets;
-        let mut check = ServiceCheck {
+        let own = service.0.check(config);
+        ServiceCheck {
             service,
-            problems: Vec::new(),
-            notes: Vec::new(),
-        };
-        match service {
-            ServiceName::Collector => {
-                // Opens every zone's Cloudflare token; during a rotation also with the old key.
-                check.require_secret(
-                    "token_encryption_key",
-                    secrets.token_encryption_key.as_ref(),
-                    SecretForm::Hex32,
-                );
-                if let Some(previous) = &secrets.previous_token_encryption_key {
-                    check.check_secret(
-                        "previous_token_encryption_key",
-                        previous,
-                        SecretForm::Hex32,
-                    );
-                }
-                check.check_cloudflare(&config.cloudflare.base_url);
-            }
-            ServiceName::Sealer => {
-                // The sealer's own parser: the note key format is the sealer's business.
-                let key = secrets.signing_key.as_ref().map(|s| s.expose());
-                match rainlogs_sealer::keys::signing_key_from_config(key) {
-                    Ok(_) => {}
-                    Err(rainlogs_sealer::SigningKeyError::Missing) => check
-                        .problems
-                        .push("missing secrets.signing_key".to_owned()),
-                    Err(e) => check.problems.push(e.to_string()),
-                }
-            }
-            ServiceName::QueryApi => {
-                check.require_secret(
-                    "api_key_digest_key",
-                    secrets.api_key_digest_key.as_ref(),
-                    SecretForm::Hex32,
-                );
-                check.require_secret(
-                    "token_encryption_key",
-                    secrets.token_encryption_key.as_ref(),
-                    SecretForm::Hex32,
-                );
-                match &secrets.jwt_secret {
-                    Some(jwt) => check.check_secret("jwt_secret", jwt, SecretForm::AtLeast32Bytes),
-                    None => check.notes.push(
-                        "secrets.jwt_secret is not set: dashboard sign-in answers 503".to_owned(),
-                    ),
-                }
-                // Without api.verifier_key the API derives the public key from the signing key.
-                match (&config.api.verifier_key, &secrets.signing_key) {
-                    (Some(_), _) => {}
-                    (None, Some(key)) => {
-                        if let Err(e) = rainlogs_sealer::verifier_key_text(key.expose()) {
-                            check.problems.push(format!(
-                                "secrets.signing_key is not a valid note signing key \
-                                 (PRIVATE+KEY+<name>+<key id>+<base64>): {e}"
-                            ));
-                        }
-                    }
-                    (None, None) => check.notes.push(
-                        "neither api.verifier_key nor secrets.signing_key is set: the verifier \
-                         key and inclusion proofs answer 503"
-                            .to_owned(),
-                    ),
-                }
-                check.check_cloudflare(&config.cloudflare.base_url);
-            }
-            ServiceName::Archiver | ServiceName::Reaper => {}
+            problems: own.problems,
+            notes: own.notes,
         }
-        check
     }
 
     /// Whether every checked service can start.
@@ -410,16 +292,20 @@ pub async fn provision(config: &Config, check_only: bool) -> anyhow::Result<Exit
 pub async fn rebuild_projections(config: &Config) -> anyhow::Result<ExitCode> {
     let bus = connect_bus(config).await?;
     let db = database(config).await?;
-    let control = rainlogs_db::rebuild(&db, &bus, ControlProjection).await?;
-    println!("control: replayed {control} events");
-    let audit = rainlogs_db::rebuild(&db, &bus, AuditProjection).await?;
-    println!("audit: replayed {audit} events");
-    let chain = rainlogs_db::rebuild(&db, &bus, rainlogs_db::ChainProjection).await?;
-    println!("chain (jobs): replayed {chain} events");
-    let retention = rainlogs_db::rebuild(&db, &bus, rainlogs_reaper::RetentionSchedule).await?;
-    println!("retention: replayed {retention} events");
-    let holds = rainlogs_db::rebuild(&db, &bus, rainlogs_db::LegalHoldsProjection).await?;
-    println!("legal holds: replayed {holds} events");
+    for service in ServiceName::ALL {
+        for projection in service.0.projections {
+            let replayed = projection
+                .rebuild(&db, &bus)
+                .await
+                .with_context(|| format!("rebuilding the {} projection", projection.name))?;
+            println!(
+                "{}: {} ({}): replayed {replayed} events",
+                service.as_str(),
+                projection.name,
+                projection.tables.join(", ")
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -452,11 +338,12 @@ pub async fn poisoned_projections(config: &Config, retry: bool) -> anyhow::Resul
     if retry {
         let bus = connect_bus(config).await?;
         // Every projection any service of this binary runs.
-        let still_failing = retry_poisoned(&db, &bus, ControlProjection).await?
-            + retry_poisoned(&db, &bus, AuditProjection).await?
-            + retry_poisoned(&db, &bus, rainlogs_db::ChainProjection).await?
-            + retry_poisoned(&db, &bus, rainlogs_reaper::RetentionSchedule).await?
-            + retry_poisoned(&db, &bus, rainlogs_db::LegalHoldsProjection).await?;
+        let mut still_failing = 0;
+        for service in ServiceName::ALL {
+            for projection in service.0.projections {
+                still_failing += retry_poisoned(&db, &bus, projection).await?;
+            }
+        }
         eprintln!("{still_failing} poisoned events still fail");
         return Ok(if still_failing == 0 {
             ExitCode::SUCCESS
@@ -485,14 +372,17 @@ pub async fn poisoned_projections(config: &Config, retry: bool) -> anyhow::Resul
 
 /// Re-applies one projection's poisoned events and prints each outcome; returns how many still
 /// fail.
-async fn retry_poisoned<P: Projection>(
+async fn retry_poisoned(
     db: &PgPool,
     bus: &Bus,
-    projection: P,
+    projection: &ProjectionSpec,
 ) -> anyhow::Result<usize> {
-    let outcomes = rainlogs_db::retry_poisoned(db, bus, &projection)
-        .await
-        .with_context(|| format!("retrying the {} projection's poisoned events", P::NAME))?;
+    let outcomes = projection.retry_poisoned(db, bus).await.with_context(|| {
+        format!(
+            "retrying the {} projection's poisoned events",
+            projection.name
+        )
+    })?;
     let mut still_failing = 0;
     for (sequence, outcome) in outcomes {
         let what = match outcome {
@@ -504,7 +394,10 @@ async fn retry_poisoned<P: Projection>(
             Retried::GoneFromStream => "no longer in the stream; removed".to_owned(),
             Retried::NotPoisoned => "no longer poisoned (retried elsewhere)".to_owned(),
         };
-        println!("{}\t{}\t{sequence}\t{what}", P::NAME, P::STREAM);
+        println!(
+            "{}\t{}\t{sequence}\t{what}",
+            projection.name, projection.stream
+        );
     }
     Ok(still_failing)
 }
@@ -776,7 +669,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for service in services {
         health.set_service(service.as_str(), ServiceState::Starting);
         let ctx = ctx.clone();
-        tasks.spawn(async move { (service, service.run(ctx).await) });
+        tasks.spawn(async move { (service, (service.0.run)(ctx).await) });
     }
     tracing::info!(telemetry = %config.telemetry.listen, "rainlogs started");
     if args.demo {

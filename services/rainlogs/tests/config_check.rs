@@ -128,6 +128,54 @@ fn config_check_refuses_malformed_secrets_without_printing_them() {
 }
 
 #[test]
+fn config_check_refuses_a_malformed_verifier_key_and_cloudflare_url_for_whoever_uses_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = rainlogs(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--service",
+            "collector",
+            "--service",
+            "query-api",
+            "--service",
+            "archiver",
+        ],
+        &[
+            STORE,
+            ("RAINLOGS__SECRETS__TOKEN_ENCRYPTION_KEY", &"ab".repeat(32)),
+            ("RAINLOGS__SECRETS__API_KEY_DIGEST_KEY", &"cd".repeat(32)),
+            ("RAINLOGS__API__VERIFIER_KEY", "not-a-key"),
+            (
+                "RAINLOGS__CLOUDFLARE__BASE_URL",
+                "ftp://api.cloudflare.com/client/v4",
+            ),
+        ],
+    );
+    let report = stderr(&output);
+    assert!(!output.status.success(), "{report}");
+    let line = |service: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(&format!("{service}: ")))
+            .unwrap_or_else(|| panic!("no {service} line in:\n{report}"))
+            .to_owned()
+    };
+    assert!(
+        line("query-api").contains("api.verifier_key is not a valid note verifier key"),
+        "{report}"
+    );
+    for service in ["collector", "query-api"] {
+        assert!(
+            line(service).contains("cloudflare.base_url: base URL `ftp://"),
+            "{report}"
+        );
+    }
+    assert_eq!(line("archiver"), "archiver: ok", "{report}");
+}
+
+#[test]
 fn secrets_generate_writes_private_files_whose_lines_config_check_accepts() {
     let dir = tempfile::tempdir().expect("dir");
     let secrets = dir.path().join("secrets");

@@ -16,7 +16,8 @@ pub mod sweep;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rainlogs_bus::CancellationToken;
-use rainlogs_runtime::{ServiceContext, ServiceError};
+use rainlogs_db::ProjectionSpec;
+use rainlogs_runtime::{ServiceContext, ServiceDescriptor, ServiceError, nothing_to_check};
 use rainlogs_telemetry::ServiceState;
 
 pub use metrics::ReaperMetrics;
@@ -24,6 +25,21 @@ pub use schedule::RetentionSchedule;
 pub use sweep::{Candidate, Decision, Outlook, Reaper, SweepError, SweepReport};
 
 pub const NAME: &str = "reaper";
+
+/// The read models this service owns.
+const PROJECTIONS: &[ProjectionSpec] = &[
+    ProjectionSpec::of::<RetentionSchedule>(),
+    ProjectionSpec::of::<rainlogs_db::LegalHoldsProjection>(),
+];
+
+pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
+    name: NAME,
+    summary: "deletes each archive once its logged retain-until has passed and no legal hold \
+              covers it, after the sealer has logged its prune entry; at least once, idempotent",
+    run: |ctx| Box::pin(run(ctx)),
+    projections: PROJECTIONS,
+    check_config: nothing_to_check,
+};
 
 /// Time between passes. Retain-until is a lower bound: an hour late is lawful, a second early
 /// is not.
@@ -41,18 +57,10 @@ pub fn now_ns() -> u64 {
 
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
     let fail = |e: &dyn std::fmt::Display| ServiceError::new(NAME, e.to_string());
-    let schedule = tokio::spawn(rainlogs_db::run_projection(
-        ctx.db.clone(),
-        ctx.bus.clone(),
-        RetentionSchedule,
-        ctx.shutdown.clone(),
-    ));
-    let holds = tokio::spawn(rainlogs_db::run_projection(
-        ctx.db.clone(),
-        ctx.bus.clone(),
-        rainlogs_db::LegalHoldsProjection,
-        ctx.shutdown.clone(),
-    ));
+    let projections = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { ctx.run_projections(NAME, PROJECTIONS).await })
+    };
     let reaper = Reaper {
         db: ctx.db.clone(),
         bus: ctx.bus.clone(),
@@ -63,14 +71,7 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
     ctx.report(NAME, ServiceState::Ready);
     sweep_until(&reaper, &ctx.shutdown).await;
     ctx.report(NAME, ServiceState::Stopping);
-    for task in [schedule, holds] {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(fail(&e)),
-            Err(e) => return Err(fail(&e)),
-        }
-    }
-    Ok(())
+    projections.await.map_err(|e| fail(&e))?
 }
 
 async fn sweep_until(reaper: &Reaper, shutdown: &CancellationToken) {

@@ -8,6 +8,7 @@ use rainlogs_schemas::{Envelope, Event};
 use sqlx::PgConnection;
 
 /// `retention_archives`, from the sealed entries of every zone.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct RetentionSchedule;
 
 impl Projection for RetentionSchedule {

@@ -28,10 +28,30 @@ pub use keys::{DEV_KEY_NAME, SigningKeyError, generate_signing_key, verifier_key
 pub use service::{CONSUMER, Sealer, SealerError};
 pub use settings::SealerSettings;
 
-use rainlogs_runtime::{ServiceContext, ServiceError};
+use rainlogs_runtime::{Config, ConfigCheck, ServiceContext, ServiceDescriptor, ServiceError};
 use rainlogs_telemetry::ServiceState;
 
 pub const NAME: &str = "sealer";
+
+pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
+    name: NAME,
+    summary: "appends one entry per archived window, gap or prune to each zone's hash chain and \
+              Merkle log, writes its tiles and signs checkpoints into the bucket; exactly one \
+              entry per window (a window that has its entry is acknowledged again)",
+    run: |ctx| Box::pin(run(ctx)),
+    projections: &[],
+    check_config,
+};
+
+fn check_config(config: &Config, check: &mut ConfigCheck) {
+    // The sealer's own parser: the note key format is the sealer's business.
+    let key = config.secrets.signing_key.as_ref().map(|s| s.expose());
+    match keys::signing_key_from_config(key) {
+        Ok(_) => {}
+        Err(SigningKeyError::Missing) => check.problem("missing secrets.signing_key"),
+        Err(e) => check.problem(e.to_string()),
+    }
+}
 
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
     let key =

@@ -24,6 +24,19 @@ pub(crate) struct Shared {
     pub policies: Policies,
 }
 
+/// `cloudflare.base_url` as the client uses it: an http(s) URL that can take path segments.
+/// `rainlogs config check` asks the same question before anything starts.
+pub fn parse_base_url(text: &str) -> Result<Url, String> {
+    let url =
+        Url::parse(text.trim_end_matches('/')).map_err(|e| format!("base URL `{text}`: {e}"))?;
+    if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "base URL `{text}` is not an http(s) URL that can take a path"
+        ));
+    }
+    Ok(url)
+}
+
 /// Shared by every tenant and zone of a process: one connection pool, one set of limiters and breakers.
 #[derive(Debug, Clone)]
 pub struct CloudflareClient {
@@ -32,14 +45,7 @@ pub struct CloudflareClient {
 
 impl CloudflareClient {
     pub fn new(config: ClientConfig) -> Result<Self, CfError> {
-        let base = Url::parse(config.base_url.trim_end_matches('/'))
-            .map_err(|e| CfError::Setup(format!("base URL `{}`: {e}", config.base_url)))?;
-        if base.cannot_be_a_base() {
-            return Err(CfError::Setup(format!(
-                "base URL `{}` cannot take a path",
-                config.base_url
-            )));
-        }
+        let base = parse_base_url(&config.base_url).map_err(CfError::Setup)?;
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)

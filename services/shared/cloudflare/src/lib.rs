@@ -38,7 +38,7 @@ pub use api::logpull::{
     FieldList, LOGPULL_MAX_AGE, LOGPULL_MAX_WINDOW, LOGPULL_MIN_DELAY, LogpullQuery, LogpullWindow,
 };
 pub use api::zones::{PlanTier, Zone, ZonePlan};
-pub use client::{CloudflareClient, TokenClient};
+pub use client::{CloudflareClient, TokenClient, parse_base_url};
 pub use config::{ClientConfig, PRODUCTION_BASE_URL};
 pub use error::{ApiMessage, ApiMessages, CfError, RateLimitScope, TransportPhase};
 pub use logpull_stream::{LogpullItem, LogpullStream, STREAMING_ERROR_TRAILER, WindowSummary};

@@ -7,6 +7,7 @@ use sqlx::PgConnection;
 use crate::Projection;
 
 /// Chain entries from `rl.chain.>`, decoded from their canonical bytes.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct ChainProjection;
 
 fn signed(value: u64) -> i64 {

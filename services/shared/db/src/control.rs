@@ -52,6 +52,7 @@ async fn scrub_zones(
 }
 
 /// Tenants, zones, API keys and dashboard users from `rl.ctl.>`.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct ControlProjection;
 
 impl Projection for ControlProjection {
@@ -257,6 +258,7 @@ impl Projection for ControlProjection {
 }
 
 /// The audit log from `rl.audit.>`.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct AuditProjection;
 
 impl Projection for AuditProjection {

@@ -9,6 +9,7 @@ use crate::Projection;
 /// The reason a legal hold of an erased tenant shows instead of its own.
 const ERASED_REASON: &str = "erased with the tenant";
 
+#[derive(Debug, Default, Clone, Copy)]
 pub struct LegalHoldsProjection;
 
 impl Projection for LegalHoldsProjection {

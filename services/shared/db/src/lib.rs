@@ -20,6 +20,7 @@ mod legal_holds;
 pub mod poisoned;
 mod pool;
 mod projector;
+mod spec;
 
 pub use chain::ChainProjection;
 pub use control::{AuditProjection, ControlProjection};
@@ -32,4 +33,5 @@ pub use projector::{
     Applied, PROJECTED_CHANNEL, Projection, ProjectionError, applied_sequence, apply_events,
     apply_message, rebuild, run_projection, wait_until_applied,
 };
+pub use spec::ProjectionSpec;
 pub use sqlx::{PgPool, Postgres, Transaction};

@@ -1,13 +1,16 @@
 //! The context a service runs in. Services never call each other; they share only this.
 
+mod descriptor;
 mod store;
 
+pub use descriptor::{ConfigCheck, ServiceDescriptor, nothing_to_check};
+pub use rainlogs_config::{Config, SecretForm};
 pub use store::{ObjectStore, OpenStoreError, open_store, store_problems};
 
 use std::sync::Arc;
 
 use rainlogs_bus::{Bus, CancellationToken};
-use rainlogs_config::Config;
+use rainlogs_db::ProjectionSpec;
 use rainlogs_telemetry::{Health, ServiceState, Telemetry};
 use sqlx::PgPool;
 
@@ -27,6 +30,22 @@ pub struct ServiceContext {
 impl ServiceContext {
     pub fn report(&self, service: &str, state: ServiceState) {
         self.health.set_service(service, state);
+    }
+
+    /// Keeps the projections a service owns up to date until shutdown; the first failure ends
+    /// them all.
+    pub async fn run_projections(
+        &self,
+        service: &'static str,
+        projections: &[ProjectionSpec],
+    ) -> Result<(), ServiceError> {
+        let runs = projections
+            .iter()
+            .map(|p| p.run(self.db.clone(), self.bus.clone(), self.shutdown.clone()));
+        futures::future::try_join_all(runs)
+            .await
+            .map(|_| ())
+            .map_err(|e| ServiceError::new(service, e))
     }
 }
 
