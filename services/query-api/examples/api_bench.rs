@@ -1,4 +1,4 @@
-//! API benchmark (DESIGN §8: ≥ 10k authenticated GET/s, p99 < 20 ms on loopback).
+//! API benchmark. Target: ≥ 10k authenticated GET/s with p99 < 20 ms on loopback.
 //!
 //! Starts the query-api in this process against real NATS and PostgreSQL (the test stack, with
 //! rate limits lifted so they do not cap the measurement), registers a tenant with one zone and a

@@ -19,6 +19,7 @@ mod error;
 mod events;
 mod jwt;
 mod key_cache;
+mod legal_hold_list;
 mod login_throttle;
 mod middleware;
 mod passwords;
@@ -46,6 +47,7 @@ use rainlogs_telemetry::ServiceState;
 
 pub use app::openapi_json;
 pub use error::ErrorBody;
+pub use legal_hold_list::LegalHoldListProjection;
 pub use rate_limit::Rate;
 pub use server::ConnectionLimits;
 pub use state::{ApiOptions, Quotas};
@@ -58,6 +60,7 @@ const PROJECTIONS: &[ProjectionSpec] = &[
     ProjectionSpec::of::<ControlProjection>(),
     ProjectionSpec::of::<AuditProjection>(),
     ProjectionSpec::of::<ChainProjection>(),
+    ProjectionSpec::of::<LegalHoldListProjection>(),
 ];
 
 pub const SERVICE: ServiceDescriptor = ServiceDescriptor {

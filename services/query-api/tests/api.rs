@@ -1225,13 +1225,13 @@ async fn legal_holds_are_set_listed_and_released_by_admins_and_audited() {
     let hold_id = set.json["hold_id"].as_str().unwrap().to_owned();
     assert_eq!(set.json["zone_id"], ENTERPRISE_ZONE);
     let held: (i64,) =
-        sqlx::query_as("SELECT count(*) FROM legal_holds WHERE tenant = $1 AND zone = $2")
+        sqlx::query_as("SELECT count(*) FROM api_legal_holds WHERE tenant = $1 AND zone = $2")
             .bind(&tenant)
             .bind(ENTERPRISE_ZONE)
             .fetch_one(&stack.pool)
             .await
             .unwrap();
-    assert_eq!(held.0, 1, "the reaper's read model holds the zone");
+    assert_eq!(held.0, 1, "the API's read model holds the zone");
 
     let list = stack.get("/api/v1/legal-holds", &admin).await;
     assert_eq!(list.json["holds"].as_array().unwrap().len(), 1);

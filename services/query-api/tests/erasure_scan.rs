@@ -88,7 +88,7 @@ async fn scan_tables(stack: &Stack, markers: &[(&str, &str)]) -> BTreeMap<String
             .any(|(t, c, _)| t == "api_keys" && c == "name")
             && columns
                 .iter()
-                .any(|(t, c, _)| t == "legal_holds" && c == "reason"),
+                .any(|(t, c, _)| t == "api_legal_holds" && c == "reason"),
         "the scan sees the tables"
     );
     let mut found = BTreeMap::new();
@@ -173,7 +173,7 @@ async fn projections_caught_up(stack: &Stack) {
         let mut behind = Vec::new();
         for (projection, stream) in [
             ("control", "RL_CONTROL"),
-            ("legal-holds", "RL_CONTROL"),
+            ("api-legal-holds", "RL_CONTROL"),
             ("audit", "RL_AUDIT"),
         ] {
             let mut stream = stack.bus.js.get_stream(stream).await.unwrap();
@@ -418,11 +418,12 @@ async fn erasure_leaves_only_what_the_answer_lists() {
         );
     }
     // The legal hold in force still holds (its row stays, with a fixed reason).
-    let holds: Vec<(String,)> = sqlx::query_as("SELECT reason FROM legal_holds WHERE tenant = $1")
-        .bind(&tenant)
-        .fetch_all(&stack.pool)
-        .await
-        .unwrap();
+    let holds: Vec<(String,)> =
+        sqlx::query_as("SELECT reason FROM api_legal_holds WHERE tenant = $1")
+            .bind(&tenant)
+            .fetch_all(&stack.pool)
+            .await
+            .unwrap();
     assert_eq!(holds.len(), 1, "{holds:?}");
     assert_eq!(holds[0].0, "erased with the tenant");
 

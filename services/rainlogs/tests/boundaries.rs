@@ -85,6 +85,83 @@ fn every_service_crate_is_run_by_the_binary_under_its_own_descriptor() {
     }
 }
 
+/// The tables the migrations create, and the projector's own bookkeeping among them.
+fn created_tables() -> BTreeSet<String> {
+    let mut created = BTreeSet::new();
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    for entry in std::fs::read_dir(migrations).expect("migrations/") {
+        let sql = std::fs::read_to_string(entry.expect("entry").path()).expect("sql");
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        for pair in words.windows(3) {
+            if pair[0].eq_ignore_ascii_case("CREATE") && pair[1].eq_ignore_ascii_case("TABLE") {
+                created.insert(pair[2].trim_end_matches('(').to_owned());
+            }
+        }
+    }
+    created
+}
+
+/// Kept by the projector runtime for every projection (`rainlogs-db`).
+const BOOKKEEPING: [&str; 2] = ["projection_offsets", "projection_poisoned"];
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+/// Tables named in the SQL of a crate's sources: an identifier right after `FROM`, `JOIN`,
+/// `INTO`, `UPDATE` or `TABLE` (the codebase writes SQL keywords in capitals), kept when the
+/// migrations create such a table.
+fn tables_named_in(dir: &Path, tables: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    let mut named = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("source");
+        let words: Vec<&str> = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        for pair in words.windows(2) {
+            if matches!(pair[0], "FROM" | "JOIN" | "INTO" | "UPDATE" | "TABLE")
+                && tables.contains(pair[1])
+            {
+                named.insert(pair[1].to_owned());
+            }
+        }
+    }
+    named
+}
+
+#[test]
+fn a_service_reads_and_writes_only_the_tables_its_own_projections_own() {
+    let tables = created_tables();
+    for service in ServiceName::ALL {
+        let own: BTreeSet<String> = service.0.tables().map(str::to_owned).collect();
+        let dir = services_dir().join(service.as_str()).join("src");
+        let foreign: Vec<String> = tables_named_in(&dir, &tables)
+            .into_iter()
+            .filter(|t| !own.contains(t) && !BOOKKEEPING.contains(&t.as_str()))
+            .collect();
+        assert!(
+            foreign.is_empty(),
+            "services/{}/src names the table(s) {foreign:?}, which its projections ({own:?}) do \
+             not own: project what it needs itself, or ask the owner over the bus",
+            service.as_str()
+        );
+    }
+    // The check sees SQL: the API names its tables.
+    let api = services_dir().join("query-api").join("src");
+    assert!(tables_named_in(&api, &tables).contains("api_keys"));
+}
+
 #[test]
 fn every_table_belongs_to_exactly_one_projection() {
     let mut owners: Vec<(&str, &str, &str)> = Vec::new();
@@ -103,18 +180,8 @@ fn every_table_belongs_to_exactly_one_projection() {
         );
     }
     // Every table the migrations create is owned, except the projector's own bookkeeping.
-    let mut created = BTreeSet::new();
-    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
-    for entry in std::fs::read_dir(migrations).expect("migrations/") {
-        let sql = std::fs::read_to_string(entry.expect("entry").path()).expect("sql");
-        let words: Vec<&str> = sql.split_whitespace().collect();
-        for pair in words.windows(3) {
-            if pair[0].eq_ignore_ascii_case("CREATE") && pair[1].eq_ignore_ascii_case("TABLE") {
-                created.insert(pair[2].trim_end_matches('(').to_owned());
-            }
-        }
-    }
-    for bookkeeping in ["projection_offsets", "projection_poisoned"] {
+    let mut created = created_tables();
+    for bookkeeping in BOOKKEEPING {
         assert!(created.remove(bookkeeping), "{bookkeeping} in {created:?}");
     }
     let owned: BTreeSet<String> = seen.iter().map(|t| (*t).to_owned()).collect();

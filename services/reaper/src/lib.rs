@@ -9,6 +9,7 @@
 //! Delivery: at least once, idempotent. A crash between the two steps is repaired by the next
 //! pass; repeating either step changes nothing.
 
+pub mod holds;
 pub mod metrics;
 pub mod schedule;
 pub mod sweep;
@@ -20,6 +21,7 @@ use rainlogs_db::ProjectionSpec;
 use rainlogs_runtime::{ServiceContext, ServiceDescriptor, ServiceError, nothing_to_check};
 use rainlogs_telemetry::ServiceState;
 
+pub use holds::LegalHoldsProjection;
 pub use metrics::ReaperMetrics;
 pub use schedule::RetentionSchedule;
 pub use sweep::{Candidate, Decision, Outlook, Reaper, SweepError, SweepReport};
@@ -29,7 +31,7 @@ pub const NAME: &str = "reaper";
 /// The read models this service owns.
 const PROJECTIONS: &[ProjectionSpec] = &[
     ProjectionSpec::of::<RetentionSchedule>(),
-    ProjectionSpec::of::<rainlogs_db::LegalHoldsProjection>(),
+    ProjectionSpec::of::<LegalHoldsProjection>(),
 ];
 
 pub const SERVICE: ServiceDescriptor = ServiceDescriptor {

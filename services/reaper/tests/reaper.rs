@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use rainlogs_archiver::{Archiver, ArchiverSettings};
 use rainlogs_bus::{Bus, CancellationToken};
-use rainlogs_db::LegalHoldsProjection;
 use rainlogs_integrity::{BucketPrefix, Entry, EntryBody, NoteSigningKey};
+use rainlogs_reaper::LegalHoldsProjection;
 use rainlogs_reaper::{Outlook, Reaper, RetentionSchedule, SweepReport};
 use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::events::{

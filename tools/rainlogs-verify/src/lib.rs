@@ -1,7 +1,7 @@
 //! rainlogs-verify: the offline verifier an auditor runs against a RainLogs bucket (or a local copy of it)
 //! with nothing but read access and pinned public keys.
 //!
-//! Every check of DESIGN.md §3 is a small function producing [`Finding`]s with a stable [`Reason`] code;
+//! Every check of `docs/FORMAT.md` §9 is a small function producing [`Finding`]s with a stable [`Reason`] code;
 //! [`verify`] runs them all over one zone and returns a [`Report`] whose verdict gives the exit code:
 //! 0 verified, 1 tamper evidence, 2 could not check everything, 3 posture warnings only, 4 declared gaps
 //! (only with `--fail-on-gap`).

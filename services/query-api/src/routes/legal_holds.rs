@@ -5,7 +5,9 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use rainlogs_db::{LegalHoldsProjection, Projection as _};
+use rainlogs_db::Projection as _;
+
+use crate::legal_hold_list::LegalHoldListProjection;
 use rainlogs_schemas::events::{Event, LegalHoldReleased, LegalHoldSet, Role};
 use time::OffsetDateTime;
 
@@ -59,7 +61,7 @@ enum ReleaseHoldResponse {
 impl AppState {
     async fn holds(&self, tenant: &str, hold_id: Option<&str>) -> Result<Vec<LegalHold>, ApiError> {
         let rows: Vec<(String, Option<String>, String, i64)> = sqlx::query_as(
-            "SELECT hold_id, zone, reason, set_at_ns FROM legal_holds \
+            "SELECT hold_id, zone, reason, set_at_ns FROM api_legal_holds \
              WHERE tenant = $1 AND ($2::TEXT IS NULL OR hold_id = $2) ORDER BY set_at_ns, hold_id",
         )
         .bind(tenant)
@@ -110,7 +112,7 @@ impl LegalHoldsApi {
         });
         state
             .command_seen_by(
-                LegalHoldsProjection::NAME,
+                LegalHoldListProjection::NAME,
                 &p.tenant,
                 body.zone_id.as_deref(),
                 &p.actor,
@@ -187,7 +189,7 @@ impl LegalHoldsApi {
         });
         state
             .command_seen_by(
-                LegalHoldsProjection::NAME,
+                LegalHoldListProjection::NAME,
                 &p.tenant,
                 None,
                 &p.actor,

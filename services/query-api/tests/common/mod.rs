@@ -131,13 +131,6 @@ impl Stack {
             shutdown: shutdown.clone(),
         };
         let server = tokio::spawn(rainlogs_query_api::run_with(ctx, options));
-        // In `rainlogs run` the reaper keeps the legal holds read model; here the test does.
-        tokio::spawn(rainlogs_db::run_projection(
-            pool.clone(),
-            bus.clone(),
-            rainlogs_db::LegalHoldsProjection,
-            shutdown.clone(),
-        ));
         // The server runs on this test's runtime: wait without blocking it.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -16,7 +16,6 @@
 
 mod chain;
 mod control;
-mod legal_holds;
 pub mod poisoned;
 mod pool;
 mod projector;
@@ -24,7 +23,6 @@ mod spec;
 
 pub use chain::ChainProjection;
 pub use control::{AuditProjection, ControlProjection};
-pub use legal_holds::LegalHoldsProjection;
 pub use poisoned::{
     PoisonedEvent, Retried, poisoned_counts, poisoned_events, reapply_poisoned, retry_poisoned,
 };

@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use rainlogs_bus::{Bus, CancellationToken, connect, provision};
 use rainlogs_db::{
-    AuditProjection, ChainProjection, ControlProjection, LegalHoldsProjection, PgPool, Projection,
-    Retried, applied_sequence, poisoned_counts, poisoned_events, reapply_poisoned, rebuild,
-    retry_poisoned, run_projection, wait_until_applied,
+    AuditProjection, ChainProjection, ControlProjection, PgPool, Projection, Retried,
+    applied_sequence, poisoned_counts, poisoned_events, reapply_poisoned, rebuild, retry_poisoned,
+    run_projection, wait_until_applied,
 };
+// The query-api's list of legal holds: a projection that can refuse what a hold's reason holds.
 use rainlogs_integrity::{
     ArchiveRecord, Chain, CollectionMethod, Dataset, EmptyRecord, EntryBody, GapReason, GapRecord,
     Name, ObjectRef, Origin, Sampling, Sha256Hash, Window,
 };
+use rainlogs_query_api::LegalHoldListProjection;
 use rainlogs_schemas::events::*;
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_testkit::{NatsServer, TestDatabase};
@@ -253,7 +255,7 @@ async fn control_and_legal_holds_each_set_aside_only_what_they_cannot_apply() {
     }
 
     project_until(&pool, &bus, ControlProjection, last).await;
-    project_until(&pool, &bus, LegalHoldsProjection, last).await;
+    project_until(&pool, &bus, LegalHoldListProjection, last).await;
 
     assert_eq!(
         strings(&pool, "SELECT tenant_id FROM tenants ORDER BY tenant_id").await,
@@ -265,7 +267,7 @@ async fn control_and_legal_holds_each_set_aside_only_what_they_cannot_apply() {
         "the zone's change after the refused registration was applied"
     );
     assert_eq!(
-        strings(&pool, "SELECT hold_id FROM legal_holds").await,
+        strings(&pool, "SELECT hold_id FROM api_legal_holds").await,
         ["hold-good"]
     );
 
@@ -273,7 +275,7 @@ async fn control_and_legal_holds_each_set_aside_only_what_they_cannot_apply() {
     assert_eq!(control.len(), 1, "{control:?}");
     assert_refused_for_nul(&control[0], bad_tenant);
     assert_eq!(control[0].1.as_deref(), Some("rl.ctl.evil"));
-    let holds = poisoned(&pool, "legal-holds").await;
+    let holds = poisoned(&pool, "api-legal-holds").await;
     assert_eq!(holds.len(), 1, "{holds:?}");
     assert_refused_for_nul(&holds[0], bad_hold);
     assert!(
@@ -284,7 +286,10 @@ async fn control_and_legal_holds_each_set_aside_only_what_they_cannot_apply() {
             .all(|p| p.stream == "RL_CONTROL")
     );
     assert_eq!(applied_sequence(&pool, "control").await.unwrap(), last);
-    assert_eq!(applied_sequence(&pool, "legal-holds").await.unwrap(), last);
+    assert_eq!(
+        applied_sequence(&pool, "api-legal-holds").await.unwrap(),
+        last
+    );
 }
 
 const TENANT: &str = "acme";

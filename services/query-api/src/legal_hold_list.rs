@@ -1,20 +1,19 @@
-//! `legal_holds`, from `ctl.legal_hold_*`: what the reaper must not delete, and what the API lists.
-//! The reaper runs this projection itself, so deletion never depends on another process.
+//! `api_legal_holds`, from `ctl.legal_hold_*` and `ctl.tenant_deleted`: the holds the API lists,
+//! with their reasons. The reaper keeps its own projection of the same events for deletion.
 
+use rainlogs_db::Projection;
 use rainlogs_schemas::{Envelope, Event};
 use sqlx::PgConnection;
-
-use crate::Projection;
 
 /// The reason a legal hold of an erased tenant shows instead of its own.
 const ERASED_REASON: &str = "erased with the tenant";
 
 #[derive(Debug, Default, Clone, Copy)]
-pub struct LegalHoldsProjection;
+pub struct LegalHoldListProjection;
 
-impl Projection for LegalHoldsProjection {
-    const NAME: &'static str = "legal-holds";
-    const TABLES: &'static [&'static str] = &["legal_holds"];
+impl Projection for LegalHoldListProjection {
+    const NAME: &'static str = "api-legal-holds";
+    const TABLES: &'static [&'static str] = &["api_legal_holds"];
     const STREAM: &'static str = rainlogs_bus::definitions::CONTROL;
 
     async fn apply(
@@ -28,7 +27,7 @@ impl Projection for LegalHoldsProjection {
                 // A hold of a tenant already erased (a rebuild, or one published while the
                 // erasure ran) is made with the fixed reason at once.
                 sqlx::query(
-                    "INSERT INTO legal_holds (hold_id, tenant, zone, reason, set_at_ns) \
+                    "INSERT INTO api_legal_holds (hold_id, tenant, zone, reason, set_at_ns) \
                      SELECT $1, $2, $3, CASE WHEN EXISTS (SELECT 1 FROM tenants \
                        WHERE tenant_id = $2 AND deleted_at IS NOT NULL) THEN $6 ELSE $4 END, $5 \
                      ON CONFLICT (hold_id) DO NOTHING",
@@ -43,9 +42,9 @@ impl Projection for LegalHoldsProjection {
                 .await?;
             }
             Event::TenantDeleted(_) => {
-                // GDPR Art. 17: a hold is a legal duty and keeps holding the erased tenant's
-                // archives, so its row stays; its reason is the tenant's own text and goes.
-                sqlx::query("UPDATE legal_holds SET reason = $2 WHERE tenant = $1")
+                // GDPR Art. 17: a hold keeps holding the erased tenant's archives, so its row
+                // stays; its reason is the tenant's own text and goes.
+                sqlx::query("UPDATE api_legal_holds SET reason = $2 WHERE tenant = $1")
                     .bind(&event.tenant)
                     .bind(ERASED_REASON)
                     .execute(conn)
@@ -53,7 +52,7 @@ impl Projection for LegalHoldsProjection {
             }
             Event::LegalHoldReleased(release) => {
                 // A hold is released only by its own tenant.
-                sqlx::query("DELETE FROM legal_holds WHERE hold_id = $1 AND tenant = $2")
+                sqlx::query("DELETE FROM api_legal_holds WHERE hold_id = $1 AND tenant = $2")
                     .bind(&release.hold_id)
                     .bind(&event.tenant)
                     .execute(conn)
