@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt as _;
-use rainlogs_bus::async_nats::jetstream::{self, AckKind};
+use rainlogs_bus::async_nats::jetstream;
 use rainlogs_bus::{Bus, CancellationToken, PublishError, definitions};
+use rainlogs_bus::{Disposition, settle};
 use rainlogs_integrity::{BucketPrefix, NoteSigningKey};
 use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::{Envelope, Event};
@@ -36,14 +37,6 @@ pub enum SealerError {
     Setup(String),
     #[error("sealer lost its consumer: {0}")]
     Consumer(String),
-}
-
-/// What to tell the server about one event.
-#[derive(Debug)]
-enum Answer {
-    Ack,
-    Retry(Duration),
-    Reject(String),
 }
 
 pub struct Sealer {
@@ -120,7 +113,7 @@ impl Sealer {
                     Some(Ok(message)) => {
                         last_message = Instant::now();
                         let answer = self.core.handle(&message).await;
-                        respond(&message, answer).await;
+                        settle(&message, answer).await;
                     }
                     Some(Err(e)) => tracing::warn!(error = %e, "sealer consumer error; continuing"),
                     None => break Err(SealerError::Consumer("message stream ended".into())),
@@ -138,21 +131,6 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-async fn respond(message: &jetstream::Message, answer: Answer) {
-    let sent = match answer {
-        Answer::Ack => message.double_ack().await,
-        Answer::Retry(delay) => message.ack_with(AckKind::Nak(Some(delay))).await,
-        Answer::Reject(reason) => {
-            tracing::error!(subject = %message.subject, %reason, "archive event cannot be sealed; terminated");
-            message.ack_with(AckKind::Term).await
-        }
-    };
-    if let Err(e) = sent {
-        // Redelivery is harmless: a window that has its entry is acknowledged again.
-        tracing::warn!(error = %e, "acknowledgement failed; the event will be redelivered");
-    }
-}
-
 fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -162,17 +140,17 @@ fn now_ns() -> u64 {
 }
 
 impl Core {
-    async fn handle(&mut self, message: &jetstream::Message) -> Answer {
+    async fn handle(&mut self, message: &jetstream::Message) -> Disposition {
         let envelope = match Envelope::from_cbor(&message.payload) {
             Ok(envelope) => envelope,
-            Err(e) => return Answer::Reject(format!("undecodable event: {e}")),
+            Err(e) => return Disposition::Reject(format!("undecodable event: {e}")),
         };
         let subject_zone = message
             .subject
             .strip_prefix("rl.archive.")
             .unwrap_or_default();
         let Some(zone) = envelope.zone.clone().filter(|z| z == subject_zone) else {
-            return Answer::Reject(format!(
+            return Disposition::Reject(format!(
                 "event zone {:?} does not match subject {}",
                 envelope.zone, message.subject
             ));
@@ -182,7 +160,7 @@ impl Core {
             Event::ArchivePruned(_) | Event::ErasureRequested(_)
         );
         if !is_log_event && body::dataset_and_window(&envelope.event).is_none() {
-            return Answer::Reject(format!(
+            return Disposition::Reject(format!(
                 "{} is not an archive event",
                 envelope.event.type_name()
             ));
@@ -202,23 +180,23 @@ impl Core {
                 }
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(%zone, error = %e, "zone log cannot be loaded yet");
-                    return Answer::Retry(Duration::from_secs(5));
+                    return Disposition::Retry(Duration::from_secs(5));
                 }
-                Err(e) => return Answer::Reject(e.to_string()),
+                Err(e) => return Disposition::Reject(e.to_string()),
             }
         }
         let Some(log) = self.zones.get_mut(&zone) else {
-            return Answer::Retry(Duration::from_secs(1));
+            return Disposition::Retry(Duration::from_secs(1));
         };
         if log.tenant != envelope.tenant {
-            return Answer::Reject(format!(
+            return Disposition::Reject(format!(
                 "zone {zone} is logged under tenant {}, not {}",
                 log.tenant, envelope.tenant
             ));
         }
         if let Some(fault) = &log.fault {
             tracing::error!(alarm = true, %zone, %fault, "zone log is faulted; event held back");
-            return Answer::Retry(Duration::from_secs(60));
+            return Disposition::Retry(Duration::from_secs(60));
         }
         if let Event::ArchivePruned(pruned) = &envelope.event {
             return Box::pin(seal_prune(&self.journal, log, pruned, &envelope)).await;
@@ -228,7 +206,7 @@ impl Core {
         }
         let body = match body::entry_body(&envelope.event, &log.coverage) {
             Ok(body) => body,
-            Err(e) => return Answer::Reject(e.to_string()),
+            Err(e) => return Disposition::Reject(e.to_string()),
         };
         Box::pin(seal(
             &self.journal,
@@ -374,9 +352,9 @@ async fn seal(
     settings: &SealerSettings,
     body: rainlogs_integrity::EntryBody,
     cause: &Envelope,
-) -> Answer {
+) -> Disposition {
     let (Some(dataset), Some(window)) = (body.dataset().cloned(), body.window()) else {
-        return Answer::Reject("entry has no window".into());
+        return Disposition::Reject("entry has no window".into());
     };
     let early_key = (log.zone.clone(), dataset.to_string(), window);
     let mut caught_up = false;
@@ -390,7 +368,7 @@ async fn seal(
                     Ok(_) => None,
                     Err(e) => {
                         tracing::warn!(zone = %log.zone, error = %e, "cannot read the archive events");
-                        return Answer::Retry(Duration::from_secs(2));
+                        return Disposition::Retry(Duration::from_secs(2));
                     }
                 }
             }
@@ -398,13 +376,13 @@ async fn seal(
             Placement::Sealed => {
                 early.remove(&early_key);
                 tracing::debug!(zone = %log.zone, %dataset, ?window, "window already sealed");
-                return Answer::Ack;
+                return Disposition::Ack;
             }
             Placement::Overlapping {
                 covered_from_ns,
                 covered_until_ns,
             } => {
-                return Answer::Reject(format!(
+                return Disposition::Reject(format!(
                     "window {window:?} of {dataset} overlaps the sealed span [{covered_from_ns}, {covered_until_ns})"
                 ));
             }
@@ -416,13 +394,13 @@ async fn seal(
                 caught_up = true;
                 if let Err(e) = catch_up(journal, log).await {
                     tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
-                    return Answer::Retry(Duration::from_secs(2));
+                    return Disposition::Retry(Duration::from_secs(2));
                 }
                 continue;
             }
             let since = *early.entry(early_key.clone()).or_insert_with(Instant::now);
             if since.elapsed() < settings.early_window_wait {
-                return Answer::Retry(Duration::from_secs(1));
+                return Disposition::Retry(Duration::from_secs(1));
             }
             tracing::error!(zone = %log.zone, %dataset, ?window, earlier,
                 "the windows before this one never got an entry; sealing past the hole");
@@ -434,13 +412,13 @@ async fn seal(
                     first_windows.forget(&log.zone);
                 }
                 tracing::debug!(zone = %log.zone, index, %dataset, ?window, kind, "entry sealed");
-                return Answer::Ack;
+                return Disposition::Ack;
             }
             Appended::Raced => {}
             Appended::Stop(answer) => return answer,
         }
     }
-    Answer::Retry(Duration::from_millis(100))
+    Disposition::Retry(Duration::from_millis(100))
 }
 
 /// Logs the deletion of an archive object as a `prune` entry, once per archive entry.
@@ -449,19 +427,19 @@ async fn seal_prune(
     log: &mut ZoneLog,
     event: &rainlogs_schemas::events::ArchivePruned,
     cause: &Envelope,
-) -> Answer {
+) -> Disposition {
     let mut caught_up = false;
     for _ in 0..APPEND_ATTEMPTS {
         if log.pruned.contains(event.target_index) {
             tracing::debug!(zone = %log.zone, target = event.target_index, "prune already logged");
-            return Answer::Ack;
+            return Disposition::Ack;
         }
         if event.target_index >= log.size() && !caught_up {
             // The target may have been sealed by another sealer since this one last looked.
             caught_up = true;
             if let Err(e) = catch_up(journal, log).await {
                 tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
-                return Answer::Retry(Duration::from_secs(2));
+                return Disposition::Retry(Duration::from_secs(2));
             }
             continue;
         }
@@ -469,39 +447,39 @@ async fn seal_prune(
             Ok(body) => body,
             Err(e) => {
                 tracing::error!(alarm = true, zone = %log.zone, error = %e, "prune refused");
-                return Answer::Reject(e.to_string());
+                return Disposition::Reject(e.to_string());
             }
         };
         match append_entry(journal, log, &body, cause).await {
             Appended::Sealed { index, .. } => {
                 tracing::info!(zone = %log.zone, index, target = event.target_index, "prune sealed");
-                return Answer::Ack;
+                return Disposition::Ack;
             }
             Appended::Raced => {}
             Appended::Stop(answer) => return answer,
         }
     }
-    Answer::Retry(Duration::from_millis(100))
+    Disposition::Retry(Duration::from_millis(100))
 }
 
 /// Appends the log's one `erasure` entry; a repeated request (or one another sealer already
 /// served) is acknowledged without a second.
-async fn seal_erasure(journal: &Journal, log: &mut ZoneLog, cause: &Envelope) -> Answer {
+async fn seal_erasure(journal: &Journal, log: &mut ZoneLog, cause: &Envelope) -> Disposition {
     for _ in 0..APPEND_ATTEMPTS {
         if log.erased {
             tracing::debug!(zone = %log.zone, "erasure already logged");
-            return Answer::Ack;
+            return Disposition::Ack;
         }
         match append_entry(journal, log, &rainlogs_integrity::EntryBody::Erasure, cause).await {
             Appended::Sealed { index, .. } => {
                 tracing::info!(zone = %log.zone, index, "erasure sealed");
-                return Answer::Ack;
+                return Disposition::Ack;
             }
             Appended::Raced => {}
             Appended::Stop(answer) => return answer,
         }
     }
-    Answer::Retry(Duration::from_millis(100))
+    Disposition::Retry(Duration::from_millis(100))
 }
 
 enum Appended {
@@ -512,7 +490,7 @@ enum Appended {
     },
     /// Another writer got there first; `log` has caught up, decide again.
     Raced,
-    Stop(Answer),
+    Stop(Disposition),
 }
 
 /// One compare-and-set append of `body` after the log's newest entry.
@@ -524,7 +502,7 @@ async fn append_entry(
 ) -> Appended {
     let sealed = match log.chain.clone().seal(body.clone(), now_ns()) {
         Ok(sealed) => sealed,
-        Err(e) => return Appended::Stop(Answer::Reject(e.to_string())),
+        Err(e) => return Appended::Stop(Disposition::Reject(e.to_string())),
     };
     let index = sealed.entry.index;
     let appended = journal
@@ -541,7 +519,7 @@ async fn append_entry(
         Ok(published) if !published.duplicate => {
             if let Err(e) = log.apply(published.sequence, index, &sealed.bytes) {
                 log.fault = Some(format!("own entry does not apply: {e}"));
-                return Appended::Stop(Answer::Retry(Duration::from_secs(60)));
+                return Appended::Stop(Disposition::Retry(Duration::from_secs(60)));
             }
             Appended::Sealed {
                 index,
@@ -553,17 +531,17 @@ async fn append_entry(
         Ok(_) | Err(PublishError::WrongLastSequence { .. }) => {
             if let Err(e) = catch_up(journal, log).await {
                 tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
-                return Appended::Stop(Answer::Retry(Duration::from_secs(2)));
+                return Appended::Stop(Disposition::Retry(Duration::from_secs(2)));
             }
             if let Some(fault) = &log.fault {
                 tracing::error!(alarm = true, zone = %log.zone, %fault, "chain does not verify");
-                return Appended::Stop(Answer::Retry(Duration::from_secs(60)));
+                return Appended::Stop(Disposition::Retry(Duration::from_secs(60)));
             }
             Appended::Raced
         }
         Err(e) => {
             tracing::warn!(zone = %log.zone, error = %e, "appending to the chain failed");
-            Appended::Stop(Answer::Retry(Duration::from_secs(1)))
+            Appended::Stop(Disposition::Retry(Duration::from_secs(1)))
         }
     }
 }

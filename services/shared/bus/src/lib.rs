@@ -5,19 +5,19 @@
 //! `rainlogs provision` and the files can never disagree.
 
 mod connect;
-mod consume;
 mod control;
 pub mod definitions;
 mod erase;
 mod provision;
 mod publish;
+mod settle;
 pub mod store_status;
 
 pub use async_nats;
 pub use connect::{Bus, ConnectError, MIN_SERVER_VERSION, connect, connect_any, server_addrs};
-pub use consume::{Disposition, consume};
 pub use control::{ControlFeed, control_feed};
 pub use erase::{EraseError, erase_control_events};
 pub use provision::{Drift, ProvisionError, StreamReport, StreamStatus, check, provision};
 pub use publish::{PublishError, Published};
+pub use settle::{Disposition, settle};
 pub use tokio_util::sync::CancellationToken;

@@ -65,28 +65,3 @@ impl ServiceError {
         }
     }
 }
-
-/// Consumes a service's subjects while its processing is still being built: every well-formed
-/// event is left unacknowledged (redelivered later, so nothing is lost or acknowledged early),
-/// undecodable ones are rejected. Reports ready once its consumer is attached.
-pub async fn hold_subjects(
-    ctx: &ServiceContext,
-    service: &'static str,
-    consumer: &str,
-) -> Result<(), ServiceError> {
-    use rainlogs_bus::{Disposition, consume};
-    let consumer = ctx
-        .bus
-        .durable_consumer(consumer)
-        .await
-        .map_err(|e| ServiceError::new(service, e))?;
-    ctx.report(service, ServiceState::Ready);
-    consume(consumer, ctx.shutdown.clone(), |message| async move {
-        match rainlogs_schemas::Envelope::from_cbor(&message.payload) {
-            Ok(_) => Disposition::Retry(std::time::Duration::from_secs(60)),
-            Err(e) => Disposition::Reject(e.to_string()),
-        }
-    })
-    .await
-    .map_err(|e| ServiceError::new(service, e))
-}
