@@ -2,7 +2,9 @@
 //! control projection has applied them (read-your-writes); every mutating action and every data
 //! read goes to `rl.audit.<tenant>`.
 
-use rainlogs_db::{ControlProjection, Projection as _, wait_until_applied};
+use rainlogs_db::{Projection as _, wait_until_applied};
+
+use crate::projections::ControlProjection;
 
 use crate::projected::Watcher as _;
 use rainlogs_schemas::events::AuditRecorded;

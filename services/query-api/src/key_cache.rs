@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rainlogs_db::{ControlProjection, Projection as _};
+use rainlogs_db::Projection as _;
+
+use crate::projections::ControlProjection;
 use rainlogs_schemas::events::Role;
 use time::OffsetDateTime;
 

@@ -19,11 +19,11 @@ mod error;
 mod events;
 mod jwt;
 mod key_cache;
-mod legal_hold_list;
 mod login_throttle;
 mod middleware;
 mod passwords;
 mod projected;
+mod projections;
 mod proofs;
 mod rate_limit;
 mod read_cache;
@@ -38,7 +38,7 @@ mod views;
 
 use std::sync::Arc;
 
-use rainlogs_db::{AuditProjection, ChainProjection, ControlProjection, ProjectionSpec};
+use rainlogs_db::ProjectionSpec;
 use rainlogs_integrity::{NoteSigningKey, NoteVerifierKey};
 use rainlogs_runtime::{
     Config, ConfigCheck, SecretForm, ServiceContext, ServiceDescriptor, ServiceError,
@@ -47,7 +47,9 @@ use rainlogs_telemetry::ServiceState;
 
 pub use app::openapi_json;
 pub use error::ErrorBody;
-pub use legal_hold_list::LegalHoldListProjection;
+pub use projections::{
+    AuditProjection, ChainProjection, ControlProjection, LegalHoldListProjection,
+};
 pub use rate_limit::Rate;
 pub use server::ConnectionLimits;
 pub use state::{ApiOptions, Quotas};

@@ -20,7 +20,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use rainlogs_db::{ChainProjection, ControlProjection, Projection as _};
+use rainlogs_db::Projection as _;
+
+use crate::projections::{ChainProjection, ControlProjection};
 
 use crate::projected::Watcher;
 

@@ -2,7 +2,9 @@
 //! `api.registration` is closed. The same checks and events as `POST /customers`.
 
 use poem_openapi::types::ParseFromJSON as _;
-use rainlogs_db::{ControlProjection, run_projection};
+use rainlogs_db::run_projection;
+
+use crate::projections::ControlProjection;
 use rainlogs_runtime::ServiceContext;
 use serde_json::json;
 

@@ -4,7 +4,8 @@
 use std::process::{Command, Output};
 
 use rainlogs_bus::{connect, provision};
-use rainlogs_db::{ControlProjection, rebuild};
+use rainlogs_db::rebuild;
+use rainlogs_query_api::ControlProjection;
 use rainlogs_schemas::events::{TenantCreated, ZoneAdded};
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_testkit::{NatsServer, TestDatabase};

@@ -5,7 +5,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rainlogs_bus::{CancellationToken, connect, provision};
-use rainlogs_db::{AuditProjection, run_projection};
+use rainlogs_db::run_projection;
+use rainlogs_query_api::AuditProjection;
 use rainlogs_schemas::events::AuditRecorded;
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_testkit::{NatsServer, TestDatabase, free_port};

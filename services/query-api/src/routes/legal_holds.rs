@@ -7,7 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use rainlogs_db::Projection as _;
 
-use crate::legal_hold_list::LegalHoldListProjection;
+use crate::projections::LegalHoldListProjection;
 use rainlogs_schemas::events::{Event, LegalHoldReleased, LegalHoldSet, Role};
 use time::OffsetDateTime;
 

@@ -1,5 +1,5 @@
-//! PostgreSQL read models built from JetStream: tenants, zones and keys (`control`), the audit
-//! log (`audit`) and the sealed chain entries the API calls jobs (`chain`).
+//! The projector runtime: PostgreSQL read models built from JetStream, and the migrations. The
+//! projections themselves live in the service that reads them (`docs/ARCHITECTURE.md`).
 //!
 //! A projection owns a few tables and a row in `projection_offsets`, the last stream sequence it
 //! applied. It reads its stream with an ordered consumer starting after that offset and applies
@@ -14,15 +14,11 @@
 //! (`rainlogs_projection_poisoned_total`), and the projection goes on; [`poisoned`] lists them
 //! and re-applies them on request.
 
-mod chain;
-mod control;
 pub mod poisoned;
 mod pool;
 mod projector;
 mod spec;
 
-pub use chain::ChainProjection;
-pub use control::{AuditProjection, ControlProjection};
 pub use poisoned::{
     PoisonedEvent, Retried, poisoned_counts, poisoned_events, reapply_poisoned, retry_poisoned,
 };

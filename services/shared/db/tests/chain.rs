@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use rainlogs_bus::CancellationToken;
-use rainlogs_db::{ChainProjection, PgPool, rebuild, run_projection, wait_until_applied};
+use rainlogs_db::{PgPool, rebuild, run_projection, wait_until_applied};
 use rainlogs_integrity::{
     ArchiveRecord, Chain, CollectionMethod, Dataset, EmptyRecord, EntryBody, GapReason, GapRecord,
     Name, ObjectRef, Origin, PruneRecord, Sampling, Sha256Hash, Window,
 };
+use rainlogs_query_api::ChainProjection;
 use rainlogs_schemas::events::EntrySealed;
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_testkit::{NatsServer, TestDatabase};

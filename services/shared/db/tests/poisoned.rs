@@ -8,16 +8,18 @@ use std::time::Duration;
 
 use rainlogs_bus::{Bus, CancellationToken, connect, provision};
 use rainlogs_db::{
-    AuditProjection, ChainProjection, ControlProjection, PgPool, Projection, Retried,
-    applied_sequence, poisoned_counts, poisoned_events, reapply_poisoned, rebuild, retry_poisoned,
-    run_projection, wait_until_applied,
+    PgPool, Projection, Retried, applied_sequence, poisoned_counts, poisoned_events,
+    reapply_poisoned, rebuild, retry_poisoned, run_projection, wait_until_applied,
 };
-// The query-api's list of legal holds: a projection that can refuse what a hold's reason holds.
 use rainlogs_integrity::{
     ArchiveRecord, Chain, CollectionMethod, Dataset, EmptyRecord, EntryBody, GapReason, GapRecord,
     Name, ObjectRef, Origin, Sampling, Sha256Hash, Window,
 };
-use rainlogs_query_api::LegalHoldListProjection;
+// The runtime driven by the query-api's projections; its list of legal holds can refuse what
+// a hold's reason holds.
+use rainlogs_query_api::{
+    AuditProjection, ChainProjection, ControlProjection, LegalHoldListProjection,
+};
 use rainlogs_schemas::events::*;
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_testkit::{NatsServer, TestDatabase};

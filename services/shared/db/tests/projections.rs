@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use rainlogs_bus::{Bus, CancellationToken, connect, provision};
-use rainlogs_db::{
-    Applied, AuditProjection, ControlProjection, PgPool, apply_message, rebuild, run_projection,
-};
+use rainlogs_db::{Applied, PgPool, apply_message, rebuild, run_projection};
+use rainlogs_query_api::{AuditProjection, ControlProjection};
 use rainlogs_schemas::events::*;
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_testkit::{NatsServer, TestDatabase};

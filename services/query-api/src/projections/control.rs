@@ -5,7 +5,7 @@ use rainlogs_schemas::{Envelope, Event};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use crate::Projection;
+use rainlogs_db::Projection;
 
 fn at(event: &Envelope) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(event.occurred_at_ns))

@@ -4,7 +4,7 @@ use rainlogs_integrity::{EntryBody, SealedEntry, leaf_hash};
 use rainlogs_schemas::{Envelope, Event};
 use sqlx::PgConnection;
 
-use crate::Projection;
+use rainlogs_db::Projection;
 
 /// Chain entries from `rl.chain.>`, decoded from their canonical bytes.
 #[derive(Debug, Default, Clone, Copy)]
