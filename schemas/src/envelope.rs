@@ -51,6 +51,15 @@ pub struct Envelope {
     pub event: Event,
 }
 
+/// The system clock as Unix nanoseconds, the unit of every timestamp in events and entries
+/// (0 before 1970, saturating after 2554).
+pub fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 impl Envelope {
     /// A new envelope with a fresh time-ordered id, stamped now.
     pub fn new(
@@ -59,10 +68,7 @@ impl Envelope {
         actor: Actor,
         event: Event,
     ) -> Self {
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let now_ns = i64::try_from(unix_now_ns()).unwrap_or(i64::MAX);
         Self {
             v: ENVELOPE_VERSION,
             id: Uuid::now_v7(),

@@ -11,5 +11,5 @@ pub mod events;
 pub mod subjects;
 
 pub use codec::{DecodeError, EncodeError};
-pub use envelope::{Actor, ENVELOPE_VERSION, Envelope};
+pub use envelope::{Actor, ENVELOPE_VERSION, Envelope, unix_now_ns};
 pub use events::Event;

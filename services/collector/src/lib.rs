@@ -39,7 +39,7 @@ pub use clock::{Clock, FnClock, SharedClock, SystemClock};
 pub use identity::Identity;
 pub use rainlogs_tokens::{SealError, TokenKey, TokenKeyring};
 pub use registry::{ZoneEntry, ZoneRegistry};
-pub use settings::CollectorSettings;
+pub use settings::CollectorOptions;
 pub use supervisor::{CollectorDeps, CollectorError, run_collector};
 
 pub const NAME: &str = "collector";
@@ -76,12 +76,12 @@ fn check_config(config: &Config, check: &mut ConfigCheck) {
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
     let keyring = token_keyring(&ctx.config.secrets).map_err(|e| ServiceError::new(NAME, e))?;
     let configured = &ctx.config.collector;
-    let mut settings = CollectorSettings {
+    let mut settings = CollectorOptions {
         window: configured.window,
         backfill: configured.backfill,
         lease_ttl: configured.lease_ttl,
         logpull_delay: configured.logpull_delay,
-        ..CollectorSettings::default()
+        ..CollectorOptions::default()
     };
     settings
         .client

@@ -5,7 +5,7 @@ use std::time::Duration;
 use rainlogs_cloudflare::{ClientConfig, LOGPULL_MIN_DELAY};
 
 #[derive(Clone, Debug)]
-pub struct CollectorSettings {
+pub struct CollectorOptions {
     /// Window length (Logpull allows at most one hour). Windows end on multiples of it.
     pub window: Duration,
     /// Window length used while the cursor is far behind (backfill, after an outage); the
@@ -46,7 +46,7 @@ pub struct CollectorSettings {
     pub client: ClientConfig,
 }
 
-impl Default for CollectorSettings {
+impl Default for CollectorOptions {
     fn default() -> Self {
         Self {
             window: Duration::from_secs(60),
@@ -71,7 +71,7 @@ impl Default for CollectorSettings {
     }
 }
 
-impl CollectorSettings {
+impl CollectorOptions {
     pub fn window_secs(&self) -> i64 {
         i64::try_from(self.window.as_secs())
             .unwrap_or(60)

@@ -16,7 +16,7 @@ use crate::journal;
 use crate::lease::{Leases, Renewal};
 use crate::metrics::CollectorMetrics;
 use crate::registry::{ZoneEntry, ZoneRegistry};
-use crate::settings::CollectorSettings;
+use crate::settings::CollectorOptions;
 use crate::zone::{Shared, run_zone};
 use rainlogs_tokens::TokenKeyring;
 
@@ -27,7 +27,7 @@ pub struct CollectorError(pub String);
 /// Everything a collector process needs; `run` builds it from the service context.
 pub struct CollectorDeps {
     pub bus: Bus,
-    pub settings: CollectorSettings,
+    pub settings: CollectorOptions,
     pub keyring: TokenKeyring,
     pub clock: SharedClock,
     pub meter: opentelemetry::metrics::Meter,

@@ -18,7 +18,7 @@ use crate::ledger::Ledger;
 use crate::metrics::CollectorMetrics;
 use crate::onboarding::{self, ZonePlan};
 use crate::registry::ZoneEntry;
-use crate::settings::CollectorSettings;
+use crate::settings::CollectorOptions;
 use rainlogs_tokens::TokenKeyring;
 
 /// What every zone task shares.
@@ -28,7 +28,7 @@ pub struct Shared {
     pub client: CloudflareClient,
     pub keyring: TokenKeyring,
     pub clock: SharedClock,
-    pub settings: CollectorSettings,
+    pub settings: CollectorOptions,
     pub metrics: CollectorMetrics,
 }
 
@@ -320,7 +320,7 @@ async fn run_once(
 }
 
 /// How a journal failure ends a method loop.
-pub fn journal_exit(zone: &str, error: &JournalError, settings: &CollectorSettings) -> Exit {
+pub fn journal_exit(zone: &str, error: &JournalError, settings: &CollectorOptions) -> Exit {
     match error {
         JournalError::Fenced { .. } => {
             tracing::warn!(zone, %error, "fenced out of the zone's subject; re-reading it");

@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod schedule;
 pub mod sweep;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rainlogs_bus::CancellationToken;
 use rainlogs_db::ProjectionSpec;
@@ -50,12 +50,7 @@ pub const INTERVAL: Duration = Duration::from_secs(60);
 /// Archives looked at per pass.
 pub const BATCH: i64 = 500;
 
-pub fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
+pub use rainlogs_schemas::unix_now_ns as now_ns;
 
 pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
     let fail = |e: &dyn std::fmt::Display| ServiceError::new(NAME, e.to_string());

@@ -3,7 +3,7 @@
 //! with signed checkpoints after each burst or at least every `checkpoint_every`.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use rainlogs_bus::async_nats::jetstream;
@@ -131,12 +131,9 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// `sealed_at_ns` is non-zero (docs/FORMAT.md §4.1), even on a clock set before 1970.
 fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(1)
-        .max(1)
+    rainlogs_schemas::unix_now_ns().max(1)
 }
 
 impl Core {

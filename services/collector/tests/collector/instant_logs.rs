@@ -9,7 +9,7 @@ use rainlogs_schemas::events::{GapReason, Method, Window, WindowOutcome};
 use crate::support::*;
 
 /// Adds the Business zone and starts a collector on it; returns once its session is up.
-async fn start_tail(h: &Harness, settings: rainlogs_collector::CollectorSettings) -> Process {
+async fn start_tail(h: &Harness, settings: rainlogs_collector::CollectorOptions) -> Process {
     h.add_zone(BUSINESS_ZONE, Method::InstantLogs, "default", FULL_TOKEN)
         .await;
     let collector = h.start_collector_with(settings);

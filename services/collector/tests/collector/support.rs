@@ -11,7 +11,7 @@ use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_cloudflare::policy::backoff::Backoff;
 use rainlogs_cloudflare::{BreakerConfig, ClientConfig, RateLimits, RetryPolicy};
 use rainlogs_collector::{
-    CollectorDeps, CollectorSettings, FnClock, Identity, TokenKey, TokenKeyring, run_collector,
+    CollectorDeps, CollectorOptions, FnClock, Identity, TokenKey, TokenKeyring, run_collector,
 };
 use rainlogs_schemas::events::{
     BatchCollected, Method, PullRequested, Window, WindowClosed, WindowOutcome, ZoneAdded,
@@ -87,8 +87,8 @@ pub fn scenario() -> Scenario {
 }
 
 /// Fast timings for tests; no client-side limits (the simulator enforces its own).
-pub fn settings(sim: &RunningSim) -> CollectorSettings {
-    CollectorSettings {
+pub fn settings(sim: &RunningSim) -> CollectorOptions {
+    CollectorOptions {
         window: Duration::from_secs(60),
         // Catch-up windows off unless a test turns them on, so window counts stay simple.
         catch_up_window: Duration::from_secs(60),
@@ -128,7 +128,7 @@ pub fn settings(sim: &RunningSim) -> CollectorSettings {
             websocket_pong_timeout: Duration::from_millis(500),
             ..ClientConfig::with_base_url(sim.base_url())
         },
-        ..CollectorSettings::default()
+        ..CollectorOptions::default()
     }
 }
 
@@ -137,7 +137,7 @@ pub struct Harness {
     pub nats: Option<NatsServer>,
     pub bus: Bus,
     pub sim: Arc<RunningSim>,
-    pub settings: CollectorSettings,
+    pub settings: CollectorOptions,
 }
 
 /// A running collector process.
@@ -209,13 +209,13 @@ impl Harness {
         self.start_collector_with(self.settings.clone())
     }
 
-    pub fn start_collector_with(&self, settings: CollectorSettings) -> Process {
+    pub fn start_collector_with(&self, settings: CollectorOptions) -> Process {
         self.start_collector_metered(settings, opentelemetry::global::meter("collector-test"))
     }
 
     pub fn start_collector_metered(
         &self,
-        settings: CollectorSettings,
+        settings: CollectorOptions,
         meter: opentelemetry::metrics::Meter,
     ) -> Process {
         self.start_collector_as(settings, meter, Identity::fresh())
@@ -224,7 +224,7 @@ impl Harness {
     /// A collector with the given identity: the same one again is a restart of that process.
     pub fn start_collector_as(
         &self,
-        settings: CollectorSettings,
+        settings: CollectorOptions,
         meter: opentelemetry::metrics::Meter,
         identity: Identity,
     ) -> Process {
