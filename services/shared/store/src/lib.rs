@@ -27,14 +27,14 @@ pub use fs::FsStore;
 pub use key::ObjectKey;
 pub use model::{
     DeleteOutcome, ListedObject, LockMode, ObjectHead, ObjectLock, ObjectReader, Presence,
-    PutOptions, PutOutcome,
+    PutOptions, PutOutcome, Side,
 };
 pub use posture::{
     BackendKind, Check, CheckStatus, DefaultRetention, Posture, ProviderPosture, Role,
 };
 pub use replicated::{
     Comparison, FileRepairQueue, KeyRepair, REPLACED_KEY_SUFFIX, RepairEntry, RepairReport,
-    Replicated, Side,
+    Replicated,
 };
 pub use s3::{BucketOptions, DefaultRetentionRule, S3Config, S3Credentials, S3Store};
 pub use store::Store;

@@ -36,7 +36,7 @@ pub struct PutOutcome {
     /// Provider version id when the bucket is versioned (the one written, or the existing one).
     pub version_id: Option<String>,
     /// Set by the replicated store when one provider failed and the key waits in the repair queue.
-    pub pending_repair: Option<crate::replicated::Side>,
+    pub pending_repair: Option<Side>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -119,5 +119,24 @@ impl AsyncRead for ObjectReader {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         self.body.as_mut().poll_read(cx, buf)
+    }
+}
+
+/// One of two storage providers.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Primary,
+    Secondary,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Primary => Side::Secondary,
+            Side::Secondary => Side::Primary,
+        }
     }
 }

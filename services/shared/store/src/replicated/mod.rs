@@ -21,13 +21,15 @@ use futures::stream::{self, BoxStream};
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
-pub use queue::{FileRepairQueue, RepairEntry, Side};
+pub use queue::{FileRepairQueue, RepairEntry};
 pub use repair::{Comparison, KeyRepair, REPLACED_KEY_SUFFIX, RepairReport};
 
 use crate::backend::Backend;
 use crate::error::StoreError;
 use crate::key::ObjectKey;
-use crate::model::{DeleteOutcome, ListedObject, ObjectHead, ObjectReader, PutOptions, PutOutcome};
+use crate::model::{
+    DeleteOutcome, ListedObject, ObjectHead, ObjectReader, PutOptions, PutOutcome, Side,
+};
 use crate::posture::{Posture, Role};
 
 pub struct Replicated {

@@ -10,24 +10,7 @@ use tokio::sync::Mutex;
 
 use crate::error::StoreError;
 use crate::key::ObjectKey;
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Primary,
-    Secondary,
-}
-
-impl Side {
-    pub fn other(self) -> Side {
-        match self {
-            Side::Primary => Side::Secondary,
-            Side::Secondary => Side::Primary,
-        }
-    }
-}
+use crate::model::Side;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RepairEntry {

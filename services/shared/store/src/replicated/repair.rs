@@ -8,10 +8,11 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use super::Replicated;
-use super::queue::{FileRepairQueue, Side};
+use super::queue::FileRepairQueue;
 use crate::digest::Sha256Hash;
 use crate::error::{Incident, StoreError};
 use crate::key::ObjectKey;
+use crate::model::Side;
 use crate::model::{ObjectHead, PutOptions};
 use crate::stream::hash_stream;
 
