@@ -42,18 +42,19 @@ struct AuditPage {
     next_before: Option<u64>,
 }
 
-type AuditRow = (
-    i64,
-    uuid::Uuid,
-    OffsetDateTime,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    stream_sequence: i64,
+    event_id: uuid::Uuid,
+    occurred_at: OffsetDateTime,
+    actor: String,
+    action: String,
+    target: String,
+    outcome: String,
+    client_ip: Option<String>,
+    request_id: Option<String>,
+    detail: Option<String>,
+}
 
 impl AppState {
     /// Records with a stream sequence below `before`, newest first.
@@ -79,16 +80,16 @@ impl AppState {
         Ok(rows
             .into_iter()
             .map(|r| AuditRecord {
-                sequence: u64::try_from(r.0).unwrap_or(0),
-                event_id: r.1.to_string(),
-                occurred_at: r.2,
-                actor: r.3,
-                action: r.4,
-                target: r.5,
-                outcome: r.6,
-                client_ip: r.7,
-                request_id: r.8,
-                detail: r.9,
+                sequence: u64::try_from(r.stream_sequence).unwrap_or(0),
+                event_id: r.event_id.to_string(),
+                occurred_at: r.occurred_at,
+                actor: r.actor,
+                action: r.action,
+                target: r.target,
+                outcome: r.outcome,
+                client_ip: r.client_ip,
+                request_id: r.request_id,
+                detail: r.detail,
             })
             .collect())
     }

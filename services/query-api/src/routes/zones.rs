@@ -328,22 +328,25 @@ fn with_storage(mut health: ZoneHealthView, storage: ZoneStorage) -> ZoneHealthV
     health
 }
 
-type ZoneRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    bool,
-    OffsetDateTime,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<i32>,
-);
+/// A zone with the collector's word on it and its newest sealed window, as `zone_rows` reads it.
+#[derive(Clone, sqlx::FromRow)]
+pub struct ZoneRow {
+    zone_id: String,
+    name: String,
+    plan: String,
+    method: String,
+    fields: String,
+    paused: bool,
+    added_at: OffsetDateTime,
+    health_status: Option<String>,
+    health_reason: Option<String>,
+    /// The newest archive, empty or gap entry.
+    kind: Option<String>,
+    window_start_ns: Option<i64>,
+    window_end_ns: Option<i64>,
+    gap_reason: Option<String>,
+    retention_days: Option<i32>,
+}
 
 impl AppState {
     /// The tenant's live zones (or one of them), with health.
@@ -361,25 +364,25 @@ impl AppState {
             .iter()
             .cloned()
             .map(|r| {
-                let collector = r.7.zip(r.8);
-                let last = match (r.9, r.10, r.11) {
-                    (Some(kind), Some(start), Some(end)) => Some((kind, start, end, r.12)),
+                let collector = r.health_status.zip(r.health_reason);
+                let last = match (r.kind, r.window_start_ns, r.window_end_ns) {
+                    (Some(kind), Some(start), Some(end)) => Some((kind, start, end, r.gap_reason)),
                     _ => None,
                 };
-                let mut health = health_view(r.5, collector, last);
+                let mut health = health_view(r.paused, collector, last);
                 if let Some(storage) = &storage {
-                    health = with_storage(health, storage.zone(tenant, &r.0));
+                    health = with_storage(health, storage.zone(tenant, &r.zone_id));
                 }
                 ZoneView {
-                    zone_id: r.0,
-                    name: r.1,
-                    plan: r.2,
-                    method: MethodName::parse(&r.3),
-                    fields: r.4,
-                    paused: r.5,
-                    added_at: r.6,
+                    zone_id: r.zone_id,
+                    name: r.name,
+                    plan: r.plan,
+                    method: MethodName::parse(&r.method),
+                    fields: r.fields,
+                    paused: r.paused,
+                    added_at: r.added_at,
                     health,
-                    retention_days: r.13.and_then(|d| u32::try_from(d).ok()),
+                    retention_days: r.retention_days.and_then(|d| u32::try_from(d).ok()),
                 }
             })
             .collect())
