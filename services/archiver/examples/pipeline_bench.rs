@@ -148,7 +148,7 @@ async fn main() {
         store: Store::Single(Backend::Fs(
             FsStore::open(dir.path().join("bucket")).await.unwrap(),
         )),
-        prefix: String::new(),
+        prefix: rainlogs_integrity::BucketPrefix::default(),
     };
     let key = NoteSigningKey::generate("rainlogs.bench/sealer").unwrap();
     let verifier = key.verifier_key();

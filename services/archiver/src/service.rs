@@ -10,7 +10,6 @@ use futures::StreamExt as _;
 use rainlogs_bus::async_nats::jetstream::{self, AckKind};
 use rainlogs_bus::async_nats::{Client, Subject};
 use rainlogs_bus::{Bus, CancellationToken, ControlFeed, control_feed, definitions};
-use rainlogs_integrity::BucketPrefix;
 use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::{Envelope, Event};
 use tokio::task::JoinSet;
@@ -58,7 +57,7 @@ impl Archiver {
         settings: ArchiverSettings,
     ) -> Result<Self, ArchiverError> {
         let setup = |e: &dyn std::fmt::Display| ArchiverError::Setup(e.to_string());
-        let prefix = BucketPrefix::new(&store.prefix).map_err(|e| setup(&e))?;
+        let prefix = store.prefix.clone();
         clear_work_dir(&settings.work_dir).await.map_err(|e| {
             setup(&format!(
                 "work directory {}: {e}",

@@ -6,9 +6,7 @@ mod common;
 
 use common::*;
 use rainlogs_archiver::DEFAULT_RETENTION;
-use rainlogs_integrity::{
-    BucketPrefix, Chain, EntryBody, EntryKind, Name, Origin, Sha256Hash, open_checkpoint,
-};
+use rainlogs_integrity::{Chain, EntryBody, EntryKind, Name, Origin, Sha256Hash, open_checkpoint};
 use rainlogs_schemas::Event;
 use rainlogs_schemas::events::{GapReason, Method, WindowOutcome};
 use rainlogs_store::{LockMode, ObjectKey};
@@ -58,7 +56,7 @@ async fn four_windows_end_as_four_entries(h: &Harness) {
     )
     .await;
 
-    let prefix = BucketPrefix::new(&h.store.prefix).unwrap();
+    let prefix = h.store.prefix.clone();
     let checkpoint_key = ObjectKey::new(prefix.checkpoint_key(&origin())).unwrap();
     h.wait_for("a checkpoint covering four entries", || async {
         match h.store.store.get_bytes(&checkpoint_key).await {

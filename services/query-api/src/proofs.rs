@@ -3,8 +3,7 @@
 
 use rainlogs_integrity::tiles::{TILE_HEIGHT, TILE_WIDTH, TileProof, inclusion_proof_from_tiles};
 use rainlogs_integrity::{
-    BucketPrefix, Checkpoint, MemoryTree, Name, Origin, Sha256Hash, TileId, TileKind, TileSet,
-    open_checkpoint,
+    Checkpoint, MemoryTree, Name, Origin, Sha256Hash, TileId, TileKind, TileSet, open_checkpoint,
 };
 use rainlogs_store::{ObjectKey, StoreError};
 
@@ -31,10 +30,6 @@ fn store_error(e: StoreError) -> ApiError {
 }
 
 impl AppState {
-    fn bucket_prefix(&self) -> Result<BucketPrefix, ApiError> {
-        BucketPrefix::new(&self.store.prefix).map_err(ApiError::internal)
-    }
-
     /// The zone's newest checkpoint, verified with the configured key; `None` before the first.
     pub async fn latest_checkpoint(
         &self,
@@ -42,7 +37,7 @@ impl AppState {
         zone: &str,
     ) -> Result<Option<SignedCheckpoint>, ApiError> {
         let origin = origin(tenant, zone)?;
-        let key = ObjectKey::new(self.bucket_prefix()?.checkpoint_key(&origin))
+        let key = ObjectKey::new(self.store.prefix.checkpoint_key(&origin))
             .map_err(ApiError::internal)?;
         let note = match self.store.store.get_bytes(&key).await {
             Ok(bytes) => bytes,
@@ -78,7 +73,7 @@ impl AppState {
         checkpoint: &Checkpoint,
     ) -> Result<Vec<Sha256Hash>, ApiError> {
         let origin = origin(tenant, zone)?;
-        let tlog = self.bucket_prefix()?.tlog_prefix(&origin);
+        let tlog = self.store.prefix.tlog_prefix(&origin);
         let mut tiles = TileSet::new();
         // The leaf's own level-0 tile is always needed to check the proof, but a tree that needs
         // no sibling hashes (size 1) never asks for it, so it is fetched up front.

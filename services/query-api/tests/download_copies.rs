@@ -313,7 +313,7 @@ impl Lab {
             db: pool.clone(),
             store: ObjectStore {
                 store,
-                prefix: String::new(),
+                prefix: rainlogs_integrity::BucketPrefix::default(),
             },
             health: Health::default(),
             telemetry: telemetry.clone(),

@@ -523,7 +523,7 @@ fn store_status_writer(
         return None;
     }
     let dir = &config.service.data_dir;
-    crate::store_status::StatusWriter::open(bus.clone(), dir, &store.prefix)
+    crate::store_status::StatusWriter::open(bus.clone(), dir, store.prefix.as_str())
         .inspect_err(|e| {
             tracing::warn!(dir = %dir.display(), error = %e,
                 "no name for this process's store status entry: zone health will not show its repair backlog");

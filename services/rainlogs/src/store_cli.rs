@@ -14,7 +14,7 @@ async fn replicated(config: &Config) -> anyhow::Result<(Arc<Replicated>, String)
         .await
         .context("opening the store")?;
     match store.store {
-        Store::Replicated(replicated) => Ok((replicated, listing_prefix(&store.prefix))),
+        Store::Replicated(replicated) => Ok((replicated, listing_prefix(store.prefix.as_str()))),
         Store::Single(_) => anyhow::bail!(
             "store.secondary is not configured: there is one provider, nothing to compare"
         ),

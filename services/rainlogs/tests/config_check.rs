@@ -176,6 +176,26 @@ fn config_check_refuses_a_malformed_verifier_key_and_cloudflare_url_for_whoever_
 }
 
 #[test]
+fn config_check_refuses_a_key_prefix_the_archive_layout_cannot_hold() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = rainlogs(
+        dir.path(),
+        &["config", "check", "--service", "archiver"],
+        &[(
+            "RAINLOGS__STORE__URL",
+            "s3://rainlogs-archive/prod/../other",
+        )],
+    );
+    let report = stderr(&output);
+    assert!(!output.status.success(), "{report}");
+    assert!(
+        report.lines().any(|l| l
+            .starts_with("every service: store.url = \"s3://rainlogs-archive/prod/../other\": ")),
+        "{report}"
+    );
+}
+
+#[test]
 fn secrets_generate_writes_private_files_whose_lines_config_check_accepts() {
     let dir = tempfile::tempdir().expect("dir");
     let secrets = dir.path().join("secrets");

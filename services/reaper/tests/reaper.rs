@@ -79,7 +79,7 @@ impl Harness {
         Self::start(
             ObjectStore {
                 store,
-                prefix: String::new(),
+                prefix: BucketPrefix::default(),
             },
             vec![dir],
         )
@@ -114,7 +114,7 @@ impl Harness {
         Self::start(
             ObjectStore {
                 store: Store::Single(Backend::S3(s3)),
-                prefix: "rl".into(),
+                prefix: BucketPrefix::new("rl").expect("prefix"),
             },
             Vec::new(),
         )
@@ -297,7 +297,7 @@ impl Harness {
 
     async fn verify(&self) -> rainlogs_verify::Report {
         let mut options = VerifyOptions::new(TENANT, ZONE, vec![key().verifier_key()]).unwrap();
-        options.prefix = BucketPrefix::new(&self.store.prefix).unwrap();
+        options.prefix = self.store.prefix.clone();
         rainlogs_verify::verify(&self.store.store, &options).await
     }
 
@@ -307,7 +307,7 @@ impl Harness {
             &rainlogs_integrity::Name::new(TENANT).unwrap(),
             &rainlogs_integrity::Name::new(ZONE).unwrap(),
         );
-        let prefix = BucketPrefix::new(&self.store.prefix).unwrap();
+        let prefix = self.store.prefix.clone();
         let checkpoint = ObjectKey::new(prefix.checkpoint_key(&origin)).unwrap();
         wait_for(&format!("a checkpoint of {size} entries"), || async {
             match self.store.store.get_bytes(&checkpoint).await {
@@ -672,7 +672,7 @@ async fn an_erased_tenants_archives_go_at_retain_until_not_before() {
     assert!(report.has(rainlogs_verify::Reason::TenantErased));
     // Long after, the stopped log is not mistaken for a truncated one.
     let mut later = VerifyOptions::new(TENANT, ZONE, vec![key().verifier_key()]).unwrap();
-    later.prefix = BucketPrefix::new(&h.store.prefix).unwrap();
+    later.prefix = h.store.prefix.clone();
     later.max_staleness = Some(Duration::from_secs(3600));
     later.now = time::OffsetDateTime::now_utc() + time::Duration::days(90);
     let report = rainlogs_verify::verify(&h.store.store, &later).await;

@@ -9,7 +9,7 @@ use futures::StreamExt as _;
 use rainlogs_bus::async_nats::jetstream;
 use rainlogs_bus::{Bus, CancellationToken, PublishError, definitions};
 use rainlogs_bus::{Disposition, settle};
-use rainlogs_integrity::{BucketPrefix, NoteSigningKey};
+use rainlogs_integrity::NoteSigningKey;
 use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::{Envelope, Event};
 
@@ -63,7 +63,7 @@ impl Sealer {
         settings: SealerSettings,
     ) -> Result<Self, SealerError> {
         let setup = |e: &dyn std::fmt::Display| SealerError::Setup(e.to_string());
-        let prefix = BucketPrefix::new(&store.prefix).map_err(|e| setup(&e))?;
+        let prefix = store.prefix.clone();
         let journal = Journal::open(bus.clone()).await.map_err(|e| setup(&e))?;
         let consumer = bus
             .durable_consumer(CONSUMER)

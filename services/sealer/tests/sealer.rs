@@ -101,7 +101,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = ObjectStore {
             store: Store::Single(Backend::Fs(FsStore::open(dir.path()).await.unwrap())),
-            prefix: String::new(),
+            prefix: rainlogs_integrity::BucketPrefix::default(),
         };
         Self::with(store, Some(dir)).await
     }
@@ -181,7 +181,7 @@ impl Harness {
     }
 
     fn prefix(&self) -> BucketPrefix {
-        BucketPrefix::new(&self.store.prefix).unwrap()
+        self.store.prefix.clone()
     }
 
     /// Size of the bucket's latest checkpoint, verified with the public key.
@@ -519,7 +519,7 @@ async fn entries_lost_from_jetstream_are_restored_from_the_bucket() {
     let store = || async {
         ObjectStore {
             store: Store::Single(Backend::Fs(FsStore::open(dir.path()).await.unwrap())),
-            prefix: "eu".into(),
+            prefix: rainlogs_integrity::BucketPrefix::new("eu").expect("prefix"),
         }
     };
     let before = {
@@ -576,7 +576,7 @@ async fn seals_into_an_object_lock_bucket_on_seaweedfs() {
     .unwrap();
     let store = ObjectStore {
         store: Store::Single(Backend::S3(s3)),
-        prefix: "rl".into(),
+        prefix: rainlogs_integrity::BucketPrefix::new("rl").expect("prefix"),
     };
     let h = Harness::with(store, None).await;
     h.start_sealer(&h.stop.clone()).await;

@@ -63,7 +63,7 @@ impl Harness {
         Self::with_store(
             ObjectStore {
                 store,
-                prefix: String::new(),
+                prefix: rainlogs_integrity::BucketPrefix::default(),
             },
             Some(dir),
         )
@@ -94,7 +94,7 @@ impl Harness {
         Self::with_store(
             ObjectStore {
                 store: Store::Single(Backend::S3(s3)),
-                prefix: "rl".into(),
+                prefix: rainlogs_integrity::BucketPrefix::new("rl").expect("prefix"),
             },
             None,
         )

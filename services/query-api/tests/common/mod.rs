@@ -105,7 +105,7 @@ impl Stack {
             store: Store::Single(Backend::Fs(
                 FsStore::open(store_dir.path()).await.expect("fs store"),
             )),
-            prefix: String::new(),
+            prefix: BucketPrefix::default(),
         };
         let port = free_port();
         let mut config = Config::default();
@@ -312,7 +312,7 @@ impl Stack {
     /// until the chain projection shows every entry.
     pub async fn seal_log(&self, tenant: &str, zone: &str, windows: &[WindowSpec]) -> SealedLog {
         let origin = Origin::new(&Name::new(tenant).unwrap(), &Name::new(zone).unwrap());
-        let prefix = BucketPrefix::new(&self.store.prefix).unwrap();
+        let prefix = self.store.prefix.clone();
         let dataset = Dataset::new("http_requests").unwrap();
         let key = NoteSigningKey::parse(TEST_SIGNING_KEY).unwrap();
         let mut chain = Chain::new(origin.clone());

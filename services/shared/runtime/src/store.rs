@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use rainlogs_config::{Config, StoreSettings};
+use rainlogs_integrity::BucketPrefix;
 use rainlogs_store::{
     Backend, FileRepairQueue, FsStore, Replicated, S3Config, S3Credentials, S3Store, Store,
     StoreError,
@@ -13,14 +14,22 @@ use rainlogs_store::{
 #[derive(Clone)]
 pub struct ObjectStore {
     pub store: Store,
-    pub prefix: String,
+    /// Checked once, here, by the layout's own rules (docs/FORMAT.md §2).
+    pub prefix: BucketPrefix,
 }
 
-async fn backend(url: &str, settings: &StoreSettings) -> Result<(Backend, String), StoreError> {
+/// The key prefix of an `s3://bucket/<prefix>` URL (none for a directory).
+fn url_prefix(url: &str) -> &str {
+    url.strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .map_or("", |(_, prefix)| prefix.trim_end_matches('/'))
+}
+
+async fn backend(url: &str, settings: &StoreSettings) -> Result<Backend, StoreError> {
     let Some(rest) = url.strip_prefix("s3://") else {
-        return Ok((Backend::Fs(FsStore::open(url).await?), String::new()));
+        return Ok(Backend::Fs(FsStore::open(url).await?));
     };
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let bucket = rest.split_once('/').map_or(rest, |(bucket, _)| bucket);
     let mut config = S3Config::new(bucket);
     config.endpoint.clone_from(&settings.endpoint);
     config.region.clone_from(&settings.region);
@@ -33,10 +42,7 @@ async fn backend(url: &str, settings: &StoreSettings) -> Result<(Backend, String
         }),
         _ => None,
     };
-    Ok((
-        Backend::S3(S3Store::new(config)?),
-        prefix.trim_end_matches('/').to_owned(),
-    ))
+    Ok(Backend::S3(S3Store::new(config)?))
 }
 
 /// Why the configured store cannot be opened.
@@ -130,6 +136,9 @@ fn location_problems(key: &str, url: &str, problems: &mut Vec<String>) {
         if rest.split('/').next().is_none_or(str::is_empty) {
             problems.push(format!("{key} = {url:?}: no bucket (s3://bucket/prefix)"));
         }
+        if let Err(e) = BucketPrefix::new(url_prefix(url)) {
+            problems.push(format!("{key} = {url:?}: {e}"));
+        }
     } else if url.contains("://") {
         // Anything else would be taken for a directory named after the URL.
         problems.push(format!(
@@ -145,19 +154,22 @@ pub async fn open_store(config: &Config) -> Result<ObjectStore, OpenStoreError> 
     if !problems.is_empty() {
         return Err(OpenStoreError::Settings(problems));
     }
-    let (primary, prefix) = backend(&config.store.url, &config.store).await?;
+    let primary = backend(&config.store.url, &config.store).await?;
+    // store_problems has checked both prefixes.
+    let prefix = BucketPrefix::new(url_prefix(&config.store.url))
+        .map_err(|e| OpenStoreError::Settings(vec![format!("store.url: {e}")]))?;
     let Some(secondary) = &config.store.secondary else {
         return Ok(ObjectStore {
             store: Store::Single(primary),
             prefix,
         });
     };
-    let (secondary_backend, secondary_prefix) = backend(&secondary.url, secondary).await?;
+    let secondary_backend = backend(&secondary.url, secondary).await?;
     let queue = FileRepairQueue::new(config.service.data_dir.join("store-repair-queue.jsonl"));
     Ok(ObjectStore {
         store: Store::Replicated(Arc::new(
             Replicated::new(primary, secondary_backend, Arc::new(queue))
-                .with_prefixes(&prefix, &secondary_prefix),
+                .with_prefixes(prefix.as_str(), url_prefix(&secondary.url)),
         )),
         prefix,
     })
