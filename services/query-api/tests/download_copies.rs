@@ -20,10 +20,7 @@ use rainlogs_integrity::{
 use rainlogs_runtime::{ObjectStore, ServiceContext};
 use rainlogs_schemas::events::EntrySealed;
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
-use rainlogs_store::{
-    Backend, BucketOptions, FileRepairQueue, ObjectKey, PutOptions, Replicated, S3Config,
-    S3Credentials, S3Store, Store,
-};
+use rainlogs_store::{Backend, FileRepairQueue, ObjectKey, PutOptions, Replicated, S3Store, Store};
 use rainlogs_telemetry::{Health, Telemetry};
 use rainlogs_testkit::{NatsServer, TestDatabase, free_port};
 use reqwest::StatusCode;
@@ -33,40 +30,12 @@ use sha2::{Digest as _, Sha256};
 const ZONE: &str = "3b2e1d0c9f8a7b6c5d4e3f2a1b0c9d8e";
 const SERVED_FROM: &str = "x-rainlogs-served-from";
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run tools/dev-env up and source var/dev-env.sh (this test needs the real SeaweedFS)")
-    })
-}
-
-fn credentials() -> S3Credentials {
-    S3Credentials {
-        access_key_id: env("RAINLOGS_TEST_S3_ACCESS_KEY"),
-        secret_access_key: env("RAINLOGS_TEST_S3_SECRET_KEY"),
-        session_token: None,
-    }
-}
-
 /// A fresh Object Lock bucket (versioned) on the dev SeaweedFS.
 async fn bucket(purpose: &str) -> S3Store {
-    let name = format!(
-        "rl-test-{purpose}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    let mut config = S3Config::new(&name);
-    config.endpoint = Some(env("RAINLOGS_TEST_S3_ENDPOINT"));
-    config.path_style = true;
-    config.credentials = Some(credentials());
-    config.part_size = 5 * 1024 * 1024;
-    let store = S3Store::new(config).unwrap();
-    store
-        .create_bucket(BucketOptions {
-            object_lock: true,
-            default_retention: None,
-        })
-        .await
-        .unwrap_or_else(|error| panic!("creating bucket {name}: {error}"));
-    store
+    rainlogs_testkit::s3::dev_bucket_with(purpose, true, |config| {
+        config.part_size = 5 * 1024 * 1024;
+    })
+    .await
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -105,7 +74,7 @@ fn uri_encode(segment: &str) -> String {
 /// PUT (SigV4, no `If-None-Match`, no retention) that makes a new current version of `key`.
 /// Returns the new version id.
 async fn plain_put(store: &S3Store, key: &str, body: Vec<u8>) -> String {
-    let endpoint = env("RAINLOGS_TEST_S3_ENDPOINT");
+    let endpoint = rainlogs_testkit::s3::dev_s3_endpoint();
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let path = uri_encode(&format!("/{}/{key}", store.config().bucket));
     let now = time::OffsetDateTime::now_utc();
@@ -132,7 +101,7 @@ async fn plain_put(store: &S3Store, key: &str, body: Vec<u8>) -> String {
         "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
         hex::encode(sha256(canonical.as_bytes()))
     );
-    let credentials = credentials();
+    let credentials = rainlogs_testkit::s3::dev_s3_writer();
     let mut signing = hmac(
         format!("AWS4{}", credentials.secret_access_key).as_bytes(),
         date.as_bytes(),

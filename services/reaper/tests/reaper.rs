@@ -17,9 +17,7 @@ use rainlogs_schemas::events::{
 };
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_sealer::{Sealer, SealerSettings};
-use rainlogs_store::{
-    Backend, BucketOptions, FsStore, ObjectKey, S3Config, S3Credentials, S3Store, Store,
-};
+use rainlogs_store::{Backend, FsStore, ObjectKey, Store};
 use rainlogs_testkit::{NatsServer, TestDatabase};
 use rainlogs_verify::{Reason, VerifyOptions};
 use sqlx::PgPool;
@@ -87,30 +85,7 @@ impl Harness {
     }
 
     async fn seaweedfs_with_object_lock() -> Self {
-        let bucket = format!(
-            "rl-test-reap-{}",
-            &Uuid::new_v4().simple().to_string()[..12]
-        );
-        let env = |name: &str| {
-            std::env::var(name).unwrap_or_else(|_| {
-                panic!("{name} is not set: run tools/dev-env up and source var/dev-env.sh")
-            })
-        };
-        let mut config = S3Config::new(&bucket);
-        config.endpoint = Some(env("RAINLOGS_TEST_S3_ENDPOINT"));
-        config.path_style = true;
-        config.credentials = Some(S3Credentials {
-            access_key_id: env("RAINLOGS_TEST_S3_ACCESS_KEY"),
-            secret_access_key: env("RAINLOGS_TEST_S3_SECRET_KEY"),
-            session_token: None,
-        });
-        let s3 = S3Store::new(config).unwrap();
-        s3.create_bucket(BucketOptions {
-            object_lock: true,
-            default_retention: None,
-        })
-        .await
-        .unwrap();
+        let s3 = rainlogs_testkit::s3::dev_bucket("reap", true).await;
         Self::start(
             ObjectStore {
                 store: Store::Single(Backend::S3(s3)),

@@ -17,9 +17,7 @@ use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::events::{ArchiveStored, GapReason, Method, Window, WindowEmpty, WindowGap};
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_sealer::{Sealer, SealerSettings};
-use rainlogs_store::{
-    Backend, BucketOptions, FsStore, ObjectKey, S3Config, S3Credentials, S3Store, Store,
-};
+use rainlogs_store::{Backend, FsStore, ObjectKey, Store};
 use rainlogs_testkit::NatsServer;
 use uuid::Uuid;
 
@@ -550,30 +548,7 @@ async fn entries_lost_from_jetstream_are_restored_from_the_bucket() {
 
 #[tokio::test]
 async fn seals_into_an_object_lock_bucket_on_seaweedfs() {
-    let required = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: run tools/dev-env up and source var/dev-env.sh (this test needs the real SeaweedFS)")
-        })
-    };
-    let bucket = format!(
-        "rl-test-seal-{}",
-        &Uuid::new_v4().simple().to_string()[..12]
-    );
-    let mut config = S3Config::new(&bucket);
-    config.endpoint = Some(required("RAINLOGS_TEST_S3_ENDPOINT"));
-    config.path_style = true;
-    config.credentials = Some(S3Credentials {
-        access_key_id: required("RAINLOGS_TEST_S3_ACCESS_KEY"),
-        secret_access_key: required("RAINLOGS_TEST_S3_SECRET_KEY"),
-        session_token: None,
-    });
-    let s3 = S3Store::new(config).unwrap();
-    s3.create_bucket(BucketOptions {
-        object_lock: true,
-        default_retention: None,
-    })
-    .await
-    .unwrap();
+    let s3 = rainlogs_testkit::s3::dev_bucket("seal", true).await;
     let store = ObjectStore {
         store: Store::Single(Backend::S3(s3)),
         prefix: rainlogs_integrity::BucketPrefix::new("rl").expect("prefix"),

@@ -14,9 +14,7 @@ use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::events::{BatchCollected, Method, Window, WindowClosed, WindowOutcome};
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_sealer::{Sealer, SealerSettings};
-use rainlogs_store::{
-    Backend, BucketOptions, FsStore, ObjectKey, S3Config, S3Credentials, S3Store, Store,
-};
+use rainlogs_store::{Backend, FsStore, ObjectKey, Store};
 use rainlogs_testkit::NatsServer;
 use uuid::Uuid;
 
@@ -72,25 +70,7 @@ impl Harness {
 
     /// NATS with provisioned streams and a fresh Object Lock bucket on the dev SeaweedFS.
     pub async fn seaweedfs() -> Self {
-        let bucket = format!(
-            "rl-test-arch-{}",
-            &Uuid::new_v4().simple().to_string()[..12]
-        );
-        let mut config = S3Config::new(&bucket);
-        config.endpoint = Some(required("RAINLOGS_TEST_S3_ENDPOINT"));
-        config.path_style = true;
-        config.credentials = Some(S3Credentials {
-            access_key_id: required("RAINLOGS_TEST_S3_ACCESS_KEY"),
-            secret_access_key: required("RAINLOGS_TEST_S3_SECRET_KEY"),
-            session_token: None,
-        });
-        let s3 = S3Store::new(config).unwrap();
-        s3.create_bucket(BucketOptions {
-            object_lock: true,
-            default_retention: None,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("creating bucket {bucket}: {e}"));
+        let s3 = rainlogs_testkit::s3::dev_bucket("arch", true).await;
         Self::with_store(
             ObjectStore {
                 store: Store::Single(Backend::S3(s3)),
@@ -262,12 +242,6 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-fn required(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run tools/dev-env up and source var/dev-env.sh (this test needs the real SeaweedFS)")
-    })
 }
 
 pub fn complete(batches: &[Vec<Vec<u8>>]) -> WindowOutcome {

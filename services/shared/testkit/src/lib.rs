@@ -5,6 +5,8 @@
 //! parallel without sharing streams or tables. Nothing here is a mock.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod s3;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

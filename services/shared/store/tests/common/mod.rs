@@ -6,37 +6,18 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use rainlogs_store::{BucketOptions, S3Config, S3Credentials, S3Store, Sha256Hash};
+use rainlogs_store::{S3Config, S3Credentials, S3Store, Sha256Hash};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 
 pub const MIB: usize = 1024 * 1024;
 
-fn required(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run tools/dev-env up and source var/dev-env.sh (this test needs the real SeaweedFS)")
-    })
-}
-
-pub fn endpoint() -> String {
-    required("RAINLOGS_TEST_S3_ENDPOINT")
-}
-
-pub fn writer_credentials() -> S3Credentials {
-    S3Credentials {
-        access_key_id: required("RAINLOGS_TEST_S3_ACCESS_KEY"),
-        secret_access_key: required("RAINLOGS_TEST_S3_SECRET_KEY"),
-        session_token: None,
-    }
-}
-
-pub fn auditor_credentials() -> S3Credentials {
-    S3Credentials {
-        access_key_id: required("RAINLOGS_TEST_S3_AUDITOR_ACCESS_KEY"),
-        secret_access_key: required("RAINLOGS_TEST_S3_AUDITOR_SECRET_KEY"),
-        session_token: None,
-    }
-}
+// Each test binary uses some of them.
+#[allow(unused_imports)]
+pub use rainlogs_testkit::s3::{
+    dev_s3_auditor as auditor_credentials, dev_s3_endpoint as endpoint,
+    dev_s3_writer as writer_credentials, unique_bucket,
+};
 
 pub fn config(bucket: &str, endpoint: String, credentials: S3Credentials) -> S3Config {
     let mut config = S3Config::new(bucket);
@@ -47,25 +28,13 @@ pub fn config(bucket: &str, endpoint: String, credentials: S3Credentials) -> S3C
     config
 }
 
-pub fn unique_bucket(purpose: &str) -> String {
-    format!(
-        "rl-test-{purpose}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
-/// A fresh bucket on the dev SeaweedFS, with or without Object Lock, and a store writing to it.
+/// A fresh bucket on the dev SeaweedFS, with or without Object Lock, and a store writing to it
+/// in 5 MiB parts.
 pub async fn new_bucket(purpose: &str, object_lock: bool) -> S3Store {
-    let bucket = unique_bucket(purpose);
-    let store = S3Store::new(config(&bucket, endpoint(), writer_credentials())).unwrap();
-    store
-        .create_bucket(BucketOptions {
-            object_lock,
-            default_retention: None,
-        })
-        .await
-        .unwrap_or_else(|error| panic!("creating bucket {bucket} on {}: {error}", endpoint()));
-    store
+    rainlogs_testkit::s3::dev_bucket_with(purpose, object_lock, |config| {
+        config.part_size = 5 * MIB;
+    })
+    .await
 }
 
 /// Deterministic pseudo-random bytes generated on the fly, so a test can stream gigabytes without holding
