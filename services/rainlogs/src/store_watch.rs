@@ -310,7 +310,10 @@ impl Watch {
 /// A HEAD of a key that need not exist on each provider: any answer (found or not) proves it
 /// is reachable and the credentials work.
 async fn providers(store: &ObjectStore) -> Vec<ProviderState> {
-    let key = match ObjectKey::new(format!("{}_rainlogs-ready", key_prefix(store.prefix.as_str()))) {
+    let key = match ObjectKey::new(format!(
+        "{}_rainlogs-ready",
+        key_prefix(store.prefix.as_str())
+    )) {
         Ok(key) => key,
         Err(e) => {
             return vec![ProviderState {
