@@ -8,18 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rainlogs_store::{Backend, FsStore, Store};
-use rainlogs_testkit::{NatsServer, TestDatabase, free_port};
-
-/// The value after `flag` in the printed command (quotes removed).
-fn arg(command: &str, flag: &str) -> String {
-    command
-        .split_whitespace()
-        .skip_while(|word| *word != flag)
-        .nth(1)
-        .unwrap_or_else(|| panic!("{flag} missing in {command}"))
-        .trim_matches('\'')
-        .to_owned()
-}
+use rainlogs_testkit::{NatsServer, TestDatabase, flag_value, free_port};
 
 #[tokio::test]
 async fn the_demo_registers_zones_through_the_api_and_its_verify_command_passes() {
@@ -87,7 +76,7 @@ async fn the_demo_registers_zones_through_the_api_and_its_verify_command_passes(
         .expect("list zones");
     assert_eq!(zones.status(), 200, "the printed key works");
 
-    let store_dir = arg(&command, "--store");
+    let store_dir = flag_value(&command, "--store");
     assert!(
         store_dir.starts_with(dir.path().to_str().expect("utf-8")),
         "{command}"
@@ -97,11 +86,11 @@ async fn the_demo_registers_zones_through_the_api_and_its_verify_command_passes(
             .await
             .expect("store"),
     ));
-    let trusted =
-        rainlogs_verify::parse_trusted_key(&arg(&command, "--trusted-key")).expect("trusted key");
+    let trusted = rainlogs_verify::parse_trusted_key(&flag_value(&command, "--trusted-key"))
+        .expect("trusted key");
     let options = rainlogs_verify::VerifyOptions::new(
-        &arg(&command, "--tenant"),
-        &arg(&command, "--zone"),
+        &flag_value(&command, "--tenant"),
+        &flag_value(&command, "--zone"),
         trusted,
     )
     .expect("options");

@@ -38,7 +38,9 @@ use rainlogs_integrity::{
 use rainlogs_schemas::events::{BatchCollected, WindowClosed, WindowOutcome};
 use rainlogs_schemas::{Envelope, Event, subjects};
 use rainlogs_store::{Backend, BucketOptions, ObjectKey, S3Config, S3Credentials, S3Store};
-use rainlogs_testkit::{NatsServer, TestDatabase, free_port, wait_for_port, workspace_binary};
+use rainlogs_testkit::{
+    NatsServer, TestDatabase, free_port, wait_for, wait_for_port, workspace_binary,
+};
 
 /// An Enterprise zone of the simulator: Logpull, backfilled.
 const LOGPULL_ZONE: &str = "3b2e1d0c9f8a7b6c5d4e3f2a1b0c9d8e";
@@ -661,18 +663,6 @@ struct Outage {
     restarted: f64,
     ready: f64,
     attempt: uuid::Uuid,
-}
-
-/// Polls `check` every 200 ms until it holds; `what` names it in the panic.
-async fn wait_for<F>(what: &str, timeout: Duration, mut check: F)
-where
-    F: AsyncFnMut() -> bool,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,9 @@ use rainlogs_integrity::{BucketPrefix, Name, NoteVerifierKey, Origin, open_check
 use rainlogs_store::{
     BucketOptions, ObjectKey, PutOptions, S3Config, S3Credentials, S3Store, Store,
 };
-use rainlogs_testkit::{NatsServer, SeaweedServer, TestDatabase, free_port, workspace_binary};
+use rainlogs_testkit::{
+    NatsServer, SeaweedServer, TestDatabase, flag_value, free_port, wait_for, workspace_binary,
+};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -145,6 +147,19 @@ async fn assert_both_whole(primary: &SeaweedServer, secondary: &SeaweedServer, c
 struct Running {
     child: Child,
     telemetry: u16,
+}
+
+/// Ready but degraded, `/ready` naming `role` as the provider away, and its metric at 0.
+fn degraded_without(role: &str, status: u16, body: &serde_json::Value, metrics: &str) -> bool {
+    let up = format!("rainlogs_store_provider_up{{role=\"{role}\"");
+    status == 200
+        && body["status"] == "degraded"
+        && body["checks"]["store"]
+            .as_str()
+            .is_some_and(|c| c.starts_with(&format!("degraded: {role}")))
+        && metrics
+            .lines()
+            .any(|l| l.starts_with(&up) && l.ends_with(" 0"))
 }
 
 impl Running {
@@ -349,18 +364,7 @@ async fn two_separate_providers_survive_each_outage_and_end_up_whole() {
     running
         .wait_until(
             "degraded while the primary is away",
-            |status, body, metrics| {
-                status == 200
-                    && body["status"] == "degraded"
-                    && body["checks"]["store"]
-                        .as_str()
-                        .is_some_and(|c| c.starts_with("degraded: primary"))
-                    && metrics.contains("rainlogs_store_provider_up{role=\"primary\"")
-                    && metrics.lines().any(|l| {
-                        l.starts_with("rainlogs_store_provider_up{role=\"primary\"")
-                            && l.ends_with(" 0")
-                    })
-            },
+            |status, body, metrics| degraded_without("primary", status, body, metrics),
         )
         .await;
     // Written by another process (its own repair queue): the running one does not know of them.
@@ -417,17 +421,6 @@ async fn two_separate_providers_survive_each_outage_and_end_up_whole() {
     );
 }
 
-/// The value after `flag` in a printed command line (quotes removed).
-fn flag_value(command: &str, flag: &str) -> String {
-    command
-        .split_whitespace()
-        .skip_while(|word| *word != flag)
-        .nth(1)
-        .unwrap_or_else(|| panic!("{flag} missing in {command}"))
-        .trim_matches('\'')
-        .to_owned()
-}
-
 /// The size of the zone's latest signed checkpoint in one bucket (`None`: none yet, or the
 /// provider does not answer).
 async fn checkpoint_size(
@@ -447,18 +440,6 @@ async fn checkpoint_size(
     open_checkpoint(&note, origin, std::slice::from_ref(key))
         .ok()
         .map(|opened| opened.checkpoint.size)
-}
-
-/// Polls `check` every 500 ms until it holds; `what` names it in the panic.
-async fn wait_for<F>(what: &str, timeout: Duration, mut check: F)
-where
-    F: AsyncFnMut() -> bool,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// `rainlogs-verify --deep --json` on one bucket, with that provider's credentials.
@@ -659,17 +640,7 @@ async fn the_pipeline_on_two_providers_survives_each_outage_and_each_bucket_veri
     running
         .wait_until(
             "degraded while the secondary is away",
-            |status, body, metrics| {
-                status == 200
-                    && body["status"] == "degraded"
-                    && body["checks"]["store"]
-                        .as_str()
-                        .is_some_and(|c| c.starts_with("degraded: secondary"))
-                    && metrics.lines().any(|l| {
-                        l.starts_with("rainlogs_store_provider_up{role=\"secondary\"")
-                            && l.ends_with(" 0")
-                    })
-            },
+            |status, body, metrics| degraded_without("secondary", status, body, metrics),
         )
         .await;
     let before = signed(&primary, true).await.expect("checkpoint");
@@ -694,17 +665,7 @@ async fn the_pipeline_on_two_providers_survives_each_outage_and_each_bucket_veri
     running
         .wait_until(
             "degraded while the primary is away",
-            |status, body, metrics| {
-                status == 200
-                    && body["status"] == "degraded"
-                    && body["checks"]["store"]
-                        .as_str()
-                        .is_some_and(|c| c.starts_with("degraded: primary"))
-                    && metrics.lines().any(|l| {
-                        l.starts_with("rainlogs_store_provider_up{role=\"primary\"")
-                            && l.ends_with(" 0")
-                    })
-            },
+            |status, body, metrics| degraded_without("primary", status, body, metrics),
         )
         .await;
     let before = signed(&secondary, false).await.expect("checkpoint");

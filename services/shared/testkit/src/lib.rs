@@ -452,3 +452,26 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     }
     path
 }
+
+/// Polls `check` every 200 ms until it holds; `what` names it in the panic after `timeout`.
+pub async fn wait_for<F>(what: &str, timeout: Duration, mut check: F)
+where
+    F: AsyncFnMut() -> bool,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The value after `flag` in a printed command line (quotes removed).
+pub fn flag_value(command: &str, flag: &str) -> String {
+    command
+        .split_whitespace()
+        .skip_while(|word| *word != flag)
+        .nth(1)
+        .unwrap_or_else(|| panic!("{flag} missing in {command}"))
+        .trim_matches('\'')
+        .to_owned()
+}
