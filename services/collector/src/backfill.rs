@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::clock::at;
 use crate::ledger::{Backfill, Ledger, Step, span};
 use crate::settings::secs;
-use crate::zone::{Shared, ZoneRun};
+use crate::zone_run::{Shared, ZoneRun};
 
 /// One zone dataset's backfill, if one runs. Dropping it (the zone task's method ends) clears
 /// the remaining-windows gauge: whoever collects the zone next counts again.

@@ -9,7 +9,6 @@
 //! * Errors inside HTTP 200 are errors (the client inspects `errors[]` on every answer).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bytes::Bytes;
 use rainlogs_cloudflare::{CfError, Endpoint, FirewallEventsQuery};
@@ -22,9 +21,9 @@ use crate::attempt::{Attempt, AttemptError};
 use crate::backfill::BackfillWatch;
 use crate::clock::at;
 use crate::health::Status;
-use crate::ledger::{Ledger, Step};
+use crate::ledger::Ledger;
 use crate::settings::secs;
-use crate::zone::{Exit, ZoneRun, journal_exit};
+use crate::zone_run::{Exit, NextWindow, ZoneRun, journal_exit};
 
 /// The natural key of one security event.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -148,6 +147,9 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         }
     }
     tracing::info!(zone = %run.zone(), dataset, cursor, "GraphQL collection starts");
+    let expired_detail = format!(
+        "Cloudflare serves security events for {max_age} s on this plan; this window expired before it was fetched"
+    );
     let mut failures: u32 = 0;
     let mut backfill = BackfillWatch::new(shared, run.zone(), dataset, &ledger);
     loop {
@@ -170,50 +172,14 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 failures == 0,
             )
             .await;
-        let window = match step {
-            Step::Wait => {
-                let due = ledger.window_end(ledger.cursor()) + lag;
-                let until_due = Duration::from_secs(u64::try_from(due - now).unwrap_or(0).max(1));
-                if let Some(exit) = run.idle(until_due.min(settings.tick)).await {
-                    return exit;
-                }
-                continue;
-            }
-            Step::Expired(window) => {
-                let detail = format!(
-                    "Cloudflare serves security events for {max_age} s on this plan; this window expired before it was fetched"
-                );
-                if let Err(exit) = run
-                    .skip_as_gap(
-                        &mut ledger,
-                        dataset,
-                        window,
-                        GapReason::RetentionExpired,
-                        detail,
-                    )
-                    .await
-                {
-                    return exit;
-                }
-                continue;
-            }
-            Step::Collect(window) => window,
+        let window = match run
+            .next_window(&mut ledger, step, now, lag, &expired_detail)
+            .await
+        {
+            NextWindow::Collect(window) => window,
+            NextWindow::Again => continue,
+            NextWindow::Exit(exit) => return exit,
         };
-        if run.paused_at(window.end) {
-            if let Err(exit) = run
-                .skip_as_gap(
-                    &mut ledger,
-                    dataset,
-                    window,
-                    GapReason::Paused,
-                    "collection paused by an operator",
-                )
-                .await
-            {
-                return exit;
-            }
-            continue;
-        }
         let since = (window.start - overlap)
             .max(coverage_floor)
             .max(earliest(now))

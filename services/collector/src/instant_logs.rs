@@ -28,7 +28,7 @@ use crate::attempt::{Attempt, AttemptError};
 use crate::health::Status;
 use crate::journal::{JournalError, UnclosedAttempt};
 use crate::ledger::{Ledger, align_down};
-use crate::zone::{Exit, ZoneRun, journal_exit};
+use crate::zone_run::{Exit, ZoneRun, journal_exit};
 
 enum SessionEvent {
     Records(Vec<InstantLogsRecord>),

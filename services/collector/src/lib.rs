@@ -3,9 +3,10 @@
 //! * [`supervisor`] replays `rl.ctl.>` into the [`ZoneRegistry`], takes a lease per zone
 //!   ([`lease`]) and runs one task per owned zone ([`zone`]).
 //! * A zone task onboards the zone ([`onboarding`]), then runs its method: [`logpull`],
-//!   [`graphql`] or [`instant_logs`]. Windows come from the [`ledger`]; records leave as
-//!   `batch.collected` events of one attempt ([`attempt`]) and every window ends as exactly one
-//!   `batch.window_closed` on `rl.batch.<zone>` ([`journal`], which also keeps the cursor).
+//!   [`graphql`] or [`instant_logs`], each working on the zone's [`zone_run::ZoneRun`]. Windows
+//!   come from the [`ledger`]; records leave as `batch.collected` events of one attempt
+//!   ([`attempt`]) and every window ends as exactly one `batch.window_closed` on
+//!   `rl.batch.<zone>` ([`journal`], which also keeps the cursor).
 //! * Tokens are stored sealed (`rainlogs_tokens`).
 
 pub mod attempt;
@@ -27,6 +28,7 @@ mod registry;
 pub mod settings;
 pub mod supervisor;
 pub mod zone;
+pub mod zone_run;
 
 use std::sync::Arc;
 
@@ -54,6 +56,7 @@ pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
               gaps declared",
     run: |ctx| Box::pin(run(ctx)),
     projections: &[],
+    metrics: metrics::FAMILIES,
     check_config,
 };
 

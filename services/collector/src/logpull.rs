@@ -14,9 +14,9 @@ use crate::attempt::{Attempt, AttemptError};
 use crate::backfill::BackfillWatch;
 use crate::clock::at;
 use crate::health::Status;
-use crate::ledger::{Ledger, Step};
+use crate::ledger::Ledger;
 use crate::settings::secs;
-use crate::zone::{Exit, ZoneRun, journal_exit};
+use crate::zone_run::{Exit, NextWindow, ZoneRun, journal_exit};
 
 /// What one fetch of a window came to.
 enum Fetched {
@@ -24,6 +24,10 @@ enum Fetched {
     Failed(CfError),
     Attempt(AttemptError),
 }
+
+/// What a `retention_expired` gap says: the window was not fetched while Cloudflare kept it.
+const EXPIRED_DETAIL: &str =
+    "Cloudflare keeps Logpull data for 7 days; this window was not fetched before it expired";
 
 /// Oldest window start worth requesting at `now` (retention edge plus a safety margin).
 fn earliest_start(now: i64, margin: i64) -> i64 {
@@ -85,48 +89,14 @@ async fn collect(
         backfill
             .observe(run, &ledger, step, (latest, earliest), failures == 0)
             .await;
-        let window = match step {
-            Step::Wait => {
-                let due = ledger.window_end(ledger.cursor()) + delay;
-                let until_due = Duration::from_secs(u64::try_from(due - now).unwrap_or(0).max(1));
-                if let Some(exit) = run.idle(until_due.min(settings.tick)).await {
-                    return exit;
-                }
-                continue;
-            }
-            Step::Expired(window) => {
-                let detail = "Cloudflare keeps Logpull data for 7 days; this window was not fetched before it expired";
-                if let Err(exit) = run
-                    .skip_as_gap(
-                        &mut ledger,
-                        dataset,
-                        window,
-                        GapReason::RetentionExpired,
-                        detail,
-                    )
-                    .await
-                {
-                    return exit;
-                }
-                continue;
-            }
-            Step::Collect(window) => window,
+        let window = match run
+            .next_window(&mut ledger, step, now, delay, EXPIRED_DETAIL)
+            .await
+        {
+            NextWindow::Collect(window) => window,
+            NextWindow::Again => continue,
+            NextWindow::Exit(exit) => return exit,
         };
-        if run.paused_at(window.end) {
-            if let Err(exit) = run
-                .skip_as_gap(
-                    &mut ledger,
-                    dataset,
-                    window,
-                    GapReason::Paused,
-                    "collection paused by an operator",
-                )
-                .await
-            {
-                return exit;
-            }
-            continue;
-        }
         if let Some(since) = retention_on_since
             && window.start < since
         {
