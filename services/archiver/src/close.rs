@@ -49,8 +49,12 @@ pub struct CloseJob {
 
 #[derive(Debug)]
 pub enum CloseOutcome {
-    /// The window's event is on `rl.archive.<zone>`.
-    Published { event: &'static str },
+    /// The window's event is on `rl.archive.<zone>`: `stored`, `empty` or `gap`, with the
+    /// archive's size.
+    Published {
+        outcome: &'static str,
+        stored_bytes: u64,
+    },
     /// Batches of the attempt are still to come.
     NotReady { have: usize, want: u32 },
     /// A dependency failed; the same close can succeed later.
@@ -295,7 +299,11 @@ fn archive_stored(
 }
 
 async fn publish(ctx: &CloseContext, job: &CloseJob, event: Event) -> CloseOutcome {
-    let name = event.type_name();
+    let (outcome, stored_bytes) = match &event {
+        Event::ArchiveStored(stored) => ("stored", stored.stored_size),
+        Event::WindowEmpty(_) => ("empty", 0),
+        _ => ("gap", 0),
+    };
     let mut envelope = Envelope::new(
         job.envelope.tenant.clone(),
         Some(job.key.zone.clone()),
@@ -309,7 +317,10 @@ async fn publish(ctx: &CloseContext, job: &CloseJob, event: Event) -> CloseOutco
         .publish(&subjects::archive(&job.key.zone), &envelope)
         .await
     {
-        Ok(_) => CloseOutcome::Published { event: name },
+        Ok(_) => CloseOutcome::Published {
+            outcome,
+            stored_bytes,
+        },
         Err(e @ PublishError::Encode { .. }) => failed(e),
         Err(e) => retry(e),
     }

@@ -18,6 +18,7 @@ mod close;
 mod event_time;
 mod existing;
 mod ids;
+pub mod metrics;
 mod retention;
 mod service;
 mod settings;
@@ -42,6 +43,7 @@ pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
               idempotent (a window's archive key is derived from its content)",
     run: |ctx| Box::pin(run(ctx)),
     projections: &[],
+    metrics: metrics::FAMILIES,
     check_config: nothing_to_check,
 };
 
@@ -51,7 +53,9 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         std::time::Duration::from_secs(u64::from(ctx.config.retention.default_days) * 86_400);
     let archiver = Archiver::start(ctx.bus.clone(), ctx.store.clone(), settings)
         .await
-        .map_err(|e| ServiceError::new(NAME, e))?;
+        .map_err(|e| ServiceError::new(NAME, e))?
+        .metered(&ctx.telemetry.meter(NAME));
+    ctx.watch_consumer(CONSUMER);
     ctx.report(NAME, ServiceState::Ready);
     let result = archiver.run(ctx.shutdown.clone()).await;
     ctx.report(NAME, ServiceState::Stopping);

@@ -9,12 +9,16 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use rainlogs_bus::async_nats::jetstream::{self, AckKind};
 use rainlogs_bus::async_nats::{Client, Subject};
-use rainlogs_bus::{Bus, CancellationToken, ControlFeed, control_feed, definitions};
+use rainlogs_bus::{
+    Bus, CancellationToken, ControlFeed, continue_trace, control_feed, definitions,
+};
 use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::{Envelope, Event};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::close::{CloseContext, CloseJob, CloseOutcome, close_window};
+use crate::metrics::ArchiverMetrics;
 use crate::retention::RetentionPolicies;
 use crate::settings::ArchiverSettings;
 use crate::tracker::{BatchVerdict, CloseVerdict, Settlement, Tracker, WindowKey};
@@ -38,6 +42,7 @@ pub struct Archiver {
     ctx: Arc<CloseContext>,
     consumer: jetstream::consumer::PullConsumer,
     control: ControlFeed,
+    metrics: ArchiverMetrics,
 }
 
 /// A `WindowClosed` waiting for its lane.
@@ -46,6 +51,8 @@ struct PendingClose {
     envelope: Envelope,
     closed: rainlogs_schemas::events::WindowClosed,
     delivered: i64,
+    /// The close's span, a child of the collector's window span when the message carried it.
+    span: tracing::Span,
 }
 
 type Lane = (String, String);
@@ -94,7 +101,15 @@ impl Archiver {
             }),
             consumer,
             control,
+            metrics: ArchiverMetrics::new(&opentelemetry::global::meter(crate::NAME)),
         })
+    }
+
+    /// Reports on `meter` instead of the global meter provider.
+    #[must_use]
+    pub fn metered(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.metrics = ArchiverMetrics::new(meter);
+        self
     }
 
     /// Runs until `shutdown` fires; windows being closed are finished first.
@@ -111,6 +126,7 @@ impl Archiver {
             lanes: HashMap::new(),
             busy_lanes: HashSet::new(),
             jobs: JoinSet::new(),
+            metrics: self.metrics.clone(),
         };
         let mut keep_alive = tokio::time::interval(self.ctx.settings.keep_alive_every);
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -120,7 +136,7 @@ impl Archiver {
                 () = shutdown.cancelled() => break Ok(()),
                 Some(done) = state.jobs.join_next(), if !state.jobs.is_empty() => {
                     match done {
-                        Ok((pending, outcome)) => state.settle(pending, outcome).await,
+                        Ok((pending, outcome, took)) => state.settle(pending, outcome, took).await,
                         Err(e) => tracing::error!(error = %e, "a window close task failed"),
                     }
                     state.start_ready();
@@ -168,7 +184,8 @@ struct State {
     tracker: Tracker,
     lanes: HashMap<Lane, VecDeque<PendingClose>>,
     busy_lanes: HashSet<Lane>,
-    jobs: JoinSet<(PendingClose, CloseOutcome)>,
+    jobs: JoinSet<(PendingClose, CloseOutcome, Duration)>,
+    metrics: ArchiverMetrics,
 }
 
 impl State {
@@ -231,11 +248,20 @@ impl State {
                     CloseVerdict::Ack => self.answer(reply, AckKind::Ack).await,
                     CloseVerdict::Hold => {}
                     CloseVerdict::Close => {
+                        let span = tracing::info_span!(
+                            "archiver.close",
+                            zone = %key.zone,
+                            dataset = %key.dataset,
+                            start = closed.window.start,
+                            end = closed.window.end,
+                        );
+                        continue_trace(&span, message.headers.as_ref());
                         let pending = PendingClose {
                             key,
                             envelope,
                             closed,
                             delivered,
+                            span,
                         };
                         self.lanes
                             .entry(pending.key.lane())
@@ -279,19 +305,21 @@ impl State {
                 sequences: self.tracker.batches(&pending.key, pending.closed.attempt),
             };
             let ctx = self.ctx.clone();
+            let span = pending.span.clone();
             self.jobs.spawn(async move {
-                let outcome = close_window(ctx, job).await;
-                (pending, outcome)
+                let started = Instant::now();
+                let outcome = close_window(ctx, job).instrument(span).await;
+                (pending, outcome, started.elapsed())
             });
         }
     }
 
-    async fn settle(&mut self, pending: PendingClose, outcome: CloseOutcome) {
+    async fn settle(&mut self, pending: PendingClose, outcome: CloseOutcome, took: Duration) {
         self.busy_lanes.remove(&pending.key.lane());
         let key = &pending.key;
         let (settlement, delay) = match &outcome {
-            CloseOutcome::Published { event } => {
-                tracing::info!(zone = %key.zone, dataset = %key.dataset, window = ?pending.closed.window, event, "window closed");
+            CloseOutcome::Published { outcome, .. } => {
+                tracing::info!(zone = %key.zone, dataset = %key.dataset, window = ?pending.closed.window, outcome, "window closed");
                 (Settlement::Done, Duration::ZERO)
             }
             CloseOutcome::NotReady { have, want } => {
@@ -318,6 +346,17 @@ impl State {
                 (Settlement::Failed, Duration::ZERO)
             }
         };
+        let (label, stored) = match outcome {
+            CloseOutcome::Published {
+                outcome,
+                stored_bytes,
+            } => (outcome, stored_bytes),
+            CloseOutcome::NotReady { .. } => ("not_ready", 0),
+            CloseOutcome::Retry { .. } => ("retry", 0),
+            CloseOutcome::Failed { .. } => ("failed", 0),
+        };
+        self.metrics
+            .closed(&key.zone, &key.dataset, label, stored, took.as_secs_f64());
         let replies = self.tracker.settle(key, settlement, Instant::now());
         for reply in replies.ack {
             self.send(reply, AckKind::Ack).await;
@@ -348,6 +387,7 @@ impl State {
         }
         self.tracker
             .forget_closed(now, self.ctx.settings.remember_closed_for);
+        self.metrics.open_windows(self.tracker.open_windows());
         tracing::debug!(
             open_windows = self.tracker.open_windows(),
             closing = self.jobs.len(),
@@ -357,8 +397,8 @@ impl State {
 
     async fn shut_down(&mut self) {
         while let Some(done) = self.jobs.join_next().await {
-            if let Ok((pending, outcome)) = done {
-                self.settle(pending, outcome).await;
+            if let Ok((pending, outcome, took)) = done {
+                self.settle(pending, outcome, took).await;
             }
         }
         // Everything still held goes back to the server at once instead of after ack_wait.

@@ -16,6 +16,7 @@ use rainlogs_schemas::events::{GapReason, Method, Window};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tracing::Instrument as _;
 
 use crate::attempt::{Attempt, AttemptError};
 use crate::backfill::BackfillWatch;
@@ -215,7 +216,11 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 continue;
             }
         };
-        match archive_window(run, window, rows, &mut seen).await {
+        let span = run.window_span(window);
+        match archive_window(run, window, rows, &mut seen)
+            .instrument(span)
+            .await
+        {
             Ok((records, bytes)) => {
                 let outcome = if records == 0 { "empty" } else { "complete" };
                 run.shared

@@ -23,6 +23,7 @@ use rainlogs_cloudflare::{
 };
 use rainlogs_schemas::events::{GapReason, Method, Window, WindowClosed, WindowOutcome};
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
 use crate::attempt::{Attempt, AttemptError};
 use crate::health::Status;
@@ -414,6 +415,13 @@ fn attempt_exit(run: &ZoneRun<'_>, error: &AttemptError) -> Exit {
 }
 
 async fn close_window(run: &mut ZoneRun<'_>, open: OpenWindow) -> Result<(), AttemptError> {
+    // Batches of a live tail are published as they arrive; the window's trace starts at its
+    // close, which is what the archiver continues.
+    let span = run.window_span(open.attempt.window);
+    close_attempt(run, open).instrument(span).await
+}
+
+async fn close_attempt(run: &mut ZoneRun<'_>, open: OpenWindow) -> Result<(), AttemptError> {
     let dataset = run.plan.dataset;
     let fields = run.plan.fields.to_query_value();
     let interval = u32::try_from(open.sample_interval).unwrap_or(u32::MAX);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use rainlogs_cloudflare::{CfError, Endpoint, LogpullItem, LogpullQuery, LogpullWindow};
 use rainlogs_schemas::events::{GapReason, Method, Window};
+use tracing::Instrument as _;
 
 use crate::attempt::{Attempt, AttemptError};
 use crate::backfill::BackfillWatch;
@@ -116,7 +117,8 @@ async fn collect(
             continue;
         }
 
-        match fetch(run, window).await {
+        let span = run.window_span(window);
+        match fetch(run, window).instrument(span).await {
             Fetched::Closed { records, bytes } => {
                 let outcome = if records == 0 { "empty" } else { "complete" };
                 run.shared

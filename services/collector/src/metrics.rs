@@ -3,6 +3,7 @@
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Meter};
 use rainlogs_cloudflare::{BreakerState, CfError, Endpoint};
+use rainlogs_telemetry::{MetricFamily, MetricUnit};
 
 #[derive(Clone)]
 pub struct CollectorMetrics {
@@ -17,53 +18,81 @@ pub struct CollectorMetrics {
     backfill_done: Counter<u64>,
 }
 
+const ZONE_DATASET: &[&str] = &["zone", "dataset"];
+
+pub const WINDOWS: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_windows",
+    &["zone", "dataset", "outcome"],
+    "Windows closed, by outcome (complete, empty, gap)",
+);
+pub const RECORDS: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_records",
+    ZONE_DATASET,
+    "Records published in completed windows",
+);
+pub const PUBLISHED: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_published",
+    ZONE_DATASET,
+    "Uncompressed NDJSON bytes published in completed windows",
+)
+.in_unit(MetricUnit::Bytes);
+pub const RESPONSES: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_cloudflare_responses",
+    &["zone", "endpoint", "status"],
+    "Cloudflare answers by endpoint and HTTP status",
+);
+pub const ATTEMPTS_ABANDONED: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_attempts_abandoned",
+    ZONE_DATASET,
+    "Window attempts abandoned and fetched again",
+);
+pub const LAG: MetricFamily = MetricFamily::gauge(
+    "rainlogs_collector_lag",
+    ZONE_DATASET,
+    "Seconds the cursor (start of the oldest window not yet collected) trails real time; for Logpull this includes collector.logpull_delay",
+)
+.in_unit(MetricUnit::Seconds);
+pub const BREAKER_STATE: MetricFamily = MetricFamily::gauge(
+    "rainlogs_collector_breaker_state",
+    &["zone", "endpoint"],
+    "Circuit breaker of the zone's token per endpoint, after its last call: 0 closed, 1 half-open, 2 open",
+);
+pub const BACKFILL_REMAINING: MetricFamily = MetricFamily::gauge(
+    "rainlogs_collector_backfill_windows_remaining",
+    ZONE_DATASET,
+    "Windows a zone still has to collect in a long backfill or catch-up (0 once current)",
+);
+pub const BACKFILL_DONE: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_backfill_windows_done",
+    ZONE_DATASET,
+    "Windows closed during long backfills and catch-ups",
+);
+
+/// Every family the collector exposes.
+pub const FAMILIES: &[MetricFamily] = &[
+    WINDOWS,
+    RECORDS,
+    PUBLISHED,
+    RESPONSES,
+    ATTEMPTS_ABANDONED,
+    LAG,
+    BREAKER_STATE,
+    BACKFILL_REMAINING,
+    BACKFILL_DONE,
+];
+
 impl CollectorMetrics {
     pub fn new(meter: &Meter) -> Self {
         Self {
-            windows: meter
-                .u64_counter("rainlogs_collector_windows")
-                .with_description("Windows closed, by outcome (complete, empty, gap)")
-                .build(),
-            records: meter
-                .u64_counter("rainlogs_collector_records")
-                .with_description("Records published in completed windows")
-                .build(),
-            bytes: meter
-                .u64_counter("rainlogs_collector_published")
-                .with_description("Uncompressed NDJSON bytes published in completed windows")
-                .with_unit("By")
-                .build(),
-            responses: meter
-                .u64_counter("rainlogs_collector_cloudflare_responses")
-                .with_description("Cloudflare answers by endpoint and HTTP status")
-                .build(),
-            attempts_abandoned: meter
-                .u64_counter("rainlogs_collector_attempts_abandoned")
-                .with_description("Window attempts abandoned and fetched again")
-                .build(),
-            lag: meter
-                .i64_gauge("rainlogs_collector_lag")
-                .with_description(
-                    "Seconds the cursor (start of the oldest window not yet collected) trails real time; for Logpull this includes collector.logpull_delay",
-                )
-                .with_unit("s")
-                .build(),
-            breaker: meter
-                .u64_gauge("rainlogs_collector_breaker_state")
-                .with_description(
-                    "Circuit breaker of the zone's token per endpoint, after its last call: 0 closed, 1 half-open, 2 open",
-                )
-                .build(),
-            backfill_remaining: meter
-                .u64_gauge("rainlogs_collector_backfill_windows_remaining")
-                .with_description(
-                    "Windows a zone still has to collect in a long backfill or catch-up (0 once current)",
-                )
-                .build(),
-            backfill_done: meter
-                .u64_counter("rainlogs_collector_backfill_windows_done")
-                .with_description("Windows closed during long backfills and catch-ups")
-                .build(),
+            windows: WINDOWS.u64_counter(meter),
+            records: RECORDS.u64_counter(meter),
+            bytes: PUBLISHED.u64_counter(meter),
+            responses: RESPONSES.u64_counter(meter),
+            attempts_abandoned: ATTEMPTS_ABANDONED.u64_counter(meter),
+            lag: LAG.i64_gauge(meter),
+            breaker: BREAKER_STATE.u64_gauge(meter),
+            backfill_remaining: BACKFILL_REMAINING.u64_gauge(meter),
+            backfill_done: BACKFILL_DONE.u64_counter(meter),
         }
     }
 

@@ -17,7 +17,8 @@ use crate::lease::{Leases, Renewal};
 use crate::metrics::CollectorMetrics;
 use crate::registry::{ZoneEntry, ZoneRegistry};
 use crate::settings::CollectorOptions;
-use crate::zone::{Shared, run_zone};
+use crate::zone::run_zone;
+use crate::zone_run::Shared;
 use rainlogs_tokens::TokenKeyring;
 
 #[derive(Debug, thiserror::Error)]

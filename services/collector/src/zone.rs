@@ -13,9 +13,7 @@ use crate::health::{HealthReporter, Status};
 use crate::journal::ZoneJournal;
 use crate::onboarding;
 use crate::registry::ZoneEntry;
-use crate::zone_run::{Exit, ZoneRun, ZoneSignals};
-// What `run_zone` takes, so its callers (the supervisor) find it next to it.
-pub use crate::zone_run::Shared;
+use crate::zone_run::{Exit, Shared, ZoneRun, ZoneSignals};
 
 /// Runs one zone until cancelled.
 pub async fn run_zone(

@@ -117,6 +117,18 @@ impl<'a> ZoneRun<'a> {
 }
 
 impl ZoneRun<'_> {
+    /// The span a window's batches and close are published in: the root of the window's trace,
+    /// which the archiver and the sealer continue from the messages' headers.
+    pub fn window_span(&self, window: Window) -> tracing::Span {
+        tracing::info_span!(
+            "collector.window",
+            zone = %self.zone(),
+            dataset = self.plan.dataset,
+            start = window.start,
+            end = window.end,
+        )
+    }
+
     pub fn zone(&self) -> &str {
         &self.entry.zone_id
     }

@@ -20,6 +20,7 @@ mod events;
 mod jwt;
 mod key_cache;
 mod login_throttle;
+pub mod metrics;
 mod middleware;
 mod passwords;
 mod projected;
@@ -72,6 +73,7 @@ pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
               applied them, reads come from its own projections",
     run: |ctx| Box::pin(run(ctx)),
     projections: PROJECTIONS,
+    metrics: metrics::FAMILIES,
     check_config,
 };
 

@@ -11,6 +11,7 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::allow::AllowIndex;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::metrics::{ApiMetrics, route_of};
 use crate::request::{self, RequestContext};
 use crate::state::SharedState;
 
@@ -18,6 +19,7 @@ pub struct Edge<E> {
     inner: E,
     state: SharedState,
     allow: AllowIndex,
+    metrics: ApiMetrics,
 }
 
 impl<E> Edge<E> {
@@ -26,6 +28,7 @@ impl<E> Edge<E> {
             inner,
             state,
             allow,
+            metrics: ApiMetrics::new(&opentelemetry::global::meter(crate::NAME)),
         }
     }
 }
@@ -49,6 +52,7 @@ impl<E: Endpoint> Endpoint for Edge<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        let arrived = std::time::Instant::now();
         let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
         let forwarded = req
             .headers()
@@ -58,6 +62,8 @@ impl<E: Endpoint> Endpoint for Edge<E> {
         let context = Arc::new(RequestContext::new(client_ip));
         let path = req.uri().path().to_owned();
         let served = request::scope(context.clone(), self.serve(req, &context)).await;
+        // Read before `normalise`, which may build a new response without the marker.
+        let route = route_of(&served, &path);
         let mut response = request::scope(context.clone(), normalise(served)).await;
         if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
             && let Some(methods) = self.allow.allowed(&path)
@@ -68,6 +74,11 @@ impl<E: Endpoint> Endpoint for Edge<E> {
                 .insert(poem::http::header::ALLOW, value);
         }
         finish_headers(&mut response, &context);
+        self.metrics.answered(
+            route,
+            response.status().as_u16(),
+            arrived.elapsed().as_secs_f64(),
+        );
         Ok(response)
     }
 }

@@ -659,6 +659,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let listener = poem::listener::TcpListener::bind(config.telemetry.listen);
     let telemetry_shutdown = shutdown.clone();
+    let spans = telemetry.clone();
     let telemetry_server = tokio::spawn(poem::Server::new(listener).run_with_graceful_shutdown(
         health_routes(health.clone(), telemetry),
         async move { telemetry_shutdown.cancelled().await },
@@ -730,6 +731,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = telemetry_server.await;
     tracing::info!("stopped");
+    // The exporter's own thread sends what is left; waiting for it must not hold a worker.
+    let _ = tokio::task::spawn_blocking(move || spans.flush()).await;
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -12,7 +12,7 @@ use opentelemetry::metrics::{Counter, Gauge};
 use rainlogs_bus::CancellationToken;
 use rainlogs_runtime::ObjectStore;
 use rainlogs_store::{ObjectKey, Posture, Replicated, Side, Store, StoreError};
-use rainlogs_telemetry::{Health, Telemetry};
+use rainlogs_telemetry::{Health, MetricFamily, Telemetry};
 use serde::Serialize;
 
 use crate::store_status::StatusWriter;
@@ -51,34 +51,50 @@ struct Metrics {
     incidents: Counter<u64>,
 }
 
+pub const PROVIDER_UP: MetricFamily = MetricFamily::gauge(
+    "rainlogs_store_provider_up",
+    &["role"],
+    "1 while the storage provider answers, else 0",
+);
+pub const PROTECTION: MetricFamily = MetricFamily::gauge(
+    "rainlogs_store_protection",
+    &["role", "check"],
+    "1 when the storage provider was last seen to enforce the protection, else 0",
+);
+pub const REPAIR_BACKLOG: MetricFamily = MetricFamily::gauge(
+    "rainlogs_store_repair_backlog",
+    &[],
+    "objects one provider lacks, waiting to be copied from the other",
+);
+pub const REPAIRED: MetricFamily = MetricFamily::counter(
+    "rainlogs_store_repaired",
+    &["to"],
+    "objects copied to the provider that lacked them",
+);
+pub const REPAIR_INCIDENTS: MetricFamily = MetricFamily::counter(
+    "rainlogs_store_repair_incidents",
+    &[],
+    "keys whose bytes differ between the providers (left as found: investigate)",
+);
+
+/// Every family the process reports about its object storage.
+pub const FAMILIES: &[MetricFamily] = &[
+    PROVIDER_UP,
+    PROTECTION,
+    REPAIR_BACKLOG,
+    REPAIRED,
+    REPAIR_INCIDENTS,
+];
+
 impl Metrics {
     fn new(telemetry: &Telemetry) -> Self {
         let meter = telemetry.meter("store");
         Self {
-            up: meter
-                .u64_gauge("rainlogs_store_provider_up")
-                .with_description("1 while the storage provider answers, else 0")
-                .build(),
-            protection: meter
-                .u64_gauge("rainlogs_store_protection")
-                .with_description(
-                    "1 when the storage provider was last seen to enforce the protection, else 0",
-                )
-                .build(),
-            backlog: meter
-                .u64_gauge("rainlogs_store_repair_backlog")
-                .with_description("objects one provider lacks, waiting to be copied from the other")
-                .build(),
-            repaired: meter
-                .u64_counter("rainlogs_store_repaired")
-                .with_description("objects copied to the provider that lacked them")
-                .build(),
-            incidents: meter
-                .u64_counter("rainlogs_store_repair_incidents")
-                .with_description(
-                    "keys whose bytes differ between the providers (left as found: investigate)",
-                )
-                .build(),
+            up: PROVIDER_UP.u64_gauge(&meter),
+            protection: PROTECTION.u64_gauge(&meter),
+            backlog: REPAIR_BACKLOG.u64_gauge(&meter),
+            repaired: REPAIRED.u64_counter(&meter),
+            incidents: REPAIR_INCIDENTS.u64_counter(&meter),
         }
     }
 

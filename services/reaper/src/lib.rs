@@ -40,6 +40,7 @@ pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
               covers it, after the sealer has logged its prune entry; at least once, idempotent",
     run: |ctx| Box::pin(run(ctx)),
     projections: PROJECTIONS,
+    metrics: metrics::FAMILIES,
     check_config: nothing_to_check,
 };
 

@@ -1,6 +1,7 @@
 //! What operators watch: what retention removed, what holds keep, and refusals (alarms).
 
 use opentelemetry::metrics::{Counter, Gauge, Meter};
+use rainlogs_telemetry::{MetricFamily, MetricUnit};
 
 use crate::sweep::{Outlook, SweepReport};
 
@@ -14,39 +15,55 @@ pub struct ReaperMetrics {
     holds: Gauge<u64>,
 }
 
+pub const PRUNED_OBJECTS: MetricFamily = MetricFamily::counter(
+    "rainlogs_reaper_pruned_objects",
+    &[],
+    "Archive objects deleted after their retain-until",
+);
+pub const PRUNED: MetricFamily = MetricFamily::counter(
+    "rainlogs_reaper_pruned",
+    &[],
+    "Stored bytes of archive objects deleted after their retain-until",
+)
+.in_unit(MetricUnit::Bytes);
+pub const REFUSED_DELETES: MetricFamily = MetricFamily::counter(
+    "rainlogs_reaper_refused_deletes",
+    &[],
+    "Deletes the provider refused although the log says retain-until passed (alarm)",
+);
+pub const HELD_ARCHIVES: MetricFamily = MetricFamily::gauge(
+    "rainlogs_reaper_held_archives",
+    &[],
+    "Archives past retain-until kept by a legal hold",
+);
+pub const NEXT_EXPIRY: MetricFamily = MetricFamily::gauge(
+    "rainlogs_reaper_next_expiry_timestamp",
+    &[],
+    "Unix time of the next retain-until of an archive still kept (0: none)",
+)
+.in_unit(MetricUnit::Seconds);
+pub const LEGAL_HOLDS: MetricFamily =
+    MetricFamily::gauge("rainlogs_reaper_legal_holds", &[], "Legal holds in force");
+
+/// Every family the reaper exposes.
+pub const FAMILIES: &[MetricFamily] = &[
+    PRUNED_OBJECTS,
+    PRUNED,
+    REFUSED_DELETES,
+    HELD_ARCHIVES,
+    NEXT_EXPIRY,
+    LEGAL_HOLDS,
+];
+
 impl ReaperMetrics {
     pub fn new(meter: &Meter) -> Self {
         Self {
-            pruned_objects: meter
-                .u64_counter("rainlogs_reaper_pruned_objects")
-                .with_description("Archive objects deleted after their retain-until")
-                .build(),
-            pruned_bytes: meter
-                .u64_counter("rainlogs_reaper_pruned")
-                .with_description("Stored bytes of archive objects deleted after their retain-until")
-                .with_unit("By")
-                .build(),
-            refused: meter
-                .u64_counter("rainlogs_reaper_refused_deletes")
-                .with_description(
-                    "Deletes the provider refused although the log says retain-until passed (alarm)",
-                )
-                .build(),
-            held: meter
-                .u64_gauge("rainlogs_reaper_held_archives")
-                .with_description("Archives past retain-until kept by a legal hold")
-                .build(),
-            next_expiry: meter
-                .u64_gauge("rainlogs_reaper_next_expiry_timestamp")
-                .with_description(
-                    "Unix time of the next retain-until of an archive still kept (0: none)",
-                )
-                .with_unit("s")
-                .build(),
-            holds: meter
-                .u64_gauge("rainlogs_reaper_legal_holds")
-                .with_description("Legal holds in force")
-                .build(),
+            pruned_objects: PRUNED_OBJECTS.u64_counter(meter),
+            pruned_bytes: PRUNED.u64_counter(meter),
+            refused: REFUSED_DELETES.u64_counter(meter),
+            held: HELD_ARCHIVES.u64_gauge(meter),
+            next_expiry: NEXT_EXPIRY.u64_gauge(meter),
+            holds: LEGAL_HOLDS.u64_gauge(meter),
         }
     }
 

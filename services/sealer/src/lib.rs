@@ -16,6 +16,7 @@ mod coverage;
 mod first_windows;
 mod journal;
 pub mod keys;
+pub mod metrics;
 mod pruned;
 mod reconcile;
 mod service;
@@ -40,6 +41,7 @@ pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
               entry per window (a window that has its entry is acknowledged again)",
     run: |ctx| Box::pin(run(ctx)),
     projections: &[],
+    metrics: metrics::FAMILIES,
     check_config,
 };
 
@@ -64,7 +66,9 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         SealerSettings::default(),
     )
     .await
-    .map_err(|e| ServiceError::new(NAME, e))?;
+    .map_err(|e| ServiceError::new(NAME, e))?
+    .metered(&ctx.telemetry.meter(NAME));
+    ctx.watch_consumer(CONSUMER);
     ctx.report(NAME, ServiceState::Ready);
     let result = sealer.run(ctx.shutdown.clone()).await;
     ctx.report(NAME, ServiceState::Stopping);

@@ -8,16 +8,18 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use rainlogs_bus::async_nats::jetstream;
 use rainlogs_bus::{Bus, CancellationToken, PublishError, definitions};
-use rainlogs_bus::{Disposition, settle};
+use rainlogs_bus::{Disposition, continue_trace, settle};
 use rainlogs_integrity::NoteSigningKey;
 use rainlogs_runtime::ObjectStore;
 use rainlogs_schemas::{Envelope, Event};
+use tracing::Instrument as _;
 
 use crate::body;
 use crate::checkpointer::{self, Covered};
 use crate::coverage::Placement;
 use crate::first_windows::FirstWindows;
 use crate::journal::Journal;
+use crate::metrics::SealerMetrics;
 use crate::reconcile::{self, catch_up};
 use crate::settings::SealerSettings;
 use crate::tlog::Tlog;
@@ -30,6 +32,8 @@ pub const CONSUMER: &str = "sealer";
 const APPEND_ATTEMPTS: usize = 16;
 /// After a failed checkpoint, wait this long before the next try.
 const CHECKPOINT_RETRY: Duration = Duration::from_secs(5);
+/// How often each zone's checkpoint age is reported while nothing else happens.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealerError {
@@ -53,6 +57,7 @@ struct Core {
     first_windows: FirstWindows,
     /// Events whose window starts after its dataset's covered span, since when they wait.
     early: HashMap<(String, String, rainlogs_integrity::Window), Instant>,
+    metrics: SealerMetrics,
 }
 
 impl Sealer {
@@ -89,9 +94,17 @@ impl Sealer {
                 zones: HashMap::new(),
                 first_windows: FirstWindows::new(archive_stream, batch_stream),
                 early: HashMap::new(),
+                metrics: SealerMetrics::new(&opentelemetry::global::meter(crate::NAME)),
             },
             consumer,
         })
+    }
+
+    /// Reports on `meter` instead of the global meter provider.
+    #[must_use]
+    pub fn metered(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.core.metrics = SealerMetrics::new(meter);
+        self
     }
 
     /// Runs until `shutdown` fires, then covers what was sealed with a checkpoint.
@@ -103,16 +116,21 @@ impl Sealer {
             .await
             .map_err(|e| SealerError::Consumer(e.to_string()))?;
         let mut last_message = Instant::now();
+        let mut report = tokio::time::interval(REPORT_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
             let due = self.core.next_checkpoint(last_message);
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break Ok(()),
                 () = sleep_until(due), if due.is_some() => self.core.checkpoint_due().await,
+                _ = report.tick() => self.core.report(),
                 next = messages.next() => match next {
                     Some(Ok(message)) => {
                         last_message = Instant::now();
-                        let answer = self.core.handle(&message).await;
+                        let span = tracing::info_span!("sealer.seal", subject = %message.subject);
+                        continue_trace(&span, message.headers.as_ref());
+                        let answer = self.core.handle(&message).instrument(span).await;
                         settle(&message, answer).await;
                     }
                     Some(Err(e)) => tracing::warn!(error = %e, "sealer consumer error; continuing"),
@@ -195,18 +213,22 @@ impl Core {
             tracing::error!(alarm = true, %zone, %fault, "zone log is faulted; event held back");
             return Disposition::Retry(Duration::from_secs(60));
         }
+        let appender = Appender {
+            journal: &self.journal,
+            metrics: &self.metrics,
+        };
         if let Event::ArchivePruned(pruned) = &envelope.event {
-            return Box::pin(seal_prune(&self.journal, log, pruned, &envelope)).await;
+            return Box::pin(seal_prune(appender, log, pruned, &envelope)).await;
         }
         if let Event::ErasureRequested(_) = &envelope.event {
-            return Box::pin(seal_erasure(&self.journal, log, &envelope)).await;
+            return Box::pin(seal_erasure(appender, log, &envelope)).await;
         }
         let body = match body::entry_body(&envelope.event, &log.coverage) {
             Ok(body) => body,
             Err(e) => return Disposition::Reject(e.to_string()),
         };
         Box::pin(seal(
-            &self.journal,
+            appender,
             &mut self.first_windows,
             log,
             &mut self.early,
@@ -266,6 +288,13 @@ impl Core {
         }
     }
 
+    fn report(&self) {
+        let now = Instant::now();
+        for log in self.zones.values() {
+            self.metrics.zone(log, now);
+        }
+    }
+
     fn next_checkpoint(&self, last_message: Instant) -> Option<Instant> {
         self.zones
             .values()
@@ -322,27 +351,32 @@ impl Core {
         {
             Ok(Covered::Signed(size)) => {
                 log.checkpoint_not_before = None;
+                self.metrics.checkpoint(zone, "signed");
                 tracing::debug!(zone, size, "checkpoint signed");
             }
             Ok(Covered::Already(size)) => {
                 log.checkpoint_not_before = None;
+                self.metrics.checkpoint(zone, "already");
                 tracing::debug!(zone, size, "bucket checkpoint already covers the log");
             }
             Err(e) if e.is_retryable() => {
                 tracing::warn!(zone, error = %e, "checkpoint failed; will retry");
+                self.metrics.checkpoint(zone, "failed");
                 log.checkpoint_not_before = Some(Instant::now() + CHECKPOINT_RETRY);
             }
             Err(e) => {
                 tracing::error!(alarm = true, zone, error = %e, "checkpoint refused");
+                self.metrics.checkpoint(zone, "refused");
                 log.checkpoint_not_before = Some(Instant::now() + CHECKPOINT_RETRY);
             }
         }
+        self.metrics.zone(log, Instant::now());
     }
 }
 
 /// Appends the entry for `body`'s window unless the log already accounts for it.
 async fn seal(
-    journal: &Journal,
+    appender: Appender<'_>,
     first_windows: &mut FirstWindows,
     log: &mut ZoneLog,
     early: &mut HashMap<(String, String, rainlogs_integrity::Window), Instant>,
@@ -389,7 +423,7 @@ async fn seal(
             if !caught_up {
                 // Another sealer may have sealed the windows in between.
                 caught_up = true;
-                if let Err(e) = catch_up(journal, log).await {
+                if let Err(e) = catch_up(appender.journal, log).await {
                     tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
                     return Disposition::Retry(Duration::from_secs(2));
                 }
@@ -402,7 +436,7 @@ async fn seal(
             tracing::error!(zone = %log.zone, %dataset, ?window, earlier,
                 "the windows before this one never got an entry; sealing past the hole");
         }
-        match append_entry(journal, log, &body, cause).await {
+        match appender.append(log, &body, cause).await {
             Appended::Sealed { index, kind } => {
                 early.remove(&early_key);
                 if first_of_dataset {
@@ -420,7 +454,7 @@ async fn seal(
 
 /// Logs the deletion of an archive object as a `prune` entry, once per archive entry.
 async fn seal_prune(
-    journal: &Journal,
+    appender: Appender<'_>,
     log: &mut ZoneLog,
     event: &rainlogs_schemas::events::ArchivePruned,
     cause: &Envelope,
@@ -434,7 +468,7 @@ async fn seal_prune(
         if event.target_index >= log.size() && !caught_up {
             // The target may have been sealed by another sealer since this one last looked.
             caught_up = true;
-            if let Err(e) = catch_up(journal, log).await {
+            if let Err(e) = catch_up(appender.journal, log).await {
                 tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
                 return Disposition::Retry(Duration::from_secs(2));
             }
@@ -447,7 +481,7 @@ async fn seal_prune(
                 return Disposition::Reject(e.to_string());
             }
         };
-        match append_entry(journal, log, &body, cause).await {
+        match appender.append(log, &body, cause).await {
             Appended::Sealed { index, .. } => {
                 tracing::info!(zone = %log.zone, index, target = event.target_index, "prune sealed");
                 return Disposition::Ack;
@@ -461,13 +495,16 @@ async fn seal_prune(
 
 /// Appends the log's one `erasure` entry; a repeated request (or one another sealer already
 /// served) is acknowledged without a second.
-async fn seal_erasure(journal: &Journal, log: &mut ZoneLog, cause: &Envelope) -> Disposition {
+async fn seal_erasure(appender: Appender<'_>, log: &mut ZoneLog, cause: &Envelope) -> Disposition {
     for _ in 0..APPEND_ATTEMPTS {
         if log.erased {
             tracing::debug!(zone = %log.zone, "erasure already logged");
             return Disposition::Ack;
         }
-        match append_entry(journal, log, &rainlogs_integrity::EntryBody::Erasure, cause).await {
+        match appender
+            .append(log, &rainlogs_integrity::EntryBody::Erasure, cause)
+            .await
+        {
             Appended::Sealed { index, .. } => {
                 tracing::info!(zone = %log.zone, index, "erasure sealed");
                 return Disposition::Ack;
@@ -488,6 +525,28 @@ enum Appended {
     /// Another writer got there first; `log` has caught up, decide again.
     Raced,
     Stop(Disposition),
+}
+
+/// What appending an entry needs: the chain, and the count of what was sealed.
+#[derive(Clone, Copy)]
+struct Appender<'a> {
+    journal: &'a Journal,
+    metrics: &'a SealerMetrics,
+}
+
+impl Appender<'_> {
+    async fn append(
+        self,
+        log: &mut ZoneLog,
+        body: &rainlogs_integrity::EntryBody,
+        cause: &Envelope,
+    ) -> Appended {
+        let appended = append_entry(self.journal, log, body, cause).await;
+        if let Appended::Sealed { kind, .. } = &appended {
+            self.metrics.sealed(&log.zone, kind);
+        }
+        appended
+    }
 }
 
 /// One compare-and-set append of `body` after the log's newest entry.

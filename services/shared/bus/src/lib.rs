@@ -12,6 +12,7 @@ mod provision;
 mod publish;
 mod settle;
 pub mod store_status;
+mod trace_context;
 
 pub use async_nats;
 pub use connect::{Bus, ConnectError, MIN_SERVER_VERSION, connect, connect_any, server_addrs};
@@ -21,3 +22,4 @@ pub use provision::{Drift, ProvisionError, StreamReport, StreamStatus, check, pr
 pub use publish::{PublishError, Published};
 pub use settle::{Disposition, settle};
 pub use tokio_util::sync::CancellationToken;
+pub use trace_context::continue_trace;

@@ -74,7 +74,10 @@ impl Bus {
             event_type: event.event.type_name(),
             source,
         })?;
+        let mut headers = async_nats::HeaderMap::new();
+        crate::trace_context::inject_current(&mut headers);
         let mut message = PublishMessage::build()
+            .headers(headers)
             .payload(payload.into())
             .message_id(event.msg_id());
         if let Some(expected) = expected_last_subject_seq {

@@ -253,6 +253,10 @@ pub struct TelemetrySettings {
     pub log_format: LogFormat,
     /// `telemetry.log_level`: a tracing filter, e.g. `info,rainlogs_collector=debug`.
     pub log_level: String,
+    /// `telemetry.otlp_endpoint`: where to send traces over OTLP/HTTP (JSON), the collector's
+    /// base URL as in `OTEL_EXPORTER_OTLP_ENDPOINT` (e.g. `http://otel-collector:4318`;
+    /// `/v1/traces` is appended). Unset: no traces are exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for TelemetrySettings {
@@ -261,6 +265,7 @@ impl Default for TelemetrySettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             log_format: LogFormat::Json,
             log_level: "info".into(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -474,6 +479,18 @@ impl Config {
                 humantime::format_duration(MIN_LEASE_TTL),
                 humantime::format_duration(MAX_LEASE_TTL)
             )));
+        }
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
+            let rest = endpoint
+                .strip_prefix("http://")
+                .or_else(|| endpoint.strip_prefix("https://"));
+            let host = rest.and_then(|rest| rest.split(['/', '?', '#']).next());
+            if host.is_none_or(str::is_empty) || endpoint.chars().any(char::is_whitespace) {
+                return Err(ConfigError::Invalid(format!(
+                    "telemetry.otlp_endpoint = {endpoint:?}: must be an http:// or https:// URL \
+                     of an OTLP/HTTP collector, e.g. http://otel-collector:4318"
+                )));
+            }
         }
         let r = &self.retention;
         if r.min_days < MIN_RETENTION_DAYS

@@ -355,3 +355,49 @@ fn collector_logpull_delay_defaults_to_five_minutes_and_is_at_least_one() {
         );
     }
 }
+
+#[test]
+fn otlp_endpoint_is_off_by_default_and_must_be_an_http_url() {
+    let default = load(&Sources {
+        file: None,
+        env: Vec::new(),
+        overrides: Vec::new(),
+    })
+    .expect("defaults");
+    assert_eq!(
+        default.telemetry.otlp_endpoint, None,
+        "no traces unless asked"
+    );
+    let ok = load(&Sources {
+        file: None,
+        env: env(&[(
+            "RAINLOGS__TELEMETRY__OTLP_ENDPOINT",
+            "https://otel.example:4318",
+        )]),
+        overrides: Vec::new(),
+    })
+    .expect("an https collector");
+    assert_eq!(
+        ok.telemetry.otlp_endpoint.as_deref(),
+        Some("https://otel.example:4318")
+    );
+    for bad in [
+        "otel:4318",
+        "grpc://otel:4317",
+        "http://",
+        "http:// otel:4318",
+        "",
+    ] {
+        let error = load(&Sources {
+            file: None,
+            env: env(&[("RAINLOGS__TELEMETRY__OTLP_ENDPOINT", bad)]),
+            overrides: Vec::new(),
+        })
+        .expect_err(bad)
+        .to_string();
+        assert!(
+            error.contains("telemetry.otlp_endpoint") && error.contains("http://"),
+            "{bad}: {error}"
+        );
+    }
+}

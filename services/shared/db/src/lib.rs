@@ -14,6 +14,7 @@
 //! (`rainlogs_projection_poisoned_total`), and the projection goes on; [`poisoned`] lists them
 //! and re-applies them on request.
 
+mod lag;
 pub mod poisoned;
 mod pool;
 mod projector;
@@ -28,4 +29,7 @@ pub use projector::{
     apply_message, rebuild, run_projection, wait_until_applied,
 };
 pub use spec::ProjectionSpec;
+
+/// The metric families of every projection a process runs (labelled `projection`).
+pub use lag::FAMILIES as METRIC_FAMILIES;
 pub use sqlx::{PgPool, Postgres, Transaction};

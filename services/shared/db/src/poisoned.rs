@@ -149,12 +149,8 @@ impl SetAside {
         // The global provider is the one `rainlogs_telemetry::init` installed (a no-op one
         // before it, as in tests that do not ask for metrics). Poisoned events are rare, so the
         // instrument is looked up each time rather than kept.
-        opentelemetry::global::meter("rainlogs-db")
-            .u64_counter("rainlogs_projection_poisoned")
-            .with_description(
-                "Events a projection could never apply and set aside in projection_poisoned",
-            )
-            .build()
+        crate::lag::POISONED
+            .u64_counter(&opentelemetry::global::meter("rainlogs-projections"))
             .add(1, &[opentelemetry::KeyValue::new("projection", projection)]);
     }
 }

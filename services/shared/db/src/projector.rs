@@ -8,6 +8,7 @@ use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_schemas::Envelope;
 use sqlx::{PgConnection, PgPool};
 
+use crate::lag::{self, ProjectionMetrics};
 use crate::poisoned::{self, Failure, SetAside};
 
 /// PostgreSQL channel on which every projection transaction announces, at commit, the tenants
@@ -263,7 +264,7 @@ async fn apply_reads<P: Projection>(
     pool: &PgPool,
     projection: &P,
     reads: &[Read<'_>],
-    applied: &mut u64,
+    tally: &mut Tally,
 ) -> Result<(), ProjectionError> {
     let (Some(first), Some(last)) = (reads.first(), reads.last()) else {
         return Ok(());
@@ -284,7 +285,7 @@ async fn apply_reads<P: Projection>(
                 took_us = started.elapsed().as_micros(),
                 "run applied"
             );
-            count(applied, committed.applied);
+            tally.add(committed.applied);
             for index in committed.set_aside {
                 undecodable[index].report(P::NAME);
             }
@@ -298,7 +299,7 @@ async fn apply_reads<P: Projection>(
                 error = %e,
                 "run refused for an event in it; applying it one event at a time"
             );
-            apply_one_by_one(pool, projection, reads, applied).await
+            apply_one_by_one(pool, projection, reads, tally).await
         }
         Err(e) => Err(e.into()),
     }
@@ -308,7 +309,7 @@ async fn apply_one_by_one<P: Projection>(
     pool: &PgPool,
     projection: &P,
     reads: &[Read<'_>],
-    applied: &mut u64,
+    tally: &mut Tally,
 ) -> Result<(), ProjectionError> {
     for read in reads {
         let sequence = read.sequence;
@@ -316,7 +317,7 @@ async fn apply_one_by_one<P: Projection>(
             Ok(event) => {
                 match apply_with(pool, projection, &[(sequence, event)], &[], sequence).await {
                     Ok(committed) => {
-                        count(applied, committed.applied);
+                        tally.add(committed.applied);
                         continue;
                     }
                     Err(e) if poisoned::classify(&e) == Failure::AboutTheEvent => {
@@ -342,8 +343,20 @@ async fn apply_one_by_one<P: Projection>(
     Ok(())
 }
 
-fn count(applied: &mut u64, more: usize) {
-    *applied += u64::try_from(more).unwrap_or(u64::MAX);
+/// Events applied by one run or rebuild, counted on `/metrics` too when the projection runs live.
+struct Tally {
+    applied: u64,
+    metrics: Option<ProjectionMetrics>,
+}
+
+impl Tally {
+    fn add(&mut self, more: usize) {
+        let more = u64::try_from(more).unwrap_or(u64::MAX);
+        self.applied += more;
+        if let Some(metrics) = &self.metrics {
+            metrics.applied(more);
+        }
+    }
 }
 
 /// What one pass over the stream ended with.
@@ -360,7 +373,7 @@ async fn pass<P: Projection>(
     bus: &Bus,
     projection: &P,
     shutdown: &CancellationToken,
-    applied: &mut u64,
+    tally: &mut Tally,
     mut caught_up: impl FnMut(&jetstream::Message) -> bool,
 ) -> Result<Pass, ProjectionError> {
     let from = applied_sequence(pool, P::NAME).await? + 1;
@@ -405,7 +418,7 @@ async fn pass<P: Projection>(
                 event: Envelope::from_cbor(&message.payload),
             });
         }
-        apply_reads(pool, projection, &reads, applied).await?;
+        apply_reads(pool, projection, &reads, tally).await?;
         if let Some(failure) = failure {
             return Err(failure);
         }
@@ -425,8 +438,33 @@ pub async fn run_projection<P: Projection>(
     projection: P,
     shutdown: CancellationToken,
 ) -> Result<(), ProjectionError> {
+    let metrics = ProjectionMetrics::new(P::NAME);
+    let lag = tokio::spawn(lag::watch(
+        metrics.clone(),
+        pool.clone(),
+        bus.clone(),
+        P::NAME,
+        P::STREAM,
+        shutdown.clone(),
+    ));
+    let mut tally = Tally {
+        applied: 0,
+        metrics: Some(metrics),
+    };
+    let result = apply_until_shutdown(&pool, &bus, &projection, &shutdown, &mut tally).await;
+    lag.abort();
+    result
+}
+
+async fn apply_until_shutdown<P: Projection>(
+    pool: &PgPool,
+    bus: &Bus,
+    projection: &P,
+    shutdown: &CancellationToken,
+    tally: &mut Tally,
+) -> Result<(), ProjectionError> {
     loop {
-        match pass(&pool, &bus, &projection, &shutdown, &mut 0, |_| false).await {
+        match pass(pool, bus, projection, shutdown, tally, |_| false).await {
             Ok(Pass::Shutdown) => return Ok(()),
             Ok(Pass::Restart) => {}
             Err(e) => {
@@ -466,14 +504,17 @@ pub async fn rebuild<P: Projection>(
     let mut stream = bus.js.get_stream(P::STREAM).await.map_err(nats)?;
     let target = stream.info().await.map_err(nats)?.state.last_sequence;
     let never = CancellationToken::new();
-    let mut applied = 0;
+    let mut tally = Tally {
+        applied: 0,
+        metrics: None,
+    };
     while applied_sequence(pool, P::NAME).await? < target {
         let caught_up = |message: &jetstream::Message| {
             message
                 .info()
                 .is_ok_and(|i| i.stream_sequence >= target || i.pending == 0)
         };
-        match pass(pool, bus, &projection, &never, &mut applied, caught_up).await {
+        match pass(pool, bus, &projection, &never, &mut tally, caught_up).await {
             Ok(Pass::Shutdown) => break,
             Ok(Pass::Restart) => {}
             Err(e) => {
@@ -482,7 +523,7 @@ pub async fn rebuild<P: Projection>(
             }
         }
     }
-    Ok(applied)
+    Ok(tally.applied)
 }
 
 /// The last stream sequence `projection` has applied (0 before its first event).

@@ -6,6 +6,7 @@
 use futures::future::BoxFuture;
 use rainlogs_config::{Config, Secret, SecretForm};
 use rainlogs_db::ProjectionSpec;
+use rainlogs_telemetry::MetricFamily;
 
 use crate::{ServiceContext, ServiceError};
 
@@ -19,6 +20,10 @@ pub struct ServiceDescriptor {
     /// The read models it keeps in PostgreSQL. Their tables are its own: no other service reads
     /// them (a test checks the SQL of every service crate).
     pub projections: &'static [ProjectionSpec],
+    /// The metric families it exposes on `/metrics`; a process also reports the projector's
+    /// ([`rainlogs_db::METRIC_FAMILIES`]) for each projection and the consumers'
+    /// ([`crate::consumers::FAMILIES`]) for each durable consumer it runs.
+    pub metrics: &'static [MetricFamily],
     /// What it needs of the configuration (never touches the network).
     pub check_config: fn(&Config, &mut ConfigCheck),
 }

@@ -1,5 +1,6 @@
 //! The context a service runs in. Services never call each other; they share only this.
 
+pub mod consumers;
 mod descriptor;
 mod store;
 
@@ -30,6 +31,16 @@ pub struct ServiceContext {
 impl ServiceContext {
     pub fn report(&self, service: &str, state: ServiceState) {
         self.health.set_service(service, state);
+    }
+
+    /// Reports durable consumer `name` on `/metrics` until shutdown ([`consumers`]).
+    pub fn watch_consumer(&self, name: &'static str) {
+        consumers::watch(
+            self.bus.clone(),
+            &self.telemetry,
+            name,
+            self.shutdown.clone(),
+        );
     }
 
     /// Keeps the projections a service owns up to date until shutdown; the first failure ends
