@@ -30,6 +30,8 @@ pub enum EndpointKind {
     InstantLogsJobs,
     /// The Instant Logs WebSocket stream.
     InstantLogsStream,
+    /// Logpush job routes (`/logpush/jobs[/{id}]`, `/logpush/ownership`).
+    LogpushJobs,
     /// `POST /graphql`.
     Graphql,
 }

@@ -1,7 +1,7 @@
 //! cf-sim: a deterministic Cloudflare API simulator for RainLogs tests and benchmarks.
 //!
 //! It serves the parts of Cloudflare's API that RainLogs uses (zones, token verify, Logpull, retention flag, CMB
-//! config, Instant Logs jobs and their WebSocket stream, GraphQL `firewallEventsAdaptive` and `settings`) with the
+//! config, Instant Logs jobs and their WebSocket stream, Logpush jobs with an HTTP pusher, GraphQL `firewallEventsAdaptive` and `settings`) with the
 //! documented behaviour, generates traffic that is a pure function of (seed, zone, second received), exposes the
 //! ground truth, and injects faults. See `docs/cf-sim.md`.
 //!
@@ -26,6 +26,8 @@ mod graphql;
 mod http;
 #[allow(clippy::result_large_err)]
 mod instant_logs;
+#[allow(clippy::result_large_err)]
+mod logpush;
 mod ratelimit;
 mod rng;
 mod scenario;
@@ -37,10 +39,11 @@ mod truth;
 
 pub use clock::ClockStart;
 pub use fault::{EndpointKind, Fault, FaultKind};
+pub use logpush::{DeliveryStatus, LogpushDelivery};
 pub use scenario::{
     ClockSpec, EXAMPLE_SCENARIO_TOML, GlobalKeySpec, GraphqlSpec, InstantLogsSpec, LimitsSpec,
-    LogpullSpec, Permission, Plan, Scenario, ScenarioError, TokenKind, TokenSpec, TokenStatus,
-    ZoneSpec,
+    LogpullSpec, LogpushSpec, Permission, Plan, Scenario, ScenarioError, TokenKind, TokenSpec,
+    TokenStatus, ZoneSpec,
 };
 pub use sim::{RunningSim, SimError, SimOptions, Simulator};
 pub use state::RequestRecord;

@@ -261,6 +261,48 @@ impl Default for GraphqlSpec {
     }
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogpushSpec {
+    /// Upload attempts per batch, the first included, before the batch is dropped for good. Cloudflare documented
+    /// "around five times over five minutes" (later docs bound retries by the retention window instead).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Simulated seconds before the first retry; each further retry waits twice as long as the one before.
+    #[serde(default = "default_retry_backoff")]
+    pub retry_backoff_secs: u64,
+    /// Real-time limit of one upload (the destination check included), so a receiver that hangs cannot stall a job.
+    #[serde(default = "default_upload_timeout")]
+    pub upload_timeout_secs: u64,
+    /// Jobs per zone (Cloudflare: 4).
+    #[serde(default = "default_max_jobs")]
+    pub max_jobs_per_zone: usize,
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_retry_backoff() -> u64 {
+    15
+}
+fn default_upload_timeout() -> u64 {
+    30
+}
+fn default_max_jobs() -> usize {
+    4
+}
+
+impl Default for LogpushSpec {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_max_attempts(),
+            retry_backoff_secs: default_retry_backoff(),
+            upload_timeout_secs: default_upload_timeout(),
+            max_jobs_per_zone: default_max_jobs(),
+        }
+    }
+}
+
 /// Everything a simulator starts with. Load with [`Scenario::from_toml`] or take [`Scenario::example`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -278,6 +320,8 @@ pub struct Scenario {
     pub instant_logs: InstantLogsSpec,
     #[serde(default)]
     pub graphql: GraphqlSpec,
+    #[serde(default)]
+    pub logpush: LogpushSpec,
     #[serde(default)]
     pub zones: Vec<ZoneSpec>,
     #[serde(default)]
@@ -378,6 +422,16 @@ impl Scenario {
         if self.instant_logs.max_records_per_frame == 0 {
             return Err(ScenarioError::Invalid(
                 "instant_logs.max_records_per_frame must be > 0".into(),
+            ));
+        }
+        if self.logpush.max_attempts == 0 {
+            return Err(ScenarioError::Invalid(
+                "logpush.max_attempts must be > 0".into(),
+            ));
+        }
+        if self.logpush.upload_timeout_secs == 0 {
+            return Err(ScenarioError::Invalid(
+                "logpush.upload_timeout_secs must be > 0".into(),
             ));
         }
         for fault in &self.faults {

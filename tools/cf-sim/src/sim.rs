@@ -12,6 +12,7 @@ use crate::clock::{ClockStart, SimClock};
 use crate::fault::Fault;
 use crate::http::SimApp;
 use crate::lock;
+use crate::logpush::{self, LogpushDelivery};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::state::{RequestRecord, Shared};
 use crate::tls::{SelfSigned, TlsAcceptor, TlsError};
@@ -211,6 +212,20 @@ impl RunningSim {
             .into_iter()
             .map(|l| String::from_utf8_lossy(&l).into_owned())
             .collect())
+    }
+
+    /// The batches `zone`'s Logpush jobs have cut so far, in the order they were cut, with their delivery state.
+    pub fn logpush_deliveries(&self, zone: &str) -> Vec<LogpushDelivery> {
+        logpush::deliveries(&self.shared, zone)
+    }
+
+    /// The lines of `zone`'s dropped Logpush batches, of one job or of all (each with its `\n`, sorted by bytes): the
+    /// job's truth for the seconds covered minus these is what its destination holds once nothing is pending.
+    pub fn logpush_dropped_lines(&self, zone: &str, job_id: Option<u64>) -> Vec<String> {
+        logpush::dropped_lines(&self.shared, zone, job_id)
+            .into_iter()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .collect()
     }
 
     /// Every request answered so far (except `/__sim/` routes).

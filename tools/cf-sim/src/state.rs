@@ -11,10 +11,12 @@ use crate::clock::SimClock;
 use crate::fault::{Fault, FaultBook, FaultKind};
 use crate::instant_logs::Sessions;
 use crate::lock;
+use crate::logpush::LogpushState;
 use crate::ratelimit::{PerIpLimiter, RateLimiter, TimeoutTracker};
 use crate::rng::hash_words;
 use crate::scenario::{
-    GlobalKeySpec, InstantLogsSpec, LimitsSpec, LogpullSpec, Plan, Scenario, TokenSpec, ZoneSpec,
+    GlobalKeySpec, InstantLogsSpec, LimitsSpec, LogpullSpec, LogpushSpec, Plan, Scenario,
+    TokenSpec, ZoneSpec,
 };
 use crate::traffic::ZoneTraffic;
 
@@ -64,6 +66,10 @@ pub(crate) struct Shared {
     pub logpull_timeouts: Mutex<TimeoutTracker>,
     pub requests: Mutex<Vec<RequestRecord>>,
     pub sessions: Mutex<Sessions>,
+    pub logpush_spec: LogpushSpec,
+    pub logpush: Mutex<LogpushState>,
+    /// The client pushes and destination checks use, made on first use.
+    pub logpush_client: OnceLock<Option<reqwest::Client>>,
     /// `ws://host:port`, or `wss://host:port` when the TLS listener runs; known once the listeners are bound.
     pub ws_base: OnceLock<String>,
     /// Set when the TLS listener runs: Instant Logs sockets are then only accepted over TLS.
@@ -130,6 +136,9 @@ impl Shared {
             logpull_timeouts: Mutex::new(TimeoutTracker::default()),
             requests: Mutex::new(Vec::new()),
             sessions: Mutex::new(Sessions::default()),
+            logpush_spec: scenario.logpush.clone(),
+            logpush: Mutex::new(LogpushState::default()),
+            logpush_client: OnceLock::new(),
             ws_base: OnceLock::new(),
             wss: OnceLock::new(),
             shutdown,

@@ -87,6 +87,27 @@ pub(crate) async fn handle(ctx: &mut Ctx, route: &str) -> Response {
             respond::json_response(StatusCode::OK, &json!([]))
         }
         (Method::GET, "truth") => truth(ctx),
+        (Method::GET, "logpush/deliveries") => match ctx.param("zone") {
+            Some(zone) => respond::json_response(
+                StatusCode::OK,
+                &json!(crate::logpush::deliveries(&shared, zone)),
+            ),
+            None => bad_request("zone is required"),
+        },
+        (Method::GET, "logpush/dropped") => match ctx.param("zone") {
+            Some(zone) => Response::builder()
+                .status(StatusCode::OK)
+                .content_type("application/x-ndjson")
+                .body(
+                    crate::logpush::dropped_lines(
+                        &shared,
+                        zone,
+                        ctx.param("job").and_then(|j| j.parse().ok()),
+                    )
+                    .concat(),
+                ),
+            None => bad_request("zone is required"),
+        },
         _ => respond::json_response(
             StatusCode::NOT_FOUND,
             &json!({"error": "unknown simulator route"}),
@@ -117,9 +138,11 @@ fn truth(ctx: &Ctx) -> Response {
     ) else {
         return bad_request("start and end (unix seconds or rfc3339) are required");
     };
-    let Some(timestamps) = TimestampFormat::parse(ctx.param("timestamps").unwrap_or("unixnano"))
+    // The Logpush forms are accepted too so a pushed batch can be compared with the truth in its own format.
+    let Some(timestamps) =
+        TimestampFormat::parse_logpush(ctx.param("timestamps").unwrap_or("unixnano"))
     else {
-        return bad_request("timestamps must be unixnano, unix or rfc3339");
+        return bad_request("timestamps must be unixnano, unix, rfc3339, rfc3339ms or rfc3339ns");
     };
     let query = TruthQuery {
         zone: zone.to_owned(),

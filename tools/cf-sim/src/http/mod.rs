@@ -247,6 +247,15 @@ async fn route(ctx: &mut Ctx, req: &Request) -> Response {
             Method::GET | Method::POST,
             ["zones", zone, "logpush", "edge"] | ["zones", zone, "logpush", "edge", "jobs"],
         ) => crate::instant_logs::jobs(ctx, req, zone),
+        (Method::GET | Method::POST, ["zones", zone, "logpush", "jobs"]) => {
+            crate::logpush::jobs(ctx, req, zone).await
+        }
+        (Method::GET | Method::PUT | Method::DELETE, ["zones", zone, "logpush", "jobs", job]) => {
+            crate::logpush::job(ctx, req, zone, job).await
+        }
+        (Method::POST, ["zones", zone, "logpush", "ownership"]) => {
+            crate::logpush::ownership(ctx, req, zone)
+        }
         (Method::GET, ["user", "tokens", "verify"]) => zones::verify_user_token(ctx, req),
         (Method::GET, ["accounts", account, "tokens", "verify"]) => {
             zones::verify_account_token(ctx, req, account)

@@ -13,15 +13,39 @@ pub enum TimestampFormat {
     Unix,
     /// String, second precision.
     Rfc3339,
+    /// String with milliseconds (Logpush `timestamp_format` only; Logpull does not offer it).
+    Rfc3339ms,
+    /// String with nanoseconds (Logpush `timestamp_format` only).
+    Rfc3339ns,
 }
 
 impl TimestampFormat {
+    /// The values Logpull's `timestamps=` accepts.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "unixnano" => Some(Self::Unixnano),
             "unix" => Some(Self::Unix),
             "rfc3339" => Some(Self::Rfc3339),
             _ => None,
+        }
+    }
+
+    /// The values Logpush's `output_options.timestamp_format` accepts: Logpull's plus the sub-second RFC 3339 forms.
+    pub fn parse_logpush(s: &str) -> Option<Self> {
+        match s {
+            "rfc3339ms" => Some(Self::Rfc3339ms),
+            "rfc3339ns" => Some(Self::Rfc3339ns),
+            _ => Self::parse(s),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unixnano => "unixnano",
+            Self::Unix => "unix",
+            Self::Rfc3339 => "rfc3339",
+            Self::Rfc3339ms => "rfc3339ms",
+            Self::Rfc3339ns => "rfc3339ns",
         }
     }
 }
@@ -146,6 +170,20 @@ pub fn push_timestamp(out: &mut Vec<u8>, nanos: i64, format: TimestampFormat) {
             push_rfc3339_secs(out, nanos.div_euclid(1_000_000_000));
             out.push(b'"');
         }
+        TimestampFormat::Rfc3339ms | TimestampFormat::Rfc3339ns => {
+            out.push(b'"');
+            push_rfc3339_secs(out, nanos.div_euclid(1_000_000_000));
+            // Overwrite the `Z` with the fraction; the width is fixed (Go's `.000` rather than the trimming `.999`).
+            out.pop();
+            out.push(b'.');
+            let frac = nanos.rem_euclid(1_000_000_000) as u64;
+            if format == TimestampFormat::Rfc3339ms {
+                push_padded(out, frac / 1_000_000, 3);
+            } else {
+                push_padded(out, frac, 9);
+            }
+            out.extend_from_slice(b"Z\"");
+        }
     }
 }
 
@@ -181,6 +219,24 @@ mod tests {
                 .expect("format");
             assert_eq!(String::from_utf8(out).expect("utf8"), expected);
         }
+    }
+
+    #[test]
+    fn subsecond_rfc3339_has_fixed_width() {
+        let nanos = 1_625_754_264_006_000_123;
+        let mut ms = Vec::new();
+        push_timestamp(&mut ms, nanos, TimestampFormat::Rfc3339ms);
+        assert_eq!(ms, b"\"2021-07-08T14:24:24.006Z\"".to_vec());
+        let mut ns = Vec::new();
+        push_timestamp(&mut ns, nanos, TimestampFormat::Rfc3339ns);
+        assert_eq!(ns, b"\"2021-07-08T14:24:24.006000123Z\"".to_vec());
+        let mut whole = Vec::new();
+        push_timestamp(
+            &mut whole,
+            1_625_754_264_000_000_000,
+            TimestampFormat::Rfc3339ns,
+        );
+        assert_eq!(whole, b"\"2021-07-08T14:24:24.000000000Z\"".to_vec());
     }
 
     #[test]

@@ -6,3 +6,4 @@ mod faults;
 mod graphql;
 mod instant_logs;
 mod logpull;
+mod logpush;

@@ -1,0 +1,418 @@
+//! The pusher: one task per enabled HTTP job, driven by the simulated clock.
+//!
+//! Each tick it walks the received seconds the clock has completed since the job's cursor, cuts batches (by
+//! interval from the first record's receive second, record count or uncompressed bytes, whichever comes first),
+//! then uploads every batch that is due. A failed upload is retried with exponential backoff in simulated time
+//! until the scenario's attempt budget runs out, and then the batch is dropped for good.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use super::destination::{self, Destination, UploadError};
+use super::{BatchLimits, DeliveryStatus, LineFormat, LogpushDelivery, LogpushState};
+use crate::lock;
+use crate::state::Shared;
+use crate::traffic::ZoneTraffic;
+
+const TICK: Duration = Duration::from_millis(50);
+/// Received seconds one tick walks at most: a long clock jump is caught up over several ticks instead of one
+/// long stretch of rendering.
+const MAX_SECONDS_PER_TICK: i64 = 3600;
+
+/// One batch a job cut: the records `[start, end)` as (receive second, index), and how it fared.
+#[derive(Clone, Debug)]
+pub(crate) struct Batch {
+    pub zone: String,
+    pub job_id: u64,
+    pub id: u64,
+    pub start: (i64, u32),
+    pub end: (i64, u32),
+    pub first_second: i64,
+    pub last_second: i64,
+    pub records: u64,
+    pub bytes: u64,
+    pub format: Arc<LineFormat>,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub duplicates_sent: u32,
+    pub error: Option<String>,
+    /// Simulated time of the next upload attempt.
+    next_attempt: OffsetDateTime,
+    /// An upload of this batch is under way (a restarted pusher must not send it a second time meanwhile).
+    in_flight: bool,
+    /// The gzipped body, kept while it may still be sent.
+    body: Option<Bytes>,
+}
+
+impl Batch {
+    pub fn delivery(&self) -> LogpushDelivery {
+        LogpushDelivery {
+            zone: self.zone.clone(),
+            job_id: self.job_id,
+            batch_id: self.id,
+            first_second: self.first_second,
+            last_second: self.last_second,
+            records: self.records,
+            bytes: self.bytes,
+            status: self.status,
+            attempts: self.attempts,
+            duplicates_sent: self.duplicates_sent,
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// A job being disabled or deleted stops: what it had not delivered is lost, and so is what it received but had not
+/// cut into a batch yet. That remainder is logged as one more dropped batch so "truth minus dropped" stays exact.
+pub(crate) fn abandon(state: &mut LogpushState, shared: &Shared, job_id: u64, reason: &str) {
+    for batch in state.batches.values_mut() {
+        if batch.job_id == job_id && batch.status == DeliveryStatus::Pending {
+            batch.status = DeliveryStatus::Dropped;
+            batch.error = Some(reason.to_owned());
+            batch.body = None;
+        }
+    }
+    let now = shared.now();
+    let Some(job) = state.jobs.get_mut(&job_id) else {
+        return;
+    };
+    let Some(traffic) = shared.zone_traffic(&job.zone) else {
+        return;
+    };
+    // Records of second s arrive at instant s, so the second `now` falls in has arrived already.
+    let end = (now.unix_timestamp() + 1, 0);
+    let start = job.cursor;
+    if start >= end {
+        return;
+    }
+    job.cursor = end;
+    let (zone, format) = (job.zone.clone(), job.config.format.clone());
+    let mut records = 0u64;
+    let mut seconds = None;
+    for second in start.0..end.0 {
+        let count = format.count(&traffic, second);
+        let from = if second == start.0 { start.1 } else { 0 };
+        if count > from {
+            records += u64::from(count - from);
+            let (first, _) = seconds.unwrap_or((second, second));
+            seconds = Some((first, second));
+        }
+    }
+    let Some((first_second, last_second)) = seconds else {
+        return;
+    };
+    let id = state.next_batch_id();
+    state.batches.insert(
+        id,
+        Batch {
+            zone,
+            job_id,
+            id,
+            start,
+            end,
+            first_second,
+            last_second,
+            records,
+            bytes: 0,
+            format,
+            status: DeliveryStatus::Dropped,
+            attempts: 0,
+            duplicates_sent: 0,
+            error: Some(reason.to_owned()),
+            next_attempt: now,
+            in_flight: false,
+            body: None,
+        },
+    );
+}
+
+pub(crate) fn spawn(shared: Arc<Shared>, job_id: u64, generation: u64) {
+    tokio::spawn(run(shared, job_id, generation));
+}
+
+/// What one tick needs of the job.
+struct Snapshot {
+    zone: String,
+    format: Arc<LineFormat>,
+    limits: BatchLimits,
+    cursor: (i64, u32),
+}
+
+/// `None` once the job is gone, disabled or changed (a newer pusher then owns it).
+fn snapshot(shared: &Shared, job_id: u64, generation: u64) -> Option<Snapshot> {
+    let state = lock(&shared.logpush);
+    let job = state.jobs.get(&job_id)?;
+    (job.generation == generation && job.enabled).then(|| Snapshot {
+        zone: job.zone.clone(),
+        format: job.config.format.clone(),
+        limits: job.config.limits(),
+        cursor: job.cursor,
+    })
+}
+
+async fn run(shared: Arc<Shared>, job_id: u64, generation: u64) {
+    let Some(first) = snapshot(&shared, job_id, generation) else {
+        return;
+    };
+    let Some(traffic) = shared.zone_traffic(&first.zone) else {
+        return;
+    };
+    let mut open = OpenBatch::at(first.cursor);
+    let mut shutdown = shared.shutdown.clone();
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        tokio::select! {
+            // An error means the simulator handle is gone: stop as on shutdown.
+            changed = shutdown.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {}
+        }
+        let Some(snap) = snapshot(&shared, job_id, generation) else {
+            return;
+        };
+        if open.start != snap.cursor {
+            open = OpenBatch::at(snap.cursor);
+        }
+        let complete = shared.now().unix_timestamp();
+        let cuts = cut_batches(&traffic, &snap, &mut open, complete);
+        if !commit(&shared, job_id, generation, &snap, cuts, open.start) {
+            return;
+        }
+        send_due(&shared, job_id).await;
+    }
+}
+
+/// The batch being filled: records from `start` up to (not including) `pos`, rendered into `lines`.
+struct OpenBatch {
+    start: (i64, u32),
+    pos: (i64, u32),
+    lines: Vec<u8>,
+    records: u64,
+    first_second: Option<i64>,
+    last_second: i64,
+}
+
+impl OpenBatch {
+    fn at(pos: (i64, u32)) -> Self {
+        Self {
+            start: pos,
+            pos,
+            lines: Vec::new(),
+            records: 0,
+            first_second: None,
+            last_second: pos.0,
+        }
+    }
+
+    fn finish(&mut self) -> Cut {
+        let done = std::mem::replace(self, Self::at(self.pos));
+        Cut {
+            start: done.start,
+            end: done.pos,
+            first_second: done.first_second.unwrap_or(done.start.0),
+            last_second: done.last_second,
+            records: done.records,
+            bytes: done.lines.len() as u64,
+            body: destination::gzip(&done.lines),
+        }
+    }
+}
+
+/// A batch ready to go.
+struct Cut {
+    start: (i64, u32),
+    end: (i64, u32),
+    first_second: i64,
+    last_second: i64,
+    records: u64,
+    bytes: u64,
+    body: Bytes,
+}
+
+/// Walk the seconds before `complete` (those the clock has fully passed) and cut every batch that is due.
+fn cut_batches(
+    traffic: &ZoneTraffic,
+    snap: &Snapshot,
+    open: &mut OpenBatch,
+    complete: i64,
+) -> Vec<Cut> {
+    let limits = snap.limits;
+    let mut cuts = Vec::new();
+    let mut walked = 0;
+    loop {
+        let second = open.pos.0;
+        // The interval counts from the first record's receive second: the batch closes once the clock has passed
+        // every second it may cover.
+        if let Some(first) = open.first_second
+            && second >= first + limits.interval_secs
+        {
+            cuts.push(open.finish());
+            continue;
+        }
+        if second >= complete || walked >= MAX_SECONDS_PER_TICK {
+            break;
+        }
+        let count = snap.format.count(traffic, second);
+        while open.pos.1 < count {
+            let before = open.lines.len();
+            snap.format
+                .render(traffic, second, open.pos.1, &mut open.lines);
+            if open.records > 0 && open.lines.len() as u64 > limits.bytes {
+                open.lines.truncate(before);
+                break;
+            }
+            open.records += 1;
+            open.first_second.get_or_insert(second);
+            open.last_second = second;
+            open.pos.1 += 1;
+            if open.records >= limits.records {
+                break;
+            }
+        }
+        if open.pos.1 < count || open.records >= limits.records {
+            cuts.push(open.finish());
+            continue;
+        }
+        open.pos = (second + 1, 0);
+        walked += 1;
+        if open.first_second.is_none() {
+            open.start = open.pos;
+        }
+    }
+    cuts
+}
+
+/// Record the cut batches and the new cursor, unless the job changed meanwhile (then this pusher is stale).
+fn commit(
+    shared: &Shared,
+    job_id: u64,
+    generation: u64,
+    snap: &Snapshot,
+    cuts: Vec<Cut>,
+    cursor: (i64, u32),
+) -> bool {
+    let now = shared.now();
+    let mut state = lock(&shared.logpush);
+    match state.jobs.get_mut(&job_id) {
+        Some(job) if job.generation == generation && job.enabled => job.cursor = cursor,
+        _ => return false,
+    }
+    for cut in cuts {
+        let id = state.next_batch_id();
+        let batch = Batch {
+            zone: snap.zone.clone(),
+            job_id,
+            id,
+            start: cut.start,
+            end: cut.end,
+            first_second: cut.first_second,
+            last_second: cut.last_second,
+            records: cut.records,
+            bytes: cut.bytes,
+            format: snap.format.clone(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            duplicates_sent: 0,
+            error: None,
+            next_attempt: now,
+            in_flight: false,
+            body: Some(cut.body),
+        };
+        state.batches.insert(id, batch);
+    }
+    true
+}
+
+/// Upload every batch of the job whose time has come, oldest first.
+async fn send_due(shared: &Shared, job_id: u64) {
+    let now = shared.now();
+    let (url, headers, due) = {
+        let mut state = lock(&shared.logpush);
+        let Some(Destination::Http { url, headers }) = state
+            .jobs
+            .get(&job_id)
+            .map(|j| j.config.destination.clone())
+        else {
+            return;
+        };
+        let mut due = Vec::new();
+        for batch in state.batches.values_mut() {
+            if batch.job_id != job_id
+                || batch.in_flight
+                || batch.status != DeliveryStatus::Pending
+                || batch.next_attempt > now
+            {
+                continue;
+            }
+            if let Some(body) = batch.body.clone() {
+                batch.in_flight = true;
+                due.push((batch.id, body));
+            }
+        }
+        (url, headers, due)
+    };
+    let timeout = Duration::from_secs(shared.logpush_spec.upload_timeout_secs);
+    for (batch_id, body) in due {
+        let client = destination::client(&shared.logpush_client);
+        let result = destination::upload(client, &url, &headers, body, timeout).await;
+        record(shared, job_id, batch_id, result);
+    }
+}
+
+/// Simulated wait before retry number `attempts` (the first retry follows attempt 1).
+fn backoff(shared: &Shared, attempts: u32) -> Duration {
+    let factor = 1u64 << attempts.saturating_sub(1).min(20);
+    Duration::from_secs(
+        shared
+            .logpush_spec
+            .retry_backoff_secs
+            .saturating_mul(factor),
+    )
+}
+
+fn record(shared: &Shared, job_id: u64, batch_id: u64, result: Result<(), UploadError>) {
+    let now = shared.now();
+    let mut state = lock(&shared.logpush);
+    let LogpushState { jobs, batches, .. } = &mut *state;
+    let Some(batch) = batches.get_mut(&batch_id) else {
+        return;
+    };
+    batch.in_flight = false;
+    batch.attempts += 1;
+    let job = jobs.get_mut(&job_id);
+    match result {
+        Ok(()) => {
+            // Even a batch abandoned while its upload was under way counts: the destination has it.
+            batch.status = DeliveryStatus::Delivered;
+            batch.error = None;
+            batch.body = None;
+            // Cloudflare: `last_error` is null once the job has run successfully since its last failure.
+            if let Some(job) = job {
+                job.last_complete = Some(now);
+                job.last_error = None;
+                job.error_message = None;
+            }
+        }
+        Err(e) => {
+            let message = e.job_message();
+            if let Some(job) = job {
+                job.last_error = Some(now);
+                job.error_message = Some(message.clone());
+            }
+            batch.error = Some(message);
+            if batch.status != DeliveryStatus::Pending {
+                batch.body = None;
+            } else if batch.attempts >= shared.logpush_spec.max_attempts {
+                batch.status = DeliveryStatus::Dropped;
+                batch.body = None;
+            } else {
+                batch.next_attempt = now + backoff(shared, batch.attempts);
+            }
+        }
+    }
+}
