@@ -32,6 +32,8 @@ pub enum EndpointKind {
     InstantLogsStream,
     /// Logpush job routes (`/logpush/jobs[/{id}]`, `/logpush/ownership`).
     LogpushJobs,
+    /// Batches Logpush jobs push (one fault is taken per batch when it is cut); only the push faults below fit.
+    LogpushPush,
     /// `POST /graphql`.
     Graphql,
 }
@@ -72,6 +74,20 @@ pub enum FaultKind {
     PlanChange { plan: Plan },
     /// The Logpull retention flag is switched off (applied immediately; `zone` or all zones).
     RetentionOff,
+    /// Logpush: once delivered, the batch is sent again this many simulated seconds later (at the earliest on the
+    /// pusher's next tick, so after the batches delivered with it).
+    Duplicate {
+        #[serde(default)]
+        after_secs: u64,
+    },
+    /// Logpush: the batch's first upload waits this many simulated seconds, so later batches arrive first.
+    Delay { secs: u64 },
+    /// Logpush: the batch is held back until a later batch of its job has been delivered or dropped (or 300
+    /// simulated seconds passed), then sent.
+    Reorder,
+    /// Logpush: the batch is lost at once, as if its retries had run out.
+    #[serde(rename = "drop")]
+    DropBatch,
 }
 
 fn default_5xx() -> u16 {
@@ -149,6 +165,7 @@ impl Fault {
             FaultKind::PlanChange { .. } if self.zone.is_none() => {
                 Err("plan_change needs a zone".into())
             }
+            FaultKind::Delay { secs: 0 } => Err("delay secs must be > 0".into()),
             _ => Ok(()),
         }
     }
@@ -234,10 +251,19 @@ fn fits_endpoint(kind: &FaultKind, endpoint: EndpointKind, targeted: bool) -> bo
         FaultKind::GraphqlBudget { .. } => endpoint == EndpointKind::Graphql,
         // A socket connect can be refused with 429 ("connection requests are rate limited"), but only by a fault
         // aimed at the stream: an `any` rate limit predates this and keeps leaving sockets alone.
-        FaultKind::RateLimit { .. } => endpoint != EndpointKind::InstantLogsStream || targeted,
-        FaultKind::ServerError { .. } | FaultKind::IdleTimeout => {
-            endpoint != EndpointKind::InstantLogsStream
+        FaultKind::RateLimit { .. } => {
+            endpoint != EndpointKind::LogpushPush
+                && (endpoint != EndpointKind::InstantLogsStream || targeted)
         }
+        // Pushes are answered by the destination, not by Cloudflare: its failures come from the receiver.
+        FaultKind::ServerError { .. } | FaultKind::IdleTimeout => !matches!(
+            endpoint,
+            EndpointKind::InstantLogsStream | EndpointKind::LogpushPush
+        ),
+        FaultKind::Duplicate { .. }
+        | FaultKind::Delay { .. }
+        | FaultKind::Reorder
+        | FaultKind::DropBatch => endpoint == EndpointKind::LogpushPush,
         FaultKind::RevokeToken { .. } | FaultKind::PlanChange { .. } | FaultKind::RetentionOff => {
             false
         }
@@ -254,6 +280,33 @@ mod tests {
         let fault: Fault = serde_json::from_str(json).expect("parse");
         assert_eq!(fault.kind, FaultKind::ResetAfterBytes { after_bytes: 1000 });
         assert_eq!(fault.endpoint, EndpointKind::Logpull);
+    }
+
+    #[test]
+    fn logpush_faults_only_hit_pushes() {
+        let fault: Fault =
+            serde_json::from_str(r#"{"endpoint":"any","count":1,"kind":"drop"}"#).expect("parse");
+        assert_eq!(fault.kind, FaultKind::DropBatch);
+        let delay: Fault =
+            serde_json::from_str(r#"{"endpoint":"logpush_push","kind":"delay","secs":45}"#)
+                .expect("parse");
+        assert_eq!(delay.kind, FaultKind::Delay { secs: 45 });
+        let mut book = FaultBook::new(1);
+        book.arm(fault);
+        book.arm(Fault::everywhere(
+            EndpointKind::Any,
+            1,
+            FaultKind::ServerError { status: 503 },
+        ));
+        assert_eq!(
+            book.take(Some("z"), EndpointKind::LogpushJobs),
+            Some(FaultKind::ServerError { status: 503 })
+        );
+        assert!(book.take(Some("z"), EndpointKind::Logpull).is_none());
+        assert_eq!(
+            book.take(Some("z"), EndpointKind::LogpushPush),
+            Some(FaultKind::DropBatch)
+        );
     }
 
     #[test]

@@ -252,6 +252,8 @@ pub struct LogpushDelivery {
     pub duplicates_sent: u32,
     /// Why the last attempt failed, or why the batch was dropped.
     pub error: Option<String>,
+    /// The push fault (`duplicate`, `delay`, `reorder`, `drop`) that hit the batch.
+    pub fault: Option<String>,
 }
 
 /// Batches of `zone`'s jobs in the order they were cut.

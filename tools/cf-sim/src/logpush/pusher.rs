@@ -13,6 +13,8 @@ use time::OffsetDateTime;
 
 use super::destination::{self, Destination, UploadError};
 use super::{BatchLimits, DeliveryStatus, LineFormat, LogpushDelivery, LogpushState};
+use crate::fault::{EndpointKind, FaultKind};
+use crate::http::respond::fault_name;
 use crate::lock;
 use crate::state::Shared;
 use crate::traffic::ZoneTraffic;
@@ -21,6 +23,9 @@ const TICK: Duration = Duration::from_millis(50);
 /// Received seconds one tick walks at most: a long clock jump is caught up over several ticks instead of one
 /// long stretch of rendering.
 const MAX_SECONDS_PER_TICK: i64 = 3600;
+/// The longest a `reorder` fault holds a batch back when no later batch settles.
+const MAX_HOLD: Duration = Duration::from_secs(300);
+const DROP_FAULT: &str = "error pushing: batch dropped (drop fault)";
 
 /// One batch a job cut: the records `[start, end)` as (receive second, index), and how it fared.
 #[derive(Clone, Debug)]
@@ -45,6 +50,13 @@ pub(crate) struct Batch {
     in_flight: bool,
     /// The gzipped body, kept while it may still be sent.
     body: Option<Bytes>,
+    /// The push fault that hit the batch, by name.
+    fault: Option<String>,
+    /// `reorder`: not sent before a later batch of the job has settled, or this time has come.
+    hold_until: Option<OffsetDateTime>,
+    /// `duplicate`: how long after delivery the copy goes out, then when.
+    duplicate_after: Option<Duration>,
+    duplicate_at: Option<OffsetDateTime>,
 }
 
 impl Batch {
@@ -61,6 +73,7 @@ impl Batch {
             attempts: self.attempts,
             duplicates_sent: self.duplicates_sent,
             error: self.error.clone(),
+            fault: self.fault.clone(),
         }
     }
 }
@@ -125,6 +138,10 @@ pub(crate) fn abandon(state: &mut LogpushState, shared: &Shared, job_id: u64, re
             next_attempt: now,
             in_flight: false,
             body: None,
+            fault: None,
+            hold_until: None,
+            duplicate_after: None,
+            duplicate_at: None,
         },
     );
 }
@@ -297,14 +314,26 @@ fn commit(
     cursor: (i64, u32),
 ) -> bool {
     let now = shared.now();
+    let faults: Vec<Option<FaultKind>> = cuts
+        .iter()
+        .map(|_| lock(&shared.faults).take(Some(&snap.zone), EndpointKind::LogpushPush))
+        .collect();
     let mut state = lock(&shared.logpush);
-    match state.jobs.get_mut(&job_id) {
-        Some(job) if job.generation == generation && job.enabled => job.cursor = cursor,
+    let LogpushState {
+        jobs,
+        batches,
+        last_batch_id,
+        ..
+    } = &mut *state;
+    let job = match jobs.get_mut(&job_id) {
+        Some(job) if job.generation == generation && job.enabled => job,
         _ => return false,
-    }
-    for cut in cuts {
-        let id = state.next_batch_id();
-        let batch = Batch {
+    };
+    job.cursor = cursor;
+    for (cut, fault) in cuts.into_iter().zip(faults) {
+        *last_batch_id += 1;
+        let id = *last_batch_id;
+        let mut batch = Batch {
             zone: snap.zone.clone(),
             job_id,
             id,
@@ -322,13 +351,32 @@ fn commit(
             next_attempt: now,
             in_flight: false,
             body: Some(cut.body),
+            fault: fault.as_ref().map(fault_name),
+            hold_until: None,
+            duplicate_after: None,
+            duplicate_at: None,
         };
-        state.batches.insert(id, batch);
+        match fault {
+            Some(FaultKind::Duplicate { after_secs }) => {
+                batch.duplicate_after = Some(Duration::from_secs(after_secs));
+            }
+            Some(FaultKind::Delay { secs }) => batch.next_attempt = now + Duration::from_secs(secs),
+            Some(FaultKind::Reorder) => batch.hold_until = Some(now + MAX_HOLD),
+            Some(FaultKind::DropBatch) => {
+                batch.status = DeliveryStatus::Dropped;
+                batch.body = None;
+                batch.error = Some(DROP_FAULT.to_owned());
+                job.last_error = Some(now);
+                job.error_message = Some(DROP_FAULT.to_owned());
+            }
+            _ => {}
+        }
+        batches.insert(id, batch);
     }
     true
 }
 
-/// Upload every batch of the job whose time has come, oldest first.
+/// Upload every batch of the job whose time has come (and the copies the `duplicate` fault asked for), oldest first.
 async fn send_due(shared: &Shared, job_id: u64) {
     let now = shared.now();
     let (url, headers, due) = {
@@ -342,25 +390,66 @@ async fn send_due(shared: &Shared, job_id: u64) {
         };
         let mut due = Vec::new();
         for batch in state.batches.values_mut() {
-            if batch.job_id != job_id
-                || batch.in_flight
-                || batch.status != DeliveryStatus::Pending
-                || batch.next_attempt > now
-            {
+            if batch.job_id != job_id || batch.in_flight {
                 continue;
             }
+            let copy = match batch.status {
+                DeliveryStatus::Pending
+                    if batch.hold_until.is_none() && batch.next_attempt <= now =>
+                {
+                    false
+                }
+                DeliveryStatus::Delivered if batch.duplicate_at.is_some_and(|t| t <= now) => true,
+                _ => continue,
+            };
             if let Some(body) = batch.body.clone() {
                 batch.in_flight = true;
-                due.push((batch.id, body));
+                due.push((batch.id, body, copy));
             }
         }
         (url, headers, due)
     };
     let timeout = Duration::from_secs(shared.logpush_spec.upload_timeout_secs);
-    for (batch_id, body) in due {
+    for (batch_id, body, copy) in due {
         let client = destination::client(&shared.logpush_client);
         let result = destination::upload(client, &url, &headers, body, timeout).await;
-        record(shared, job_id, batch_id, result);
+        if copy {
+            record_copy(shared, batch_id);
+        } else {
+            record(shared, job_id, batch_id, result);
+        }
+    }
+    release_held(shared, job_id);
+}
+
+/// A copy went out (whatever the destination said: it is the destination's to deduplicate).
+fn record_copy(shared: &Shared, batch_id: u64) {
+    if let Some(batch) = lock(&shared.logpush).batches.get_mut(&batch_id) {
+        batch.in_flight = false;
+        batch.duplicates_sent += 1;
+        batch.duplicate_at = None;
+        batch.body = None;
+    }
+}
+
+/// `reorder`: a held batch goes once a later batch of its job has been delivered or dropped, or its time is up.
+fn release_held(shared: &Shared, job_id: u64) {
+    let now = shared.now();
+    let mut state = lock(&shared.logpush);
+    let settled = state
+        .batches
+        .values()
+        .filter(|b| b.job_id == job_id && b.status != DeliveryStatus::Pending)
+        .map(|b| b.id)
+        .max();
+    for batch in state.batches.values_mut() {
+        if batch.job_id == job_id
+            && batch
+                .hold_until
+                .is_some_and(|t| t <= now || settled.is_some_and(|s| s > batch.id))
+        {
+            batch.hold_until = None;
+        }
     }
 }
 
@@ -390,7 +479,10 @@ fn record(shared: &Shared, job_id: u64, batch_id: u64, result: Result<(), Upload
             // Even a batch abandoned while its upload was under way counts: the destination has it.
             batch.status = DeliveryStatus::Delivered;
             batch.error = None;
-            batch.body = None;
+            match batch.duplicate_after.take() {
+                Some(after) => batch.duplicate_at = Some(now + after),
+                None => batch.body = None,
+            }
             // Cloudflare: `last_error` is null once the job has run successfully since its last failure.
             if let Some(job) = job {
                 job.last_complete = Some(now);

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cf_sim::{DeliveryStatus, LogpushDelivery, RunningSim, TimestampFormat, TruthQuery};
+use cf_sim::{
+    DeliveryStatus, EndpointKind, Fault, FaultKind, LogpushDelivery, RunningSim, TimestampFormat,
+    TruthQuery,
+};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, Request, Response};
 use serde_json::{Value, json};
@@ -889,5 +892,139 @@ async fn batches_are_dropped_after_the_retry_budget() {
         .filter(|l| !dropped_lines.contains(l))
         .collect();
     assert_eq!(received_lines(&receiver, "/drop"), expected);
+    sim.shutdown().await;
+}
+
+/// Where in the receiver's log the accepted upload(s) carrying exactly batch `b`'s records are.
+fn positions(sim: &RunningSim, receiver: &Receiver, path: &str, b: &LogpushDelivery) -> Vec<usize> {
+    let want = truth_for(
+        sim,
+        &b.zone,
+        b.first_second,
+        b.last_second,
+        TimestampFormat::Rfc3339ms,
+    );
+    receiver
+        .all()
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| !u.is_check() && u.path.starts_with(path) && u.answered < 300)
+        .filter(|(_, u)| {
+            let mut lines = u.lines();
+            lines.sort();
+            lines == want
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[tokio::test]
+async fn push_faults_duplicate_reorder_delay_and_drop() {
+    let sim = start().await;
+    let receiver = Receiver::start().await;
+    let t0 = T0.unix_timestamp();
+    let (status, body) = create_job(
+        &sim,
+        ENTERPRISE,
+        job_body(&format!("{}/faults", receiver.base), json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = job_id(&body);
+    let push_fault = |kind| Fault::on_zone(ENTERPRISE, EndpointKind::LogpushPush, 1, kind);
+    // An `any` fault of the API kinds never touches a push.
+    sim.inject(Fault::on_zone(
+        ENTERPRISE,
+        EndpointKind::Any,
+        1,
+        FaultKind::IdleTimeout,
+    ));
+
+    // duplicate: batch 1 arrives twice.
+    sim.inject(push_fault(FaultKind::Duplicate { after_secs: 0 }));
+    sim.advance(secs(31));
+    let d = wait_deliveries(&sim, ENTERPRISE, "the duplicate", |d| {
+        d.first().is_some_and(|b| b.duplicates_sent == 1)
+    })
+    .await;
+    assert_eq!(d[0].status, DeliveryStatus::Delivered);
+    assert_eq!(d[0].attempts, 1);
+    assert_eq!(d[0].fault.as_deref(), Some("duplicate"));
+    assert_eq!(positions(&sim, &receiver, "/faults", &d[0]).len(), 2);
+
+    // reorder: batches 2 and 3 are cut in the same tick; batch 2 is held until batch 3 has been delivered.
+    sim.inject(push_fault(FaultKind::Reorder));
+    sim.advance(secs(60));
+    let d = wait_deliveries(&sim, ENTERPRISE, "the reordered pair", |d| {
+        d.len() == 3 && d.iter().all(|b| b.status == DeliveryStatus::Delivered)
+    })
+    .await;
+    assert_eq!(d[1].fault.as_deref(), Some("reorder"));
+    let (second, third) = (
+        positions(&sim, &receiver, "/faults", &d[1]),
+        positions(&sim, &receiver, "/faults", &d[2]),
+    );
+    assert_eq!((second.len(), third.len()), (1, 1));
+    assert!(third[0] < second[0], "batch 3 arrived before batch 2");
+
+    // delay: batch 4 waits 45 s, so batch 5 is delivered first.
+    sim.inject(Fault {
+        zone: Some(ENTERPRISE.to_owned()),
+        endpoint: EndpointKind::LogpushPush,
+        count: Some(1),
+        probability: None,
+        kind: FaultKind::Delay { secs: 45 },
+    });
+    sim.advance(secs(30));
+    wait_deliveries(&sim, ENTERPRISE, "batch 4 cut", |d| d.len() == 4).await;
+    sim.advance(secs(30));
+    let d = wait_deliveries(&sim, ENTERPRISE, "batch 5", |d| {
+        d.get(4)
+            .is_some_and(|b| b.status == DeliveryStatus::Delivered)
+    })
+    .await;
+    assert_eq!(d[3].status, DeliveryStatus::Pending);
+    assert_eq!((d[3].attempts, d[3].fault.as_deref()), (0, Some("delay")));
+    sim.advance(secs(15));
+    let d = wait_deliveries(&sim, ENTERPRISE, "batch 4 at last", |d| {
+        d.get(3)
+            .is_some_and(|b| b.status == DeliveryStatus::Delivered)
+    })
+    .await;
+    assert!(
+        positions(&sim, &receiver, "/faults", &d[4])[0]
+            < positions(&sim, &receiver, "/faults", &d[3])[0]
+    );
+
+    // drop: batch 6 is lost without an attempt, and the job says so.
+    sim.inject(push_fault(FaultKind::DropBatch));
+    sim.advance(secs(30));
+    let d = wait_deliveries(&sim, ENTERPRISE, "the drop", |d| d.len() == 6).await;
+    assert_eq!(d[5].status, DeliveryStatus::Dropped);
+    assert_eq!((d[5].attempts, d[5].fault.as_deref()), (0, Some("drop")));
+    // Six batches went by and the `any` fault is still armed (it would hit the next API call).
+    let armed: Value = client()
+        .get(format!("{}/__sim/faults", sim.root_url()))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(armed.as_array().map(Vec::len), Some(1), "{armed}");
+    assert_eq!(armed[0]["kind"], "idle_timeout");
+    sim.clear_faults();
+    let job = get_job(&sim, ENTERPRISE, id).await;
+    assert!(job["error_message"].is_string(), "{job}");
+    assert!(positions(&sim, &receiver, "/faults", &d[5]).is_empty());
+
+    // After deduplication the receiver holds the truth minus the dropped batch.
+    let last = d[5].last_second;
+    let dropped = sim.logpush_dropped_lines(ENTERPRISE, Some(id));
+    let expected: Vec<String> = truth_for(&sim, ENTERPRISE, t0, last, TimestampFormat::Rfc3339ms)
+        .into_iter()
+        .filter(|l| dropped.binary_search(l).is_err())
+        .collect();
+    assert_eq!(received_lines(&receiver, "/faults"), expected);
     sim.shutdown().await;
 }
