@@ -113,6 +113,10 @@ pub enum Event {
     LegalHoldReleased(LegalHoldReleased),
     #[serde(rename = "ctl.retention_set")]
     RetentionSet(RetentionSet),
+    #[serde(rename = "ctl.push_endpoint_set")]
+    PushEndpointSet(PushEndpointSet),
+    #[serde(rename = "push.received")]
+    PushReceived(PushReceived),
     #[serde(rename = "batch.collected")]
     BatchCollected(BatchCollected),
     #[serde(rename = "batch.window_closed")]
@@ -161,6 +165,8 @@ impl Event {
             Event::LegalHoldSet(_) => "ctl.legal_hold_set",
             Event::LegalHoldReleased(_) => "ctl.legal_hold_released",
             Event::RetentionSet(_) => "ctl.retention_set",
+            Event::PushEndpointSet(_) => "ctl.push_endpoint_set",
+            Event::PushReceived(_) => "push.received",
             Event::BatchCollected(_) => "batch.collected",
             Event::WindowClosed(_) => "batch.window_closed",
             Event::ArchiveStored(_) => "archive.stored",
@@ -177,6 +183,34 @@ impl Event {
     pub fn schema_version(&self) -> u16 {
         1
     }
+}
+
+/// The zone may push logs to the ingest endpoint (Logpush over HTTP) with the secret whose
+/// SHA-256 this is. A later event for the zone replaces it (rotation); `ctl.zone_removed` ends it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushEndpointSet {
+    pub zone_id: String,
+    /// SHA-256 of the bearer secret in the job's `destination_conf` (32 random bytes, so an
+    /// unkeyed digest is enough); the secret itself is never stored.
+    #[serde(with = "serde_bytes")]
+    pub secret_sha256: Vec<u8>,
+}
+
+/// One part of a batch Cloudflare pushed, stored before the push was answered 200. A push is
+/// cut into parts at line boundaries, each small enough for one NATS message; records are in
+/// the order they arrived and are not yet assigned to windows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushReceived {
+    pub dataset: String,
+    pub records: u32,
+    /// SHA-256 of the part's NDJSON: a retried push cuts the same parts, and the event id (so
+    /// the `Nats-Msg-Id`) is derived from it, so JetStream stores each part once.
+    #[serde(with = "serde_bytes")]
+    pub content_sha256: Vec<u8>,
+    /// NDJSON lines (each ending in `\n`), LZ4 block with a little-endian u32 size prefix, as
+    /// in `batch.collected`.
+    #[serde(with = "serde_bytes")]
+    pub content_lz4: Vec<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -322,20 +356,31 @@ impl BatchCollected {
 
     /// The NDJSON lines of this batch, refusing a size prefix beyond [`MAX_BATCH_CONTENT`].
     pub fn content(&self) -> Result<Vec<u8>, DecodeError> {
-        let prefix: [u8; 4] = self
-            .content_lz4
-            .get(..4)
-            .and_then(|p| p.try_into().ok())
-            .ok_or_else(|| DecodeError::Payload("missing size prefix".into()))?;
-        let size = u32::from_le_bytes(prefix) as usize;
-        if size > MAX_BATCH_CONTENT {
-            return Err(DecodeError::Payload(format!(
-                "declared size {size} exceeds {MAX_BATCH_CONTENT}"
-            )));
-        }
-        lz4_flex::decompress_size_prepended(&self.content_lz4)
-            .map_err(|e| DecodeError::Payload(e.to_string()))
+        decompress_content(&self.content_lz4)
     }
+}
+
+impl PushReceived {
+    /// The NDJSON lines of this part, refusing a size prefix beyond [`MAX_BATCH_CONTENT`].
+    pub fn content(&self) -> Result<Vec<u8>, DecodeError> {
+        decompress_content(&self.content_lz4)
+    }
+}
+
+/// Unpacks size-prefixed LZ4 content without trusting the prefix beyond [`MAX_BATCH_CONTENT`].
+fn decompress_content(content_lz4: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let prefix: [u8; 4] = content_lz4
+        .get(..4)
+        .and_then(|p| p.try_into().ok())
+        .ok_or_else(|| DecodeError::Payload("missing size prefix".into()))?;
+    let size = u32::from_le_bytes(prefix) as usize;
+    if size > MAX_BATCH_CONTENT {
+        return Err(DecodeError::Payload(format!(
+            "declared size {size} exceeds {MAX_BATCH_CONTENT}"
+        )));
+    }
+    lz4_flex::decompress_size_prepended(content_lz4)
+        .map_err(|e| DecodeError::Payload(e.to_string()))
 }
 
 /// How a collection attempt of a window ended.

@@ -6,6 +6,9 @@ pub fn control(tenant: &str) -> String {
 pub fn batch(zone: &str) -> String {
     format!("rl.batch.{zone}")
 }
+pub fn push(zone: &str) -> String {
+    format!("rl.push.{zone}")
+}
 pub fn archive(zone: &str) -> String {
     format!("rl.archive.{zone}")
 }

@@ -269,6 +269,24 @@ fn samples() -> Vec<Envelope> {
                 reason: "GDPR Art. 17 request".into(),
             }),
         ),
+        envelope(
+            24,
+            Some(ZONE),
+            Event::PushEndpointSet(PushEndpointSet {
+                zone_id: ZONE.into(),
+                secret_sha256: sha(0x5e),
+            }),
+        ),
+        envelope(
+            25,
+            Some(ZONE),
+            Event::PushReceived(PushReceived {
+                dataset: "http_requests".into(),
+                records: 2,
+                content_sha256: sha(0xc5),
+                content_lz4: BatchCollected::compress(b"{\"RayID\":\"a\"}\n{\"RayID\":\"b\"}\n"),
+            }),
+        ),
     ]
 }
 

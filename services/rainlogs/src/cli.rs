@@ -187,7 +187,8 @@ impl ServiceName {
     /// Every service of the binary, in start order. A new service is one line here; the rest
     /// (running it, checking its configuration, rebuilding its projections) reads its
     /// descriptor.
-    pub const ALL: [ServiceName; 5] = [
+    pub const ALL: [ServiceName; 6] = [
+        ServiceName(&rainlogs_ingest::SERVICE),
         ServiceName(&rainlogs_collector::SERVICE),
         ServiceName(&rainlogs_archiver::SERVICE),
         ServiceName(&rainlogs_sealer::SERVICE),

@@ -16,7 +16,14 @@ use serde_json::Value;
 /// The oldest NATS server RainLogs accepts: zone leases use per-message TTLs (2.11).
 const MIN_NATS: (u64, u64, u64) = (2, 11, 0);
 
-const SERVICES: [&str; 5] = ["collector", "archiver", "sealer", "reaper", "query-api"];
+const SERVICES: [&str; 6] = [
+    "ingest",
+    "collector",
+    "archiver",
+    "sealer",
+    "reaper",
+    "query-api",
+];
 
 fn repo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -404,14 +411,15 @@ fn compose_services_use_real_commands_keys_and_ports() {
                 .expect("port");
             assert!(
                 container_port == config.api.listen.port()
-                    || container_port == config.telemetry.listen.port(),
+                    || container_port == config.telemetry.listen.port()
+                    || Some(container_port) == config.ingest.listen.map(|l| l.port()),
                 "{origin}: publishes {container_port}, which no listener uses"
             );
         }
     }
     assert_eq!(
-        rainlogs_services, 7,
-        "provision, migrate and the five services"
+        rainlogs_services, 8,
+        "provision, migrate and the six services"
     );
     assert_eq!(
         run_services,
@@ -614,7 +622,8 @@ fn every_service_has_a_container_and_a_nomad_job() {
         for (label, port) in &reserved {
             assert!(
                 *port == u64::from(config.api.listen.port())
-                    || *port == u64::from(config.telemetry.listen.port()),
+                    || *port == u64::from(config.telemetry.listen.port())
+                    || Some(*port) == config.ingest.listen.map(|l| u64::from(l.port())),
                 "{origin}: port {label} = {port}, which no listener uses"
             );
         }

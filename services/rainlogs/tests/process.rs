@@ -109,7 +109,14 @@ async fn all_services_reach_ready_serve_metrics_and_stop_on_sigterm() {
 
     let (status, body) = rainlogs.get("/ready").await.expect("ready");
     assert_eq!(status, 200);
-    for service in ["collector", "archiver", "sealer", "reaper", "query-api"] {
+    for service in [
+        "ingest",
+        "collector",
+        "archiver",
+        "sealer",
+        "reaper",
+        "query-api",
+    ] {
         assert!(
             body.contains(&format!("\"{service}\":\"ready\"")),
             "{service} not ready: {body}"

@@ -734,7 +734,14 @@ async fn the_readme_production_start_runs_and_survives_sigkills() {
     let check = rainlogs(&["config", "check", "--config", config_arg]);
     let report = utf8(&check.stderr);
     assert!(check.status.success(), "config check: {report}");
-    for service in ["collector", "archiver", "sealer", "reaper", "query-api"] {
+    for service in [
+        "ingest",
+        "collector",
+        "archiver",
+        "sealer",
+        "reaper",
+        "query-api",
+    ] {
         assert!(
             report.lines().any(|l| l == format!("{service}: ok")),
             "{service} ok in:\n{report}"

@@ -3,7 +3,7 @@
 use async_nats::jetstream::{consumer, stream};
 
 /// (file name, JSON) of every stream, in dependency-free order.
-const STREAM_FILES: [(&str, &str); 8] = [
+const STREAM_FILES: [(&str, &str); 9] = [
     (
         "RL_CONTROL.json",
         include_str!("../../../../nats/streams/RL_CONTROL.json"),
@@ -11,6 +11,10 @@ const STREAM_FILES: [(&str, &str); 8] = [
     (
         "RL_BATCH.json",
         include_str!("../../../../nats/streams/RL_BATCH.json"),
+    ),
+    (
+        "RL_PUSH.json",
+        include_str!("../../../../nats/streams/RL_PUSH.json"),
     ),
     (
         "RL_ARCHIVE.json",
@@ -56,6 +60,7 @@ const CONSUMER_FILES: [(&str, &str, &str); 2] = [
 
 pub const CONTROL: &str = "RL_CONTROL";
 pub const BATCH: &str = "RL_BATCH";
+pub const PUSH: &str = "RL_PUSH";
 pub const ARCHIVE: &str = "RL_ARCHIVE";
 pub const CHAIN: &str = "RL_CHAIN";
 pub const AUDIT: &str = "RL_AUDIT";

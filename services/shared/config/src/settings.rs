@@ -16,6 +16,7 @@ pub struct Config {
     pub store: StoreSettings,
     pub cloudflare: CloudflareSettings,
     pub api: ApiSettings,
+    pub ingest: IngestSettings,
     pub telemetry: TelemetrySettings,
     pub service: ServiceSettings,
     pub collector: CollectorSettings,
@@ -242,6 +243,30 @@ impl Default for ApiSettings {
 pub enum LogFormat {
     Json,
     Pretty,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// `ingest.listen`: where Cloudflare Logpush pushes (`POST /logpush/v1/<zone>/<dataset>`),
+    /// a listener of its own, apart from the API. Unset: the ingest service takes no pushes.
+    pub listen: Option<SocketAddr>,
+    /// `ingest.max_push_bytes`: the most NDJSON one push may decompress to (Cloudflare's
+    /// `max_upload_bytes` is at most 1 GB); a larger push is refused with 413 before it is stored.
+    pub max_push_bytes: u64,
+    /// `ingest.max_concurrent_pushes`: pushes taken at once; one more is answered 429 and
+    /// Cloudflare retries it.
+    pub max_concurrent_pushes: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            max_push_bytes: 1_000_000_000,
+            max_concurrent_pushes: 64,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

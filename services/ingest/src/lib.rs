@@ -1,0 +1,86 @@
+//! The ingest service: Cloudflare Logpush pushes over HTTP, stored in RL_PUSH (`rl.push.<zone>`)
+//! before they are answered 200. It takes pushes from any zone with a push endpoint
+//! (`ctl.push_endpoint_set`), whichever collector holds the zone; cutting what was pushed into
+//! windows happens downstream.
+
+mod endpoints;
+pub mod metrics;
+pub mod parts;
+mod receive;
+
+use std::sync::Arc;
+
+use poem::{EndpointExt as _, Route, post};
+use rainlogs_runtime::{Config, ConfigCheck, ServiceContext, ServiceDescriptor, ServiceError};
+use rainlogs_telemetry::ServiceState;
+use tokio::sync::Semaphore;
+
+pub use endpoints::PushEndpoints;
+pub use receive::{PART_BYTES, part_id};
+
+use crate::metrics::IngestMetrics;
+use crate::receive::{Ingest, take_push};
+
+pub const NAME: &str = "ingest";
+
+pub const SERVICE: ServiceDescriptor = ServiceDescriptor {
+    name: NAME,
+    summary: "takes Cloudflare Logpush HTTP pushes on ingest.listen and stores them in RL_PUSH \
+              before answering 200; at least once, each part stored once (its id comes from its \
+              content)",
+    run: |ctx| Box::pin(run(ctx)),
+    projections: &[],
+    metrics: metrics::FAMILIES,
+    check_config,
+};
+
+fn check_config(config: &Config, check: &mut ConfigCheck) {
+    let ingest = &config.ingest;
+    if ingest.listen.is_none() {
+        check.note("ingest.listen is not set: Logpush pushes over HTTP are not taken");
+    }
+    if ingest.max_push_bytes < PART_BYTES as u64 {
+        check.problem(format!(
+            "ingest.max_push_bytes = {}: must be at least {PART_BYTES} (one part)",
+            ingest.max_push_bytes
+        ));
+    }
+    if ingest.max_concurrent_pushes == 0 {
+        check.problem("ingest.max_concurrent_pushes must be at least 1");
+    }
+}
+
+pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
+    let settings = ctx.config.ingest.clone();
+    let Some(listen) = settings.listen else {
+        ctx.report(NAME, ServiceState::Ready);
+        ctx.shutdown.cancelled().await;
+        return Ok(());
+    };
+    let endpoints = PushEndpoints::follow(&ctx.bus, ctx.shutdown.clone())
+        .await
+        .map_err(|e| ServiceError::new(NAME, e))?;
+    let ingest = Arc::new(Ingest {
+        bus: ctx.bus.clone(),
+        endpoints,
+        metrics: IngestMetrics::new(&ctx.telemetry.meter(NAME)),
+        max_push_bytes: settings.max_push_bytes,
+        pushes: Semaphore::new(settings.max_concurrent_pushes.max(1)),
+    });
+    let app = Route::new()
+        .at("/logpush/v1/:zone/:dataset", post(take_push))
+        .data(ingest);
+    let listener = poem::listener::TcpListener::bind(listen);
+    tracing::info!(%listen, "ingest listening for Logpush pushes");
+    ctx.report(NAME, ServiceState::Ready);
+    let shutdown = ctx.shutdown.clone();
+    let served = poem::Server::new(listener)
+        .run_with_graceful_shutdown(
+            app,
+            async move { shutdown.cancelled().await },
+            Some(ctx.config.service.shutdown_timeout),
+        )
+        .await;
+    ctx.report(NAME, ServiceState::Stopping);
+    served.map_err(|e| ServiceError::new(NAME, format!("ingest.listen {listen}: {e}")))
+}
