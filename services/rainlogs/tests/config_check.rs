@@ -276,8 +276,9 @@ fn secrets_generate_writes_private_files_whose_lines_config_check_accepts() {
     );
     assert!(check.status.success(), "{}", stderr(&check));
     assert!(
-        stderr(&check)
-            .contains("configuration is valid for ingest, collector, archiver, sealer, reaper, query-api"),
+        stderr(&check).contains(
+            "configuration is valid for ingest, collector, archiver, sealer, reaper, query-api"
+        ),
         "{}",
         stderr(&check)
     );
@@ -475,8 +476,9 @@ fn the_deploy_example_passes_config_check_for_every_service() {
     );
     assert!(check.status.success(), "{}", stderr(&check));
     assert!(
-        stderr(&check)
-            .contains("configuration is valid for ingest, collector, archiver, sealer, reaper, query-api"),
+        stderr(&check).contains(
+            "configuration is valid for ingest, collector, archiver, sealer, reaper, query-api"
+        ),
         "{}",
         stderr(&check)
     );
