@@ -101,28 +101,33 @@ impl Stack {
 
     /// Every NDJSON line stored in `rl.push.<zone>`, in stream order, and the number of parts.
     async fn stored(&self) -> (Vec<String>, usize) {
-        let mut stream = self
+        self.stored_for(ZONE).await
+    }
+
+    async fn stored_for(&self, zone: &str) -> (Vec<String>, usize) {
+        let stream = self
             .bus
             .js
             .get_stream(definitions::PUSH)
             .await
             .expect("RL_PUSH");
-        let count = stream.info().await.expect("info").state.messages;
-        if count == 0 {
-            return (Vec::new(), 0);
-        }
         let consumer = stream
             .create_consumer(pull::OrderedConfig {
                 deliver_policy: DeliverPolicy::All,
-                filter_subject: subjects::push(ZONE),
+                filter_subject: subjects::push(zone),
                 ..Default::default()
             })
             .await
             .expect("consumer");
         let mut messages = consumer.messages().await.expect("messages");
-        let mut lines = Vec::new();
-        for _ in 0..count {
-            let message = messages.next().await.expect("message").expect("message");
+        let (mut lines, mut parts) = (Vec::new(), 0);
+        // The subject's last message says nothing is pending after it; a subject without
+        // messages delivers nothing at all.
+        while let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_secs(1), messages.next()).await
+        {
+            let message = message.expect("message");
+            let pending = message.info().expect("info").pending;
             let envelope = Envelope::from_cbor(&message.payload).expect("envelope");
             assert_eq!(envelope.tenant, "acme");
             let Event::PushReceived(part) = envelope.event else {
@@ -133,8 +138,12 @@ impl Stack {
             let text = String::from_utf8(content).expect("utf-8");
             assert_eq!(text.lines().count(), part.records as usize);
             lines.extend(text.lines().map(str::to_owned));
+            parts += 1;
+            if pending == 0 {
+                break;
+            }
         }
-        (lines, count as usize)
+        (lines, parts)
     }
 
     async fn stop(self) {
@@ -319,5 +328,166 @@ async fn with_jetstream_away_a_push_is_answered_503_and_stored_once_it_is_back()
     )
     .await;
     assert_eq!(stack.stored().await.0, pushed);
+    stack.stop().await;
+}
+
+const SOVEREIGN: &str = "4c3f2e1d0a9b8c7d6e5f4a3b2c1d0e9f";
+const CLOUDFLARE_TOKEN: &str = "cfut_full_access_token_0000000000000000";
+
+/// The simulator's Logpush pushes into the ingest endpoint as Cloudflare would: the destination
+/// check, gzip batches with the `header_Authorization` secret, and the faults it injects
+/// (duplicates, reordering, a batch dropped after its retries). What is stored is the truth of
+/// the pushed seconds minus exactly what the simulator reports dropped, each record once.
+#[tokio::test]
+async fn what_cloudflare_pushes_is_stored_once_minus_exactly_what_it_dropped() {
+    use cf_sim::{ClockStart, DeliveryStatus, EndpointKind, Fault, FaultKind, SimOptions};
+
+    let stack = Stack::start(|_| {}).await;
+    let secret = "sovereign-push-secret-0123456789abcdef";
+    let envelope = Envelope::new(
+        "acme",
+        Some(SOVEREIGN.into()),
+        Actor::service("test"),
+        Event::PushEndpointSet(PushEndpointSet {
+            zone_id: SOVEREIGN.into(),
+            secret_sha256: Sha256::digest(secret.as_bytes()).to_vec(),
+        }),
+    );
+    stack
+        .bus
+        .publish(&subjects::control("acme"), &envelope)
+        .await
+        .expect("endpoint");
+    let mut scenario = cf_sim::Scenario::example();
+    scenario.limits.per_ip_per_sec = 0;
+    let t0 = time::macros::datetime!(2026-01-15 12:00 UTC);
+    let sim = cf_sim::Simulator::start(
+        scenario,
+        SimOptions {
+            clock: Some(ClockStart::FrozenAt(t0)),
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    for kind in [
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::Reorder,
+        FaultKind::DropBatch,
+    ] {
+        sim.inject(Fault::on_zone(
+            SOVEREIGN,
+            EndpointKind::LogpushPush,
+            1,
+            kind,
+        ));
+    }
+    let destination = format!(
+        "http://{}/logpush/v1/{SOVEREIGN}/http_requests?header_Authorization=Bearer%20{secret}",
+        stack.base.trim_start_matches("http://")
+    );
+    // Ingest must know the endpoint before Cloudflare's destination check arrives.
+    rainlogs_testkit::wait_for(
+        "the endpoint to reach ingest",
+        Duration::from_secs(10),
+        async || {
+            let check = stack
+                .http
+                .post(format!(
+                    "{}/logpush/v1/{SOVEREIGN}/http_requests",
+                    stack.base
+                ))
+                .bearer_auth(secret)
+                .body(gzip(&["{\"content\":\"tests\"}".to_owned()]))
+                .send()
+                .await
+                .expect("check");
+            check.status() == 200
+        },
+    )
+    .await;
+    let created = reqwest::Client::new()
+        .post(format!("{}/zones/{SOVEREIGN}/logpush/jobs", sim.base_url()))
+        .bearer_auth(CLOUDFLARE_TOKEN)
+        .json(&serde_json::json!({
+            "name": "rainlogs",
+            "dataset": "http_requests",
+            "enabled": true,
+            "destination_conf": destination,
+            "output_options": {
+                "field_names": ["ClientIP", "EdgeStartTimestamp", "RayID"],
+                "timestamp_format": "unixnano"
+            },
+        }))
+        .send()
+        .await
+        .expect("create job");
+    let status = created.status();
+    let body: serde_json::Value = created.json().await.expect("job");
+    assert_eq!(status, 200, "{body}");
+
+    // Five minutes of traffic (10 records/s), pushed in 30 s batches.
+    sim.advance(Duration::from_secs(300));
+    let settled = |deliveries: &[cf_sim::LogpushDelivery]| {
+        deliveries.len() >= 9
+            && deliveries
+                .iter()
+                .all(|d| d.status != DeliveryStatus::Pending)
+            && deliveries.iter().any(|d| d.duplicates_sent > 0)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !settled(&sim.logpush_deliveries(SOVEREIGN)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "batches not settled: {:#?}",
+            sim.logpush_deliveries(SOVEREIGN)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deliveries = sim.logpush_deliveries(SOVEREIGN);
+    let dropped = sim.logpush_dropped_lines(SOVEREIGN, None);
+    assert!(
+        !dropped.is_empty(),
+        "one batch was dropped: {deliveries:#?}"
+    );
+    let first = deliveries
+        .iter()
+        .map(|d| d.first_second)
+        .min()
+        .expect("batches");
+    let last = deliveries
+        .iter()
+        .map(|d| d.last_second)
+        .max()
+        .expect("batches");
+    let mut query = cf_sim::TruthQuery::http(
+        SOVEREIGN,
+        time::OffsetDateTime::from_unix_timestamp(first).expect("time"),
+        time::OffsetDateTime::from_unix_timestamp(last + 1).expect("time"),
+    );
+    query.fields = Some(vec![
+        "ClientIP".into(),
+        "EdgeStartTimestamp".into(),
+        "RayID".into(),
+    ]);
+    let truth = sim.truth(&query).expect("truth");
+    let dropped: std::collections::BTreeSet<&str> = dropped.iter().map(|l| l.trim_end()).collect();
+    let mut expected: Vec<&str> = truth
+        .iter()
+        .map(|l| l.trim_end())
+        .filter(|l| !dropped.contains(l))
+        .collect();
+    expected.sort_unstable();
+
+    let (mut stored, _) = stack.stored_for(SOVEREIGN).await;
+    let total = stored.len();
+    stored.sort_unstable();
+    stored.dedup();
+    assert_eq!(total, stored.len(), "a duplicated batch is stored once");
+    assert_eq!(
+        stored, expected,
+        "stored = truth of the pushed seconds minus what Cloudflare dropped"
+    );
+    sim.shutdown().await;
     stack.stop().await;
 }
