@@ -9,6 +9,7 @@ pub mod parts;
 mod receive;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use poem::{EndpointExt as _, Route, post};
 use rainlogs_runtime::{Config, ConfigCheck, ServiceContext, ServiceDescriptor, ServiceError};
@@ -65,22 +66,30 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         endpoints,
         metrics: IngestMetrics::new(&ctx.telemetry.meter(NAME)),
         max_push_bytes: settings.max_push_bytes,
+        body_timeout: settings.body_timeout,
         pushes: Semaphore::new(settings.max_concurrent_pushes.max(1)),
     });
     let app = Route::new()
         .at("/logpush/v1/:zone/:dataset", post(take_push))
         .data(ingest);
-    let listener = poem::listener::TcpListener::bind(listen);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| ServiceError::new(NAME, format!("ingest.listen {listen}: {e}")))?;
     tracing::info!(%listen, "ingest listening for Logpush pushes");
     ctx.report(NAME, ServiceState::Ready);
-    let shutdown = ctx.shutdown.clone();
-    let served = poem::Server::new(listener)
-        .run_with_graceful_shutdown(
-            app,
-            async move { shutdown.cancelled().await },
-            Some(ctx.config.service.shutdown_timeout),
-        )
-        .await;
+    let limits = rainlogs_http::ConnectionLimits {
+        header_timeout: settings.body_timeout.min(Duration::from_secs(10)),
+        body_timeout: settings.body_timeout,
+        ..rainlogs_http::ConnectionLimits::default()
+    };
+    let served = rainlogs_http::serve(
+        listener,
+        app,
+        limits,
+        ctx.shutdown.clone(),
+        ctx.config.service.shutdown_timeout,
+    )
+    .await;
     ctx.report(NAME, ServiceState::Stopping);
     served.map_err(|e| ServiceError::new(NAME, format!("ingest.listen {listen}: {e}")))
 }

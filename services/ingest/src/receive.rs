@@ -14,7 +14,7 @@
 
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use flate2::write::MultiGzDecoder;
 use futures::StreamExt as _;
@@ -40,6 +40,9 @@ pub struct Ingest {
     pub endpoints: PushEndpoints,
     pub metrics: IngestMetrics,
     pub max_push_bytes: u64,
+    /// A body that sends nothing for this long is dropped (408), so a stalled or slow-loris
+    /// upload does not hold a push slot.
+    pub body_timeout: Duration,
     pub pushes: Semaphore,
 }
 
@@ -55,6 +58,7 @@ enum Answer {
     NotFound(&'static str),
     Refused(Refusal),
     Corrupt(String),
+    Stalled(Duration),
     Busy,
     Unavailable(String),
 }
@@ -110,10 +114,12 @@ async fn answer(
     let mut decoder = Decoder::Undecided(Vec::new());
     let mut chunks = body.into_bytes_stream();
     let mut full = Vec::new();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(e) => return Answer::Corrupt(format!("the body could not be read: {e}")),
+    loop {
+        let chunk = match tokio::time::timeout(ingest.body_timeout, chunks.next()).await {
+            Err(_) => return Answer::Stalled(ingest.body_timeout),
+            Ok(None) => break,
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(Some(Err(e))) => return Answer::Corrupt(format!("the body could not be read: {e}")),
         };
         let plain = match decoder.feed(&chunk) {
             Ok(plain) => plain,
@@ -210,6 +216,13 @@ fn respond(zone: &str, answer: Answer) -> (&'static str, Response) {
                 text(StatusCode::BAD_REQUEST, format!("{reason}\n")),
             )
         }
+        Answer::Stalled(timeout) => (
+            "refused",
+            text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body sent nothing for {} s\n", timeout.as_secs_f64()),
+            ),
+        ),
         Answer::Busy => {
             let mut response = text(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -491,3 +491,47 @@ async fn what_cloudflare_pushes_is_stored_once_minus_exactly_what_it_dropped() {
     sim.shutdown().await;
     stack.stop().await;
 }
+
+/// A push whose body stalls is dropped with 408 once `ingest.body_timeout` passes, stores
+/// nothing, and frees its slot.
+#[tokio::test]
+async fn a_stalled_push_is_dropped_after_the_body_timeout_and_stores_nothing() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let stack = Stack::start(|config| {
+        config.ingest.body_timeout = Duration::from_secs(1);
+        config.ingest.max_concurrent_pushes = 1;
+    })
+    .await;
+    let body = gzip(&records(0, 100));
+    let mut stalled = tokio::net::TcpStream::connect(stack.base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /logpush/v1/{ZONE}/http_requests HTTP/1.1\r\nHost: ingest\r\n\
+         Authorization: Bearer {SECRET}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stalled.write_all(head.as_bytes()).await.expect("head");
+    stalled
+        .write_all(&body[..body.len() / 2])
+        .await
+        .expect("half the body");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut answer))
+        .await
+        .expect("answered within the timeout");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        read.is_ok() && answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    let (status, _) = stack.push("http_requests", SECRET, body).await;
+    assert_eq!(status, 200, "the slot was freed");
+    assert_eq!(
+        stack.stored().await.0,
+        records(0, 100),
+        "only the whole push"
+    );
+    stack.stop().await;
+}

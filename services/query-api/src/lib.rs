@@ -30,7 +30,6 @@ mod rate_limit;
 mod read_cache;
 mod request;
 mod routes;
-mod server;
 mod state;
 mod storage_status;
 mod tenants;
@@ -51,8 +50,8 @@ pub use error::ErrorBody;
 pub use projections::{
     AuditProjection, ChainProjection, ControlProjection, LegalHoldListProjection,
 };
+pub use rainlogs_http::ConnectionLimits;
 pub use rate_limit::Rate;
-pub use server::ConnectionLimits;
 pub use state::{ApiOptions, Quotas};
 pub use tenants::{CreatedTenant, TenantError, create_tenant};
 
@@ -155,7 +154,7 @@ pub async fn run_with(ctx: ServiceContext, options: ApiOptions) -> Result<(), Se
     let listener = tokio::net::TcpListener::bind(ctx.config.api.listen)
         .await
         .map_err(|e| err(&format!("api.listen {}: {e}", ctx.config.api.listen)))?;
-    let server = server::serve(
+    let server = rainlogs_http::serve(
         listener,
         app::app(state.clone()),
         state.options.connections,

@@ -58,7 +58,7 @@ pub struct ApiOptions {
     /// How often erased tenants' logs still without an erasure entry are requested again.
     pub erasure_record_retry: Duration,
     /// Connection cap and read timeouts of the listener.
-    pub connections: crate::server::ConnectionLimits,
+    pub connections: rainlogs_http::ConnectionLimits,
     /// How long zone health reuses what it read of the processes' storage status
     /// (`RL_STORE_STATUS`).
     pub storage_status_cache: Duration,
@@ -81,7 +81,7 @@ impl Default for ApiOptions {
             key_cache_ttl: crate::key_cache::DEFAULT_TTL,
             retention: rainlogs_config::RetentionSettings::default(),
             erasure_record_retry: Duration::from_secs(600),
-            connections: crate::server::ConnectionLimits::default(),
+            connections: rainlogs_http::ConnectionLimits::default(),
             storage_status_cache: Duration::from_secs(5),
         }
     }

@@ -257,6 +257,10 @@ pub struct IngestSettings {
     /// `ingest.max_concurrent_pushes`: pushes taken at once; one more is answered 429 and
     /// Cloudflare retries it.
     pub max_concurrent_pushes: usize,
+    /// `ingest.body_timeout`: a push whose body sends nothing for this long is dropped (408),
+    /// and so is a request whose head takes longer; Cloudflare retries it.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
 impl Default for IngestSettings {
@@ -265,6 +269,7 @@ impl Default for IngestSettings {
             listen: None,
             max_push_bytes: 1_000_000_000,
             max_concurrent_pushes: 64,
+            body_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -1,12 +1,12 @@
-//! The HTTP/1.1 listener of the API, with the limits a public port needs against slow and
-//! heavy clients. poem's own server exposes none of hyper's timeouts, so connections are
-//! served here with hyper directly and handed to the poem application:
+//! The HTTP/1.1 listener of a public port (the API, the Logpush ingest endpoint), with the limits
+//! it needs against slow and heavy clients. poem's own server exposes none of hyper's timeouts,
+//! so connections are served here with hyper directly and handed to the poem application:
 //!
 //! - at most [`ConnectionLimits::max_connections`] at once; one more is closed at accept;
 //! - the request head must arrive within `header_timeout` (slow headers), which also closes a
 //!   keep-alive connection that sends nothing;
-//! - the body must arrive within `body_timeout` (enforced by the edge middleware, which reads
-//!   it whole: every body this API takes is small JSON).
+//! - the body must arrive within `body_timeout`, which the application enforces as it reads
+//!   (the API reads small JSON bodies whole; the ingest endpoint streams large ones).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -75,7 +75,7 @@ where
             tracing::warn!(
                 %peer,
                 max = limits.max_connections,
-                "connection refused: the API's connection limit is reached"
+                "connection refused: the listener's connection limit is reached"
             );
             drop(stream);
             continue;
@@ -92,7 +92,7 @@ where
         .await
         .is_err()
     {
-        tracing::warn!("API connections still open after the shutdown timeout were dropped");
+        tracing::warn!("connections still open after the shutdown timeout were dropped");
     }
     Ok(())
 }
