@@ -2,9 +2,13 @@
 //! that failed, how long a close takes, and how many windows are open (batches held, no close
 //! yet).
 
+use std::time::Duration;
+
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 use rainlogs_telemetry::{MetricFamily, MetricUnit};
+
+use crate::close::CloseOutcome;
 
 pub const WINDOWS: MetricFamily = MetricFamily::counter(
     "rainlogs_archiver_windows",
@@ -63,40 +67,39 @@ impl ArchiverMetrics {
         }
     }
 
-    /// `outcome`: `stored`, `empty`, `gap`, or for a close that did not publish, `not_ready`,
-    /// `retry` or `failed`.
-    pub fn closed(
-        &self,
-        zone: &str,
-        dataset: &str,
-        outcome: &'static str,
-        stored: u64,
-        seconds: f64,
-    ) {
-        let zone = KeyValue::new("zone", zone.to_owned());
-        let dataset = KeyValue::new("dataset", dataset.to_owned());
-        match outcome {
-            "stored" | "empty" | "gap" => {
-                self.windows.add(
-                    1,
-                    &[
-                        zone.clone(),
-                        dataset.clone(),
-                        KeyValue::new("outcome", outcome),
-                    ],
-                );
-                if stored > 0 {
-                    self.stored.add(stored, &[zone, dataset]);
+    /// One close of the window, whatever became of it.
+    pub fn closed(&self, zone: &str, dataset: &str, outcome: &CloseOutcome, took: Duration) {
+        let [zone, dataset] = [
+            KeyValue::new("zone", zone.to_owned()),
+            KeyValue::new("dataset", dataset.to_owned()),
+        ];
+        let label = match outcome {
+            CloseOutcome::Published {
+                outcome,
+                stored_bytes,
+            } => {
+                if *stored_bytes > 0 {
+                    self.stored
+                        .add(*stored_bytes, &[zone.clone(), dataset.clone()]);
                 }
+                self.windows
+                    .add(1, &[zone, dataset, KeyValue::new("outcome", *outcome)]);
+                *outcome
             }
-            "retry" | "failed" => {
+            CloseOutcome::NotReady { .. } => "not_ready",
+            CloseOutcome::Retry { .. } | CloseOutcome::Failed { .. } => {
+                let kind = if matches!(outcome, CloseOutcome::Retry { .. }) {
+                    "retry"
+                } else {
+                    "failed"
+                };
                 self.close_failures
-                    .add(1, &[zone, dataset, KeyValue::new("kind", outcome)]);
+                    .add(1, &[zone, dataset, KeyValue::new("kind", kind)]);
+                kind
             }
-            _ => {}
-        }
+        };
         self.close_duration
-            .record(seconds, &[KeyValue::new("outcome", outcome)]);
+            .record(took.as_secs_f64(), &[KeyValue::new("outcome", label)]);
     }
 
     pub fn open_windows(&self, windows: usize) {

@@ -83,13 +83,10 @@ impl Archiver {
         // Every policy must be known before the first window is archived with one.
         let mut control = control_feed(&bus).await.map_err(|e| setup(&e))?;
         let mut retention = RetentionPolicies::new(settings.retention);
-        while !control.caught_up() {
-            match control.next().await {
-                Some(Ok(event)) => retention.apply(&event),
-                Some(Err(e)) => tracing::error!(error = %e, "undecodable control event"),
-                None => return Err(setup(&"the control stream ended")),
-            }
-        }
+        control
+            .catch_up(|event| retention.apply(event))
+            .await
+            .map_err(|e| setup(&e))?;
         Ok(Self {
             ctx: Arc::new(CloseContext {
                 bus,
@@ -346,17 +343,7 @@ impl State {
                 (Settlement::Failed, Duration::ZERO)
             }
         };
-        let (label, stored) = match outcome {
-            CloseOutcome::Published {
-                outcome,
-                stored_bytes,
-            } => (outcome, stored_bytes),
-            CloseOutcome::NotReady { .. } => ("not_ready", 0),
-            CloseOutcome::Retry { .. } => ("retry", 0),
-            CloseOutcome::Failed { .. } => ("failed", 0),
-        };
-        self.metrics
-            .closed(&key.zone, &key.dataset, label, stored, took.as_secs_f64());
+        self.metrics.closed(&key.zone, &key.dataset, &outcome, took);
         let replies = self.tracker.settle(key, settlement, Instant::now());
         for reply in replies.ack {
             self.send(reply, AckKind::Ack).await;

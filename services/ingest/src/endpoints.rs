@@ -32,13 +32,7 @@ impl PushEndpoints {
     ) -> Result<Self, rainlogs_bus::async_nats::Error> {
         let endpoints = Self::default();
         let mut feed = control_feed(bus).await?;
-        while !feed.caught_up() {
-            match feed.next().await {
-                Some(Ok(event)) => endpoints.apply(&event),
-                Some(Err(e)) => tracing::error!(error = %e, "undecodable control event"),
-                None => return Err("the control stream ended".into()),
-            }
-        }
+        feed.catch_up(|event| endpoints.apply(event)).await?;
         let following = endpoints.clone();
         tokio::spawn(async move {
             loop {

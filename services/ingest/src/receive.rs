@@ -21,7 +21,7 @@ use futures::StreamExt as _;
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
-use rainlogs_bus::{Bus, PublishError};
+use rainlogs_bus::Bus;
 use rainlogs_schemas::events::{BatchCollected, PushReceived};
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use sha2::{Digest, Sha256};
@@ -110,60 +110,51 @@ async fn answer(
         dataset,
         new_parts: 0,
     };
-    let mut cutter = Cutter::new(dataset, PART_BYTES, ingest.max_push_bytes);
+    match take_body(ingest, &mut store, body).await {
+        Ok(answer) | Err(answer) => answer,
+    }
+}
+
+/// Reads, decompresses, cuts and stores the body; the error is the answer that ends it early.
+async fn take_body(
+    ingest: &Ingest,
+    store: &mut PartStore<'_>,
+    body: Body,
+) -> Result<Answer, Answer> {
+    let mut cutter = Cutter::new(store.dataset, PART_BYTES, ingest.max_push_bytes);
     let mut decoder = Decoder::Undecided(Vec::new());
     let mut chunks = body.into_bytes_stream();
-    let mut full = Vec::new();
     loop {
         let chunk = match tokio::time::timeout(ingest.body_timeout, chunks.next()).await {
-            Err(_) => return Answer::Stalled(ingest.body_timeout),
+            Err(_) => return Err(Answer::Stalled(ingest.body_timeout)),
             Ok(None) => break,
-            Ok(Some(Ok(chunk))) => chunk,
-            Ok(Some(Err(e))) => return Answer::Corrupt(format!("the body could not be read: {e}")),
-        };
-        let plain = match decoder.feed(&chunk) {
-            Ok(plain) => plain,
-            Err(e) => return Answer::Corrupt(e),
-        };
-        if let Err(refusal) = cutter.push(&plain, &mut full) {
-            return Answer::Refused(refusal);
-        }
-        for part in full.drain(..) {
-            if let Err(e) = store.part(part).await {
-                return Answer::Unavailable(e.to_string());
+            Ok(Some(chunk)) => {
+                chunk.map_err(|e| Answer::Corrupt(format!("the body could not be read: {e}")))?
             }
-        }
+        };
+        let plain = decoder.feed(&chunk).map_err(Answer::Corrupt)?;
+        store.cut(&mut cutter, &plain).await?;
     }
-    let plain = match decoder.finish() {
-        Ok(plain) => plain,
-        Err(e) => return Answer::Corrupt(e),
-    };
-    if let Err(refusal) = cutter.push(&plain, &mut full) {
-        return Answer::Refused(refusal);
-    }
+    let plain = decoder.finish().map_err(Answer::Corrupt)?;
+    store.cut(&mut cutter, &plain).await?;
     let total = cutter.total();
-    let (last, held) = match cutter.finish() {
-        Ok(finished) => finished,
-        Err(refusal) => return Answer::Refused(refusal),
-    };
-    for part in full.drain(..).chain(last) {
-        if let Err(e) = store.part(part).await {
-            return Answer::Unavailable(e.to_string());
-        }
+    let (last, held) = cutter.finish().map_err(Answer::Refused)?;
+    if let Some(last) = last {
+        store.part(last).await?;
     }
-    match held {
+    Ok(match held {
         Held::DestinationCheck => Answer::Check,
         Held::Records(records) => {
             ingest
                 .metrics
-                .stored(zone, dataset.as_str(), records, total);
+                .stored(store.zone, store.dataset.as_str(), records, total);
             Answer::Stored {
                 records,
                 bytes: total,
                 new_parts: store.new_parts,
             }
         }
-    }
+    })
 }
 
 fn respond(zone: &str, answer: Answer) -> (&'static str, Response) {
@@ -309,7 +300,17 @@ struct PartStore<'a> {
 }
 
 impl PartStore<'_> {
-    async fn part(&mut self, part: Part) -> Result<(), PublishError> {
+    /// Cuts `plain` and stores the parts it fills.
+    async fn cut(&mut self, cutter: &mut Cutter, plain: &[u8]) -> Result<(), Answer> {
+        let mut full = Vec::new();
+        cutter.push(plain, &mut full).map_err(Answer::Refused)?;
+        for part in full {
+            self.part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn part(&mut self, part: Part) -> Result<(), Answer> {
         let content_sha256: [u8; 32] = Sha256::digest(&part.content).into();
         let mut envelope = Envelope::new(
             self.tenant,
@@ -326,7 +327,8 @@ impl PartStore<'_> {
         let published = self
             .bus
             .publish(&subjects::push(self.zone), &envelope)
-            .await?;
+            .await
+            .map_err(|e| Answer::Unavailable(e.to_string()))?;
         if !published.duplicate {
             self.new_parts += 1;
         }

@@ -8,6 +8,11 @@ use rainlogs_schemas::{DecodeError, Envelope};
 
 use crate::{Bus, definitions};
 
+/// The control stream is gone (deleted, or the connection closed for good).
+#[derive(Debug, thiserror::Error)]
+#[error("the control stream ended")]
+pub struct StreamEnded;
+
 /// The control events, oldest first, then new ones as they are published.
 pub struct ControlFeed {
     messages: pull::Ordered,
@@ -35,6 +40,19 @@ impl ControlFeed {
     /// Whether every event that was in the stream has been returned.
     pub fn caught_up(&self) -> bool {
         self.backlog == 0
+    }
+
+    /// Hands every event already in the stream to `apply`, in order; undecodable ones are
+    /// logged and skipped. Errs when the stream is gone.
+    pub async fn catch_up(&mut self, mut apply: impl FnMut(&Envelope)) -> Result<(), StreamEnded> {
+        while !self.caught_up() {
+            match self.next().await {
+                Some(Ok(event)) => apply(&event),
+                Some(Err(e)) => tracing::error!(error = %e, "undecodable control event"),
+                None => return Err(StreamEnded),
+            }
+        }
+        Ok(())
     }
 
     /// The next control event (or why it cannot be decoded), waiting for one when caught up;

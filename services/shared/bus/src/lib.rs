@@ -16,7 +16,7 @@ mod trace_context;
 
 pub use async_nats;
 pub use connect::{Bus, ConnectError, MIN_SERVER_VERSION, connect, connect_any, server_addrs};
-pub use control::{ControlFeed, control_feed};
+pub use control::{ControlFeed, StreamEnded, control_feed};
 pub use erase::{EraseError, erase_control_events};
 pub use provision::{Drift, ProvisionError, StreamReport, StreamStatus, check, provision};
 pub use publish::{PublishError, Published};

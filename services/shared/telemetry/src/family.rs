@@ -1,7 +1,7 @@
 //! A metric family as a value: the instrument is built from it, the service descriptor lists it,
 //! the operations doc prints it, and a test finds it on `/metrics`. One name, one help text.
 
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, InstrumentBuilder, Meter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
@@ -110,40 +110,33 @@ impl MetricFamily {
         name
     }
 
+    /// The builder with the family's help and unit.
+    fn described<'a, T>(&self, builder: InstrumentBuilder<'a, T>) -> InstrumentBuilder<'a, T> {
+        let builder = builder.with_description(self.help);
+        match self.unit.ucum() {
+            Some(unit) => builder.with_unit(unit),
+            None => builder,
+        }
+    }
+
     pub fn u64_counter(&self, meter: &Meter) -> Counter<u64> {
         debug_assert_eq!(self.kind, MetricKind::Counter, "{}", self.name);
-        let builder = meter.u64_counter(self.name).with_description(self.help);
-        match self.unit.ucum() {
-            Some(unit) => builder.with_unit(unit).build(),
-            None => builder.build(),
-        }
+        self.described(meter.u64_counter(self.name)).build()
     }
 
     pub fn u64_gauge(&self, meter: &Meter) -> Gauge<u64> {
         debug_assert_eq!(self.kind, MetricKind::Gauge, "{}", self.name);
-        let builder = meter.u64_gauge(self.name).with_description(self.help);
-        match self.unit.ucum() {
-            Some(unit) => builder.with_unit(unit).build(),
-            None => builder.build(),
-        }
+        self.described(meter.u64_gauge(self.name)).build()
     }
 
     pub fn i64_gauge(&self, meter: &Meter) -> Gauge<i64> {
         debug_assert_eq!(self.kind, MetricKind::Gauge, "{}", self.name);
-        let builder = meter.i64_gauge(self.name).with_description(self.help);
-        match self.unit.ucum() {
-            Some(unit) => builder.with_unit(unit).build(),
-            None => builder.build(),
-        }
+        self.described(meter.i64_gauge(self.name)).build()
     }
 
     pub fn f64_gauge(&self, meter: &Meter) -> Gauge<f64> {
         debug_assert_eq!(self.kind, MetricKind::Gauge, "{}", self.name);
-        let builder = meter.f64_gauge(self.name).with_description(self.help);
-        match self.unit.ucum() {
-            Some(unit) => builder.with_unit(unit).build(),
-            None => builder.build(),
-        }
+        self.described(meter.f64_gauge(self.name)).build()
     }
 
     /// A histogram of durations in seconds, with buckets from 1 ms to 2 min: the default

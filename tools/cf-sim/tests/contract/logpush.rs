@@ -179,6 +179,14 @@ pub async fn get_job(sim: &RunningSim, zone: &str, id: u64) -> Value {
     body["result"].clone()
 }
 
+/// A job on the Enterprise zone pushing to `path` of the receiver, created with the defaults.
+pub async fn pushing_job(sim: &RunningSim, receiver: &Receiver, path: &str) -> u64 {
+    let destination = format!("{}{path}", receiver.base);
+    let (status, body) = create_job(sim, ENTERPRISE, job_body(&destination, json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    job_id(&body)
+}
+
 pub fn job_id(body: &Value) -> u64 {
     body["result"]["id"].as_u64().expect("numeric job id")
 }
@@ -734,14 +742,7 @@ async fn failed_pushes_are_retried_with_backoff() {
     let sim = start().await;
     let receiver = Receiver::start().await;
     let t0 = T0.unix_timestamp();
-    let (status, body) = create_job(
-        &sim,
-        ENTERPRISE,
-        job_body(&format!("{}/retry", receiver.base), json!({})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let id = job_id(&body);
+    let id = pushing_job(&sim, &receiver, "/retry").await;
     receiver.answer(503);
 
     sim.advance(secs(31));
@@ -796,14 +797,7 @@ async fn batches_are_dropped_after_the_retry_budget() {
     let sim = start_with(scenario).await;
     let receiver = Receiver::start().await;
     let t0 = T0.unix_timestamp();
-    let (status, body) = create_job(
-        &sim,
-        ENTERPRISE,
-        job_body(&format!("{}/drop", receiver.base), json!({})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let id = job_id(&body);
+    let id = pushing_job(&sim, &receiver, "/drop").await;
     receiver.answer(503);
     sim.advance(secs(30));
     wait_deliveries(&sim, ENTERPRISE, "attempt 1", |d| {
@@ -923,14 +917,7 @@ async fn push_faults_duplicate_reorder_delay_and_drop() {
     let sim = start().await;
     let receiver = Receiver::start().await;
     let t0 = T0.unix_timestamp();
-    let (status, body) = create_job(
-        &sim,
-        ENTERPRISE,
-        job_body(&format!("{}/faults", receiver.base), json!({})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let id = job_id(&body);
+    let id = pushing_job(&sim, &receiver, "/faults").await;
     let push_fault = |kind| Fault::on_zone(ENTERPRISE, EndpointKind::LogpushPush, 1, kind);
     // An `any` fault of the API kinds never touches a push.
     sim.inject(Fault::on_zone(
