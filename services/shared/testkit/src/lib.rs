@@ -329,7 +329,8 @@ fn free_port_block(count: u16) -> u16 {
     panic!("no block of {count} free ports");
 }
 
-/// Waits until an HTTP server answers on the port (any status: S3 refuses anonymous requests).
+/// Waits until an HTTP server answers on the port with anything but a 5xx (S3 refuses anonymous
+/// requests with a 4xx once it serves; a SeaweedFS whose filer is still starting answers 500).
 fn wait_for_http(port: u16, timeout: Duration) -> bool {
     use std::io::{Read, Write};
     let deadline = Instant::now() + timeout;
@@ -340,6 +341,7 @@ fn wait_for_http(port: u16, timeout: Duration) -> bool {
             if stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok()
                 && stream.read_exact(&mut answer).is_ok()
                 && answer.starts_with(b"HTTP/1.")
+                && answer[9] != b'5'
             {
                 return true;
             }
