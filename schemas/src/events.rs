@@ -27,6 +27,9 @@ pub enum Method {
     InstantLogs,
     /// Sampled security events (Pro/Free).
     Graphql,
+    /// Complete: Cloudflare pushes every record to RainLogs' ingest endpoint (every plan,
+    /// and the only complete source for an EU-only metadata boundary).
+    LogpushHttp,
 }
 
 impl Method {
@@ -36,12 +39,20 @@ impl Method {
             Self::Logpull => "logpull",
             Self::InstantLogs => "instant_logs",
             Self::Graphql => "graphql",
+            Self::LogpushHttp => "logpush_http",
         }
     }
 
+    pub const ALL: [Self; 4] = [
+        Self::Logpull,
+        Self::InstantLogs,
+        Self::Graphql,
+        Self::LogpushHttp,
+    ];
+
     /// The method named by [`Method::as_str`].
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Logpull, Self::InstantLogs, Self::Graphql]
+        Self::ALL
             .into_iter()
             .find(|method| method.as_str() == name)
     }
@@ -52,6 +63,7 @@ impl Method {
             Self::Logpull => "Logpull",
             Self::InstantLogs => "Instant Logs",
             Self::Graphql => "GraphQL security events",
+            Self::LogpushHttp => "Logpush",
         }
     }
 }
@@ -343,6 +355,9 @@ pub struct BatchCollected {
     /// reach, so the window can be closed there instead of being lost whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_until: Option<i64>,
+    /// A batch of a `late` attempt (records for a window already closed; see `WindowClosed`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     /// NDJSON lines (each ending in `\n`), LZ4 block with a little-endian u32 size prefix.
     #[serde(with = "serde_bytes")]
     pub content_lz4: Vec<u8>,
@@ -413,6 +428,15 @@ pub struct WindowClosed {
     pub attempt: Uuid,
     #[serde(flatten)]
     pub outcome: WindowOutcome,
+    /// Pushed sources (Logpush) only: every record of the zone's pushes up to this `RL_PUSH`
+    /// sequence that belongs to the window is in this close or an earlier one of the window.
+    /// A collector that starts again reads the pushes after it without storing a record twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_through: Option<u64>,
+    /// Records that arrived after the window was already closed: this close adds them to the
+    /// window (archived and sealed as a `late` entry) and never replaces its first close.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// One archive object written and durable.
@@ -437,6 +461,10 @@ pub struct ArchiveStored {
     pub fields: String,
     /// Unix seconds before which the object must not be deleted.
     pub retain_until: i64,
+    /// Records that arrived after the window was sealed (a `late` close): sealed as a `late`
+    /// entry that adds to the window instead of accounting for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -507,7 +535,7 @@ mod method_names {
 
     #[test]
     fn the_one_name_is_the_serialized_name_and_parses_back() {
-        for method in [Method::Logpull, Method::InstantLogs, Method::Graphql] {
+        for method in Method::ALL {
             let serialized = ciborium::Value::serialized(&method).expect("cbor");
             assert_eq!(serialized, ciborium::Value::Text(method.as_str().into()));
             assert_eq!(Method::parse(method.as_str()), Some(method));

@@ -132,6 +132,7 @@ fn samples() -> Vec<Envelope> {
                 seq: 0,
                 records: 2,
                 received_until: None,
+                late: false,
                 content_lz4: BatchCollected::compress(
                     b"{\"RayID\":\"7d3f1b2a9c8e4f01\"}\n{\"RayID\":\"7d3f1b2a9c8e4f02\"}\n",
                 ),
@@ -151,6 +152,8 @@ fn samples() -> Vec<Envelope> {
                     sample_interval: 1,
                     fields: "ClientIP,RayID".into(),
                 },
+                pushed_through: None,
+                late: false,
             }),
         ),
         envelope(
@@ -174,6 +177,7 @@ fn samples() -> Vec<Envelope> {
                 sample_interval: 1,
                 fields: "ClientIP,RayID".into(),
                 retain_until: 1_801_353_600,
+                late: false,
             }),
         ),
         envelope(
@@ -347,6 +351,7 @@ fn batch_content_round_trips() {
         seq: 0,
         records: 2,
         received_until: None,
+                late: false,
         content_lz4: BatchCollected::compress(lines),
     };
     assert_eq!(batch.content().expect("content"), lines);
@@ -373,6 +378,30 @@ fn received_until_is_absent_unless_set_and_round_trips() {
     assert_eq!(decoded.received_until, Some(1_767_225_600));
 }
 
+/// `pushed_through` and `late` are optional: the golden close and archive event keep their bytes,
+/// and a pushed window's late close carries both through a round trip.
+#[test]
+fn push_marks_are_absent_unless_set_and_round_trip() {
+    let golden = std::fs::read(golden_path("batch.window_closed")).expect("golden close");
+    let Event::WindowClosed(closed) = Envelope::from_cbor(&golden).expect("decodes").event else {
+        panic!("not a close");
+    };
+    assert_eq!((closed.pushed_through, closed.late), (None, false));
+    let late = WindowClosed {
+        pushed_through: Some(4_242),
+        late: true,
+        ..closed
+    };
+    let envelope = envelope(1, Some("z"), Event::WindowClosed(late.clone()));
+    let decoded = Envelope::from_cbor(&envelope.to_cbor().expect("encodes")).expect("decodes");
+    assert_eq!(decoded.event, Event::WindowClosed(late));
+    let stored = std::fs::read(golden_path("archive.stored")).expect("golden archive");
+    let Event::ArchiveStored(stored) = Envelope::from_cbor(&stored).expect("decodes").event else {
+        panic!("not an archive");
+    };
+    assert!(!stored.late);
+}
+
 #[test]
 fn hostile_batch_size_prefix_is_refused_before_allocating() {
     let mut content_lz4 = u32::MAX.to_le_bytes().to_vec();
@@ -384,6 +413,7 @@ fn hostile_batch_size_prefix_is_refused_before_allocating() {
         seq: 0,
         records: 0,
         received_until: None,
+                late: false,
         content_lz4,
     };
     assert!(matches!(batch.content(), Err(DecodeError::Payload(msg)) if msg.contains("exceeds")));

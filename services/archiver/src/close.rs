@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::assemble::{self, Expected};
 use crate::event_time::EventTimeRange;
 use crate::existing::{self, StoredArchive};
-use crate::ids::window_outcome_id;
+use crate::ids::{late_outcome_id, window_outcome_id};
 use crate::retention::RetentionPolicies;
 use crate::settings::ArchiverSettings;
 use crate::target::ArchiveTarget;
@@ -145,9 +145,15 @@ async fn close_complete(
         Ok(prefix) => prefix,
         Err(e) => return failed(e),
     };
-    let stored = match existing::archives_of_window(&ctx.store, &window_prefix).await {
-        Ok(keys) => keys,
-        Err(e) => return store_outcome(e),
+    // A late close adds an object of its own: whatever the window holds already is not it, and
+    // its content-derived key makes a repeated close store the same bytes once.
+    let stored = if job.closed.late {
+        Vec::new()
+    } else {
+        match existing::archives_of_window(&ctx.store, &window_prefix).await {
+            Ok(keys) => keys,
+            Err(e) => return store_outcome(e),
+        }
     };
     if let Some(first) = stored.first() {
         if stored.len() > 1 {
@@ -211,6 +217,9 @@ async fn close_complete(
             assembled.declared_records, announced.records
         ));
     }
+    if counted == 0 && job.closed.late {
+        return failed("a late close without records");
+    }
     if counted == 0 {
         // Batches without records: the window is empty, and empty windows have no object.
         let event = Event::WindowEmpty(WindowEmpty {
@@ -221,8 +230,12 @@ async fn close_complete(
         });
         return publish(ctx, job, event).await;
     }
-    let key = match target
-        .object_key(&assembled.digest.content_sha256)
+    let key = if job.closed.late {
+        target.late_key(&assembled.digest.content_sha256)
+    } else {
+        target.object_key(&assembled.digest.content_sha256)
+    };
+    let key = match key
         .map_err(|e| e.to_string())
         .and_then(|k| ObjectKey::new(k).map_err(|e| e.to_string()))
     {
@@ -295,6 +308,7 @@ fn archive_stored(
         sample_interval: announced.sample_interval,
         fields: announced.fields.clone(),
         retain_until,
+        late: job.closed.late,
     })
 }
 
@@ -311,7 +325,10 @@ async fn publish(ctx: &CloseContext, job: &CloseJob, event: Event) -> CloseOutco
         event,
     )
     .caused_by(&job.envelope);
-    envelope.id = window_outcome_id(&job.key.zone, &job.key.dataset, &job.closed.window);
+    envelope.id = match job.key.late_attempt {
+        Some(attempt) => late_outcome_id(&job.key.zone, &job.key.dataset, attempt),
+        None => window_outcome_id(&job.key.zone, &job.key.dataset, &job.closed.window),
+    };
     match ctx
         .bus
         .publish(&subjects::archive(&job.key.zone), &envelope)

@@ -215,7 +215,13 @@ impl State {
         };
         match envelope.event.clone() {
             Event::BatchCollected(batch) => {
-                let key = WindowKey::new(&zone, &batch.dataset, &batch.window);
+                let key = WindowKey::of(
+                    &zone,
+                    &batch.dataset,
+                    &batch.window,
+                    batch.late,
+                    batch.attempt,
+                );
                 let verdict = self.tracker.on_batch(
                     &key,
                     batch.attempt,
@@ -240,7 +246,13 @@ impl State {
                 }
             }
             Event::WindowClosed(closed) => {
-                let key = WindowKey::new(&zone, &closed.dataset, &closed.window);
+                let key = WindowKey::of(
+                    &zone,
+                    &closed.dataset,
+                    &closed.window,
+                    closed.late,
+                    closed.attempt,
+                );
                 match self.tracker.on_closed(&key, reply.clone()) {
                     CloseVerdict::Ack => self.answer(reply, AckKind::Ack).await,
                     CloseVerdict::Hold => {}

@@ -63,6 +63,17 @@ impl ArchiveTarget {
             })
     }
 
+    /// The key of a late object of this window with this content.
+    pub fn late_key(&self, content_sha256: &Sha256Hash) -> Result<String, TargetError> {
+        self.prefix
+            .late_key(&self.origin, &self.dataset, &self.window, content_sha256)
+            .map_err(|e| TargetError::BadName {
+                what: "window",
+                value: format!("{:?}", self.window),
+                reason: e.to_string(),
+            })
+    }
+
     /// The key prefix every archive of this window has, whatever its content:
     /// `<zone prefix><dataset>/YYYY/MM/DD/HH/<window label>-`.
     pub fn window_key_prefix(&self) -> Result<String, TargetError> {

@@ -21,6 +21,8 @@ pub struct WindowKey {
     pub zone: String,
     pub dataset: String,
     pub start: i64,
+    /// A `late` attempt adds to a window already closed: it is closed on its own, once.
+    pub late_attempt: Option<Uuid>,
 }
 
 impl WindowKey {
@@ -29,6 +31,15 @@ impl WindowKey {
             zone: zone.to_owned(),
             dataset: dataset.to_owned(),
             start: window.start,
+            late_attempt: None,
+        }
+    }
+
+    /// The key of a window's batches or close: late attempts are keyed apart from the window.
+    pub fn of(zone: &str, dataset: &str, window: &Window, late: bool, attempt: Uuid) -> Self {
+        Self {
+            late_attempt: late.then_some(attempt),
+            ..Self::new(zone, dataset, window)
         }
     }
 

@@ -44,6 +44,9 @@ pub struct Attempt {
     totals: AttemptTotals,
     /// Live tails: the collector's clock at the newest record pushed (see `BatchCollected`).
     received_until: Option<i64>,
+    /// Pushed sources: what the close says in `pushed_through` and `late` (see `WindowClosed`).
+    pub pushed_through: Option<u64>,
+    pub late: bool,
 }
 
 impl Attempt {
@@ -60,6 +63,8 @@ impl Attempt {
             next_seq: 0,
             totals: AttemptTotals::default(),
             received_until: None,
+            pushed_through: None,
+            late: false,
         }
     }
 
@@ -147,6 +152,7 @@ impl Attempt {
             seq,
             records,
             received_until: self.received_until,
+            late: self.late,
             content_lz4: compressed,
         };
         let mut envelope = Envelope::new(
@@ -194,6 +200,8 @@ impl Attempt {
                 },
                 attempt: self.id,
                 outcome,
+                pushed_through: self.pushed_through,
+                late: self.late,
             })
             .await?;
         Ok(self.totals)

@@ -42,6 +42,18 @@ pub fn close_id(zone: &str, dataset: &str, window: Window) -> Uuid {
     ])
 }
 
+/// Id of a `late` close of a window: one per attempt, since a window may gather several.
+pub fn late_close_id(zone: &str, dataset: &str, window: Window, attempt: Uuid) -> Uuid {
+    derive(&[
+        b"rainlogs batch.window_closed late",
+        zone.as_bytes(),
+        dataset.as_bytes(),
+        &window.start.to_be_bytes(),
+        &window.end.to_be_bytes(),
+        attempt.as_bytes(),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,8 +84,13 @@ mod tests {
             batch_id("z", "http_requests", w, Uuid::from_u128(2), 0),
             batch_id("z", "http_requests", w, a, 1),
             close_id("z", "http_requests", w),
+            late_close_id("z", "http_requests", w, a),
         ];
         assert!(others.iter().all(|o| *o != id));
         assert_eq!(close_id("z", "d", w), close_id("z", "d", w));
+        assert_ne!(
+            late_close_id("z", "d", w, a),
+            late_close_id("z", "d", w, Uuid::from_u128(2))
+        );
     }
 }

@@ -142,6 +142,11 @@ impl ZoneJournal {
         &self.tenant
     }
 
+    /// Sequence of the last message this writer saw on the zone's subject.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
     /// The last message on the subject, decoded, with its sequence.
     async fn last_message(&self) -> Result<Option<(u64, Option<Envelope>)>, JournalError> {
         match self
@@ -195,7 +200,7 @@ impl ZoneJournal {
             };
             next_seq = message.sequence + 1;
             match Envelope::from_cbor(&message.payload).map(|e| e.event) {
-                Ok(Event::WindowClosed(closed)) if closed.dataset == dataset => {
+                Ok(Event::WindowClosed(closed)) if closed.dataset == dataset && !closed.late => {
                     open.remove(&closed.attempt);
                     if cursor.is_none_or(|c| closed.window.end > c) {
                         cursor = Some(closed.window.end);
@@ -341,9 +346,45 @@ impl ZoneJournal {
         }
     }
 
-    /// Publishes a window's close and records the new cursor.
-    pub async fn close(&mut self, closed: WindowClosed) -> Result<(), JournalError> {
-        let id = ids::close_id(&self.zone, &closed.dataset, closed.window);
+    /// The closes of `dataset` on the subject after stream sequence `after`, oldest first, each
+    /// with its sequence. Undecodable messages are skipped (the cursor scan does the same).
+    pub async fn closes_after(
+        &self,
+        dataset: &str,
+        after: u64,
+    ) -> Result<Vec<(u64, WindowClosed)>, JournalError> {
+        let mut closes = Vec::new();
+        let mut next_seq = after + 1;
+        while next_seq <= self.last_seq {
+            let message = match self
+                .stream
+                .direct_get_next_for_subject(self.subject.clone(), Some(next_seq))
+                .await
+            {
+                Ok(message) => message,
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
+                Err(e) => return Err(JournalError::Bus(format!("scanning {}: {e}", self.subject))),
+            };
+            next_seq = message.sequence + 1;
+            if let Ok(Event::WindowClosed(closed)) =
+                Envelope::from_cbor(&message.payload).map(|e| e.event)
+                && closed.dataset == dataset
+            {
+                closes.push((message.sequence, closed));
+            }
+        }
+        Ok(closes)
+    }
+
+    /// Publishes a window's close and records the new cursor; returns the close's sequence.
+    /// A `late` close adds to a window closed before and leaves the cursor alone.
+    pub async fn close(&mut self, closed: WindowClosed) -> Result<u64, JournalError> {
+        let id = if closed.late {
+            ids::late_close_id(&self.zone, &closed.dataset, closed.window, closed.attempt)
+        } else {
+            ids::close_id(&self.zone, &closed.dataset, closed.window)
+        };
+        let late = closed.late;
         let dataset = closed.dataset.clone();
         let end = closed.window.end;
         let attempt = closed.attempt;
@@ -356,7 +397,9 @@ impl ZoneJournal {
         envelope.id = id;
         envelope.correlation = Some(attempt);
         let seq = self.publish(envelope).await?;
-        self.store_cursor(&dataset, CursorRecord { end, seq }).await;
-        Ok(())
+        if !late {
+            self.store_cursor(&dataset, CursorRecord { end, seq }).await;
+        }
+        Ok(seq)
     }
 }

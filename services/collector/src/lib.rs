@@ -22,8 +22,10 @@ pub mod journal;
 pub mod lease;
 pub mod ledger;
 pub mod logpull;
+pub mod logpush;
 pub mod metrics;
 pub mod onboarding;
+pub mod push_cursor;
 mod registry;
 pub mod settings;
 pub mod supervisor;
@@ -84,6 +86,7 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         backfill: configured.backfill,
         lease_ttl: configured.lease_ttl,
         logpull_delay: configured.logpull_delay,
+        logpush_lateness: configured.logpush_lateness,
         ..CollectorOptions::default()
     };
     settings

@@ -16,6 +16,7 @@ pub struct CollectorMetrics {
     breaker: Gauge<u64>,
     backfill_remaining: Gauge<u64>,
     backfill_done: Counter<u64>,
+    pushed: Counter<u64>,
 }
 
 const ZONE_DATASET: &[&str] = &["zone", "dataset"];
@@ -68,6 +69,12 @@ pub const BACKFILL_DONE: MetricFamily = MetricFamily::counter(
     "Windows closed during long backfills and catch-ups",
 );
 
+pub const PUSHED_RECORDS: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_pushed_records",
+    &["zone", "dataset", "fate"],
+    "Pushed (Logpush) records read, by fate: on_time (in its window), late (in a late entry of a sealed window), duplicate (stored already), before_start (older than the zone's log), unreadable",
+);
+
 /// Every family the collector exposes.
 pub const FAMILIES: &[MetricFamily] = &[
     WINDOWS,
@@ -79,6 +86,7 @@ pub const FAMILIES: &[MetricFamily] = &[
     BREAKER_STATE,
     BACKFILL_REMAINING,
     BACKFILL_DONE,
+    PUSHED_RECORDS,
 ];
 
 impl CollectorMetrics {
@@ -93,6 +101,7 @@ impl CollectorMetrics {
             breaker: BREAKER_STATE.u64_gauge(meter),
             backfill_remaining: BACKFILL_REMAINING.u64_gauge(meter),
             backfill_done: BACKFILL_DONE.u64_counter(meter),
+            pushed: PUSHED_RECORDS.u64_counter(meter),
         }
     }
 
@@ -114,6 +123,21 @@ impl CollectorMetrics {
         ];
         self.records.add(records, &attrs);
         self.bytes.add(bytes, &attrs);
+    }
+
+    /// Pushed records read, by what became of them.
+    pub fn pushed(&self, zone: &str, dataset: &str, fate: &'static str, records: u64) {
+        if records == 0 {
+            return;
+        }
+        self.pushed.add(
+            records,
+            &[
+                KeyValue::new("zone", zone.to_owned()),
+                KeyValue::new("dataset", dataset.to_owned()),
+                KeyValue::new("fate", fate),
+            ],
+        );
     }
 
     /// One answer from Cloudflare, and the breaker state it left behind.

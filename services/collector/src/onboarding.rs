@@ -173,7 +173,8 @@ pub async fn onboard(
             }
             check_retention(client, zone_id, now, &mut plan_out, &mut notes).await?;
         }
-        Method::InstantLogs => {}
+        // The records arrive at the ingest endpoint; the job itself is made through the API.
+        Method::InstantLogs | Method::LogpushHttp => {}
         Method::Graphql => {
             let settings = client
                 .firewall_events_settings(zone_id)

@@ -40,6 +40,8 @@ pub struct CollectorOptions {
     pub graphql_lag: Duration,
     /// ...and each query re-scans this much before the window for late events (de-duplicated).
     pub graphql_overlap: Duration,
+    /// A pushed window is closed once its end is this far in the past (`collector.logpush_lateness`).
+    pub logpush_lateness: Duration,
     /// Instant Logs sessions are replaced before Cloudflare's 60-minute cap.
     pub instant_logs_rotate_after: Duration,
     /// Cloudflare client settings (base URL, retries, limits, timeouts).
@@ -65,6 +67,7 @@ impl Default for CollectorOptions {
             backfill_report_every: Duration::from_secs(60),
             graphql_lag: Duration::from_secs(300),
             graphql_overlap: Duration::from_secs(300),
+            logpush_lateness: Duration::from_secs(600),
             instant_logs_rotate_after: Duration::from_secs(55 * 60),
             client: ClientConfig::default(),
         }

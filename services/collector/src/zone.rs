@@ -116,5 +116,6 @@ async fn run_once(
         Method::Logpull => crate::logpull::run(&mut run).await,
         Method::Graphql => crate::graphql::run(&mut run).await,
         Method::InstantLogs => crate::instant_logs::run(&mut run).await,
+        Method::LogpushHttp => crate::logpush::run(&mut run).await,
     }
 }

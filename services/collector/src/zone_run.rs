@@ -289,6 +289,8 @@ impl ZoneRun<'_> {
                 window,
                 attempt: Uuid::new_v4(),
                 outcome: WindowOutcome::Gap { reason, detail },
+                pushed_through: None,
+                late: false,
             })
             .await?;
         self.shared

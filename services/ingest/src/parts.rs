@@ -3,57 +3,8 @@
 //! function of the decompressed bytes, so a retried push cuts the same parts and each is stored
 //! once.
 
+use rainlogs_cloudflare::LogpushDataset as Dataset;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
-
-/// The datasets a zone can push, with the field that dates each record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dataset {
-    HttpRequests,
-    FirewallEvents,
-}
-
-impl Dataset {
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "http_requests" => Some(Self::HttpRequests),
-            "firewall_events" => Some(Self::FirewallEvents),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HttpRequests => "http_requests",
-            Self::FirewallEvents => "firewall_events",
-        }
-    }
-
-    /// The field every record of the dataset carries its time in.
-    pub fn timestamp_field(self) -> &'static str {
-        match self {
-            Self::HttpRequests => "EdgeStartTimestamp",
-            Self::FirewallEvents => "Datetime",
-        }
-    }
-
-    fn check(self, line: &[u8]) -> Result<(), serde_json::Error> {
-        #[derive(Deserialize)]
-        struct HttpRequest {
-            #[serde(rename = "EdgeStartTimestamp")]
-            _timestamp: IgnoredAny,
-        }
-        #[derive(Deserialize)]
-        struct FirewallEvent {
-            #[serde(rename = "Datetime")]
-            _timestamp: IgnoredAny,
-        }
-        match self {
-            Self::HttpRequests => serde_json::from_slice::<HttpRequest>(line).map(drop),
-            Self::FirewallEvents => serde_json::from_slice::<FirewallEvent>(line).map(drop),
-        }
-    }
-}
 
 /// Cloudflare checks a destination before it creates the job by pushing one object with a
 /// single `content` string (`{"content":"tests"}`); it is answered 200 and stored nowhere.
@@ -189,7 +140,7 @@ impl Cutter {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        if let Err(e) = self.dataset.check(line) {
+        if let Err(e) = self.dataset.record_time_ns(line) {
             if self.lines == 1 && is_destination_check(line) {
                 self.destination_check = true;
                 return Ok(());
@@ -233,7 +184,10 @@ mod tests {
     use super::*;
 
     fn record(n: u32) -> String {
-        format!("{{\"EdgeStartTimestamp\":{n},\"RayID\":\"{n:016x}\"}}\n")
+        format!(
+            "{{\"EdgeStartTimestamp\":{},\"RayID\":\"{n:016x}\"}}\n",
+            1_768_485_600_000_000_000_u64 + u64::from(n)
+        )
     }
 
     fn cut(bytes: &[u8], chunk: usize, part_bytes: usize) -> Result<(Vec<Part>, Held), Refusal> {
@@ -301,6 +255,11 @@ mod tests {
                 "{bad}"
             );
         }
+        let seconds = cut(b"{\"EdgeStartTimestamp\":1768485600}\n", 8, 1000);
+        assert!(
+            matches!(&seconds, Err(Refusal::NotARecord { reason, .. }) if reason.contains("timestamp_format")),
+            "{seconds:?}"
+        );
     }
 
     #[test]

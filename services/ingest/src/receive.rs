@@ -29,7 +29,8 @@ use tokio::sync::Semaphore;
 
 use crate::endpoints::PushEndpoints;
 use crate::metrics::IngestMetrics;
-use crate::parts::{Cutter, Dataset, Held, Part, Refusal};
+use crate::parts::{Cutter, Held, Part, Refusal};
+use rainlogs_cloudflare::LogpushDataset as Dataset;
 
 /// NDJSON per part: with its envelope it stays under NATS's default 1 MiB message limit.
 pub const PART_BYTES: usize = 900 * 1024;

@@ -40,7 +40,7 @@ impl Projection for RetentionSchedule {
             }
         };
         match &entry.body {
-            EntryBody::Archive(archive) => {
+            EntryBody::Archive(archive) | EntryBody::Late(archive) => {
                 sqlx::query(
                     "INSERT INTO retention_archives \
                      (zone, tenant, entry_index, entry, object_key, stored_size, retain_until_ns) \

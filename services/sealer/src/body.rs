@@ -43,6 +43,7 @@ pub fn method(method: Method) -> CollectionMethod {
         Method::Logpull => CollectionMethod::Logpull,
         Method::InstantLogs => CollectionMethod::InstantLogs,
         Method::Graphql => CollectionMethod::Graphql,
+        Method::LogpushHttp => CollectionMethod::Logpush,
     }
 }
 
@@ -101,7 +102,7 @@ pub fn entry_body(event: &Event, coverage: &Coverage) -> Result<EntryBody, BodyE
                 .filter(|s| *s > 0)
                 .and_then(|s| s.checked_mul(1_000_000_000))
                 .ok_or(BodyError::RetainUntil(e.retain_until))?;
-            Ok(EntryBody::Archive(ArchiveRecord {
+            let record = ArchiveRecord {
                 dataset: dataset(&e.dataset)?,
                 window: window(&e.window)?,
                 method: method(e.method),
@@ -115,16 +116,21 @@ pub fn entry_body(event: &Event, coverage: &Coverage) -> Result<EntryBody, BodyE
                 content_sha256: hash("content_sha256", &e.content_sha256)?,
                 record_count: e.records,
                 retain_until_ns,
-            }))
+            };
+            Ok(if e.late {
+                EntryBody::Late(record)
+            } else {
+                EntryBody::Archive(record)
+            })
         }
         Event::WindowEmpty(e) => Ok(EntryBody::Empty(EmptyRecord {
             dataset: dataset(&e.dataset)?,
             window: window(&e.window)?,
             method: method(e.method),
-            // An empty window has no records to sample; Logpull is complete by contract, the
-            // other methods are sampled at rates that vary per record.
+            // An empty window has no records to sample; Logpull and Logpush are complete by
+            // contract, the other methods are sampled at rates that vary per record.
             sampling: match e.method {
-                Method::Logpull => Sampling::UNSAMPLED,
+                Method::Logpull | Method::LogpushHttp => Sampling::UNSAMPLED,
                 Method::InstantLogs | Method::Graphql => Sampling::PerRecord,
             },
         })),
@@ -222,6 +228,7 @@ mod tests {
             sample_interval: 1,
             fields: "default".into(),
             retain_until: 1_803_045_600,
+            late: false,
         }
     }
 

@@ -6,7 +6,7 @@
 //! is new, already sealed, early or overlapping needs only that span: state stays small however
 //! long the log grows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rainlogs_integrity::{CollectionMethod, Dataset, EntryBody, Window};
 
@@ -37,6 +37,9 @@ pub enum Placement {
 pub struct Coverage {
     datasets: HashMap<Dataset, Span>,
     last_method: Option<CollectionMethod>,
+    /// Object keys of the sealed `late` entries: a late archive is sealed once, and its key
+    /// (derived from its content) is what tells a redelivery from a new late archive.
+    late_objects: HashSet<String>,
 }
 
 impl Coverage {
@@ -60,6 +63,11 @@ impl Coverage {
         }
     }
 
+    /// Whether a `late` entry for this object is sealed.
+    pub fn has_late(&self, object_key: &str) -> bool {
+        self.late_objects.contains(object_key)
+    }
+
     /// Whether the dataset has no entry yet.
     pub fn is_new(&self, dataset: &Dataset) -> bool {
         !self.datasets.contains_key(dataset)
@@ -71,6 +79,10 @@ impl Coverage {
             EntryBody::Archive(r) => (&r.dataset, r.window, r.method),
             EntryBody::Empty(r) => (&r.dataset, r.window, r.method),
             EntryBody::Gap(r) => (&r.dataset, r.window, r.method),
+            EntryBody::Late(r) => {
+                self.late_objects.insert(r.object.key.clone());
+                return;
+            }
             EntryBody::Prune(_) | EntryBody::Key(_) | EntryBody::Erasure => return,
         };
         self.last_method = Some(method);

@@ -227,6 +227,9 @@ impl Core {
             Ok(body) => body,
             Err(e) => return Disposition::Reject(e.to_string()),
         };
+        if let rainlogs_integrity::EntryBody::Late(_) = &body {
+            return Box::pin(seal_late(appender, log, body, &envelope)).await;
+        }
         Box::pin(seal(
             appender,
             &mut self.first_windows,
@@ -443,6 +446,59 @@ async fn seal(
                     first_windows.forget(&log.zone);
                 }
                 tracing::debug!(zone = %log.zone, index, %dataset, ?window, kind, "entry sealed");
+                return Disposition::Ack;
+            }
+            Appended::Raced => {}
+            Appended::Stop(answer) => return answer,
+        }
+    }
+    Disposition::Retry(Duration::from_millis(100))
+}
+
+/// Appends a `late` entry once per late archive, after the entry of the window it adds to.
+async fn seal_late(
+    appender: Appender<'_>,
+    log: &mut ZoneLog,
+    body: rainlogs_integrity::EntryBody,
+    cause: &Envelope,
+) -> Disposition {
+    let Some(record) = body.archive().cloned() else {
+        return Disposition::Reject("a late entry without an archive".into());
+    };
+    let mut caught_up = false;
+    for _ in 0..APPEND_ATTEMPTS {
+        if log.coverage.has_late(&record.object.key) {
+            tracing::debug!(zone = %log.zone, key = %record.object.key, "late archive already sealed");
+            return Disposition::Ack;
+        }
+        match log.coverage.place(&record.dataset, &record.window) {
+            Placement::Sealed => {}
+            Placement::Overlapping {
+                covered_from_ns,
+                covered_until_ns,
+            } => {
+                return Disposition::Reject(format!(
+                    "late records for {:?} of {} cross the sealed span [{covered_from_ns}, {covered_until_ns})",
+                    record.window, record.dataset
+                ));
+            }
+            // The window's own entry is not sealed yet (its event is still on its way).
+            Placement::Next | Placement::Early { .. } => {
+                if caught_up {
+                    return Disposition::Retry(Duration::from_secs(2));
+                }
+                caught_up = true;
+                if let Err(e) = catch_up(appender.journal, log).await {
+                    tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
+                    return Disposition::Retry(Duration::from_secs(2));
+                }
+                continue;
+            }
+        }
+        match appender.append(log, &body, cause).await {
+            Appended::Sealed { index, .. } => {
+                tracing::info!(zone = %log.zone, index, dataset = %record.dataset, window = ?record.window,
+                    records = record.record_count, "late records sealed");
                 return Disposition::Ack;
             }
             Appended::Raced => {}

@@ -63,6 +63,7 @@ fn outcome(n: i64, dataset: &str) -> Event {
             sample_interval: 1,
             fields: "default".into(),
             retain_until: window(n).end + 395 * 86_400,
+            late: false,
         }),
         1 => Event::WindowEmpty(WindowEmpty {
             dataset: dataset.into(),

@@ -6,6 +6,7 @@ mod graphql;
 mod instant_logs;
 mod logpull;
 mod logpull_faults;
+mod logpush;
 mod onboarding;
 mod ownership;
 mod support;

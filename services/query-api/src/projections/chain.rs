@@ -52,7 +52,8 @@ impl Projection for ChainProjection {
             );
         }
         let body = &entry.entry.body;
-        let window = body.window();
+        // A late entry is listed under the window its records belong to.
+        let window = body.window().or_else(|| body.archive().map(|a| a.window));
         let mut row = JobRow {
             zone_id: origin.zone().as_str(),
             tenant_id: origin.tenant().as_str(),
@@ -65,7 +66,7 @@ impl Projection for ChainProjection {
             ..JobRow::default()
         };
         match body {
-            EntryBody::Archive(r) => {
+            EntryBody::Archive(r) | EntryBody::Late(r) => {
                 row.method = Some(r.method.as_str());
                 row.sampling = Some(i64::from(r.sampling.code()));
                 row.object_key = Some(r.object.key.clone());

@@ -207,7 +207,7 @@ impl AppState {
             "SELECT \
                (SELECT count(*) FROM zones WHERE tenant_id = $1 AND removed_at IS NULL), \
                (SELECT COALESCE(sum(stored_size), 0)::BIGINT FROM jobs \
-                  WHERE tenant_id = $1 AND kind = 'archive' AND sealed_at_ns >= $2), \
+                  WHERE tenant_id = $1 AND kind IN ('archive', 'late') AND sealed_at_ns >= $2), \
                (SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = 'zone.pull' \
                   AND outcome = 'ok' AND occurred_at > now() - interval '1 hour')",
         )
@@ -341,7 +341,7 @@ impl AppState {
     async fn erase(&self, p: &crate::auth::Principal, reason: String) -> Result<Erasure, ApiError> {
         let reason_text = reason.clone();
         let (retain_until,): (Option<i64>,) = sqlx::query_as(
-            "SELECT max(retain_until_ns) FROM jobs WHERE tenant_id = $1 AND kind = 'archive' \
+            "SELECT max(retain_until_ns) FROM jobs WHERE tenant_id = $1 AND kind IN ('archive', 'late') \
              AND pruned_by_index IS NULL",
         )
         .bind(&p.tenant)

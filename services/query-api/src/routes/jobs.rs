@@ -42,6 +42,9 @@ pub enum JobKind {
     Key,
     /// The tenant was erased (GDPR Art. 17); the zone's log stops here.
     Erasure,
+    /// Records that arrived (pushed by Logpush) after their window was sealed, stored in an
+    /// archive object of their own; the window is the one they belong to.
+    Late,
 }
 
 impl JobKind {
@@ -53,6 +56,7 @@ impl JobKind {
             Self::Prune => "prune",
             Self::Key => "key",
             Self::Erasure => "erasure",
+            Self::Late => "late",
         }
     }
 }
@@ -578,7 +582,7 @@ impl JobsApi {
         let p = &auth.0;
         let row = state.own_job(&p.tenant, &job_id.0).await?;
         let target = format!("job/{}", row.job_id);
-        if row.kind != "archive" {
+        if row.kind != "archive" && row.kind != "late" {
             return Err(ApiError::new(
                 ErrorCode::JobHasNoArchive,
                 format!(

@@ -31,6 +31,8 @@ pub enum MethodName {
     InstantLogs,
     /// Sampled security events (every plan).
     Graphql,
+    /// Complete HTTP request logs pushed by Cloudflare to the ingest endpoint (every plan).
+    LogpushHttp,
 }
 
 impl MethodName {
@@ -39,6 +41,7 @@ impl MethodName {
             Self::Logpull => Method::Logpull,
             Self::InstantLogs => Method::InstantLogs,
             Self::Graphql => Method::Graphql,
+            Self::LogpushHttp => Method::LogpushHttp,
         }
     }
 
@@ -46,6 +49,7 @@ impl MethodName {
         match Method::parse(text) {
             Some(Method::Logpull) => Self::Logpull,
             Some(Method::InstantLogs) => Self::InstantLogs,
+            Some(Method::LogpushHttp) => Self::LogpushHttp,
             _ => Self::Graphql,
         }
     }
@@ -209,7 +213,8 @@ fn reach(method: MethodName) -> time::Duration {
             time::Duration::try_from(rainlogs_cloudflare::LOGPULL_MAX_AGE).unwrap_or(MAX_PULL)
         }
         MethodName::Graphql => time::Duration::days(31),
-        MethodName::InstantLogs => time::Duration::ZERO,
+        // A live tail and a push keep nothing to pull again.
+        MethodName::InstantLogs | MethodName::LogpushHttp => time::Duration::ZERO,
     }
 }
 

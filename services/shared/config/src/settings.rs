@@ -340,6 +340,11 @@ pub struct CollectorSettings {
     /// five is the safe default, and less than one minute is refused.
     #[serde(with = "humantime_serde")]
     pub logpull_delay: Duration,
+    /// `collector.logpush_lateness`: a pushed (Logpush) window is closed and sealed once its
+    /// end is this far in the past. Records that arrive later still reach the archive, as a
+    /// `late` entry of their window; a longer lateness means fewer of those and a later seal.
+    #[serde(with = "humantime_serde")]
+    pub logpush_lateness: Duration,
 }
 
 /// The shortest `collector.logpull_delay`: Cloudflare serves no Logpull data younger than this.
@@ -354,6 +359,7 @@ impl Default for CollectorSettings {
             backfill: Duration::from_secs(7 * 24 * 3600),
             lease_ttl: Duration::from_secs(15),
             logpull_delay: Duration::from_secs(300),
+            logpush_lateness: Duration::from_secs(600),
         }
     }
 }

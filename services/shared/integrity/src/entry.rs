@@ -61,6 +61,9 @@ pub enum EntryKind {
     Key = 5,
     /// The log's tenant was erased (GDPR Art. 17): no window after it is collected.
     Erasure = 6,
+    /// Records that reached RainLogs after their window's entry was sealed (pushed sources):
+    /// an archive object that adds to a window already accounted for.
+    Late = 7,
 }
 
 impl EntryKind {
@@ -76,6 +79,7 @@ impl EntryKind {
             4 => Self::Prune,
             5 => Self::Key,
             6 => Self::Erasure,
+            7 => Self::Late,
             other => return Err(EntryError::UnknownKind(other)),
         })
     }
@@ -88,6 +92,7 @@ impl EntryKind {
             Self::Prune => "prune",
             Self::Key => "key",
             Self::Erasure => "erasure",
+            Self::Late => "late",
         }
     }
 
@@ -178,6 +183,9 @@ pub enum EntryBody {
     /// The tenant was erased at the entry's `sealed_at_ns`; the archives the retention duty
     /// keeps stay until their retain-until and are pruned then, like any other.
     Erasure,
+    /// Records of a window already accounted for that arrived after it was sealed; the record's
+    /// window names that window, and its object is checked and pruned like an archive's.
+    Late(ArchiveRecord),
 }
 
 impl EntryBody {
@@ -189,13 +197,14 @@ impl EntryBody {
             Self::Prune(_) => EntryKind::Prune,
             Self::Key(_) => EntryKind::Key,
             Self::Erasure => EntryKind::Erasure,
+            Self::Late(_) => EntryKind::Late,
         }
     }
 
     /// The dataset the entry belongs to (`None` for key entries).
     pub fn dataset(&self) -> Option<&Dataset> {
         match self {
-            Self::Archive(r) => Some(&r.dataset),
+            Self::Archive(r) | Self::Late(r) => Some(&r.dataset),
             Self::Empty(r) => Some(&r.dataset),
             Self::Gap(r) => Some(&r.dataset),
             Self::Prune(r) => Some(&r.dataset),
@@ -203,13 +212,22 @@ impl EntryBody {
         }
     }
 
-    /// The window this entry accounts for (archive, empty and gap entries only).
+    /// The window this entry accounts for (archive, empty and gap entries only: a late entry
+    /// adds to a window another entry accounts for).
     pub fn window(&self) -> Option<Window> {
         match self {
             Self::Archive(r) => Some(r.window),
             Self::Empty(r) => Some(r.window),
             Self::Gap(r) => Some(r.window),
-            Self::Prune(_) | Self::Key(_) | Self::Erasure => None,
+            Self::Late(_) | Self::Prune(_) | Self::Key(_) | Self::Erasure => None,
+        }
+    }
+
+    /// The archive object the entry holds (archive and late entries).
+    pub fn archive(&self) -> Option<&ArchiveRecord> {
+        match self {
+            Self::Archive(r) | Self::Late(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -217,7 +235,7 @@ impl EntryBody {
     /// 32 zero bytes for every other kind.
     pub fn chain_object_sha256(&self) -> Sha256Hash {
         match self {
-            Self::Archive(r) => r.stored_sha256,
+            Self::Archive(r) | Self::Late(r) => r.stored_sha256,
             _ => Sha256Hash::ZERO,
         }
     }

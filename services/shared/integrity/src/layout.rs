@@ -93,9 +93,33 @@ impl BucketPrefix {
         window: &Window,
         content_sha256: &Sha256Hash,
     ) -> Result<String, LayoutError> {
+        self.window_object_key(origin, dataset, window, "-", content_sha256)
+    }
+
+    /// Key of a late object of a window (records that arrived after its entry was sealed):
+    /// `<window>.late-<id>` where an archive has `<window>-<id>`, so listing a window's archive
+    /// (`<window>-`) never finds its late objects.
+    pub fn late_key(
+        &self,
+        origin: &Origin,
+        dataset: &Dataset,
+        window: &Window,
+        content_sha256: &Sha256Hash,
+    ) -> Result<String, LayoutError> {
+        self.window_object_key(origin, dataset, window, ".late-", content_sha256)
+    }
+
+    fn window_object_key(
+        &self,
+        origin: &Origin,
+        dataset: &Dataset,
+        window: &Window,
+        separator: &str,
+        content_sha256: &Sha256Hash,
+    ) -> Result<String, LayoutError> {
         let start = utc(window.start_ns())?;
         Ok(format!(
-            "{}{dataset}/{:04}/{:02}/{:02}/{:02}/{}-{}{ARCHIVE_SUFFIX}",
+            "{}{dataset}/{:04}/{:02}/{:02}/{:02}/{}{separator}{}{ARCHIVE_SUFFIX}",
             self.zone_prefix(origin),
             start.year(),
             u8::from(start.month()),
@@ -197,6 +221,15 @@ mod tests {
         );
         let other = object_id(&origin(), &dataset, &window, &Sha256Hash::digest(b"x"));
         assert_ne!(id, other, "different content must give a different key");
+        let late = prefix
+            .late_key(&origin(), &dataset, &window, &Sha256Hash::ZERO)
+            .unwrap();
+        assert_eq!(
+            late,
+            format!(
+                "eu-archive/v1/acme/zone1/http_requests/2026/01/15/14/20260115T140000Z_20260115T140100Z.late-{id}.ndjson.zst"
+            )
+        );
     }
 
     #[test]

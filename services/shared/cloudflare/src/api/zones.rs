@@ -67,7 +67,8 @@ impl PlanTier {
     /// the doubt: onboarding then finds out from Cloudflare's answer.
     pub fn allows(&self, method: Method) -> bool {
         match (method, self) {
-            (_, Self::Unknown(_)) | (Method::Graphql, _) => true,
+            // Logpush is offered on every plan.
+            (_, Self::Unknown(_)) | (Method::Graphql | Method::LogpushHttp, _) => true,
             (Method::Logpull, tier) => *tier == Self::Enterprise,
             (Method::InstantLogs, tier) => matches!(tier, Self::Enterprise | Self::Business),
         }

@@ -120,7 +120,7 @@ impl Flat {
             flat.window_end_ns = window.end_ns();
         };
         match &entry.body {
-            EntryBody::Archive(r) => {
+            EntryBody::Archive(r) | EntryBody::Late(r) => {
                 set_window(&mut flat, &r.dataset, &r.window);
                 flat.method = r.method.code();
                 flat.sampling = r.sampling.code();
@@ -168,7 +168,7 @@ impl Flat {
         }
         let mut rules = KindRules { kind, flat: self };
         let body = match kind {
-            EntryKind::Archive => {
+            EntryKind::Archive | EntryKind::Late => {
                 rules.unused_gap_fields()?;
                 rules.unused_prune_fields()?;
                 rules.unused_key()?;
@@ -184,7 +184,7 @@ impl Flat {
                 if self.retain_until_ns == 0 {
                     return Err(invalid("retain_until_ns", "must be non-zero"));
                 }
-                EntryBody::Archive(ArchiveRecord {
+                let record = ArchiveRecord {
                     dataset: Dataset::new(&self.dataset)?,
                     window: Window::new(self.window_start_ns, self.window_end_ns)?,
                     method: CollectionMethod::from_code(self.method)?,
@@ -195,7 +195,12 @@ impl Flat {
                     content_sha256: Sha256Hash(self.content_sha256),
                     record_count: self.record_count,
                     retain_until_ns: self.retain_until_ns,
-                })
+                };
+                if kind == EntryKind::Late {
+                    EntryBody::Late(record)
+                } else {
+                    EntryBody::Archive(record)
+                }
             }
             EntryKind::Empty => {
                 rules.unused_object_fields()?;
@@ -394,7 +399,7 @@ pub fn encode(entry: &Entry) -> Result<Vec<u8>, EntryError> {
     let flat = Flat::from_entry(entry);
     // Sampling values without an encoding would otherwise be written as another meaning.
     if let Some(sampling) = match &entry.body {
-        EntryBody::Archive(r) => Some(r.sampling),
+        EntryBody::Archive(r) | EntryBody::Late(r) => Some(r.sampling),
         EntryBody::Empty(r) => Some(r.sampling),
         _ => None,
     } && !sampling.is_valid()

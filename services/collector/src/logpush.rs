@@ -1,0 +1,540 @@
+//! Logpush over HTTP: Cloudflare pushes the zone's records to RainLogs' ingest endpoint, which
+//! stores each push in `RL_PUSH` (`rl.push.<zone>`) before it answers. This method reads those
+//! parts in order and files every record into the window of its own timestamp.
+//!
+//! * A window is closed once its end is `collector.logpush_lateness` in the past (the
+//!   watermark), so the chain keeps one entry per window, in order.
+//! * A record whose window is already closed is **late**: late records of a window are gathered
+//!   for one window length, then closed as a `late` close of that window (archived and sealed as
+//!   a `late` entry that names it). Nothing pushed for a window of the log is dropped.
+//! * Records are stored once: Cloudflare's retried and duplicated batches are cut into the same
+//!   parts and stored once by JetStream (1 h duplicate window); records repeated inside other
+//!   batches are recognised by their bytes while their window, or its late close, is open.
+//! * Delivery: exactly once per record read, across restarts. Windows still open when a
+//!   collector stops are abandoned and filled again from the parts after the durable resume
+//!   point ([`PushCursor`]).
+//!
+//! What this method cannot see: batches Cloudflare dropped after its retries (its Logpush
+//! health says how many), and pushes while the zone is paused (their windows are `paused` gaps).
+
+use std::collections::{BTreeMap, HashSet};
+
+use rainlogs_bus::async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use rainlogs_bus::{Bus, CancellationToken};
+use rainlogs_cloudflare::LogpushDataset;
+use rainlogs_schemas::events::{GapReason, Method, PushReceived, Window};
+use rainlogs_schemas::{Envelope, Event, subjects};
+use tokio::sync::mpsc;
+use tracing::Instrument as _;
+
+use crate::attempt::{Attempt, AttemptError};
+use crate::health::Status;
+use crate::journal::JournalError;
+use crate::ledger::align_down;
+use crate::push_cursor::{ClosedFate, PushCursor};
+use crate::settings::secs;
+use crate::zone_run::{Exit, ZoneRun, journal_exit};
+
+/// One part read from `RL_PUSH`, with its stream sequence.
+struct ReadPart {
+    seq: u64,
+    part: Result<PushReceived, String>,
+}
+
+/// A window (or a late close of one) being filled.
+struct Filling {
+    attempt: Attempt,
+    /// The oldest part that put a record here: the resume point may not pass it while open.
+    first_part: Option<u64>,
+    /// Collector time of the first record (late closes wait one window length from it).
+    opened_at: i64,
+    /// 128-bit digests of the records taken, to store a repeated record once.
+    seen: HashSet<[u8; 16]>,
+}
+
+impl Filling {
+    fn new(dataset: &str, window: Window, batch_bytes: usize, now: i64) -> Self {
+        Self {
+            attempt: Attempt::new(dataset, window, batch_bytes),
+            first_part: None,
+            opened_at: now,
+            seen: HashSet::new(),
+        }
+    }
+}
+
+/// Digests of the records of recently closed windows, so a duplicate that arrives shortly after
+/// its window closed is not stored again as late.
+struct RecentlyClosed {
+    windows: BTreeMap<i64, HashSet<[u8; 16]>>,
+}
+
+impl RecentlyClosed {
+    fn holds(&self, start: i64, digest: &[u8; 16]) -> bool {
+        self.windows.get(&start).is_some_and(|s| s.contains(digest))
+    }
+
+    fn keep(&mut self, start: i64, seen: HashSet<[u8; 16]>) {
+        self.windows.entry(start).or_default().extend(seen);
+    }
+
+    fn forget_before(&mut self, start: i64) {
+        self.windows = self.windows.split_off(&start);
+    }
+}
+
+fn digest(line: &[u8]) -> [u8; 16] {
+    let hash = blake3::hash(line);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&hash.as_bytes()[..16]);
+    out
+}
+
+struct PushRun {
+    dataset: &'static str,
+    pushed: LogpushDataset,
+    size: i64,
+    lateness: i64,
+    state: PushCursor,
+    /// Start of the next window to close (everything before it has a close).
+    next_close: i64,
+    /// The newest part whose records have all been filed.
+    read_through: u64,
+    open: BTreeMap<i64, Filling>,
+    late: BTreeMap<i64, Filling>,
+    recent: RecentlyClosed,
+}
+
+pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
+    let settings = &run.shared.settings;
+    let dataset = run.plan.dataset;
+    let Some(pushed) = LogpushDataset::parse(dataset) else {
+        run.report(
+            Status::Failing,
+            format!("Logpush cannot push the dataset {dataset}"),
+        )
+        .await;
+        return Exit::RetryAfter(settings.recheck);
+    };
+    let mut push = match PushRun::recover(run, pushed).await {
+        Ok(push) => push,
+        Err(e) => return journal_exit(run.zone(), &e, settings),
+    };
+    let stop = CancellationToken::new();
+    let (parts_tx, mut parts) = mpsc::channel(4);
+    let reader = tokio::spawn(read_parts(
+        run.shared.bus.clone(),
+        subjects::push(run.zone()),
+        push.state.resume_after,
+        parts_tx,
+        stop.clone(),
+    ));
+    let exit = push.follow(run, &mut parts).await;
+    stop.cancel();
+    let _ = reader.await;
+    exit
+}
+
+/// Reads the zone's parts after `after`, in stream order, until `stop` fires.
+async fn read_parts(
+    bus: Bus,
+    subject: String,
+    after: u64,
+    parts: mpsc::Sender<ReadPart>,
+    stop: CancellationToken,
+) {
+    let consumer = async {
+        let stream = bus
+            .js
+            .get_stream(rainlogs_bus::definitions::PUSH)
+            .await
+            .map_err(|e| e.to_string())?;
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: after + 1,
+                },
+                filter_subject: subject.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        consumer.messages().await.map_err(|e| e.to_string())
+    };
+    let mut messages = tokio::select! {
+        () = stop.cancelled() => return,
+        opened = consumer => match opened {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(%subject, %error, "cannot read the zone's pushes; trying again");
+                return;
+            }
+        },
+    };
+    use futures::StreamExt as _;
+    loop {
+        let next = tokio::select! {
+            () = stop.cancelled() => return,
+            next = messages.next() => next,
+        };
+        let message = match next {
+            Some(Ok(message)) => message,
+            Some(Err(error)) => {
+                tracing::warn!(%subject, %error, "reading pushes; continuing");
+                continue;
+            }
+            None => return,
+        };
+        let Ok(info) = message.info() else { continue };
+        let seq = info.stream_sequence;
+        let part = match Envelope::from_cbor(&message.payload).map(|e| e.event) {
+            Ok(Event::PushReceived(part)) => Ok(part),
+            Ok(other) => Err(format!("a {} event on the push subject", other.type_name())),
+            Err(e) => Err(e.to_string()),
+        };
+        if parts.send(ReadPart { seq, part }).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl PushRun {
+    async fn recover(run: &mut ZoneRun<'_>, pushed: LogpushDataset) -> Result<Self, JournalError> {
+        let settings = &run.shared.settings;
+        let dataset = run.plan.dataset;
+        let size = settings.window_secs();
+        let cursor = run.journal.recover_cursor(dataset).await?;
+        // An attempt an earlier owner left open is abandoned: its records are read again.
+        if run.journal.take_unclosed(dataset).is_some() {
+            run.shared.metrics.abandoned(run.zone(), dataset);
+        }
+        let now = run.now();
+        let stored = PushCursor::load(&run.shared.cursors, &run.journal, dataset).await?;
+        let mut push = Self {
+            dataset,
+            pushed,
+            size,
+            lateness: secs(settings.logpush_lateness),
+            state: stored.clone().unwrap_or_default(),
+            next_close: align_down(now, size),
+            read_through: 0,
+            open: BTreeMap::new(),
+            late: BTreeMap::new(),
+            recent: RecentlyClosed {
+                windows: BTreeMap::new(),
+            },
+        };
+        match (stored, cursor) {
+            (Some(state), Some(cursor)) => {
+                push.next_close = cursor;
+                push.read_through = state.resume_after;
+            }
+            (Some(state), None) => {
+                push.next_close = state.log_start.unwrap_or(push.next_close);
+                push.read_through = state.resume_after;
+            }
+            (None, cursor) => {
+                // The zone's first pushed window starts now. Time since an earlier method's
+                // last window is a gap: nothing pushed it to RainLogs.
+                let start = push.next_close;
+                push.state.log_start = Some(start);
+                if let Some(cursor) = cursor
+                    && cursor < start
+                {
+                    run.close_gap(
+                        dataset,
+                        Window {
+                            start: cursor,
+                            end: start,
+                        },
+                        GapReason::CollectorOutage,
+                        "before the zone's Logpush job pushed to RainLogs",
+                    )
+                    .await?;
+                }
+                let start = cursor.map_or(start, |c| c.max(start));
+                push.next_close = start;
+                push.state.log_start = Some(start);
+                push.state
+                    .store(&run.shared.cursors, run.zone(), dataset)
+                    .await;
+            }
+        }
+        tracing::info!(zone = %run.zone(), dataset, next_window = push.next_close,
+            resume_after = push.state.resume_after, "reading the zone's pushes");
+        Ok(push)
+    }
+
+    async fn follow(
+        &mut self,
+        run: &mut ZoneRun<'_>,
+        parts: &mut mpsc::Receiver<ReadPart>,
+    ) -> Exit {
+        let settings = &run.shared.settings;
+        loop {
+            if let Some(exit) = run.take_changes() {
+                return exit;
+            }
+            if let Err(e) = self.close_due(run).await {
+                return self.exit(run, &e);
+            }
+            let wait = std::time::Duration::from_secs(
+                u64::try_from(self.next_due() - run.now())
+                    .unwrap_or(0)
+                    .max(1),
+            )
+            .min(settings.tick);
+            let part = tokio::select! {
+                part = parts.recv() => part,
+                wake = run.wait(wait) => match wake {
+                    crate::zone_run::Wake::Cancelled => return Exit::Cancelled,
+                    crate::zone_run::Wake::Changed | crate::zone_run::Wake::Elapsed => continue,
+                },
+            };
+            let Some(part) = part else {
+                // The reader stopped (JetStream away, stream gone): start over from the cursor.
+                tracing::warn!(zone = %run.zone(), "the zone's push reader stopped; reading again");
+                return Exit::RetryAfter(settings.retry_base);
+            };
+            if let Err(e) = self.file(run, part).await {
+                return self.exit(run, &e);
+            }
+        }
+    }
+
+    /// When the next window or late close is due, in collector time.
+    fn next_due(&self) -> i64 {
+        let window = self.next_close + self.size + self.lateness;
+        self.late
+            .values()
+            .map(|l| l.opened_at + self.size)
+            .fold(window, i64::min)
+    }
+
+    /// Files every record of one part into its window.
+    async fn file(&mut self, run: &mut ZoneRun<'_>, read: ReadPart) -> Result<(), AttemptError> {
+        let zone = run.zone().to_owned();
+        let metrics = run.shared.metrics.clone();
+        let part = match read.part {
+            Ok(part) if part.dataset == self.dataset => part,
+            Ok(part) => {
+                tracing::debug!(%zone, seq = read.seq, dataset = %part.dataset, "a part of another dataset; not this method's");
+                self.read_through = read.seq;
+                return Ok(());
+            }
+            Err(error) => {
+                tracing::error!(%zone, seq = read.seq, %error, "an unreadable push part; skipped");
+                self.read_through = read.seq;
+                return Ok(());
+            }
+        };
+        let content = match part.content() {
+            Ok(content) => content,
+            Err(error) => {
+                tracing::error!(%zone, seq = read.seq, %error, records = part.records, "a push part does not decompress; skipped");
+                metrics.pushed(&zone, self.dataset, "unreadable", u64::from(part.records));
+                self.read_through = read.seq;
+                return Ok(());
+            }
+        };
+        let now = run.now();
+        let mut counts = Counts::default();
+        for line in content.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let time = match self.pushed.record_time_ns(line) {
+                Ok(ns) => ns,
+                Err(error) => {
+                    tracing::warn!(%zone, seq = read.seq, %error, "a pushed record without a readable time; skipped");
+                    counts.unreadable += 1;
+                    continue;
+                }
+            };
+            let start = align_down(time.div_euclid(1_000_000_000), self.size);
+            let digest = digest(line);
+            let on_time = start >= self.next_close;
+            let filling = if on_time {
+                self.open.entry(start).or_insert_with(|| {
+                    Filling::new(
+                        self.dataset,
+                        Window {
+                            start,
+                            end: start + self.size,
+                        },
+                        run.shared.settings.batch_bytes,
+                        now,
+                    )
+                })
+            } else {
+                match self.state.fate(start, read.seq) {
+                    ClosedFate::Stored => {
+                        counts.duplicate += 1;
+                        continue;
+                    }
+                    ClosedFate::NoWindow => {
+                        counts.before_start += 1;
+                        continue;
+                    }
+                    ClosedFate::Late if self.recent.holds(start, &digest) => {
+                        counts.duplicate += 1;
+                        continue;
+                    }
+                    ClosedFate::Late => self.late.entry(start).or_insert_with(|| {
+                        let mut late = Filling::new(
+                            self.dataset,
+                            Window {
+                                start,
+                                end: start + self.size,
+                            },
+                            run.shared.settings.batch_bytes,
+                            now,
+                        );
+                        late.attempt.late = true;
+                        late
+                    }),
+                }
+            };
+            if !filling.seen.insert(digest) {
+                counts.duplicate += 1;
+                continue;
+            }
+            filling.first_part.get_or_insert(read.seq);
+            filling.attempt.push(&mut run.journal, line).await?;
+            if on_time {
+                counts.on_time += 1;
+            } else {
+                counts.late += 1;
+            }
+        }
+        self.read_through = read.seq;
+        counts.report(&metrics, &zone, self.dataset);
+        if counts.before_start > 0 {
+            tracing::warn!(%zone, seq = read.seq, records = counts.before_start,
+                "pushed records for time the zone's log does not cover (before its first pushed window, or a paused gap); not archived");
+        }
+        Ok(())
+    }
+
+    /// Closes every window the watermark has passed and every late close that waited long enough.
+    async fn close_due(&mut self, run: &mut ZoneRun<'_>) -> Result<(), AttemptError> {
+        let now = run.now();
+        let mut closed_any = false;
+        while self.next_close + self.size + self.lateness <= now {
+            let window = Window {
+                start: self.next_close,
+                end: self.next_close + self.size,
+            };
+            let filling = self.open.remove(&window.start);
+            if run.paused_at(window.end) {
+                // Records of a paused window are not archived; its batches stay unclosed.
+                run.close_gap(
+                    self.dataset,
+                    window,
+                    GapReason::Paused,
+                    "collection paused by an operator",
+                )
+                .await?;
+                self.state.add_gap(window);
+            } else {
+                let filling = filling.unwrap_or_else(|| {
+                    Filling::new(self.dataset, window, run.shared.settings.batch_bytes, now)
+                });
+                self.close(run, filling).await?;
+            }
+            self.next_close = window.end;
+            closed_any = true;
+        }
+        let due: Vec<i64> = self
+            .late
+            .iter()
+            .filter(|(_, late)| late.opened_at + self.size <= now)
+            .map(|(start, _)| *start)
+            .collect();
+        for start in due {
+            if let Some(late) = self.late.remove(&start) {
+                self.close(run, late).await?;
+                closed_any = true;
+            }
+        }
+        if closed_any {
+            let resume = self
+                .open
+                .values()
+                .chain(self.late.values())
+                .filter_map(|f| f.first_part)
+                .min()
+                .map_or(self.read_through, |first| first - 1);
+            self.state.resume_at(resume, now - 8 * 24 * 3600);
+            self.recent
+                .forget_before(self.next_close - self.size - 2 * self.lateness);
+            self.state
+                .store(&run.shared.cursors, run.zone(), self.dataset)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn close(
+        &mut self,
+        run: &mut ZoneRun<'_>,
+        mut filling: Filling,
+    ) -> Result<(), AttemptError> {
+        let window = filling.attempt.window;
+        let late = filling.attempt.late;
+        filling.attempt.pushed_through = Some(self.read_through);
+        let span = run.window_span(window);
+        let fields = run.plan.fields.to_query_value();
+        let totals = async {
+            filling
+                .attempt
+                .complete(&mut run.journal, Method::LogpushHttp, 1, &fields)
+                .await
+        }
+        .instrument(span)
+        .await?;
+        let outcome = match (late, totals.records) {
+            (true, _) => "late",
+            (false, 0) => "empty",
+            (false, _) => "complete",
+        };
+        tracing::debug!(zone = %run.zone(), start = window.start, outcome, records = totals.records, "pushed window closed");
+        run.shared
+            .metrics
+            .window_closed(run.zone(), self.dataset, outcome);
+        run.shared
+            .metrics
+            .published(run.zone(), self.dataset, totals.records, totals.bytes);
+        let through = self.state.through.entry(window.start).or_default();
+        *through = (*through).max(self.read_through);
+        self.state.batch_seq = self.state.batch_seq.max(run.journal.last_seq());
+        self.recent.keep(window.start, filling.seen);
+        Ok(())
+    }
+
+    fn exit(&self, run: &ZoneRun<'_>, error: &AttemptError) -> Exit {
+        match error {
+            AttemptError::Journal(e) => journal_exit(run.zone(), e, &run.shared.settings),
+            AttemptError::RecordTooLarge { bytes } => {
+                tracing::error!(zone = %run.zone(), bytes, "a pushed record does not fit in one event");
+                Exit::RetryAfter(run.shared.settings.retry_base)
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    on_time: u64,
+    late: u64,
+    duplicate: u64,
+    before_start: u64,
+    unreadable: u64,
+}
+
+impl Counts {
+    fn report(&self, metrics: &crate::metrics::CollectorMetrics, zone: &str, dataset: &str) {
+        metrics.pushed(zone, dataset, "on_time", self.on_time);
+        metrics.pushed(zone, dataset, "late", self.late);
+        metrics.pushed(zone, dataset, "duplicate", self.duplicate);
+        metrics.pushed(zone, dataset, "before_start", self.before_start);
+        metrics.pushed(zone, dataset, "unreadable", self.unreadable);
+    }
+}

@@ -1,0 +1,213 @@
+//! Logpush over HTTP: parts the ingest endpoint stored in `RL_PUSH` become windows by each
+//! record's own time, closed after the lateness; late records become late closes; a killed
+//! collector's successor stores every record exactly once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rainlogs_schemas::events::{BatchCollected, Method, PushReceived, Window, WindowOutcome};
+use rainlogs_schemas::{Actor, Envelope, Event, subjects};
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+const ZONE: &str = SOVEREIGN_ZONE;
+
+fn t(offset: i64) -> i64 {
+    t0().unix_timestamp() + offset
+}
+
+/// One http_requests record at `second` (collector time), told apart by `n`.
+fn record(second: i64, n: u32) -> Vec<u8> {
+    let ns = i128::from(second) * 1_000_000_000 + i128::from(n) * 1_000;
+    format!(
+        r#"{{"ClientIP":"192.0.2.{}","EdgeStartTimestamp":{ns},"RayID":"{n:016x}"}}"#,
+        n % 250
+    )
+    .into_bytes()
+}
+
+/// Stores a part on the zone's push subject as the ingest endpoint does.
+async fn push(h: &Harness, lines: &[Vec<u8>]) {
+    let mut content = Vec::new();
+    for line in lines {
+        content.extend_from_slice(line);
+        content.push(b'\n');
+    }
+    let part = PushReceived {
+        dataset: HTTP.into(),
+        records: lines.len() as u32,
+        content_sha256: Sha256::digest(&content).to_vec(),
+        content_lz4: BatchCollected::compress(&content),
+    };
+    let envelope = Envelope::new(
+        TENANT,
+        Some(ZONE.to_owned()),
+        Actor::service("ingest"),
+        Event::PushReceived(part),
+    );
+    h.bus
+        .publish(&subjects::push(ZONE), &envelope)
+        .await
+        .expect("store part");
+}
+
+/// Every record of the zone's closes, per window, with the number of times it was stored.
+fn stored(events: &ZoneEvents) -> BTreeMap<i64, BTreeMap<Vec<u8>, usize>> {
+    let mut out: BTreeMap<i64, BTreeMap<Vec<u8>, usize>> = BTreeMap::new();
+    for close in &events.closes {
+        if let WindowOutcome::Complete { records, .. } = &close.outcome {
+            let lines = events.attempt_lines(close.attempt);
+            assert_eq!(lines.len() as u64, *records);
+            for line in lines {
+                *out.entry(close.window.start)
+                    .or_default()
+                    .entry(line)
+                    .or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
+fn main_closes(events: &ZoneEvents) -> Vec<(Window, &'static str)> {
+    events
+        .closes
+        .iter()
+        .filter(|c| !c.late)
+        .map(|c| (c.window, outcome_name(&c.outcome)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_records_are_filed_by_their_time_late_ones_added_and_a_crash_loses_none() {
+    let h = Harness::start().await;
+    let mut settings = h.settings.clone();
+    settings.logpush_lateness = Duration::from_secs(120);
+    // Small batches, so an open window has published batches when the collector is killed.
+    settings.batch_bytes = 300;
+    let collector = h.start_collector_with(settings.clone());
+    h.add_zone(ZONE, Method::LogpushHttp, "default", FULL_TOKEN)
+        .await;
+    h.wait_for_health(ZONE, "collecting with Logpush", |health| {
+        health.method == Some(Method::LogpushHttp) && health.status == "ok"
+    })
+    .await;
+
+    // Out of order, across two windows, with a record repeated inside another part.
+    let a: Vec<Vec<u8>> = vec![record(t(70), 1), record(t(10), 2), record(t(11), 3)];
+    let b: Vec<Vec<u8>> = vec![record(t(12), 4), record(t(10), 2), record(t(71), 5)];
+    push(&h, &a).await;
+    push(&h, &b).await;
+    // The exact same part again (a retried push is deduplicated by JetStream; this one was not).
+    push(&h, &a).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Not closed before the watermark: [t0, t0+60) needs now ≥ t0+60+120.
+    h.sim.advance(Duration::from_secs(179));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(main_closes(&h.zone_events(ZONE).await).is_empty());
+    h.sim.advance(Duration::from_secs(1));
+    let events = h
+        .wait_for(ZONE, "the first window", |e| !main_closes(e).is_empty())
+        .await;
+    let first = Window {
+        start: t(0),
+        end: t(60),
+    };
+    assert_eq!(main_closes(&events), vec![(first, "complete")]);
+    assert!(
+        events.closes.iter().all(|c| c.pushed_through.is_some()),
+        "pushed closes say how far they read"
+    );
+
+    // A late record for the closed window and one for the open next-but-one window; then the
+    // collector dies before either is closed.
+    let busy: Vec<Vec<u8>> = (0..4).map(|n| record(t(73), 10 + n)).collect();
+    push(&h, &busy).await;
+    push(&h, &[record(t(20), 6), record(t(130), 7)]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    collector.kill().await;
+    push(&h, &[record(t(72), 8), record(t(21), 9)]).await;
+
+    // The successor reads again from the resume point.
+    let successor = h.start_collector_with(settings.clone());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    h.sim.advance(Duration::from_secs(60));
+    h.wait_for(ZONE, "the second window and the late close", |e| {
+        main_closes(e).len() >= 2 && e.closes.iter().any(|c| c.late)
+    })
+    .await;
+    h.sim.advance(Duration::from_secs(60));
+    let events = h
+        .wait_for(ZONE, "the third window", |e| main_closes(e).len() >= 3)
+        .await;
+    successor.stop().await;
+
+    let windows: Vec<Window> = main_closes(&events).iter().map(|(w, _)| *w).collect();
+    assert_eq!(
+        windows,
+        vec![
+            first,
+            Window {
+                start: t(60),
+                end: t(120)
+            },
+            Window {
+                start: t(120),
+                end: t(180)
+            }
+        ],
+        "one close per window, in order"
+    );
+    let late: Vec<_> = events.closes.iter().filter(|c| c.late).collect();
+    assert!(
+        late.iter().all(|c| c.window == first),
+        "late closes name the window their records belong to: {late:?}"
+    );
+    let expect: BTreeMap<i64, BTreeSet<Vec<u8>>> = [
+        (
+            t(0),
+            vec![
+                record(t(10), 2),
+                record(t(11), 3),
+                record(t(12), 4),
+                record(t(20), 6),
+                record(t(21), 9),
+            ],
+        ),
+        (
+            t(60),
+            [record(t(70), 1), record(t(71), 5), record(t(72), 8)]
+                .into_iter()
+                .chain((0..4).map(|n| record(t(73), 10 + n)))
+                .collect(),
+        ),
+        (t(120), vec![record(t(130), 7)]),
+    ]
+    .into_iter()
+    .map(|(start, lines)| (start, lines.into_iter().collect()))
+    .collect();
+    let stored = stored(&events);
+    for (start, lines) in &expect {
+        let got = stored.get(start).cloned().unwrap_or_default();
+        assert_eq!(
+            got.keys().cloned().collect::<BTreeSet<_>>(),
+            *lines,
+            "records of the window at {start}"
+        );
+        let repeated: Vec<String> = got
+            .iter()
+            .filter(|(_, n)| **n != 1)
+            .map(|(line, n)| format!("{n}× {}", String::from_utf8_lossy(line)))
+            .collect();
+        assert!(
+            repeated.is_empty(),
+            "each record stored once in window {start}: {repeated:?}"
+        );
+    }
+    assert!(
+        !events.abandoned_attempts().is_empty(),
+        "the killed collector left an attempt open, whose records were filed again"
+    );
+}
