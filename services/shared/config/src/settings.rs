@@ -349,6 +349,7 @@ pub struct CollectorSettings {
 
 /// The shortest `collector.logpull_delay`: Cloudflare serves no Logpull data younger than this.
 pub const MIN_LOGPULL_DELAY: Duration = Duration::from_secs(60);
+pub const MAX_LOGPUSH_LATENESS: Duration = Duration::from_secs(20 * 60);
 pub const MIN_LEASE_TTL: Duration = Duration::from_secs(2);
 pub const MAX_LEASE_TTL: Duration = Duration::from_secs(300);
 
@@ -504,6 +505,15 @@ impl Config {
                  data no sooner than one minute after it was received; 5m is the safe default)",
                 humantime::format_duration(self.collector.logpull_delay),
                 humantime::format_duration(MIN_LOGPULL_DELAY)
+            )));
+        }
+        if self.collector.logpush_lateness > MAX_LOGPUSH_LATENESS {
+            return Err(ConfigError::Invalid(format!(
+                "collector.logpush_lateness = {}: must be at most {} (the archiver lets go of a \
+                 window's batches after 30 minutes without news, and a pushed window's first \
+                 batches can wait the window length plus the lateness for its close)",
+                humantime::format_duration(self.collector.logpush_lateness),
+                humantime::format_duration(MAX_LOGPUSH_LATENESS)
             )));
         }
         let ttl = self.collector.lease_ttl;

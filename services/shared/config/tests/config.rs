@@ -357,6 +357,37 @@ fn collector_logpull_delay_defaults_to_five_minutes_and_is_at_least_one() {
 }
 
 #[test]
+fn collector_logpush_lateness_defaults_to_ten_minutes_and_is_at_most_twenty() {
+    let at = |value: &str| {
+        load(&Sources {
+            file: None,
+            env: env(&[("RAINLOGS__COLLECTOR__LOGPUSH_LATENESS", value)]),
+            overrides: Vec::new(),
+        })
+    };
+    let default = load(&Sources {
+        file: None,
+        env: Vec::new(),
+        overrides: Vec::new(),
+    })
+    .expect("defaults");
+    assert_eq!(default.collector.logpush_lateness.as_secs(), 600);
+    assert_eq!(
+        at("20m")
+            .expect("twenty minutes")
+            .collector
+            .logpush_lateness
+            .as_secs(),
+        1200
+    );
+    let error = at("21m").expect_err("too late").to_string();
+    assert!(
+        error.contains("collector.logpush_lateness") && error.contains("at most 20m"),
+        "{error}"
+    );
+}
+
+#[test]
 fn otlp_endpoint_is_off_by_default_and_must_be_an_http_url() {
     let default = load(&Sources {
         file: None,
