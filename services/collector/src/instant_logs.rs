@@ -393,8 +393,8 @@ async fn close_unclosed(
                 sample_interval: u32::try_from(sample_interval).unwrap_or(u32::MAX),
                 fields: run.plan.fields.to_query_value(),
             },
-                pushed_through: None,
-                late: false,
+            pushed_through: None,
+            late: false,
         })
         .await?;
     tracing::info!(%zone, dataset, attempt = %unclosed.attempt, start = window.start, end = window.end,

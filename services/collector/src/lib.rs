@@ -23,6 +23,7 @@ pub mod lease;
 pub mod ledger;
 pub mod logpull;
 pub mod logpush;
+pub mod logpush_job;
 pub mod metrics;
 pub mod onboarding;
 pub mod push_cursor;
@@ -87,6 +88,7 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         lease_ttl: configured.lease_ttl,
         logpull_delay: configured.logpull_delay,
         logpush_lateness: configured.logpush_lateness,
+        push_url: ctx.config.ingest.public_url.clone(),
         ..CollectorOptions::default()
     };
     settings

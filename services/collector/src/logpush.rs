@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use rainlogs_bus::async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use rainlogs_bus::{Bus, CancellationToken};
-use rainlogs_cloudflare::LogpushDataset;
+use rainlogs_cloudflare::{LogpushDataset, LogpushJob};
 use rainlogs_schemas::events::{GapReason, Method, PushReceived, Window};
 use rainlogs_schemas::{Envelope, Event, subjects};
 use tokio::sync::mpsc;
@@ -31,6 +31,7 @@ use crate::attempt::{Attempt, AttemptError};
 use crate::health::Status;
 use crate::journal::JournalError;
 use crate::ledger::align_down;
+use crate::logpush_job;
 use crate::push_cursor::{ClosedFate, PushCursor};
 use crate::settings::secs;
 use crate::zone_run::{Exit, ZoneRun, journal_exit};
@@ -91,6 +92,12 @@ fn digest(line: &[u8]) -> [u8; 16] {
 }
 
 struct PushRun {
+    /// The zone's job at Cloudflare, as last read or changed.
+    job: LogpushJob,
+    /// When the job's health was last read (real time).
+    job_read_at: std::time::Instant,
+    /// The job's trouble as last shown in the zone's health.
+    job_trouble: Option<String>,
     dataset: &'static str,
     pushed: LogpushDataset,
     size: i64,
@@ -116,7 +123,18 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         .await;
         return Exit::RetryAfter(settings.recheck);
     };
-    let mut push = match PushRun::recover(run, pushed).await {
+    let job = match logpush_job::ensure(run).await {
+        Ok(job) => job,
+        Err(problem) => {
+            run.report(problem.status, problem.reason).await;
+            return Exit::RetryAfter(if problem.transient {
+                settings.retry_delay(1, None)
+            } else {
+                settings.recheck
+            });
+        }
+    };
+    let mut push = match PushRun::recover(run, pushed, job).await {
         Ok(push) => push,
         Err(e) => return journal_exit(run.zone(), &e, settings),
     };
@@ -132,6 +150,9 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
     let exit = push.follow(run, &mut parts).await;
     stop.cancel();
     let _ = reader.await;
+    if run.is_removed() {
+        logpush_job::remove(run, &push.job).await;
+    }
     exit
 }
 
@@ -199,7 +220,11 @@ async fn read_parts(
 }
 
 impl PushRun {
-    async fn recover(run: &mut ZoneRun<'_>, pushed: LogpushDataset) -> Result<Self, JournalError> {
+    async fn recover(
+        run: &mut ZoneRun<'_>,
+        pushed: LogpushDataset,
+        job: LogpushJob,
+    ) -> Result<Self, JournalError> {
         let settings = &run.shared.settings;
         let dataset = run.plan.dataset;
         let size = settings.window_secs();
@@ -211,6 +236,9 @@ impl PushRun {
         let now = run.now();
         let stored = PushCursor::load(&run.shared.cursors, &run.journal, dataset).await?;
         let mut push = Self {
+            job,
+            job_read_at: std::time::Instant::now(),
+            job_trouble: None,
             dataset,
             pushed,
             size,
@@ -275,6 +303,9 @@ impl PushRun {
             if let Some(exit) = run.take_changes() {
                 return exit;
             }
+            if let Some(exit) = self.keep_job(run).await {
+                return exit;
+            }
             if let Err(e) = self.close_due(run).await {
                 return self.exit(run, &e);
             }
@@ -300,6 +331,54 @@ impl PushRun {
                 return self.exit(run, &e);
             }
         }
+    }
+
+    /// Keeps the job switched off while the zone is paused, and the zone's health showing
+    /// what Cloudflare says about the job's pushes.
+    async fn keep_job(&mut self, run: &mut ZoneRun<'_>) -> Option<Exit> {
+        let settings = &run.shared.settings;
+        if self.job.enabled == run.is_paused() {
+            match logpush_job::set_enabled(run, self.job.clone(), !run.is_paused()).await {
+                Ok(job) => self.job = job,
+                Err(problem) => {
+                    run.report(problem.status, problem.reason).await;
+                    return None;
+                }
+            }
+        }
+        if self.job_read_at.elapsed() < settings.recheck {
+            return None;
+        }
+        self.job_read_at = std::time::Instant::now();
+        let jobs = match run.client.logpush_jobs(run.zone()).await {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                tracing::debug!(zone = %run.zone(), %error, "cannot read the zone's Logpush job");
+                return None;
+            }
+        };
+        let Some(job) = jobs.into_iter().find(|j| j.id == self.job.id) else {
+            run.report(
+                Status::Failing,
+                format!(
+                    "the zone's Logpush job {} is gone at Cloudflare; RainLogs creates a new one",
+                    self.job.id
+                ),
+            )
+            .await;
+            // Onboarding again makes a new job; open windows are filled again from the pushes.
+            return Some(Exit::RetryAfter(settings.retry_base));
+        };
+        let trouble = logpush_job::trouble(&job);
+        self.job = job;
+        if trouble != self.job_trouble {
+            match &trouble {
+                Some(reason) => run.report(Status::Degraded, reason.clone()).await,
+                None => run.report_plan().await,
+            }
+            self.job_trouble = trouble;
+        }
+        None
     }
 
     /// When the next window or late close is due, in collector time.

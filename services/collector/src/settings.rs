@@ -40,6 +40,9 @@ pub struct CollectorOptions {
     pub graphql_lag: Duration,
     /// ...and each query re-scans this much before the window for late events (de-duplicated).
     pub graphql_overlap: Duration,
+    /// Where Cloudflare reaches the ingest endpoint (`ingest.public_url`); Logpush jobs
+    /// RainLogs creates push there. `None`: Logpush zones cannot be onboarded.
+    pub push_url: Option<String>,
     /// A pushed window is closed once its end is this far in the past (`collector.logpush_lateness`).
     pub logpush_lateness: Duration,
     /// Instant Logs sessions are replaced before Cloudflare's 60-minute cap.
@@ -68,6 +71,7 @@ impl Default for CollectorOptions {
             graphql_lag: Duration::from_secs(300),
             graphql_overlap: Duration::from_secs(300),
             logpush_lateness: Duration::from_secs(600),
+            push_url: None,
             instant_logs_rotate_after: Duration::from_secs(55 * 60),
             client: ClientConfig::default(),
         }

@@ -42,6 +42,9 @@ struct OwnedZone {
     task: tokio::task::Id,
     updates: watch::Sender<ZoneEntry>,
     cancel: CancellationToken,
+    /// Fired, before `cancel`, when the zone is removed (not when it is handed over or lost):
+    /// a method that set something up at Cloudflare takes it down.
+    removed: CancellationToken,
     /// Stopping to give the zone to a collector with fewer zones; its lease is released when
     /// the task has ended, so the next owner never overlaps it.
     handing_over: bool,
@@ -222,6 +225,7 @@ impl Owner<'_> {
         for zone in removed {
             if let Some(task) = self.owned.remove(&zone) {
                 tracing::info!(zone, "zone removed; its collection stops");
+                task.removed.cancel();
                 task.cancel.cancel();
                 self.leases.release(&zone, task.revision).await;
             }
@@ -260,9 +264,15 @@ impl Owner<'_> {
                 tracing::info!(zone = %entry.zone_id, owner = self.leases.owner(), "collecting zone");
                 let (updates, zone_rx) = watch::channel(entry.clone());
                 let cancel = CancellationToken::new();
+                let removed = CancellationToken::new();
                 let task = self
                     .tasks
-                    .spawn(run_zone(Arc::clone(self.shared), zone_rx, cancel.clone()))
+                    .spawn(run_zone(
+                        Arc::clone(self.shared),
+                        zone_rx,
+                        cancel.clone(),
+                        removed.clone(),
+                    ))
                     .id();
                 self.owned.insert(
                     entry.zone_id.clone(),
@@ -271,6 +281,7 @@ impl Owner<'_> {
                         revision,
                         updates,
                         cancel,
+                        removed,
                         handing_over: false,
                     },
                 );

@@ -20,12 +20,14 @@ pub async fn run_zone(
     shared: Arc<Shared>,
     mut zone_rx: watch::Receiver<ZoneEntry>,
     cancel: CancellationToken,
+    removed: CancellationToken,
 ) {
     let first = zone_rx.borrow_and_update().clone();
     let mut health = HealthReporter::new(shared.bus.clone(), &first.tenant, &first.zone_id);
     loop {
         let entry = zone_rx.borrow_and_update().clone();
-        let exit = run_once(&shared, entry, &mut zone_rx, &cancel, &mut health).await;
+        let signals = (&mut zone_rx, &cancel, &removed);
+        let exit = run_once(&shared, entry, signals, &mut health).await;
         let delay = match exit {
             Exit::Cancelled => return,
             Exit::Reconfigure => continue,
@@ -42,8 +44,11 @@ pub async fn run_zone(
 async fn run_once(
     shared: &Shared,
     entry: ZoneEntry,
-    zone_rx: &mut watch::Receiver<ZoneEntry>,
-    cancel: &CancellationToken,
+    (zone_rx, cancel, removed): (
+        &mut watch::Receiver<ZoneEntry>,
+        &CancellationToken,
+        &CancellationToken,
+    ),
     health: &mut HealthReporter,
 ) -> Exit {
     let settings = &shared.settings;
@@ -110,7 +115,11 @@ async fn run_once(
         }
     };
     let method = plan.method;
-    let signals = ZoneSignals { zone_rx, cancel };
+    let signals = ZoneSignals {
+        zone_rx,
+        cancel,
+        removed,
+    };
     let mut run = ZoneRun::new(shared, entry, client, plan, journal, health, signals);
     match method {
         Method::Logpull => crate::logpull::run(&mut run).await,

@@ -62,6 +62,8 @@ pub struct ZoneSignals<'a> {
     pub zone_rx: &'a mut watch::Receiver<ZoneEntry>,
     /// Fires when the process stops or the zone is no longer ours.
     pub cancel: &'a CancellationToken,
+    /// Fires (before `cancel`) when the zone was removed.
+    pub removed: &'a CancellationToken,
 }
 
 /// What a pull method's window loop does after [`ZoneRun::next_window`].
@@ -85,6 +87,7 @@ pub struct ZoneRun<'a> {
     pub health: &'a mut HealthReporter,
     zone_rx: &'a mut watch::Receiver<ZoneEntry>,
     cancel: &'a CancellationToken,
+    removed: &'a CancellationToken,
     /// Collector time at which this task saw the zone paused.
     paused_since: Option<i64>,
 }
@@ -111,6 +114,7 @@ impl<'a> ZoneRun<'a> {
             health,
             zone_rx: signals.zone_rx,
             cancel: signals.cancel,
+            removed: signals.removed,
             paused_since,
         }
     }
@@ -186,6 +190,11 @@ impl ZoneRun<'_> {
             Wake::Changed => self.take_changes(),
             Wake::Elapsed => None,
         }
+    }
+
+    /// Whether the task stops because the zone was removed (not lost or handed over).
+    pub fn is_removed(&self) -> bool {
+        self.removed.is_cancelled()
     }
 
     pub fn is_paused(&self) -> bool {

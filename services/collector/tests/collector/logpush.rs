@@ -13,6 +13,50 @@ use crate::support::*;
 
 const ZONE: &str = SOVEREIGN_ZONE;
 
+/// An HTTP endpoint that answers every request 200, standing in for the ingest endpoint when
+/// Cloudflare checks the destination of the job the collector creates (the test stores parts
+/// itself). Returns its base URL.
+async fn accept_everything() -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Head, then as many body bytes as it announces.
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let length = text[..head_end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= head_end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
 fn t(offset: i64) -> i64 {
     t0().unix_timestamp() + offset
 }
@@ -86,6 +130,7 @@ async fn pushed_records_are_filed_by_their_time_late_ones_added_and_a_crash_lose
     settings.logpush_lateness = Duration::from_secs(120);
     // Small batches, so an open window has published batches when the collector is killed.
     settings.batch_bytes = 300;
+    settings.push_url = Some(accept_everything().await);
     let collector = h.start_collector_with(settings.clone());
     h.add_zone(ZONE, Method::LogpushHttp, "default", FULL_TOKEN)
         .await;
@@ -210,4 +255,147 @@ async fn pushed_records_are_filed_by_their_time_late_ones_added_and_a_crash_lose
         !events.abandoned_attempts().is_empty(),
         "the killed collector left an attempt open, whose records were filed again"
     );
+}
+
+/// The zone's Logpush jobs at the simulator, as `(name, enabled, destination_conf, output)`.
+async fn jobs(h: &Harness, zone: &str) -> Vec<serde_json::Value> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/zones/{zone}/logpush/jobs", h.sim.base_url()))
+        .bearer_auth(FULL_TOKEN)
+        .send()
+        .await
+        .expect("list jobs")
+        .json()
+        .await
+        .expect("json");
+    answer["result"].as_array().cloned().unwrap_or_default()
+}
+
+async fn wait_for_jobs(h: &Harness, what: &str, check: impl Fn(&[serde_json::Value]) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs = jobs(h, ZONE).await;
+        if check(&jobs) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {jobs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_zone_gets_one_job_that_a_pause_disables_and_removal_deletes() {
+    let h = Harness::start().await;
+    let mut settings = h.settings.clone();
+    let push_url = accept_everything().await;
+    settings.push_url = Some(format!("{push_url}/"));
+    let collector = h.start_collector_with(settings.clone());
+    h.add_zone(ZONE, Method::LogpushHttp, "default", FULL_TOKEN)
+        .await;
+    wait_for_jobs(&h, "the zone's job", |jobs| jobs.len() == 1).await;
+    let job = jobs(&h, ZONE).await.remove(0);
+    assert_eq!(job["name"], "rainlogs");
+    assert_eq!(job["enabled"], true);
+    assert_eq!(job["dataset"], "http_requests");
+    assert_eq!(job["output_options"]["timestamp_format"], "unixnano");
+    let destination = job["destination_conf"].as_str().expect("destination");
+    let prefix =
+        format!("{push_url}/logpush/v1/{ZONE}/http_requests?header_Authorization=Bearer%20");
+    let secret = destination
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{destination} pushes to the ingest endpoint"));
+    assert_eq!(secret.len(), 64, "32 random bytes");
+    // The ingest endpoint learns the secret's digest, never the secret.
+    let announced: Vec<Vec<u8>> = h
+        .read_subject(&subjects::control(TENANT), "RL_CONTROL")
+        .await
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::PushEndpointSet(set) if set.zone_id == ZONE => Some(set.secret_sha256),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced, vec![Sha256::digest(secret.as_bytes()).to_vec()]);
+
+    // A restarted collector keeps the job it finds.
+    collector.stop().await;
+    let collector = h.start_collector_with(settings.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(jobs(&h, ZONE).await.len(), 1, "no second job");
+
+    h.change_zone(rainlogs_schemas::events::ZoneChanged {
+        zone_id: ZONE.into(),
+        paused: Some(true),
+        ..Default::default()
+    })
+    .await;
+    wait_for_jobs(&h, "the paused zone's job off", |jobs| {
+        jobs.len() == 1 && jobs[0]["enabled"] == false
+    })
+    .await;
+    h.change_zone(rainlogs_schemas::events::ZoneChanged {
+        zone_id: ZONE.into(),
+        paused: Some(false),
+        ..Default::default()
+    })
+    .await;
+    wait_for_jobs(&h, "the resumed zone's job on", |jobs| {
+        jobs.len() == 1 && jobs[0]["enabled"] == true
+    })
+    .await;
+
+    let removed = Envelope::new(
+        TENANT,
+        Some(ZONE.to_owned()),
+        Actor::operator(),
+        Event::ZoneRemoved(rainlogs_schemas::events::ZoneRemoved {
+            zone_id: ZONE.into(),
+        }),
+    );
+    h.bus
+        .publish(&subjects::control(TENANT), &removed)
+        .await
+        .expect("remove zone");
+    wait_for_jobs(&h, "the removed zone's job deleted", <[_]>::is_empty).await;
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_with_four_jobs_of_its_own_is_told_why_rainlogs_cannot_add_one() {
+    let h = Harness::start().await;
+    let push_url = accept_everything().await;
+    for n in 0..4 {
+        let created = reqwest::Client::new()
+            .post(format!("{}/zones/{ZONE}/logpush/jobs", h.sim.base_url()))
+            .bearer_auth(FULL_TOKEN)
+            .json(&serde_json::json!({
+                "name": format!("siem-{n}"),
+                "dataset": "http_requests",
+                "destination_conf": format!("{push_url}/siem/{n}"),
+            }))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(created.status(), 200);
+    }
+    let mut settings = h.settings.clone();
+    settings.push_url = Some(push_url);
+    let collector = h.start_collector_with(settings);
+    h.add_zone(ZONE, Method::LogpushHttp, "default", FULL_TOKEN)
+        .await;
+    let health = h
+        .wait_for_health(ZONE, "the job limit explained", |health| {
+            health.status == "failing" && health.reason.contains("at most 4 Logpush jobs")
+        })
+        .await;
+    assert!(health.reason.contains("siem-0"), "{}", health.reason);
+    assert_eq!(
+        jobs(&h, ZONE).await.len(),
+        4,
+        "the customer's jobs untouched"
+    );
+    collector.stop().await;
 }

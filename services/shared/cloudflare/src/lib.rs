@@ -38,6 +38,7 @@ pub use api::instant_logs::{
 pub use api::logpull::{
     FieldList, LOGPULL_MAX_AGE, LOGPULL_MAX_WINDOW, LOGPULL_MIN_DELAY, LogpullQuery, LogpullWindow,
 };
+pub use api::logpush::{LogpushJob, MAX_LOGPUSH_JOBS_PER_ZONE, NewLogpushJob, OutputOptions};
 pub use api::zones::{PlanTier, Zone, ZonePlan};
 pub use client::{CloudflareClient, TokenClient, parse_base_url};
 pub use config::{ClientConfig, PRODUCTION_BASE_URL};

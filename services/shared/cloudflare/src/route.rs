@@ -14,6 +14,7 @@ pub enum Endpoint {
     InstantLogsJob,
     InstantLogsSocket,
     Graphql,
+    LogpushJobs,
 }
 
 impl Endpoint {
@@ -30,6 +31,7 @@ impl Endpoint {
             Self::InstantLogsJob => "instant_logs_job",
             Self::InstantLogsSocket => "instant_logs_socket",
             Self::Graphql => "graphql",
+            Self::LogpushJobs => "logpush_jobs",
         }
     }
 

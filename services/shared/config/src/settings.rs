@@ -251,6 +251,11 @@ pub struct IngestSettings {
     /// `ingest.listen`: where Cloudflare Logpush pushes (`POST /logpush/v1/<zone>/<dataset>`),
     /// a listener of its own, apart from the API. Unset: the ingest service takes no pushes.
     pub listen: Option<SocketAddr>,
+    /// `ingest.public_url`: the address at which Cloudflare reaches the ingest listener, e.g.
+    /// `https://logs.example.eu` (behind the TLS proxy in front of `ingest.listen`). Logpush jobs
+    /// RainLogs creates push to `<public_url>/logpush/v1/<zone>/<dataset>`. Unset: zones cannot
+    /// be collected with Logpush.
+    pub public_url: Option<String>,
     /// `ingest.max_push_bytes`: the most NDJSON one push may decompress to (Cloudflare's
     /// `max_upload_bytes` is at most 1 GB); a larger push is refused with 413 before it is stored.
     pub max_push_bytes: u64,
@@ -267,6 +272,7 @@ impl Default for IngestSettings {
     fn default() -> Self {
         Self {
             listen: None,
+            public_url: None,
             max_push_bytes: 1_000_000_000,
             max_concurrent_pushes: 64,
             body_timeout: Duration::from_secs(60),
@@ -525,6 +531,20 @@ impl Config {
                 humantime::format_duration(MIN_LEASE_TTL),
                 humantime::format_duration(MAX_LEASE_TTL)
             )));
+        }
+        if let Some(url) = &self.ingest.public_url {
+            let host = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .map(|rest| rest.trim_end_matches('/'));
+            if host.is_none_or(|h| h.is_empty() || h.contains(['?', '#', ' ']))
+                || url.chars().any(char::is_whitespace)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "ingest.public_url = {url:?}: must be the https:// URL (a path may follow, no \
+                     query) at which Cloudflare reaches the ingest listener, e.g. https://logs.example.eu"
+                )));
+            }
         }
         if let Some(endpoint) = &self.telemetry.otlp_endpoint {
             let rest = endpoint

@@ -388,6 +388,34 @@ fn collector_logpush_lateness_defaults_to_ten_minutes_and_is_at_most_twenty() {
 }
 
 #[test]
+fn ingest_public_url_must_be_an_http_url_without_a_query() {
+    let at = |value: &str| {
+        load(&Sources {
+            file: None,
+            env: env(&[("RAINLOGS__INGEST__PUBLIC_URL", value)]),
+            overrides: Vec::new(),
+        })
+    };
+    assert_eq!(
+        at("https://logs.example.eu/")
+            .expect("an https URL")
+            .ingest
+            .public_url
+            .as_deref(),
+        Some("https://logs.example.eu/")
+    );
+    for bad in [
+        "logs.example.eu",
+        "https://",
+        "https://logs.example.eu/?x=1",
+        "ftp://x",
+    ] {
+        let error = at(bad).expect_err(bad).to_string();
+        assert!(error.contains("ingest.public_url"), "{bad}: {error}");
+    }
+}
+
+#[test]
 fn otlp_endpoint_is_off_by_default_and_must_be_an_http_url() {
     let default = load(&Sources {
         file: None,

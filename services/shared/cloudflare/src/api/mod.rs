@@ -4,4 +4,5 @@ pub mod account;
 pub mod graphql;
 pub mod instant_logs;
 pub mod logpull;
+pub mod logpush;
 pub mod zones;

@@ -1,0 +1,293 @@
+//! The zone's Logpush job, as RainLogs keeps it at Cloudflare: one job named [`JOB_NAME`] per
+//! zone, pushing the zone's dataset to `<ingest.public_url>/logpush/v1/<zone>/<dataset>` with a
+//! bearer secret only the job and (as a SHA-256) the ingest endpoint know.
+//!
+//! * Onboarding finds the job, or makes one: a fresh secret, announced to the ingest endpoint
+//!   (`ctl.push_endpoint_set`) before Cloudflare's destination check reaches it.
+//! * A paused zone's job is disabled, and enabled again when the zone resumes (Logpush never
+//!   backfills the time in between: that time is a `paused` gap).
+//! * A removed zone's job is deleted.
+//! * The job's own health (`last_error`, `error_message`) is shown in the zone's health.
+
+use std::time::Duration;
+
+use rainlogs_cloudflare::{CfError, LogpushJob, MAX_LOGPUSH_JOBS_PER_ZONE, NewLogpushJob};
+use rainlogs_schemas::events::PushEndpointSet;
+use rainlogs_schemas::{Actor, Envelope, Event, subjects};
+use sha2::{Digest as _, Sha256};
+
+use crate::health::Status;
+use crate::zone_run::ZoneRun;
+
+/// The name of the job RainLogs creates; jobs with other names are the customer's own.
+pub const JOB_NAME: &str = "rainlogs";
+
+/// Tries of a create whose destination check fails: the ingest endpoint may not have taken
+/// the new secret from the control stream yet.
+const CREATE_TRIES: u32 = 5;
+
+/// Why the zone has no usable job.
+#[derive(Debug)]
+pub struct JobProblem {
+    pub status: Status,
+    pub reason: String,
+    /// Worth trying again soon (network trouble, a destination check that raced the secret).
+    pub transient: bool,
+}
+
+impl JobProblem {
+    fn from_error(context: &str, error: &CfError) -> Self {
+        Self {
+            status: if error.is_retryable() {
+                Status::Degraded
+            } else {
+                Status::Failing
+            },
+            reason: format!("{context}: {error}"),
+            transient: error.is_retryable(),
+        }
+    }
+}
+
+/// The URL pushes for this zone and dataset go to, without the secret.
+fn destination_base(push_url: &str, zone: &str, dataset: &str) -> String {
+    format!(
+        "{}/logpush/v1/{zone}/{dataset}",
+        push_url.trim_end_matches('/')
+    )
+}
+
+fn is_ours(job: &LogpushJob, base: &str) -> bool {
+    job.name.as_deref() == Some(JOB_NAME)
+        && job
+            .destination_conf
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('?'))
+}
+
+/// The zone's job, made if it has none; enabled unless the zone is paused.
+pub async fn ensure(run: &mut ZoneRun<'_>) -> Result<LogpushJob, JobProblem> {
+    let Some(push_url) = run.shared.settings.push_url.clone() else {
+        return Err(JobProblem {
+            status: Status::Failing,
+            reason: "Logpush needs ingest.public_url (the https address at which Cloudflare \
+                     reaches this RainLogs' ingest endpoint); it is not set"
+                .into(),
+            transient: false,
+        });
+    };
+    let zone = run.zone().to_owned();
+    let dataset = run.plan.dataset;
+    let base = destination_base(&push_url, &zone, dataset);
+    let jobs = run
+        .client
+        .logpush_jobs(&zone)
+        .await
+        .map_err(|e| JobProblem::from_error("cannot list the zone's Logpush jobs", &e))?;
+    let mut ours = jobs.iter().filter(|j| is_ours(j, &base));
+    if let Some(job) = ours.next() {
+        let job = job.clone();
+        for extra in ours {
+            // A create retried after its answer was lost: one job pushing is enough.
+            if let Err(e) = run.client.delete_logpush_job(&zone, extra.id).await {
+                tracing::warn!(%zone, job = extra.id, error = %e, "cannot delete a second RainLogs job");
+            }
+        }
+        return set_enabled(run, job, !run.is_paused()).await;
+    }
+    if jobs.len() >= MAX_LOGPUSH_JOBS_PER_ZONE {
+        let names: Vec<String> = jobs
+            .iter()
+            .map(|j| format!("{} ({})", j.name.as_deref().unwrap_or("unnamed"), j.id))
+            .collect();
+        return Err(JobProblem {
+            status: Status::Failing,
+            reason: format!(
+                "Cloudflare allows at most {MAX_LOGPUSH_JOBS_PER_ZONE} Logpush jobs per zone and this zone has {}: {}; \
+                 delete one in the Cloudflare dashboard and RainLogs creates its own",
+                jobs.len(),
+                names.join(", ")
+            ),
+            transient: false,
+        });
+    }
+    create(run, &base).await
+}
+
+async fn create(run: &mut ZoneRun<'_>, base: &str) -> Result<LogpushJob, JobProblem> {
+    let zone = run.zone().to_owned();
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    announce_secret(run, &secret).await?;
+    let fields = run
+        .plan
+        .fields
+        .to_query_value()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let mut request = NewLogpushJob::new(
+        JOB_NAME,
+        run.plan.dataset,
+        format!("{base}?header_Authorization=Bearer%20{secret}"),
+        fields,
+    );
+    request.enabled = !run.is_paused();
+    let mut wait = run
+        .shared
+        .settings
+        .retry_base
+        .max(Duration::from_millis(200));
+    for attempt in 1..=CREATE_TRIES {
+        match run.client.create_logpush_job(&zone, &request).await {
+            Ok(job) => {
+                tracing::info!(%zone, job = job.id, "created the zone's Logpush job");
+                return Ok(job);
+            }
+            // Cloudflare's destination check reached the endpoint before the new secret did.
+            Err(CfError::Api { status: 400, .. }) if attempt < CREATE_TRIES => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => {
+                return Err(JobProblem::from_error(
+                    "Cloudflare did not create the zone's Logpush job",
+                    &e,
+                ));
+            }
+        }
+    }
+    Err(JobProblem {
+        status: Status::Degraded,
+        reason: "Cloudflare could not check the ingest endpoint".into(),
+        transient: true,
+    })
+}
+
+/// Tells the ingest endpoint the new secret (its SHA-256) on the control stream.
+async fn announce_secret(run: &ZoneRun<'_>, secret: &str) -> Result<(), JobProblem> {
+    let event = Envelope::new(
+        run.entry.tenant.clone(),
+        Some(run.zone().to_owned()),
+        Actor::service(crate::NAME),
+        Event::PushEndpointSet(PushEndpointSet {
+            zone_id: run.zone().to_owned(),
+            secret_sha256: Sha256::digest(secret.as_bytes()).to_vec(),
+        }),
+    );
+    run.shared
+        .bus
+        .publish(&subjects::control(&run.entry.tenant), &event)
+        .await
+        .map(drop)
+        .map_err(|e| JobProblem {
+            status: Status::Degraded,
+            reason: format!("cannot announce the push secret to the ingest endpoint: {e}"),
+            transient: true,
+        })
+}
+
+/// Switches the job on or off when it is not already.
+pub async fn set_enabled(
+    run: &ZoneRun<'_>,
+    job: LogpushJob,
+    enabled: bool,
+) -> Result<LogpushJob, JobProblem> {
+    if job.enabled == enabled {
+        return Ok(job);
+    }
+    let zone = run.zone();
+    let job = run
+        .client
+        .set_logpush_job_enabled(zone, job.id, enabled)
+        .await
+        .map_err(|e| JobProblem::from_error("cannot switch the zone's Logpush job", &e))?;
+    tracing::info!(zone, job = job.id, enabled, "Logpush job switched");
+    Ok(job)
+}
+
+/// Deletes the job of a removed zone (best effort: the zone is gone either way).
+pub async fn remove(run: &ZoneRun<'_>, job: &LogpushJob) {
+    let zone = run.zone();
+    match tokio::time::timeout(
+        Duration::from_secs(30),
+        run.client.delete_logpush_job(zone, job.id),
+    )
+    .await
+    {
+        Ok(Ok(())) => tracing::info!(zone, job = job.id, "deleted the removed zone's Logpush job"),
+        Ok(Err(e)) => {
+            tracing::warn!(zone, job = job.id, error = %e, "cannot delete the removed zone's Logpush job; delete it in the Cloudflare dashboard")
+        }
+        Err(_) => {
+            tracing::warn!(
+                zone,
+                job = job.id,
+                "deleting the removed zone's Logpush job timed out; delete it in the Cloudflare dashboard"
+            )
+        }
+    }
+}
+
+/// What Cloudflare says about the job's pushes, when its last push failed.
+pub fn trouble(job: &LogpushJob) -> Option<String> {
+    let error = job.last_error.as_deref()?;
+    // RFC 3339 in UTC sorts as text.
+    if job
+        .last_complete
+        .as_deref()
+        .is_some_and(|done| done >= error)
+    {
+        return None;
+    }
+    Some(format!(
+        "Cloudflare's Logpush job {} last failed at {error}: {}; it retries and drops a batch \
+         whose retries run out",
+        job.id,
+        job.error_message.as_deref().unwrap_or("no message")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str, destination: &str) -> LogpushJob {
+        LogpushJob {
+            id: 1,
+            name: Some(name.into()),
+            dataset: Some("http_requests".into()),
+            enabled: true,
+            destination_conf: destination.into(),
+            last_complete: None,
+            last_error: None,
+            error_message: None,
+        }
+    }
+
+    #[test]
+    fn only_a_job_named_rainlogs_pushing_here_is_ours() {
+        let base = destination_base("https://logs.example.eu/", "z", "http_requests");
+        assert_eq!(base, "https://logs.example.eu/logpush/v1/z/http_requests");
+        let secret = format!("{base}?header_Authorization=Bearer%20abc");
+        assert!(is_ours(&job("rainlogs", &secret), &base));
+        assert!(!is_ours(&job("siem", &secret), &base));
+        assert!(!is_ours(
+            &job(
+                "rainlogs",
+                "https://logs.example.eu/logpush/v1/z/http_requests2"
+            ),
+            &base
+        ));
+        assert!(!is_ours(&job("rainlogs", "s3://bucket/z"), &base));
+    }
+
+    #[test]
+    fn trouble_is_shown_only_while_the_last_push_failed() {
+        let mut failing = job("rainlogs", "x");
+        failing.last_error = Some("2026-01-15T12:05:00Z".into());
+        failing.error_message = Some("HTTP 503".into());
+        assert!(trouble(&failing).is_some_and(|t| t.contains("HTTP 503")));
+        failing.last_complete = Some("2026-01-15T12:06:00Z".into());
+        assert_eq!(trouble(&failing), None);
+    }
+}
