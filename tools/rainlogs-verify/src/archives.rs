@@ -7,6 +7,9 @@
 //! reference, A2 presence, A3 stored bytes (and content in deep mode), A4 version (the sealing copy only), A5
 //! Object Lock retention. On a replica ([`CopyRole::Replica`]) A4 is not done, and A5 is judged for the very
 //! version whose bytes were read and reported per archive.
+//!
+//! A `late` entry's object is an archive object (FORMAT.md §3) under a late key (§2), so every step here
+//! treats it exactly as an archive entry's; only the key A1 derives differs.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -15,13 +18,14 @@ use std::rc::Rc;
 
 use futures::{StreamExt as _, stream};
 use rainlogs_integrity::framing::ArchiveReader;
-use rainlogs_integrity::{EntryBody, Sha256Hash};
+use rainlogs_integrity::{EntryKind, Sha256Hash};
 use rainlogs_store::{LockMode, ObjectLock, ObjectReader, Store};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 use tokio_util::io::SyncIoBridge;
 
 use crate::finding::{Finding, Kind, Reason, Status};
+use crate::inventory;
 use crate::log::LoggedEntry;
 use crate::options::{CopyRole, VerifyOptions, format_ns};
 use crate::report::{Findings, Summary};
@@ -98,7 +102,7 @@ pub(crate) struct Inputs<'a> {
     pub mode: Mode,
 }
 
-/// Checks every archive entry's object.
+/// Checks the object of every archive and late entry.
 pub(crate) async fn check(
     store: &Store,
     options: &VerifyOptions,
@@ -118,18 +122,19 @@ pub(crate) async fn check(
     let mut pruned_gone = 0u64;
     let mut skipped = 0u64;
     for logged in entries.iter().flatten() {
-        let EntryBody::Archive(archive) = &logged.entry.body else {
+        let Some(archive) = logged.entry.body.archive() else {
             continue;
         };
         let index = logged.entry.index;
+        let late = logged.entry.kind() == EntryKind::Late;
         let key = archive.object.key.as_str();
         // A1 against the prefix the log was sealed under; the object is read where this store keeps it.
         let stored = options.stored_key(key);
-        match options.sealed_prefix().archive_key(
+        match inventory::object_key(
+            options.sealed_prefix(),
             &options.origin,
-            &archive.dataset,
-            &archive.window,
-            &archive.content_sha256,
+            logged.entry.kind(),
+            archive,
         ) {
             Ok(canonical) if canonical == key => {}
             Ok(canonical) => local.push(Finding::new(
@@ -175,10 +180,11 @@ pub(crate) async fn check(
             }
             continue;
         }
-        if options
-            .since_ns
-            .is_some_and(|since| archive.window.end_ns() <= since)
-        {
+        // A late object of an old window may have been written after --since: it is skipped only when
+        // it was also sealed before.
+        if options.since_ns.is_some_and(|since| {
+            archive.window.end_ns() <= since && (!late || logged.entry.sealed_at_ns <= since)
+        }) {
             skipped += 1;
             continue;
         }

@@ -5,11 +5,15 @@
 //! A `gap` entry is a window accounted for without data. It keeps coverage contiguous, but an auditor must
 //! see it: every dataset's windows are counted by kind, declared gaps by reason and time, and records by
 //! dataset, in the findings and in the report's summary. `--fail-on-gap` turns declared gaps into a failure.
+//!
+//! A `late` entry adds records to a window another entry already accounts for, so it is no part of the
+//! sequence of windows. It must name, exactly, the window of an earlier `archive` or `empty` entry of its
+//! dataset (FORMAT.md §9 step 5); late entries and their records are counted beside the windows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use rainlogs_integrity::{EntryBody, Window};
+use rainlogs_integrity::{ArchiveRecord, EntryBody, EntryKind, Window};
 
 use crate::finding::{Finding, Kind, Reason};
 use crate::log::LoggedEntry;
@@ -138,7 +142,18 @@ pub struct DatasetCoverage {
     /// Records in the dataset's archive entries, as logged (pruned archives included; `--deep` checks the
     /// count of every archive read against its content).
     pub records: u64,
+    /// Late entries of the dataset (records that arrived after their window was sealed). Left out of the
+    /// JSON when 0, so reports of logs without late entries read as before.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late: u64,
+    /// Records in those late entries, as logged; not part of `records`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_records: u64,
     pub gaps: Gaps,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// What the log accounts for, per dataset and in total.
@@ -147,33 +162,58 @@ pub struct CoverageSummary {
     /// Over all datasets.
     pub windows: WindowCounts,
     pub records: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_records: u64,
     pub gaps: Gaps,
     /// By dataset name.
     pub datasets: BTreeMap<String, DatasetCoverage>,
 }
 
 impl CoverageSummary {
-    /// `300 windows in 2 datasets: 21 archive, 274 empty, 5 gap; declared gaps …; 3456 records`.
+    /// `300 windows in 2 datasets: 21 archive, 274 empty, 5 gap; declared gaps …; 3456 records`, then
+    /// `; 4 late entries with 37 records` if there are any.
     pub fn describe(&self) -> String {
         format!(
             "{} in {} dataset{}: {}",
             windows(self.windows.total()),
             self.datasets.len(),
             if self.datasets.len() == 1 { "" } else { "s" },
-            tally(&self.windows, &self.gaps, self.records)
+            tally(
+                &self.windows,
+                &self.gaps,
+                self.records,
+                self.late,
+                self.late_records
+            )
         )
     }
 }
 
-/// `21 archive, 274 empty, 5 gap; declared gaps 25m: …; 3456 records`.
-fn tally(windows: &WindowCounts, gaps: &Gaps, records: u64) -> String {
-    format!(
+/// `21 archive, 274 empty, 5 gap; declared gaps 25m: …; 3456 records`, then `; 4 late entries with 37
+/// records` only when there are late entries: logs without them read exactly as before they existed.
+fn tally(
+    windows: &WindowCounts,
+    gaps: &Gaps,
+    records: u64,
+    late: u64,
+    late_records: u64,
+) -> String {
+    let mut out = format!(
         "{} archive, {} empty, {} gap; {}; {records} records",
         windows.archive,
         windows.empty,
         windows.gap,
         gaps.describe()
-    )
+    );
+    if late > 0 {
+        out.push_str(&format!(
+            "; {late} late {} with {late_records} records",
+            if late == 1 { "entry" } else { "entries" }
+        ));
+    }
+    out
 }
 
 /// `1 window`, `6 windows`.
@@ -227,25 +267,98 @@ impl DatasetState {
                 counted.gaps.record(record.reason.as_str(), window);
             }
             // covers_window() admits only the three kinds above.
-            EntryBody::Prune(_) | EntryBody::Key(_) | EntryBody::Erasure => {}
+            EntryBody::Late(_) | EntryBody::Prune(_) | EntryBody::Key(_) | EntryBody::Erasure => {}
         }
         counted.end_ns = window.end_ns();
     }
+
+    fn count_late(&mut self, record: &ArchiveRecord) {
+        let counted = &mut self.counted;
+        counted.late += 1;
+        counted.late_records = counted.late_records.saturating_add(record.record_count);
+    }
+}
+
+/// Which entry accounts for a window, by (dataset, start, end): the earliest `archive` or `empty` entry
+/// if there is one, else the earliest `gap` entry.
+type WindowsSeen<'a> = HashMap<(&'a str, u64, u64), (EntryKind, u64)>;
+
+fn remember<'a>(
+    seen: &mut WindowsSeen<'a>,
+    dataset: &'a str,
+    window: Window,
+    kind: EntryKind,
+    index: u64,
+) {
+    let slot = seen
+        .entry((dataset, window.start_ns(), window.end_ns()))
+        .or_insert((kind, index));
+    if slot.0 == EntryKind::Gap && kind != EntryKind::Gap {
+        *slot = (kind, index);
+    }
+}
+
+/// FORMAT.md §9 step 5 for a late entry: it names, exactly, a window an earlier `archive` or `empty` entry
+/// of its dataset accounts for. `seen` holds only the entries before it, so a window sealed after the late
+/// entry does not count.
+fn judge_late(seen: &WindowsSeen<'_>, index: u64, late: &ArchiveRecord) -> Option<Finding> {
+    let window = late.window;
+    let named = format!(
+        "late entry {index} ({}) names [{}, {})",
+        late.object.key,
+        format_ns(window.start_ns()),
+        format_ns(window.end_ns())
+    );
+    let why = match seen.get(&(late.dataset.as_str(), window.start_ns(), window.end_ns())) {
+        Some((EntryKind::Archive | EntryKind::Empty, _)) => return None,
+        Some((kind, earlier)) => format!(
+            "{named}, which entry {earlier} accounts for as a {} window: records cannot arrive late for a \
+             window whose data could not be collected",
+            kind.as_str()
+        ),
+        None => format!(
+            "{named}, but no earlier archive or empty entry of {} accounts for exactly that window",
+            late.dataset
+        ),
+    };
+    Some(Finding::new(
+        Kind::Coverage,
+        late.dataset.as_str(),
+        Reason::LateWithoutWindow,
+        why,
+    ))
 }
 
 pub(crate) fn check<'a>(
     entries: impl IntoIterator<Item = &'a LoggedEntry>,
 ) -> (Coverage, Vec<Finding>) {
     let mut datasets: BTreeMap<String, DatasetState> = BTreeMap::new();
+    let mut seen = WindowsSeen::new();
     let mut findings = Vec::new();
     for logged in entries {
         let entry = &logged.entry;
+        if let EntryBody::Late(late) = &entry.body {
+            findings.extend(judge_late(&seen, entry.index, late));
+            // A late entry of a dataset with no window yet has already been reported above; it has no
+            // coverage line to be counted in.
+            if let Some(state) = datasets.get_mut(late.dataset.as_str()) {
+                state.count_late(late);
+            }
+            continue;
+        }
         let (Some(dataset), Some(window)) = (entry.body.dataset(), entry.body.window()) else {
             continue;
         };
         if !entry.kind().covers_window() {
             continue;
         }
+        remember(
+            &mut seen,
+            dataset.as_str(),
+            window,
+            entry.kind(),
+            entry.index,
+        );
         let Some(state) = datasets.get_mut(dataset.as_str()) else {
             let mut state = DatasetState::new(window, entry.index);
             state.count(&entry.body, window);
@@ -306,12 +419,20 @@ pub(crate) fn check<'a>(
                 windows(counted.windows.total()),
                 format_ns(counted.start_ns),
                 format_ns(counted.end_ns),
-                tally(&counted.windows, &counted.gaps, counted.records)
+                tally(
+                    &counted.windows,
+                    &counted.gaps,
+                    counted.records,
+                    counted.late,
+                    counted.late_records
+                )
             ),
         ));
         let summary = &mut coverage.summary;
         summary.windows.add(&counted.windows);
         summary.records = summary.records.saturating_add(counted.records);
+        summary.late += counted.late;
+        summary.late_records = summary.late_records.saturating_add(counted.late_records);
         summary.gaps.add(&counted.gaps);
         coverage
             .covered_until
@@ -369,6 +490,8 @@ mod tests {
         Empty,
         Gap(GapReason),
         Archive(u64),
+        /// A late entry naming the window, with this many records.
+        Late(u64),
     }
 
     /// An entry for `[T0 + from min, T0 + to min)`.
@@ -389,21 +512,28 @@ mod tests {
                 method,
                 reason,
             }),
-            Ends::Archive(record_count) => EntryBody::Archive(ArchiveRecord {
-                dataset,
-                window,
-                method,
-                sampling: Sampling::UNSAMPLED,
-                object: ObjectRef {
-                    key: format!("k{index}"),
-                    version: String::new(),
-                },
-                stored_size: 1,
-                stored_sha256: Sha256Hash::ZERO,
-                content_sha256: Sha256Hash::ZERO,
-                record_count,
-                retain_until_ns: 1,
-            }),
+            Ends::Archive(record_count) | Ends::Late(record_count) => {
+                let record = ArchiveRecord {
+                    dataset,
+                    window,
+                    method,
+                    sampling: Sampling::UNSAMPLED,
+                    object: ObjectRef {
+                        key: format!("k{index}"),
+                        version: String::new(),
+                    },
+                    stored_size: 1,
+                    stored_sha256: Sha256Hash::ZERO,
+                    content_sha256: Sha256Hash::ZERO,
+                    record_count,
+                    retain_until_ns: 1,
+                };
+                if matches!(ends, Ends::Late(_)) {
+                    EntryBody::Late(record)
+                } else {
+                    EntryBody::Archive(record)
+                }
+            }
         };
         LoggedEntry {
             entry: Entry {
@@ -539,5 +669,112 @@ mod tests {
         );
         let (clean, _) = check(&log_with_gaps()[..2]);
         assert!(declared_gaps(&clean.summary).is_empty());
+    }
+
+    #[test]
+    fn late_entries_are_counted_beside_the_windows_and_do_not_touch_contiguity() {
+        let log = [
+            entry(0, "a", 0, 1, Ends::Archive(4)),
+            entry(1, "a", 1, 2, Ends::Empty),
+            entry(2, "a", 0, 1, Ends::Late(3)),
+            entry(3, "a", 1, 2, Ends::Late(2)),
+            entry(4, "a", 1, 2, Ends::Late(1)),
+            entry(5, "a", 2, 3, Ends::Empty),
+            entry(6, "b", 0, 5, Ends::Empty),
+        ];
+        let (coverage, findings) = check(&log);
+        assert_eq!(
+            reasons(&findings),
+            [Reason::CoverageContiguous, Reason::CoverageContiguous]
+        );
+        assert_eq!(
+            findings[0].message,
+            "3 windows from 2026-01-15T14:00:00Z to 2026-01-15T14:03:00Z contiguous, none overlapping: \
+             1 archive, 2 empty, 0 gap; no declared gaps; 4 records; 3 late entries with 6 records"
+        );
+        // Without late entries the line is what it always was.
+        assert!(
+            findings[1]
+                .message
+                .ends_with("; no declared gaps; 0 records")
+        );
+        let summary = &coverage.summary;
+        let a = &summary.datasets["a"];
+        assert_eq!((a.windows.total(), a.records), (3, 4));
+        assert_eq!((a.late, a.late_records), (3, 6));
+        assert_eq!((summary.late, summary.late_records), (3, 6));
+        assert!(
+            summary
+                .describe()
+                .ends_with("; 4 records; 3 late entries with 6 records"),
+            "{}",
+            summary.describe()
+        );
+        assert_eq!(coverage.covered_until["a"], T0 + 3 * MIN);
+        // JSON names late counts only where there are some.
+        let json = serde_json::to_value(summary).unwrap();
+        assert_eq!(json["late"], 3);
+        assert_eq!(json["datasets"]["a"]["late_records"], 6);
+        assert!(json["datasets"]["b"].get("late").is_none());
+        assert!(json["datasets"]["b"].get("late_records").is_none());
+        let one = [
+            entry(0, "a", 0, 1, Ends::Empty),
+            entry(1, "a", 0, 1, Ends::Late(1)),
+        ];
+        assert!(
+            check(&one).1[0]
+                .message
+                .ends_with("; 1 late entry with 1 records")
+        );
+    }
+
+    #[test]
+    fn a_late_entry_must_name_an_earlier_archive_or_empty_window_exactly() {
+        let log = [
+            entry(0, "a", 0, 1, Ends::Archive(4)),
+            entry(1, "a", 1, 2, Ends::Gap(GapReason::CollectorOutage)),
+            entry(2, "b", 0, 1, Ends::Empty),
+            // A declared gap window.
+            entry(3, "a", 1, 2, Ends::Late(1)),
+            // Part of a window, and a window spanning two.
+            entry(4, "a", 0, 2, Ends::Late(1)),
+            // A window sealed only after the late entry.
+            entry(5, "a", 2, 3, Ends::Late(1)),
+            entry(6, "a", 2, 3, Ends::Empty),
+            // Another dataset's window.
+            entry(7, "c", 0, 1, Ends::Late(1)),
+            // Fine: these name earlier windows exactly.
+            entry(8, "a", 2, 3, Ends::Late(1)),
+            entry(9, "b", 0, 1, Ends::Late(1)),
+        ];
+        let (coverage, findings) = check(&log);
+        let late: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.reason == Reason::LateWithoutWindow)
+            .collect();
+        assert_eq!(late.len(), 4, "{findings:#?}");
+        assert!(
+            late.iter()
+                .all(|f| f.status() == crate::finding::Status::Tamper)
+        );
+        assert!(
+            late[0].message.starts_with(
+                "late entry 3 (k3) names [2026-01-15T14:01:00Z, 2026-01-15T14:02:00Z), \
+                 which entry 1 accounts for as a gap window"
+            ),
+            "{}",
+            late[0].message
+        );
+        assert!(late[1].message.contains("late entry 4 (k4)"));
+        assert!(late[2].message.contains("late entry 5 (k5)"));
+        assert_eq!(
+            (late[3].path.as_str(), late[3].message.contains("of c")),
+            ("c", true)
+        );
+        // Coverage itself is untouched by late entries, and each is counted in its dataset.
+        assert!(coverage.summary.datasets["a"].contiguous);
+        assert_eq!(coverage.summary.datasets["a"].late, 4);
+        assert_eq!(coverage.summary.datasets["b"].late, 1);
+        assert!(!coverage.summary.datasets.contains_key("c"));
     }
 }

@@ -1,6 +1,7 @@
 //! Erasure (docs/FORMAT.md §4.2, §9 step 8): an `erasure` entry says the tenant was erased at its
 //! `sealed_at_ns`, so the log stops on purpose. Window entries after it must end no later than
-//! that time (collected before the erasure, sealed just after); a second erasure is a fault.
+//! that time (collected before the erasure, sealed just after); a second erasure is a fault. A `late` entry
+//! after it archived records of the erased tenant, whatever window they belong to.
 
 use rainlogs_integrity::EntryBody;
 
@@ -37,6 +38,20 @@ pub(crate) fn check<'a>(
                 format!(
                     "a second erasure entry; the tenant was erased at {}",
                     format_ns(first)
+                ),
+            )),
+            (EntryBody::Late(late), Some(at)) => findings.push(Finding::new(
+                Kind::Log,
+                path,
+                Reason::LateAfterErasure,
+                format!(
+                    "late entry for the {} window [{}, {}) ({}) follows the erasure at {}: records were \
+                     archived after the tenant was erased",
+                    late.dataset,
+                    format_ns(late.window.start_ns()),
+                    format_ns(late.window.end_ns()),
+                    late.object.key,
+                    format_ns(at)
                 ),
             )),
             (body, Some(at)) => {

@@ -153,11 +153,12 @@ reasons! {
     ChainBroken = "chain_broken", Tamper, "prev_chain_hash does not match the chain recomputed from genesis";
     EmptyLog = "empty_log", Incomplete, "the checkpoint covers no entries, so nothing can be verified";
     // Coverage per dataset.
-    CoverageContiguous = "coverage_contiguous", Ok, "the windows of a dataset follow each other with no unaccounted time and no overlap; the message counts them by kind (archive, empty, gap), declared gaps by reason and time, and records";
+    CoverageContiguous = "coverage_contiguous", Ok, "the windows of a dataset follow each other with no unaccounted time and no overlap; the message counts them by kind (archive, empty, gap), declared gaps by reason and time, and records (and late entries with their records, if any)";
     CoverageCounted = "coverage_counted", Info, "the same counts for a dataset whose coverage has holes or overlaps (reported separately)";
     CoverageGap = "coverage_gap", Tamper, "time between two windows of a dataset has no entry (silent coverage gap)";
     CoverageOverlap = "coverage_overlap", Tamper, "a window starts before the previous one ended (duplicate or time travel)";
     DeclaredGaps = "declared_gaps", Gap, "--fail-on-gap: a dataset has gap entries (windows declared uncollected), named by reason and time";
+    LateWithoutWindow = "late_without_window", Tamper, "a late entry names no window that an earlier archive or empty entry of its dataset accounts for exactly (a gap window, part of a window, or none)";
     // Archive objects.
     ArchivesVerified = "archives_verified", Ok, "every logged archive is present with the logged bytes";
     ArchiveMissing = "archive_missing", Tamper, "a logged archive is gone and no valid prune entry covers it";
@@ -168,7 +169,7 @@ reasons! {
     ArchiveVersionMismatch = "archive_version_mismatch", Tamper, "the current object version is not the logged one (overwritten)";
     VersionsNotCompared = "versions_not_compared", Info, "--replica: logged object versions name the sealing copy's versions and were not compared; the message counts the archives read in other versions";
     ArchiveKeyNoncanonical = "archive_key_noncanonical", Tamper, "an entry's object key is not the key FORMAT.md §2 derives for it";
-    DuplicateReference = "duplicate_reference", Tamper, "two archive entries name the same object";
+    DuplicateReference = "duplicate_reference", Tamper, "two archive or late entries name the same object";
     ArchivePruned = "archive_pruned", Info, "an archive was deleted under a valid prune entry";
     PrunePending = "prune_pending", Info, "an archive is logged as pruned but still stored";
     ArchivesSkipped = "archives_skipped", Info, "archive objects of windows before --since were not read";
@@ -179,7 +180,7 @@ reasons! {
     // Everything under the zone prefix.
     InventoryClean = "inventory_clean", Ok, "every object under the zone prefix is referenced once or is an expected tlog file";
     ObjectUnreferenced = "object_unreferenced", Tamper, "an object no entry references (injected or planted)";
-    ObjectPending = "object_pending", Info, "an archive for a window after the sealed ones, young enough to be awaiting its entry";
+    ObjectPending = "object_pending", Info, "an archive for a window after the sealed ones, or a late object written moments ago, young enough to be awaiting its entry";
     InventorySkipped = "inventory_skipped", Info, "unreferenced objects were not judged because the log could not be read whole";
     TlogFilesVerified = "tlog_files_verified", Ok, "tlog/ holds exactly the tiles and checkpoints the log implies, with the right bytes";
     TileMissing = "tile_missing", Tamper, "a tile or entry bundle the published sizes imply is missing";
@@ -208,6 +209,7 @@ reasons! {
     TenantErased = "tenant_erased", Info, "an erasure entry: the tenant was erased (GDPR Art. 17) and the log stops on purpose";
     ErasedNotStale = "erased_not_stale", Ok, "the log stopped at its tenant's erasure, so its age is not tail-truncation evidence";
     WindowAfterErasure = "window_after_erasure", Warning, "a window ending after the erasure, or a second erasure entry (data collected after erasure)";
+    LateAfterErasure = "late_after_erasure", Warning, "a late entry after the erasure entry (records archived after the tenant was erased)";
     // Keys.
     KeyAnnounced = "key_announced", Info, "a key entry announces a checkpoint signing key (trusted only if pinned)";
 }

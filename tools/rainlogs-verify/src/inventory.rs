@@ -1,14 +1,21 @@
-//! Inventory: every object below the zone prefix outside `tlog/` must be an archive some entry references.
+//! Inventory: every object below the zone prefix outside `tlog/` must be an archive or late object some
+//! entry references.
 //!
 //! The archiver stores an object before the sealer logs it, so a live zone briefly holds archives no entry
 //! names yet. Such an object is tolerated as *pending* only if its key is a canonical archive key of this
 //! zone for a window after everything sealed for its dataset, and that window ended less than the grace
-//! period (`--max-staleness`) ago. Anything else unreferenced is planted.
+//! period (`--max-staleness`) ago. A late object belongs to a window that ended earlier, however long ago,
+//! so its window says nothing about its age: it is pending only if its key is a canonical late key and the
+//! store lists it as written less than the grace period ago, after its window ended (records cannot be
+//! late for a window still open). Its window may be sealed or not: the sealer logs a late entry only after
+//! the window's own entry, which may itself still be on its way. Anything else unreferenced is planted.
 
 use std::collections::HashSet;
 
 use rainlogs_integrity::layout::{ARCHIVE_SUFFIX, window_label};
-use rainlogs_integrity::{Dataset, EntryBody, Window};
+use rainlogs_integrity::{
+    ArchiveRecord, BucketPrefix, Dataset, EntryKind, LayoutError, Origin, Window,
+};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::coverage::Coverage;
@@ -17,9 +24,55 @@ use crate::log::LoggedEntry;
 use crate::options::{VerifyOptions, format_ns};
 use crate::source::Listing;
 
-/// Reads the dataset and window out of an archive key of this zone; `None` unless the key is exactly in the
-/// FORMAT.md §2 shape (the object id, which depends on the content, is only checked for its form).
-pub(crate) fn parse_archive_key(zone_prefix: &str, key: &str) -> Option<(Dataset, Window)> {
+/// What a late object's key has between `<window>` and `-<id>` (FORMAT.md §2); an archive key has nothing.
+const LATE_MARK: &str = ".late";
+
+/// An object key of the zone's layout, read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParsedKey {
+    pub dataset: Dataset,
+    pub window: Window,
+    /// A late object's key (`<window>.late-<id>`), not an archive object's (`<window>-<id>`).
+    pub late: bool,
+}
+
+/// The key FORMAT.md §2 derives for the object of an `archive` or `late` entry under `prefix`.
+pub(crate) fn object_key(
+    prefix: &BucketPrefix,
+    origin: &Origin,
+    kind: EntryKind,
+    record: &ArchiveRecord,
+) -> Result<String, LayoutError> {
+    let derive = if kind == EntryKind::Late {
+        BucketPrefix::late_key
+    } else {
+        BucketPrefix::archive_key
+    };
+    derive(
+        prefix,
+        origin,
+        &record.dataset,
+        &record.window,
+        &record.content_sha256,
+    )
+}
+
+/// `YYYY/MM/DD/HH` of a window start, UTC.
+fn hour_dirs(start_ns: u64) -> Option<String> {
+    let start = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start_ns)).ok()?;
+    Some(format!(
+        "{:04}/{:02}/{:02}/{:02}",
+        start.year(),
+        u8::from(start.month()),
+        start.day(),
+        start.hour()
+    ))
+}
+
+/// Reads the dataset and window out of an archive or late object key of this zone; `None` unless the key
+/// is exactly in the FORMAT.md §2 shape (the object id, which depends on the content, is only checked for
+/// its form).
+pub(crate) fn parse_object_key(zone_prefix: &str, key: &str) -> Option<ParsedKey> {
     let relative = key.strip_prefix(zone_prefix)?;
     let mut parts = relative.split('/');
     let dataset = Dataset::new(parts.next()?).ok()?;
@@ -30,24 +83,24 @@ pub(crate) fn parse_archive_key(zone_prefix: &str, key: &str) -> Option<(Dataset
     }
     let stem = file.strip_suffix(ARCHIVE_SUFFIX)?;
     let (label, id) = stem.rsplit_once('-')?;
+    let (label, late) = match label.strip_suffix(LATE_MARK) {
+        Some(label) => (label, true),
+        None => (label, false),
+    };
     let id_ok = id.len() == 16
         && id
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let (start, end) = label.split_once('_')?;
     let window = Window::new(parse_compact_time(start)?, parse_compact_time(end)?).ok()?;
-    let start_time =
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(window.start_ns())).ok()?;
-    let expected_dirs = format!(
-        "{:04}/{:02}/{:02}/{:02}",
-        start_time.year(),
-        u8::from(start_time.month()),
-        start_time.day(),
-        start_time.hour()
-    );
-    let canonical =
-        id_ok && date_dirs.join("/") == expected_dirs && window_label(&window).ok()? == label;
-    canonical.then_some((dataset, window))
+    let canonical = id_ok
+        && date_dirs.join("/") == hour_dirs(window.start_ns())?
+        && window_label(&window).ok()? == label;
+    canonical.then_some(ParsedKey {
+        dataset,
+        window,
+        late,
+    })
 }
 
 /// `YYYYMMDDTHHMMSS[.fffffffff]Z` → unix ns.
@@ -97,12 +150,8 @@ pub(crate) fn check(
     let referenced: HashSet<String> = entries
         .iter()
         .flatten()
-        .filter_map(|logged| match &logged.entry.body {
-            EntryBody::Archive(archive) => {
-                Some(options.stored_key(&archive.object.key).into_owned())
-            }
-            _ => None,
-        })
+        .filter_map(|logged| logged.entry.body.archive())
+        .map(|archive| options.stored_key(&archive.object.key).into_owned())
         .collect();
     let now_ns = options.now_ns();
     let grace_ns = u64::try_from(options.pending_grace().as_nanos()).unwrap_or(u64::MAX);
@@ -116,15 +165,38 @@ pub(crate) fn check(
             archives += 1;
             continue;
         }
-        let pending = parse_archive_key(&zone, key).filter(|(dataset, window)| {
-            let after_sealed = coverage
-                .covered_until
-                .get(dataset.as_str())
-                .is_none_or(|end| *end <= window.start_ns());
-            after_sealed && now_ns.saturating_sub(window.end_ns()) <= grace_ns
+        // No listed time is no evidence of youth.
+        let written_ns = object
+            .last_modified
+            .and_then(|t| u64::try_from(t.unix_timestamp_nanos()).ok());
+        let pending = parse_object_key(&zone, key).filter(|parsed| {
+            if parsed.late {
+                written_ns.is_some_and(|t| {
+                    parsed.window.end_ns() <= t && now_ns.saturating_sub(t) <= grace_ns
+                })
+            } else {
+                let after_sealed = coverage
+                    .covered_until
+                    .get(parsed.dataset.as_str())
+                    .is_none_or(|end| *end <= parsed.window.start_ns());
+                after_sealed && now_ns.saturating_sub(parsed.window.end_ns()) <= grace_ns
+            }
         });
         findings.push(match pending {
-            Some((dataset, window)) => Finding::new(
+            Some(parsed) if parsed.late => Finding::new(
+                Kind::Object,
+                key,
+                Reason::ObjectPending,
+                format!(
+                    "late {} records for the window ending {}, written {}; expect their entry soon",
+                    parsed.dataset,
+                    format_ns(parsed.window.end_ns()),
+                    written_ns.map_or_else(String::new, format_ns)
+                ),
+            ),
+            Some(ParsedKey {
+                dataset, window, ..
+            }) => Finding::new(
                 Kind::Object,
                 key,
                 Reason::ObjectPending,
@@ -168,15 +240,103 @@ mod tests {
 
     #[test]
     fn canonical_archive_keys_parse_back_to_their_window() {
-        let (dataset, window) = parse_archive_key(ZONE, KEY).unwrap();
-        assert_eq!(dataset.as_str(), "http_requests");
-        assert_eq!(window.start_ns(), 1_768_485_600_000_000_000);
-        assert_eq!(window.end_ns(), 1_768_485_660_000_000_000);
+        let parsed = parse_object_key(ZONE, KEY).unwrap();
+        assert_eq!(parsed.dataset.as_str(), "http_requests");
+        assert_eq!(parsed.window.start_ns(), 1_768_485_600_000_000_000);
+        assert_eq!(parsed.window.end_ns(), 1_768_485_660_000_000_000);
+        assert!(!parsed.late);
         let fraction = "z/t/ds/1970/01/01/00/19700101T000001.500000000Z_19700101T000002Z-0123456789abcdef.ndjson.zst";
         assert_eq!(
-            parse_archive_key("z/t/", fraction).unwrap().1.start_ns(),
+            parse_object_key("z/t/", fraction)
+                .unwrap()
+                .window
+                .start_ns(),
             1_500_000_000
         );
+    }
+
+    const FORMAT: &str = include_str!("../../../docs/FORMAT.md");
+
+    /// A `name: value` line of the text block that follows `intro` in FORMAT.md.
+    fn documented(intro: &str, name: &str) -> String {
+        let section = &FORMAT[FORMAT.find(intro).unwrap()..];
+        let block = &section[section.find("```text\n").unwrap()..];
+        let line = block
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .unwrap();
+        line.split_once(':').unwrap().1.trim().to_owned()
+    }
+
+    #[test]
+    fn the_late_key_of_format_doc_section_2_is_derived_and_parsed_back() {
+        let intro = "The key of the late object of the `late` entry in §4.6";
+        let origin = Origin::parse(&documented(intro, "origin")).unwrap();
+        let prefix = BucketPrefix::new(&documented(intro, "prefix")).unwrap();
+        let dataset = Dataset::new(&documented(intro, "dataset")).unwrap();
+        let window_text = documented(intro, "window");
+        let (start, end) = window_text
+            .trim_start_matches('[')
+            .trim_end_matches(") ns")
+            .split_once(", ")
+            .unwrap();
+        let window = Window::new(start.parse().unwrap(), end.parse().unwrap()).unwrap();
+        let content_sha256 = rainlogs_integrity::Sha256Hash(
+            hex::decode(documented(intro, "content sha256"))
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        let record = ArchiveRecord {
+            dataset: dataset.clone(),
+            window,
+            method: rainlogs_integrity::CollectionMethod::Logpush,
+            sampling: rainlogs_integrity::Sampling::UNSAMPLED,
+            object: rainlogs_integrity::ObjectRef {
+                key: String::new(),
+                version: String::new(),
+            },
+            stored_size: 1,
+            stored_sha256: content_sha256,
+            content_sha256,
+            record_count: 1,
+            retain_until_ns: 1,
+        };
+        let late = object_key(&prefix, &origin, EntryKind::Late, &record).unwrap();
+        assert_eq!(late, documented(intro, "late key"));
+        // The same window and content as an archive: `-<id>` where the late key has `.late-<id>`.
+        let archive = object_key(&prefix, &origin, EntryKind::Archive, &record).unwrap();
+        let id = documented(intro, "object id");
+        assert_eq!(
+            late,
+            archive.replace(&format!("-{id}."), &format!(".late-{id}."))
+        );
+        let zone = prefix.zone_prefix(&origin);
+        assert_eq!(
+            parse_object_key(&zone, &late),
+            Some(ParsedKey {
+                dataset: dataset.clone(),
+                window,
+                late: true
+            })
+        );
+        assert_eq!(
+            parse_object_key(&zone, &archive),
+            Some(ParsedKey {
+                dataset,
+                window,
+                late: false
+            })
+        );
+        for bad in [
+            late.replace(".late-", ".LATE-"),
+            late.replace(".late-", "-late-"),
+            late.replace(".late-", ".late."),
+            late.replace(".late-", ".late.late-"),
+            late.replace(".late-", "late-"),
+        ] {
+            assert_eq!(parse_object_key(&zone, &bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -190,7 +350,7 @@ mod tests {
             KEY.replace("T140100Z", "T140100.000000000Z"),
             format!("{ZONE}notes.txt"),
         ] {
-            assert_eq!(parse_archive_key(ZONE, &bad), None, "{bad}");
+            assert_eq!(parse_object_key(ZONE, &bad), None, "{bad}");
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Retention: an archive may be gone only under a logged `prune` entry that names it exactly (entry id, key,
-//! version, dataset) and that happened at or after its retain-until. Both the claimed deletion time and the
+//! version, dataset) and that happened at or after its retain-until. A late object is an archive object
+//! (FORMAT.md §3), so a prune may target a `late` entry on the same terms. Both the claimed deletion time and the
 //! time the prune was sealed must be past retain-until, so an early deletion cannot be back-dated into policy.
 
 use std::collections::HashSet;
@@ -10,7 +11,7 @@ use crate::finding::{Finding, Kind, Reason};
 use crate::log::LoggedEntry;
 use crate::options::format_ns;
 
-/// Checks every prune entry; returns the indexes of archive entries whose deletion is legitimate.
+/// Checks every prune entry; returns the indexes of archive and late entries whose deletion is legitimate.
 pub(crate) fn check(entries: &[Option<LoggedEntry>]) -> (HashSet<u64>, Vec<Finding>) {
     let mut pruned = HashSet::new();
     let mut seen_targets = HashSet::new();
@@ -38,7 +39,7 @@ pub(crate) fn check(entries: &[Option<LoggedEntry>]) -> (HashSet<u64>, Vec<Findi
         };
         // An unreadable target is already reported with its bundle.
         let Some(target) = target else { continue };
-        let EntryBody::Archive(archive) = &target.entry.body else {
+        let Some(archive) = target.entry.body.archive() else {
             findings.push(bad_target(format!(
                 "the target is a {} entry, not an archive",
                 target.entry.kind().as_str()
@@ -138,18 +139,12 @@ mod tests {
         }
 
         fn archive(&mut self, key: &str, retain_until_ns: u64) -> (u64, Sha256Hash) {
-            let body = EntryBody::Archive(ArchiveRecord {
-                dataset: Dataset::new("http_requests").unwrap(),
-                window: Window::new(1, 2).unwrap(),
-                method: CollectionMethod::Logpull,
-                sampling: Sampling::UNSAMPLED,
-                object: object(key),
-                stored_size: 1,
-                stored_sha256: Sha256Hash::digest(key.as_bytes()),
-                content_sha256: Sha256Hash::ZERO,
-                record_count: 1,
-                retain_until_ns,
-            });
+            let body = EntryBody::Archive(record(key, retain_until_ns));
+            self.seal(body, 3)
+        }
+
+        fn late(&mut self, key: &str, retain_until_ns: u64) -> (u64, Sha256Hash) {
+            let body = EntryBody::Late(record(key, retain_until_ns));
             self.seal(body, 3)
         }
 
@@ -169,6 +164,21 @@ mod tests {
                 pruned_at_ns,
             });
             self.seal(body, sealed_at_ns);
+        }
+    }
+
+    fn record(key: &str, retain_until_ns: u64) -> ArchiveRecord {
+        ArchiveRecord {
+            dataset: Dataset::new("http_requests").unwrap(),
+            window: Window::new(1, 2).unwrap(),
+            method: CollectionMethod::Logpull,
+            sampling: Sampling::UNSAMPLED,
+            object: object(key),
+            stored_size: 1,
+            stored_sha256: Sha256Hash::digest(key.as_bytes()),
+            content_sha256: Sha256Hash::ZERO,
+            record_count: 1,
+            retain_until_ns,
         }
     }
 
@@ -222,6 +232,19 @@ mod tests {
                     Reason::PruneDuplicate
                 ]
             )
+        );
+    }
+
+    #[test]
+    fn a_late_entry_is_pruned_on_the_same_terms_as_an_archive() {
+        let mut log = Log::new();
+        let late = log.late("l", 100);
+        let early = log.late("e", 100);
+        log.prune("l", late, 150, 160);
+        log.prune("e", early, 150, 90);
+        assert_eq!(
+            reasons(&log),
+            ([late.0].into(), vec![Reason::PruneBeforeRetainUntil])
         );
     }
 }

@@ -70,6 +70,64 @@ fn an_erasure_entry_round_trips_and_holds_nothing_but_its_place_and_time() {
 }
 
 #[test]
+fn a_late_entry_round_trips_and_is_held_to_the_archive_rules() {
+    let sealed = late_after_sample_log();
+    let decoded = Entry::decode(&sealed.bytes).unwrap();
+    assert_eq!(decoded.kind(), EntryKind::Late);
+    assert_eq!(EntryKind::from_code(7).unwrap().as_str(), "late");
+    assert_eq!(decoded, sealed.entry);
+    assert_eq!(decoded.encode().unwrap(), sealed.bytes);
+    // It adds to a window another entry accounts for, and it carries an object like an archive entry.
+    assert!(!EntryKind::Late.covers_window());
+    assert_eq!(decoded.body.window(), None);
+    let record = decoded.body.archive().unwrap();
+    assert_eq!(decoded.body.dataset(), Some(&record.dataset));
+    assert_eq!(decoded.body.chain_object_sha256(), record.stored_sha256);
+
+    // Only the kind byte tells a late entry from an archive entry: the layout is the same.
+    let log = sample_log();
+    let kind_at = field_offset(&log[1].entry, "kind");
+    let mut relabelled = log[1].bytes.clone();
+    relabelled[kind_at] = EntryKind::Late.code();
+    let as_late = Entry::decode(&relabelled).unwrap();
+    assert_eq!(as_late.kind(), EntryKind::Late);
+    assert_eq!(as_late.body.archive(), log[1].entry.body.archive());
+
+    // Every rule of an archive entry holds for a late one (FORMAT.md §4.2).
+    for (field, value) in [
+        ("stored_size", 0u8),
+        ("record_count", 0),
+        ("retain_until_ns", 0),
+        ("sampling", 0),
+        ("method", 0),
+        ("method", 5),
+        ("gap_reason", 1),
+    ] {
+        let at = field_offset(&sealed.entry, field);
+        let width = match field {
+            "method" | "gap_reason" => 1,
+            "sampling" => 4,
+            _ => 8,
+        };
+        let mut broken = sealed.bytes.clone();
+        broken[at..at + width].fill(0);
+        broken[at + width - 1] = value;
+        assert!(
+            Entry::decode(&broken).is_err(),
+            "{field} = {value} accepted"
+        );
+    }
+    // A late entry without an object (an empty entry relabelled) is refused.
+    let mut objectless = bytes_of(EntryKind::Empty);
+    objectless[kind_at] = EntryKind::Late.code();
+    assert!(Entry::decode(&objectless).is_err());
+    // Kinds after 7 are unknown.
+    let mut unknown = sealed.bytes.clone();
+    unknown[kind_at] = 8;
+    assert_eq!(Entry::decode(&unknown), Err(EntryError::UnknownKind(8)));
+}
+
+#[test]
 fn truncated_entries_are_rejected_at_every_length() {
     for sealed in sample_log() {
         for len in 0..sealed.bytes.len() {

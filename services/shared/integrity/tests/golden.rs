@@ -77,6 +77,43 @@ fn erasure_entry() -> String {
     )
 }
 
+/// A late entry sealed after the sample log: records of window 1 (entry 2, sealed `empty`) that arrived
+/// after that window was sealed. Its chain link uses the stored SHA-256, as an archive entry's does.
+fn late_entry() -> String {
+    let sealed = late_after_sample_log();
+    format!(
+        "entry {} ({}), {} bytes\nentry id: {}\nprev_chain_hash: {}\nchain hash: {} = SHA-256(prev_chain_hash ∥ stored_sha256 ∥ entry id)\n{}",
+        sealed.entry.index,
+        sealed.entry.kind().as_str(),
+        sealed.bytes.len(),
+        sealed.id,
+        sealed.entry.prev_chain_hash,
+        sealed.chain_hash,
+        wrap_hex(&sealed.bytes)
+    )
+}
+
+fn annotated_late() -> String {
+    annotate(&late_after_sample_log().entry).unwrap()
+}
+
+/// The key of the late object of [`late_entry`] (FORMAT.md §2).
+fn late_object_key() -> String {
+    let content_sha256 = Sha256Hash::digest(LATE_CONTENT);
+    format!(
+        "prefix:         {}\norigin:         {}\ndataset:        {}\nwindow:         [{}, {}) ns\ncontent sha256: {}\nwindow label:   {}\nobject id:      {}\nlate key:       {}\n",
+        prefix(),
+        origin(),
+        dataset(),
+        window(1).start_ns(),
+        window(1).end_ns(),
+        content_sha256,
+        window_label(&window(1)).unwrap(),
+        object_id(&origin(), &dataset(), &window(1), &content_sha256),
+        late_key(&dataset(), &window(1), &content_sha256),
+    )
+}
+
 fn annotated_archive() -> String {
     annotate(&sample_log()[1].entry).unwrap()
 }
@@ -199,6 +236,9 @@ fn goldens() -> Vec<(&'static str, String)> {
         ("checkpoint.txt", checkpoint()),
         ("tiles.txt", tiles()),
         ("object-key.txt", object_key()),
+        ("entry-late.txt", late_entry()),
+        ("entry-late-annotated.txt", annotated_late()),
+        ("object-key-late.txt", late_object_key()),
     ]
 }
 

@@ -144,6 +144,59 @@ pub fn sample_log() -> Vec<SealedEntry> {
     out
 }
 
+/// Records of window 1 (sealed `empty` in the sample log) that reached RainLogs after that window was sealed.
+pub const LATE_CONTENT: &[u8] = b"{\"RayID\":\"8f0a1b2c3d4e5f70\",\"EdgeStartTimestamp\":1768485661123456789}\n{\"RayID\":\"8f0a1b2c3d4e5f71\",\"EdgeStartTimestamp\":1768485702123456789}\n";
+
+/// The key of a late object (FORMAT.md §2): the archive key of the same window and content with `.late-`
+/// where an archive key has `-` before the object id.
+pub fn late_key(dataset: &Dataset, window: &Window, content_sha256: &Sha256Hash) -> String {
+    let id = rainlogs_integrity::layout::object_id(&origin(), dataset, window, content_sha256);
+    let archive = prefix()
+        .archive_key(&origin(), dataset, window, content_sha256)
+        .unwrap();
+    let stem = archive.strip_suffix(&format!("-{id}.ndjson.zst")).unwrap();
+    let late = format!("{stem}.late-{id}.ndjson.zst");
+    assert_eq!(
+        prefix()
+            .late_key(&origin(), dataset, window, content_sha256)
+            .unwrap(),
+        late,
+        "the crate's late key is the documented one"
+    );
+    late
+}
+
+/// The late entry of the examples: [`LATE_CONTENT`] for window 1 of `http_requests`, pushed by Logpush
+/// (stored hash and size are fixed stand-ins, as in [`archive_body`]).
+pub fn late_body() -> EntryBody {
+    let content_sha256 = Sha256Hash::digest(LATE_CONTENT);
+    EntryBody::Late(ArchiveRecord {
+        dataset: dataset(),
+        window: window(1),
+        method: CollectionMethod::Logpush,
+        sampling: Sampling::UNSAMPLED,
+        object: ObjectRef {
+            key: late_key(&dataset(), &window(1), &content_sha256),
+            version: "Qm7Vt2xLp9RcW4sEa8JdN1uFh6KyB3oZg".into(),
+        },
+        stored_size: 98,
+        stored_sha256: Sha256Hash::digest(b"stand-in for the late object bytes"),
+        content_sha256,
+        record_count: 2,
+        retain_until_ns: T0 + 800 * DAY,
+    })
+}
+
+/// The late entry sealed after the sample log (index 6, after the prune entry); like the erasure
+/// example, it is not part of the sample log, so the sample's tree and checkpoint stay as they are.
+pub fn late_after_sample_log() -> SealedEntry {
+    let log = sample_log();
+    let last = log.last().unwrap();
+    Chain::after(last)
+        .seal(late_body(), last.entry.sealed_at_ns + MINUTE)
+        .unwrap()
+}
+
 /// Leaves that look like entries of various sizes, for Merkle cross-checks.
 pub fn synthetic_leaves(n: usize) -> Vec<Vec<u8>> {
     (0..n)

@@ -2,13 +2,15 @@
 
 It re-derives every hash in the golden files from the entry bytes, using only the Python
 standard library, and exits non-zero on the first disagreement. Signatures are not checked here
-(the standard library has no Ed25519); the key id is.
+(the standard library has no Ed25519); the key id is. Every entry is also held to the per-kind
+rules of §4.2, kind 7 (`late`) included, and a few broken entries must be rejected.
 """
 import base64
 import hashlib
 import re
 import struct
 import sys
+import time
 from pathlib import Path
 
 GOLDEN = Path(sys.argv[1])
@@ -26,6 +28,16 @@ def fail(msg):
     sys.exit(1)
 
 
+class Reject(Exception):
+    """The entry breaks FORMAT.md §4 (a decoder must reject it)."""
+
+
+KINDS = {1: "archive", 2: "empty", 3: "gap", 4: "prune", 5: "key", 6: "erasure", 7: "late"}
+# Kinds whose entry holds an object (§4.2: a `late` entry is laid out and checked as an `archive` entry).
+OBJECT_KINDS = {1, 7}
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
 def parse_entry(b):
     """Decodes the fields of FORMAT.md §4.1 in order."""
     pos = 0
@@ -33,7 +45,7 @@ def parse_entry(b):
     def take(n):
         nonlocal pos
         if pos + n > len(b):
-            fail("entry truncated")
+            raise Reject("entry truncated")
         out = b[pos:pos + n]
         pos += n
         return out
@@ -45,9 +57,11 @@ def parse_entry(b):
         return take(u(2)).decode("utf-8")
 
     if take(4) != b"RLEN" or u(1) != 1:
-        fail("magic/version")
+        raise Reject("magic/version")
     e = {}
     e["kind"] = u(1)
+    if e["kind"] not in KINDS:
+        raise Reject(f"unknown kind {e['kind']}")
     e["index"] = u(8)
     e["origin"] = text()
     e["dataset"] = text()
@@ -71,8 +85,75 @@ def parse_entry(b):
     e["prev_chain_hash"] = take(32)
     e["sealed_at_ns"] = u(8)
     if pos != len(b):
-        fail("trailing bytes")
+        raise Reject("trailing bytes")
+    check_rules(e)
     return e
+
+
+def check_rules(e):
+    """The per-kind rules of FORMAT.md §4.2 (names and object texts only as far as the goldens need)."""
+    kind = e["kind"]
+    zero = lambda *fields: [f for f in fields if e[f] not in (0, "", bytes(32))]
+    window = ("window_start_ns", "window_end_ns")
+    obj = ("object_key", "object_version", "stored_size", "stored_sha256", "content_sha256",
+           "record_count", "retain_until_ns")
+    prune = ("prune_target_index", "prune_target_entry_id", "prune_policy", "pruned_at_ns")
+    if kind in OBJECT_KINDS:
+        must_be_zero = zero("gap_reason", *prune, "key")
+        ok = (NAME.fullmatch(e["dataset"]) and e["window_start_ns"] < e["window_end_ns"]
+              and 1 <= e["method"] <= 4 and e["sampling"] != 0
+              and 1 <= len(e["object_key"]) <= 1024 and len(e["object_version"]) <= 1024
+              and e["stored_size"] >= 1 and e["record_count"] >= 1 and e["retain_until_ns"] >= 1)
+    elif kind == 2:
+        must_be_zero = zero(*obj, "gap_reason", *prune, "key")
+        ok = (NAME.fullmatch(e["dataset"]) and e["window_start_ns"] < e["window_end_ns"]
+              and 1 <= e["method"] <= 4 and e["sampling"] != 0)
+    elif kind == 3:
+        must_be_zero = zero("sampling", *obj, *prune, "key")
+        ok = (NAME.fullmatch(e["dataset"]) and e["window_start_ns"] < e["window_end_ns"]
+              and 1 <= e["method"] <= 4 and 1 <= e["gap_reason"] <= 6)
+    elif kind == 4:
+        must_be_zero = zero(*window, "method", "sampling", "stored_size", "stored_sha256",
+                            "content_sha256", "record_count", "retain_until_ns", "gap_reason", "key")
+        ok = (NAME.fullmatch(e["dataset"]) and e["object_key"] and e["prune_target_index"] < e["index"]
+              and e["prune_target_entry_id"] != bytes(32) and NAME.fullmatch(e["prune_policy"])
+              and e["pruned_at_ns"] >= 1)
+    elif kind == 5:
+        must_be_zero = zero("dataset", *window, "method", "sampling", *obj, "gap_reason", *prune)
+        ok = bool(e["key"])
+    else:
+        must_be_zero = zero("dataset", *window, "method", "sampling", *obj, "gap_reason", *prune, "key")
+        ok = True
+    if must_be_zero or not ok or e["sealed_at_ns"] < 1:
+        raise Reject(f"{KINDS[kind]} entry breaks §4.2 ({must_be_zero or 'a required field'})")
+
+
+def decode(b, what):
+    try:
+        return parse_entry(b)
+    except Reject as why:
+        fail(f"{what}: {why}")
+
+
+def compact(ns):
+    """§2 window label time: YYYYMMDDTHHMMSS[.fffffffff]Z."""
+    secs, frac = divmod(ns, 10**9)
+    text = time.strftime("%Y%m%dT%H%M%S", time.gmtime(secs))
+    return text + (f".{frac:09d}" if frac else "") + "Z"
+
+
+def object_key(prefix, e, late):
+    """§2: the key of an archive object, or of a late object (`.late-` where an archive has `-`)."""
+    oid = sha256(
+        b"rainlogs object id v1\n", e["origin"].encode(), b"\n", e["dataset"].encode(), b"\n",
+        struct.pack(">QQ", e["window_start_ns"], e["window_end_ns"]), e["content_sha256"],
+    )[:8].hex()
+    tenant_zone = e["origin"].removeprefix("rainlogs/")
+    hour = time.strftime("%Y/%m/%d/%H", time.gmtime(e["window_start_ns"] // 10**9))
+    label = compact(e["window_start_ns"]) + "_" + compact(e["window_end_ns"])
+    zone = (prefix + "/" if prefix else "") + tenant_zone + "/"
+    mark = ".late-" if late else "-"
+    return oid, f"{zone}{e['dataset']}/{hour}/{label}{mark}{oid}.ndjson.zst"
 
 
 def mth(leaves):
@@ -101,9 +182,8 @@ for index, kind, length, entry_id, hex_lines in blocks:
         fail(f"entry {index} length")
     if sha256(b).hex() != entry_id:
         fail(f"entry {index} id")
-    e = parse_entry(b)
-    kinds = {1: "archive", 2: "empty", 3: "gap", 4: "prune", 5: "key"}
-    if kinds[e["kind"]] != kind or e["index"] != int(index):
+    e = decode(b, f"entry {index}")
+    if KINDS[e["kind"]] != kind or e["index"] != int(index):
         fail(f"entry {index} kind/index")
     raw.append(b)
     parsed.append(e)
@@ -118,7 +198,7 @@ expected_chain = re.findall(r"chain hash: ([0-9a-f]{64})", chain_text)
 for i, (b, e) in enumerate(zip(raw, parsed)):
     if e["origin"] != origin or e["prev_chain_hash"] != head:
         fail(f"chain link {i}")
-    obj = e["stored_sha256"] if e["kind"] == 1 else bytes(32)
+    obj = e["stored_sha256"] if e["kind"] in OBJECT_KINDS else bytes(32)
     head = sha256(head, obj, sha256(b))
     if head.hex() != expected_chain[i]:
         fail(f"chain hash {i}")
@@ -179,5 +259,70 @@ if object_id != ok["object id"] or not archive["object_key"].endswith(f"-{object
     fail("object id")
 if archive["object_key"] != ok["object key"]:
     fail("object key")
+if object_key(ok["prefix"], archive, late=False) != (object_id, ok["object key"]):
+    fail("object key layout")
+
+# --- the erasure example (§4.2, §4.6) ---
+erasure_text = (GOLDEN / "entry-erasure.txt").read_text()
+m = re.match(r"entry 6 \(erasure\), (\d+) bytes\nentry id: ([0-9a-f]{64})\nprev_chain_hash: ([0-9a-f]{64})\n((?:  [0-9a-f]+\n)+)",
+             erasure_text)
+if not m:
+    fail("entry-erasure.txt shape")
+b = bytes.fromhex("".join(m.group(4).split()))
+erasure = decode(b, "erasure entry")
+if (len(b) != int(m.group(1)) or sha256(b).hex() != m.group(2) or erasure["kind"] != 6
+        or erasure["prev_chain_hash"] != head or erasure["prev_chain_hash"].hex() != m.group(3)):
+    fail("erasure entry")
+
+# --- the late example (kind 7: §2, §4.2, §5, §9 step 5) ---
+late_text = (GOLDEN / "entry-late.txt").read_text()
+m = re.match(r"entry 6 \(late\), (\d+) bytes\nentry id: ([0-9a-f]{64})\nprev_chain_hash: ([0-9a-f]{64})\n"
+             r"chain hash: ([0-9a-f]{64}) = .*\n((?:  [0-9a-f]+\n)+)", late_text)
+if not m:
+    fail("entry-late.txt shape")
+late_bytes = bytes.fromhex("".join(m.group(5).split()))
+late = decode(late_bytes, "late entry")
+if len(late_bytes) != int(m.group(1)) or sha256(late_bytes).hex() != m.group(2):
+    fail("late entry length / id")
+if late["kind"] != 7 or late["index"] != 6 or late["origin"] != origin:
+    fail("late entry kind / index / origin")
+# It follows the sample log, and its chain link carries its stored SHA-256 as an archive's does.
+if late["prev_chain_hash"] != head or late["prev_chain_hash"].hex() != m.group(3):
+    fail("late entry prev_chain_hash")
+if sha256(head, late["stored_sha256"], sha256(late_bytes)).hex() != m.group(4):
+    fail("late entry chain hash")
+# Its window is one an earlier archive or empty entry of its dataset accounts for, exactly.
+named = [e for e in parsed if e["kind"] in (1, 2) and e["dataset"] == late["dataset"]
+         and (e["window_start_ns"], e["window_end_ns"]) == (late["window_start_ns"], late["window_end_ns"])]
+if not named:
+    fail("late entry names no window of an earlier archive or empty entry")
+# The annotated dump shows the same bytes, field by field.
+annotated = (GOLDEN / "entry-late-annotated.txt").read_text()
+dumped = b"".join(bytes.fromhex(line.split()[2]) for line in annotated.splitlines())
+if dumped != late_bytes:
+    fail("entry-late-annotated.txt is not the late entry")
+lk = dict(re.findall(r"^([a-z0-9 ]+):\s+(.+)$", (GOLDEN / "object-key-late.txt").read_text(), re.M))
+late_id, late_key = object_key(lk["prefix"], late, late=True)
+if (late_id != lk["object id"] or late_key != lk["late key"] or late["object_key"] != late_key
+        or late["content_sha256"].hex() != lk["content sha256"] or late["origin"] != lk["origin"]):
+    fail("late object key")
+# A decoder rejects what breaks the archive rules in a late entry, and kinds it does not know.
+def rejected(b):
+    try:
+        parse_entry(b)
+    except Reject:
+        return True
+    return False
+
+
+record_count_at = 4 + 1 + 1 + 8 + (2 + len(origin)) + (2 + len(late["dataset"])) + 8 + 8 + 1 + 4 \
+    + (2 + len(late["object_key"])) + (2 + len(late["object_version"])) + 8 + 32 + 32
+if late_bytes[record_count_at:record_count_at + 8] != struct.pack(">Q", late["record_count"]):
+    fail("record_count offset")
+for broken in (late_bytes[:5] + b"\x08" + late_bytes[6:],
+               late_bytes[:record_count_at] + bytes(8) + late_bytes[record_count_at + 8:],
+               raw[2][:5] + b"\x07" + raw[2][6:]):
+    if not rejected(broken):
+        fail("a broken late entry was accepted")
 
 print("independent verifier: all golden values re-derived from FORMAT.md")

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use rainlogs_integrity::layout::object_id;
 use rainlogs_integrity::{
     ArchiveDigest, ArchiveRecord, ArchiveWriter, BucketPrefix, Chain, Checkpoint, CollectionMethod,
     Dataset, EmptyRecord, EntryBody, GapReason, GapRecord, KeyRecord, MemoryTree, Name,
@@ -43,15 +44,27 @@ pub fn ns_of(time: OffsetDateTime) -> u64 {
     u64::try_from(time.unix_timestamp_nanos()).unwrap()
 }
 
-/// One archive the fixture stored.
+/// One archive (or late object) the fixture stored.
 #[derive(Debug, Clone)]
 pub struct StoredArchive {
     pub index: u64,
+    /// Sealed by a `late` entry, under a late key (FORMAT.md §2).
+    pub late: bool,
     pub key: String,
     pub dataset: String,
     pub window: Window,
     pub digest: ArchiveDigest,
     pub retain_until_ns: u64,
+}
+
+/// What to store as an archive or late object.
+struct Stored<'a> {
+    late: bool,
+    dataset: &'a str,
+    window: Window,
+    ndjson: &'a [u8],
+    retain_until_ns: u64,
+    lock: bool,
 }
 
 /// Builds one zone's log and archives in a store.
@@ -133,25 +146,100 @@ impl ZoneBuilder {
     /// Compresses `lines` as FORMAT.md §3 archive, stores it create-only with its SHA-256 and retain-until
     /// (`lock: false` leaves it without Object Lock), and seals its entry.
     #[allow(clippy::too_many_arguments)]
-    pub async fn archive(
-        &mut self,
-        dataset: &str,
+    pub fn archive<'a>(
+        &'a mut self,
+        dataset: &'a str,
         window: Window,
         method: CollectionMethod,
         sampling: Sampling,
-        ndjson: &[u8],
+        ndjson: &'a [u8],
         retain_until_ns: u64,
         lock: bool,
         sealed_at_ns: u64,
+    ) -> impl Future<Output = u64> + 'a {
+        // Not an async fn around store_and_seal: the standard zone's future is nested close to the
+        // compiler's depth limit, and one more layer of async fn exceeds it.
+        let object = Stored {
+            late: false,
+            dataset,
+            window,
+            ndjson,
+            retain_until_ns,
+            lock,
+        };
+        self.store_and_seal(object, method, sampling, sealed_at_ns)
+    }
+
+    /// Records of `window` that arrived after its entry was sealed: stored as a late object (an archive
+    /// object under the FORMAT.md §2 late key) and sealed as a `late` entry naming `window`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn late<'a>(
+        &'a mut self,
+        dataset: &'a str,
+        window: Window,
+        method: CollectionMethod,
+        sampling: Sampling,
+        ndjson: &'a [u8],
+        retain_until_ns: u64,
+        lock: bool,
+        sealed_at_ns: u64,
+    ) -> impl Future<Output = u64> + 'a {
+        let object = Stored {
+            late: true,
+            dataset,
+            window,
+            ndjson,
+            retain_until_ns,
+            lock,
+        };
+        self.store_and_seal(object, method, sampling, sealed_at_ns)
+    }
+
+    /// The late key of FORMAT.md §2: the archive key of the same window and content with `.late-` where the
+    /// archive key has `-` before the object id.
+    pub fn late_key(
+        &self,
+        dataset: &Dataset,
+        window: &Window,
+        content_sha256: &Sha256Hash,
+    ) -> String {
+        let id = object_id(&self.origin, dataset, window, content_sha256);
+        let archive = self
+            .prefix
+            .archive_key(&self.origin, dataset, window, content_sha256)
+            .unwrap();
+        archive.replace(
+            &format!("-{id}.ndjson.zst"),
+            &format!(".late-{id}.ndjson.zst"),
+        )
+    }
+
+    async fn store_and_seal(
+        &mut self,
+        object: Stored<'_>,
+        method: CollectionMethod,
+        sampling: Sampling,
+        sealed_at_ns: u64,
     ) -> u64 {
+        let Stored {
+            late,
+            dataset,
+            window,
+            ndjson,
+            retain_until_ns,
+            lock,
+        } = object;
         let dataset = Dataset::new(dataset).unwrap();
         let mut writer = ArchiveWriter::new(Vec::new()).unwrap();
         std::io::Write::write_all(&mut writer, ndjson).unwrap();
         let (stored, digest, _frames) = writer.finish().unwrap();
-        let key = self
-            .prefix
-            .archive_key(&self.origin, &dataset, &window, &digest.content_sha256)
-            .unwrap();
+        let key = if late {
+            self.late_key(&dataset, &window, &digest.content_sha256)
+        } else {
+            self.prefix
+                .archive_key(&self.origin, &dataset, &window, &digest.content_sha256)
+                .unwrap()
+        };
         let options = PutOptions {
             sha256: Some(rainlogs_store::Sha256Hash(digest.stored_sha256.0)),
             retain_until: lock.then(|| time_of(retain_until_ns)),
@@ -166,7 +254,7 @@ impl ZoneBuilder {
             )
             .await
             .unwrap();
-        let body = EntryBody::Archive(ArchiveRecord {
+        let record = ArchiveRecord {
             dataset: dataset.clone(),
             window,
             method,
@@ -180,10 +268,16 @@ impl ZoneBuilder {
             content_sha256: digest.content_sha256,
             record_count: digest.record_count,
             retain_until_ns,
-        });
+        };
+        let body = if late {
+            EntryBody::Late(record)
+        } else {
+            EntryBody::Archive(record)
+        };
         let index = self.seal(body, sealed_at_ns);
         self.archives.push(StoredArchive {
             index,
+            late,
             key,
             dataset: dataset.as_str().to_owned(),
             window,
@@ -235,8 +329,8 @@ impl ZoneBuilder {
         delete: bool,
     ) -> u64 {
         let sealed = &self.entries[target as usize];
-        let EntryBody::Archive(archive) = &sealed.entry.body else {
-            panic!("entry {target} is not an archive");
+        let Some(archive) = sealed.entry.body.archive() else {
+            panic!("entry {target} is neither an archive nor a late entry");
         };
         let body = EntryBody::Prune(PruneRecord {
             dataset: archive.dataset.clone(),

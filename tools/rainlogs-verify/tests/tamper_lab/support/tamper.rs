@@ -88,3 +88,10 @@ pub fn edit_bundle(
     edit(&mut entries);
     write(root, key, &encode_entry_bundle(&entries).unwrap());
 }
+
+/// Sets the time the store lists `key` as last written (a directory store lists the file's mtime).
+pub fn set_modified(root: &Path, key: &str, when: std::time::SystemTime) {
+    let handle =
+        std::fs::File::open(file(root, key)).unwrap_or_else(|e| panic!("opening {key}: {e}"));
+    handle.set_modified(when).unwrap();
+}
