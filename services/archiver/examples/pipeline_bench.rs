@@ -184,6 +184,7 @@ async fn main() {
                 seq: u32::try_from(seq).unwrap(),
                 records: *records,
                 received_until: None,
+                late: false,
                 content_lz4: lz4.clone(),
             });
             let envelope = Envelope::new(
@@ -205,6 +206,8 @@ async fn main() {
                 sample_interval: 1,
                 fields: "default".into(),
             },
+            pushed_through: None,
+            late: false,
         });
         let envelope = Envelope::new(
             TENANT,

@@ -262,10 +262,10 @@ impl PushRun {
                 push.read_through = state.resume_after;
             }
             (None, cursor) => {
-                // The zone's first pushed window starts now. Time since an earlier method's
-                // last window is a gap: nothing pushed it to RainLogs.
-                let start = push.next_close;
-                push.state.log_start = Some(start);
+                // The zone's first pushed window is the one before now: a request that began
+                // before the job was made and ended after it is pushed too, dated by its start.
+                // Time since an earlier method's last window is a gap: nothing pushed it.
+                let start = push.next_close - size;
                 if let Some(cursor) = cursor
                     && cursor < start
                 {
@@ -369,6 +369,10 @@ impl PushRun {
             // Onboarding again makes a new job; open windows are filled again from the pushes.
             return Some(Exit::RetryAfter(settings.retry_base));
         };
+        if !job.enabled && !run.is_paused() {
+            tracing::warn!(zone = %run.zone(), job = job.id,
+                "the zone's Logpush job was switched off at Cloudflare; switching it on again (the time it was off is lost at Cloudflare)");
+        }
         let trouble = logpush_job::trouble(&job);
         self.job = job;
         if trouble != self.job_trouble {

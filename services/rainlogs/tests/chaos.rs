@@ -5,20 +5,20 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rainlogs_bus::{Bus, connect, provision};
-use rainlogs_integrity::{
-    BucketPrefix, Entry, EntryBody, Name, NoteVerifierKey, Origin, Sha256Hash, open_checkpoint,
-};
+use rainlogs_integrity::{EntryBody, Sha256Hash};
 use rainlogs_schemas::events::{
     BatchCollected, GapReason, Method, Window, WindowClosed, WindowOutcome,
 };
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
-use rainlogs_store::{Backend, FsStore, ObjectKey, Store};
-use rainlogs_testkit::{NatsServer, TestDatabase, free_port};
+use rainlogs_store::ObjectKey;
+use rainlogs_testkit::{NatsServer, TestDatabase};
 use uuid::Uuid;
+
+mod common;
+use common::{Bucket, Process, chain_entries, print_logs, spawn_services};
 
 const TENANT: &str = "acme";
 const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
@@ -70,73 +70,9 @@ impl Lcg {
     }
 }
 
-struct Process {
-    child: Child,
-    telemetry: u16,
-}
-
-/// Starts the binary with the archiver and the sealer; its log goes to `data/run-<n>.log` so a
-/// failure can show what it did.
+/// Starts the binary with the archiver and the sealer.
 fn spawn(nats: &str, db: &str, data: &Path, run: u32) -> Process {
-    spawn_services(nats, db, data, run, &["archiver", "sealer"])
-}
-
-fn spawn_services(nats: &str, db: &str, data: &Path, run: u32, services: &[&str]) -> Process {
-    let telemetry = free_port();
-    let log = std::fs::File::create(data.join(format!("run-{run}.log"))).expect("log file");
-    let mut args = vec!["run", "--dev"];
-    for service in services {
-        args.extend(["--service", service]);
-    }
-    let child = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RAINLOGS__NATS__URL", nats)
-        .env("RAINLOGS__DATABASE__URL", db)
-        .env("RAINLOGS__STORE__URL", data.join("archive"))
-        .env("RAINLOGS__SERVICE__DATA_DIR", data.join("data"))
-        .env(
-            "RAINLOGS__TELEMETRY__LISTEN",
-            format!("127.0.0.1:{telemetry}"),
-        )
-        .env(
-            "RAINLOGS__API__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        .env("RUST_LOG", "info")
-        // The shortest retention allowed: the test's windows (January 2026) are long expired.
-        .env("RAINLOGS__RETENTION__DEFAULT_DAYS", "7")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn rainlogs");
-    Process { child, telemetry }
-}
-
-impl Process {
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = format!("http://127.0.0.1:{}/ready", self.telemetry);
-        loop {
-            if let Ok(resp) = reqwest::get(&url).await
-                && resp.status() == 200
-            {
-                return;
-            }
-            assert!(
-                self.child.try_wait().expect("wait").is_none(),
-                "rainlogs exited before ready"
-            );
-            assert!(Instant::now() < deadline, "rainlogs never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
+    spawn_services(nats, db, data, run, &["archiver", "sealer"], &[])
 }
 
 async fn publish(bus: &Bus, event: Event) {
@@ -176,6 +112,7 @@ async fn send_window(bus: &Bus, n: i64) -> Option<Vec<u8>> {
                         seq,
                         records: 150,
                         received_until: None,
+                        late: false,
                         content_lz4: BatchCollected::compress(&lines),
                     }),
                 )
@@ -194,6 +131,8 @@ async fn send_window(bus: &Bus, n: i64) -> Option<Vec<u8>> {
                         sample_interval: 1,
                         fields: "ClientIP,EdgeStartTimestamp,RayID".into(),
                     },
+                    pushed_through: None,
+                    late: false,
                 }),
             )
             .await;
@@ -207,6 +146,8 @@ async fn send_window(bus: &Bus, n: i64) -> Option<Vec<u8>> {
             window: window(n),
             attempt,
             outcome,
+            pushed_through: None,
+            late: false,
         }),
     )
     .await;
@@ -240,7 +181,7 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
     }
     assert!(kills >= 3);
 
-    let bucket = Bucket::open(data.path()).await;
+    let bucket = Bucket::open(data.path(), TENANT, ZONE).await;
     // Messages a killed process held come back after the consumers' ack_wait (60 s), and the
     // archiver's retry delay grows with each redelivery (up to 5 minutes).
     let deadline = Instant::now() + Duration::from_secs(480);
@@ -259,7 +200,7 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
 
     // Every window exactly once, with the right kind and exactly its records.
     let mut seen = BTreeMap::new();
-    for entry in chain_entries(&bus).await {
+    for entry in chain_entries(&bus, ZONE).await {
         let start = i64::try_from(entry.body.window().expect("window").start_ns() / 1_000_000_000)
             .expect("start");
         let n = (start - window(0).start) / 60;
@@ -311,20 +252,6 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
     );
 }
 
-/// Warnings and errors of every run, for a failure report.
-fn print_logs(data: &Path, runs: u32) {
-    for run in 0..=runs {
-        let text = std::fs::read_to_string(data.join(format!("run-{run}.log"))).unwrap_or_default();
-        eprintln!("--- run {run}");
-        for line in text
-            .lines()
-            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-        {
-            eprintln!("{line}");
-        }
-    }
-}
-
 /// CHAOS_SEED=<n> replays a run; otherwise the clock seeds it, and the seed is printed.
 fn seed() -> u64 {
     let seed = std::env::var("CHAOS_SEED")
@@ -338,93 +265,6 @@ fn seed() -> u64 {
         });
     eprintln!("chaos seed {seed}");
     seed
-}
-
-/// The zone as an auditor sees it: the local bucket the processes write and the dev key's
-/// public half.
-struct Bucket {
-    store: Store,
-    verifier: NoteVerifierKey,
-    origin: Origin,
-    prefix: BucketPrefix,
-}
-
-impl Bucket {
-    async fn open(data: &Path) -> Self {
-        let store = Store::Single(Backend::Fs(
-            FsStore::open(&data.join("archive")).await.expect("store"),
-        ));
-        let signing_key = std::fs::read_to_string(data.join("data/dev-secrets/signing_key"))
-            .expect("dev signing key");
-        let verifier = NoteVerifierKey::parse(
-            &rainlogs_sealer::verifier_key_text(&signing_key).expect("valid key"),
-        )
-        .expect("verifier key");
-        let origin = Origin::new(
-            &Name::new(TENANT).expect("tenant"),
-            &Name::new(ZONE).expect("zone"),
-        );
-        Self {
-            store,
-            verifier,
-            origin,
-            prefix: BucketPrefix::default(),
-        }
-    }
-
-    /// Size of the latest checkpoint (0 when there is none or it does not verify).
-    async fn checkpoint_size(&self) -> u64 {
-        let key = ObjectKey::new(self.prefix.checkpoint_key(&self.origin)).expect("key");
-        match self.store.get_bytes(&key).await {
-            Ok(note) => open_checkpoint(&note, &self.origin, std::slice::from_ref(&self.verifier))
-                .map(|c| c.checkpoint.size)
-                .unwrap_or(0),
-            Err(_) => 0,
-        }
-    }
-
-    /// Archive objects of the zone (everything outside `tlog/`).
-    async fn archive_objects(&self) -> Vec<String> {
-        use futures::TryStreamExt as _;
-        let tlog = self.prefix.tlog_prefix(&self.origin);
-        self.store
-            .list(&self.prefix.zone_prefix(&self.origin))
-            .map_ok(|o| o.key)
-            .try_collect::<Vec<_>>()
-            .await
-            .expect("list")
-            .into_iter()
-            .filter(|k| !k.starts_with(&tlog))
-            .collect()
-    }
-
-    async fn verify(&self) -> rainlogs_verify::Report {
-        let options =
-            rainlogs_verify::VerifyOptions::new(TENANT, ZONE, vec![self.verifier.clone()])
-                .expect("options");
-        rainlogs_verify::verify(&self.store, &options).await
-    }
-}
-
-/// The zone's chain entries as published on `rl.chain.<zone>`, in order.
-async fn chain_entries(bus: &Bus) -> Vec<Entry> {
-    let chain = bus.js.get_stream("RL_CHAIN").await.expect("stream");
-    let mut entries = Vec::new();
-    let mut next = 1;
-    while let Ok(message) = chain
-        .direct_get_next_for_subject(subjects::chain(ZONE), Some(next))
-        .await
-    {
-        next = message.sequence + 1;
-        let Event::EntrySealed(sealed) = Envelope::from_cbor(&message.payload)
-            .expect("envelope")
-            .event
-        else {
-            panic!("not an entry");
-        };
-        entries.push(Entry::decode(&sealed.entry).expect("entry"));
-    }
-    entries
 }
 
 /// Kill -9 of the process running the reaper at random moments while it prunes and deletes
@@ -447,7 +287,7 @@ async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiab
     for n in 0..windows {
         send_window(&bus, n).await;
     }
-    let bucket = Bucket::open(data.path()).await;
+    let bucket = Bucket::open(data.path(), TENANT, ZONE).await;
     let deadline = Instant::now() + Duration::from_secs(300);
     while bucket.checkpoint_size().await < windows as u64 {
         assert!(
@@ -463,13 +303,13 @@ async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiab
     let services = ["archiver", "sealer", "reaper"];
     let mut runs = 1;
     for _ in 0..4 {
-        process = spawn_services(&nats.url, &db.url, data.path(), runs, &services);
+        process = spawn_services(&nats.url, &db.url, data.path(), runs, &services, &[]);
         process.wait_ready().await;
         tokio::time::sleep(Duration::from_millis(random.next(1500))).await;
         process.kill();
         runs += 1;
     }
-    process = spawn_services(&nats.url, &db.url, data.path(), runs, &services);
+    process = spawn_services(&nats.url, &db.url, data.path(), runs, &services, &[]);
     process.wait_ready().await;
     // A pass a minute: prune entries first, the deletes in a later pass.
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -490,7 +330,7 @@ async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiab
     }
     process.kill();
 
-    let mut pruned: Vec<u64> = chain_entries(&bus)
+    let mut pruned: Vec<u64> = chain_entries(&bus, ZONE)
         .await
         .into_iter()
         .filter_map(|entry| match entry.body {

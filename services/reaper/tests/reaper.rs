@@ -186,6 +186,7 @@ impl Harness {
                 seq: 0,
                 records: u32::try_from(records).unwrap(),
                 received_until: None,
+                late: false,
                 content_lz4: BatchCollected::compress(&lines),
             }),
         )
@@ -213,6 +214,8 @@ impl Harness {
                 window: window(n),
                 attempt,
                 outcome,
+                pushed_through: None,
+                late: false,
             }),
         )
         .await;

@@ -142,6 +142,18 @@ impl Harness {
 
     /// Publishes one batch of `lines` (each must end in '\n').
     pub async fn batch(&self, window: Window, attempt: Uuid, seq: u32, lines: &[Vec<u8>]) {
+        self.batch_of(window, attempt, seq, lines, false).await;
+    }
+
+    /// A batch of a normal (`late: false`) or a late attempt.
+    pub async fn batch_of(
+        &self,
+        window: Window,
+        attempt: Uuid,
+        seq: u32,
+        lines: &[Vec<u8>],
+        late: bool,
+    ) {
         let content: Vec<u8> = lines.concat();
         self.publish(
             &subjects::batch(ZONE),
@@ -152,6 +164,7 @@ impl Harness {
                 seq,
                 records: u32::try_from(lines.len()).unwrap(),
                 received_until: None,
+                late,
                 content_lz4: BatchCollected::compress(&content),
             }),
         )
@@ -159,6 +172,17 @@ impl Harness {
     }
 
     pub async fn close(&self, window: Window, attempt: Uuid, outcome: WindowOutcome) {
+        self.close_of(window, attempt, outcome, false).await;
+    }
+
+    /// The close of a normal (`late: false`) or a late attempt.
+    pub async fn close_of(
+        &self,
+        window: Window,
+        attempt: Uuid,
+        outcome: WindowOutcome,
+        late: bool,
+    ) {
         self.publish(
             &subjects::batch(ZONE),
             Event::WindowClosed(WindowClosed {
@@ -166,6 +190,8 @@ impl Harness {
                 window,
                 attempt,
                 outcome,
+                pushed_through: None,
+                late,
             }),
         )
         .await;

@@ -148,19 +148,34 @@ async fn pushed_records_are_filed_by_their_time_late_ones_added_and_a_crash_lose
     push(&h, &a).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    // Not closed before the watermark: [t0, t0+60) needs now ≥ t0+60+120.
+    // The log starts one window before the job: [t0-60, t0) closes empty at t0+120. Nothing
+    // closes before its watermark: [t0, t0+60) needs now ≥ t0+60+120.
+    let before = Window {
+        start: t(-60),
+        end: t(0),
+    };
     h.sim.advance(Duration::from_secs(179));
+    h.wait_for(ZONE, "the window before the job", |e| {
+        !main_closes(e).is_empty()
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(main_closes(&h.zone_events(ZONE).await).is_empty());
+    assert_eq!(
+        main_closes(&h.zone_events(ZONE).await),
+        vec![(before, "empty")]
+    );
     h.sim.advance(Duration::from_secs(1));
     let events = h
-        .wait_for(ZONE, "the first window", |e| !main_closes(e).is_empty())
+        .wait_for(ZONE, "the first window", |e| main_closes(e).len() >= 2)
         .await;
     let first = Window {
         start: t(0),
         end: t(60),
     };
-    assert_eq!(main_closes(&events), vec![(first, "complete")]);
+    assert_eq!(
+        main_closes(&events),
+        vec![(before, "empty"), (first, "complete")]
+    );
     assert!(
         events.closes.iter().all(|c| c.pushed_through.is_some()),
         "pushed closes say how far they read"
@@ -180,12 +195,12 @@ async fn pushed_records_are_filed_by_their_time_late_ones_added_and_a_crash_lose
     tokio::time::sleep(Duration::from_secs(3)).await;
     h.sim.advance(Duration::from_secs(60));
     h.wait_for(ZONE, "the second window and the late close", |e| {
-        main_closes(e).len() >= 2 && e.closes.iter().any(|c| c.late)
+        main_closes(e).len() >= 3 && e.closes.iter().any(|c| c.late)
     })
     .await;
     h.sim.advance(Duration::from_secs(60));
     let events = h
-        .wait_for(ZONE, "the third window", |e| main_closes(e).len() >= 3)
+        .wait_for(ZONE, "the third window", |e| main_closes(e).len() >= 4)
         .await;
     successor.stop().await;
 
@@ -193,6 +208,7 @@ async fn pushed_records_are_filed_by_their_time_late_ones_added_and_a_crash_lose
     assert_eq!(
         windows,
         vec![
+            before,
             first,
             Window {
                 start: t(60),

@@ -1,0 +1,377 @@
+//! Logpush over HTTP end to end: the simulator's Logpush job pushes a zone's records to the
+//! ingest endpoint (a `rainlogs` process), the collector files them into windows, and another
+//! `rainlogs` process archives and seals them. With a delayed batch that lands after its windows
+//! were sealed, duplicates (at once and after sealing), a reordered and a dropped batch, and the
+//! ingest process SIGKILLed and down for two minutes, the archive holds exactly the truth of the
+//! pushed seconds minus what the simulator reports dropped, each record once, and
+//! `rainlogs-verify` passes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cf_sim::{ClockStart, DeliveryStatus, EndpointKind, Fault, FaultKind, SimOptions};
+use rainlogs_bus::{Bus, CancellationToken, connect, provision};
+use rainlogs_cloudflare::ClientConfig;
+use rainlogs_collector::{
+    CollectorDeps, CollectorOptions, FnClock, Identity, TokenKey, TokenKeyring, run_collector,
+};
+use rainlogs_integrity::{ArchiveReader, EntryBody};
+use rainlogs_schemas::events::{Method, ZoneAdded};
+use rainlogs_schemas::{Actor, Envelope, Event, subjects};
+use rainlogs_store::ObjectKey;
+use rainlogs_testkit::{NatsServer, TestDatabase, free_port};
+
+mod common;
+use common::{Bucket, Process, chain_entries, print_logs, spawn_services};
+
+const TENANT: &str = "acme";
+/// The example scenario's EU-only zone: Logpull is closed to it, Logpush is its complete source.
+const ZONE: &str = "4c3f2e1d0a9b8c7d6e5f4a3b2c1d0e9f";
+const TOKEN: &str = "cfut_full_access_token_0000000000000000";
+const FIELDS: [&str; 3] = ["ClientIP", "EdgeStartTimestamp", "RayID"];
+
+async fn publish_control(bus: &Bus, event: Event) {
+    let envelope = Envelope::new(TENANT, Some(ZONE.into()), Actor::operator(), event);
+    bus.publish(&subjects::control(TENANT), &envelope)
+        .await
+        .expect("control event");
+}
+
+fn spawn_ingest(nats: &str, db: &str, data: &Path, run: u32, port: u16) -> Process {
+    spawn_services(
+        nats,
+        db,
+        data,
+        run,
+        &["ingest"],
+        &[("RAINLOGS__INGEST__LISTEN", format!("127.0.0.1:{port}"))],
+    )
+}
+
+fn collector_settings(sim: &cf_sim::RunningSim, port: u16) -> CollectorOptions {
+    CollectorOptions {
+        push_url: Some(format!("http://127.0.0.1:{port}")),
+        window: Duration::from_secs(60),
+        logpush_lateness: Duration::from_secs(120),
+        tick: Duration::from_millis(20),
+        retry_base: Duration::from_millis(50),
+        retry_max: Duration::from_millis(500),
+        // The job's state is read back rarely, so the test's own switching-off of the job at the
+        // end (to stop the pushes) stands.
+        recheck: Duration::from_secs(3600),
+        lease_ttl: Duration::from_secs(2),
+        client: ClientConfig::with_base_url(sim.base_url()),
+        ..CollectorOptions::default()
+    }
+}
+
+/// Moves the simulated clock `seconds` forward in steps, so pushes and closes happen as time
+/// passes rather than all at once.
+async fn play(sim: &cf_sim::RunningSim, seconds: u64) {
+    for _ in 0..seconds / 10 {
+        sim.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+}
+
+/// The id of the zone's job named `rainlogs`, once there is one.
+async fn job_of(sim: &cf_sim::RunningSim) -> Option<u64> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/zones/{ZONE}/logpush/jobs", sim.base_url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    answer["result"]
+        .as_array()?
+        .iter()
+        .find(|job| job["name"] == "rainlogs")
+        .and_then(|job| job["id"].as_u64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_verify() {
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let bus = connect(&nats.url).await.expect("connect");
+    provision(&bus, 1).await.expect("provision");
+    let data = tempfile::tempdir().expect("data dir");
+    let ingest_data = tempfile::tempdir().expect("ingest data dir");
+    let port = free_port();
+    let mut pipeline = spawn_services(
+        &nats.url,
+        &db.url,
+        data.path(),
+        0,
+        &["archiver", "sealer"],
+        &[],
+    );
+    let mut ingest = spawn_ingest(&nats.url, &db.url, ingest_data.path(), 0, port);
+    pipeline.wait_ready().await;
+    ingest.wait_ready().await;
+
+    let mut scenario = cf_sim::Scenario::example();
+    scenario.limits.per_ip_per_sec = 0;
+    let t0 = time::macros::datetime!(2026-01-15 12:00 UTC);
+    let sim = Arc::new(
+        cf_sim::Simulator::start(
+            scenario,
+            SimOptions {
+                clock: Some(ClockStart::FrozenAt(t0)),
+                ..SimOptions::default()
+            },
+        )
+        .await
+        .expect("simulator"),
+    );
+
+    // The zone as onboarding leaves it: collected with Logpush, its endpoint secret known.
+    let key = TokenKey::new([7; 32]);
+    publish_control(
+        &bus,
+        Event::ZoneAdded(ZoneAdded {
+            zone_id: ZONE.into(),
+            name: "sovereign.example.eu".into(),
+            plan: "enterprise".into(),
+            method: Method::LogpushHttp,
+            fields: FIELDS.join(","),
+            sealed_token: key.seal(TENANT, ZONE, TOKEN),
+            token_key_id: key.id().to_owned(),
+        }),
+    )
+    .await;
+    let shutdown = CancellationToken::new();
+    let clock_sim = Arc::clone(&sim);
+    let collector = tokio::spawn(run_collector(
+        CollectorDeps {
+            bus: bus.clone(),
+            settings: collector_settings(&sim, port),
+            keyring: TokenKeyring::new(vec![key]),
+            clock: Arc::new(FnClock(move || clock_sim.now())),
+            meter: opentelemetry::global::meter("logpush-test"),
+            shutdown: shutdown.clone(),
+            identity: Identity::fresh(),
+        },
+        || {},
+    ));
+    // Batch faults, taken in this order by the batches as they are cut.
+    for kind in [
+        FaultKind::Delay { secs: 400 },
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::Reorder,
+        FaultKind::DropBatch,
+        FaultKind::Duplicate { after_secs: 600 },
+    ] {
+        sim.inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind));
+    }
+    // The collector makes the zone's job, pushing to the ingest endpoint.
+    let job_id = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(id) = job_of(&sim).await {
+                break id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the collector made no Logpush job"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    // Four minutes of pushes, then the receiver is killed mid-push and stays down for two
+    // (simulated) minutes while Cloudflare retries, then seven more minutes.
+    play(&sim, 240).await;
+    ingest.kill();
+    play(&sim, 120).await;
+    let mut ingest = spawn_ingest(&nats.url, &db.url, ingest_data.path(), 1, port);
+    ingest.wait_ready().await;
+    // Long enough for the delayed batch (400 s) and the late duplicate (600 s after delivery).
+    play(&sim, 440).await;
+    // Uploads due now finish before the job stops; what it still holds back is dropped with
+    // the job and reported as dropped.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = reqwest::Client::new()
+        .put(format!(
+            "{}/zones/{ZONE}/logpush/jobs/{job_id}",
+            sim.base_url()
+        ))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "enabled": false }))
+        .send()
+        .await
+        .expect("disable job");
+    assert_eq!(stopped.status(), 200);
+
+    // Until every batch is delivered or dropped, and the duplicates sent.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let deliveries = sim.logpush_deliveries(ZONE);
+        if deliveries
+            .iter()
+            .all(|d| d.status != DeliveryStatus::Pending)
+            && deliveries.iter().filter(|d| d.duplicates_sent > 0).count() >= 2
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batches not settled: {deliveries:#?}"
+        );
+        play(&sim, 30).await;
+    }
+    // Past the lateness of the last window and the wait of the last late close.
+    play(&sim, 300).await;
+
+    // Every close on the zone's subject sealed.
+    let bucket = Bucket::open(data.path(), TENANT, ZONE).await;
+    let closes = || async {
+        let stream = bus.js.get_stream("RL_BATCH").await.expect("stream");
+        let mut count = 0_u64;
+        let mut next = 1;
+        while let Ok(message) = stream
+            .direct_get_next_for_subject(subjects::batch(ZONE), Some(next))
+            .await
+        {
+            next = message.sequence + 1;
+            if let Ok(Envelope {
+                event: Event::WindowClosed(_),
+                ..
+            }) = Envelope::from_cbor(&message.payload)
+            {
+                count += 1;
+            }
+        }
+        count
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (sealed, closed) = (bucket.checkpoint_size().await, closes().await);
+        if sealed > 0 && sealed == closed {
+            break;
+        }
+        if Instant::now() >= deadline {
+            print_logs(data.path(), 0);
+            panic!("{sealed} entries signed of {closed} closes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
+
+    // The truth of the pushed seconds, minus exactly what Cloudflare dropped.
+    let deliveries = sim.logpush_deliveries(ZONE);
+    let first = deliveries
+        .iter()
+        .map(|d| d.first_second)
+        .min()
+        .expect("batches");
+    let last = deliveries
+        .iter()
+        .map(|d| d.last_second)
+        .max()
+        .expect("batches");
+    let mut query = cf_sim::TruthQuery::http(
+        ZONE,
+        time::OffsetDateTime::from_unix_timestamp(first).expect("time"),
+        time::OffsetDateTime::from_unix_timestamp(last + 1).expect("time"),
+    );
+    query.fields = Some(FIELDS.iter().map(|f| (*f).to_owned()).collect());
+    let dropped: std::collections::BTreeSet<String> = sim
+        .logpush_dropped_lines(ZONE, None)
+        .into_iter()
+        .map(|l| l.trim_end().to_owned())
+        .collect();
+    assert!(!dropped.is_empty(), "a batch was dropped: {deliveries:#?}");
+    let mut expected: Vec<String> = sim
+        .truth(&query)
+        .expect("truth")
+        .into_iter()
+        .map(|l| l.trim_end().to_owned())
+        .filter(|l| !dropped.contains(l))
+        .collect();
+    expected.sort_unstable();
+
+    // What the archive holds: every archive and late object, read back.
+    let mut archived: BTreeMap<String, usize> = BTreeMap::new();
+    let mut late_entries = 0;
+    for entry in chain_entries(&bus, ZONE).await {
+        let record = match &entry.body {
+            EntryBody::Archive(record) => record,
+            EntryBody::Late(record) => {
+                late_entries += 1;
+                record
+            }
+            _ => continue,
+        };
+        let bytes = bucket
+            .store
+            .get_bytes(&ObjectKey::new(&record.object.key).expect("key"))
+            .await
+            .expect("object");
+        let mut content = String::new();
+        std::io::Read::read_to_string(
+            &mut ArchiveReader::new(std::io::Cursor::new(bytes.to_vec())).expect("zstd"),
+            &mut content,
+        )
+        .expect("archive content");
+        for line in content.lines().filter(|l| !l.is_empty()) {
+            *archived.entry(line.to_owned()).or_default() += 1;
+        }
+    }
+    let twice: Vec<&String> = archived
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(l, _)| l)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "records archived more than once: {twice:?}"
+    );
+    let archived: Vec<String> = archived.into_keys().collect();
+    let missing_by_minute = {
+        let have: std::collections::BTreeSet<&String> = archived.iter().collect();
+        let mut minutes: BTreeMap<i64, usize> = BTreeMap::new();
+        for line in expected.iter().filter(|l| !have.contains(l)) {
+            let ns: serde_json::Value = serde_json::from_str(line).expect("record");
+            let second = ns["EdgeStartTimestamp"].as_i64().unwrap_or(0) / 1_000_000_000;
+            *minutes
+                .entry((second - t0.unix_timestamp()) / 60)
+                .or_default() += 1;
+        }
+        minutes
+    };
+    assert_eq!(
+        archived.len(),
+        expected.len(),
+        "archived {} records, Cloudflare pushed {} it did not drop; missing per minute after t0: \
+         {missing_by_minute:?}; deliveries: {deliveries:#?}",
+        archived.len(),
+        expected.len()
+    );
+    assert_eq!(archived, expected);
+    assert!(
+        late_entries > 0,
+        "the delayed batch arrived after its windows were sealed"
+    );
+
+    let report = bucket.verify().await;
+    if report.exit_code() != 0 {
+        print_logs(data.path(), 0);
+    }
+    assert_eq!(report.exit_code(), 0, "{}", report.to_human());
+    pipeline.kill();
+    ingest.kill();
+    sim_shutdown(sim).await;
+}
+
+async fn sim_shutdown(sim: Arc<cf_sim::RunningSim>) {
+    if let Ok(sim) = Arc::try_unwrap(sim) {
+        sim.shutdown().await;
+    }
+}
