@@ -6,7 +6,7 @@
 //! is new, already sealed, early or overlapping needs only that span: state stays small however
 //! long the log grows.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rainlogs_integrity::{CollectionMethod, Dataset, EntryBody, Window};
 
@@ -40,6 +40,25 @@ pub struct Coverage {
     /// Object keys of the sealed `late` entries: a late archive is sealed once, and its key
     /// (derived from its content) is what tells a redelivery from a new late archive.
     late_objects: HashSet<String>,
+    /// Per dataset, the windows sealed in the last [`LATE_HORIZON_NS`] before its covered end,
+    /// by start: their end, and whether late records may join them (archive and empty windows
+    /// may; a gap may not). Only recent windows are kept, so state stays small.
+    recent: HashMap<Dataset, BTreeMap<u64, (u64, bool)>>,
+}
+
+/// How far back late records are taken: pushed parts live 7 days in `RL_PUSH`, so no late
+/// record can name a window much older than that.
+pub const LATE_HORIZON_NS: u64 = 8 * 24 * 3600 * 1_000_000_000;
+
+/// Whether late records may be added to a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LateTarget {
+    /// An archive or empty window sealed exactly so.
+    Takes,
+    /// Not a window late records can join; why.
+    Refused(String),
+    /// Not sealed yet: wait for its entry.
+    NotYet,
 }
 
 impl Coverage {
@@ -60,6 +79,27 @@ impl Coverage {
                 covered_from_ns: span.first_start_ns,
                 covered_until_ns: span.end_ns,
             }
+        }
+    }
+
+    /// Whether late records may join `window` of `dataset` (docs/FORMAT.md §9: a late entry
+    /// names a window an earlier archive or empty entry accounts for, exactly).
+    pub fn late_target(&self, dataset: &Dataset, window: &Window) -> LateTarget {
+        match self.place(dataset, window) {
+            Placement::Next | Placement::Early { .. } => return LateTarget::NotYet,
+            Placement::Overlapping { .. } | Placement::Sealed => {}
+        }
+        let found = self
+            .recent
+            .get(dataset)
+            .and_then(|windows| windows.get(&window.start_ns()));
+        match found {
+            Some((end, true)) if *end == window.end_ns() => LateTarget::Takes,
+            Some((_, false)) => LateTarget::Refused("the window is a gap".into()),
+            Some(_) => LateTarget::Refused("no sealed window has exactly these bounds".into()),
+            None => LateTarget::Refused(
+                "no sealed window starts there within the last 8 days of the log".into(),
+            ),
         }
     }
 
@@ -86,6 +126,16 @@ impl Coverage {
             EntryBody::Prune(_) | EntryBody::Key(_) | EntryBody::Erasure => return,
         };
         self.last_method = Some(method);
+        let takes_late = !matches!(body, EntryBody::Gap(_));
+        let recent = self.recent.entry(dataset.clone()).or_default();
+        recent.insert(window.start_ns(), (window.end_ns(), takes_late));
+        let horizon = window.end_ns().saturating_sub(LATE_HORIZON_NS);
+        while recent
+            .first_key_value()
+            .is_some_and(|(_, (end, _))| *end < horizon)
+        {
+            recent.pop_first();
+        }
         let span = self.datasets.entry(dataset.clone()).or_insert(Span {
             first_start_ns: window.start_ns(),
             end_ns: window.end_ns(),
@@ -161,5 +211,37 @@ mod tests {
             CollectionMethod::Graphql,
             "zone's last method"
         );
+    }
+
+    #[test]
+    fn late_records_join_only_an_archive_or_empty_window_sealed_exactly_so() {
+        use rainlogs_integrity::{GapReason, GapRecord};
+        let http = Dataset::new("http_requests").unwrap();
+        let mut c = Coverage::default();
+        c.record(&empty(&http, w(100, 160)));
+        c.record(&EntryBody::Gap(GapRecord {
+            dataset: http.clone(),
+            window: w(160, 220),
+            method: CollectionMethod::Logpush,
+            reason: GapReason::OperatorSkip,
+        }));
+        assert_eq!(c.late_target(&http, &w(100, 160)), LateTarget::Takes);
+        assert!(matches!(
+            c.late_target(&http, &w(160, 220)),
+            LateTarget::Refused(why) if why.contains("gap")
+        ));
+        assert!(matches!(
+            c.late_target(&http, &w(100, 130)),
+            LateTarget::Refused(_)
+        ));
+        assert_eq!(c.late_target(&http, &w(220, 280)), LateTarget::NotYet);
+        // Windows older than the horizon are forgotten, and refused.
+        let day = 24 * 3600 * 1_000_000_000;
+        c.record(&empty(&http, w(220, 9 * day)));
+        assert!(matches!(
+            c.late_target(&http, &w(100, 160)),
+            LateTarget::Refused(_)
+        ));
+        assert_eq!(c.late_target(&http, &w(220, 9 * day)), LateTarget::Takes);
     }
 }

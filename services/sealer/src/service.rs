@@ -16,7 +16,7 @@ use tracing::Instrument as _;
 
 use crate::body;
 use crate::checkpointer::{self, Covered};
-use crate::coverage::Placement;
+use crate::coverage::{LateTarget, Placement};
 use crate::first_windows::FirstWindows;
 use crate::journal::Journal;
 use crate::metrics::SealerMetrics;
@@ -471,19 +471,23 @@ async fn seal_late(
             tracing::debug!(zone = %log.zone, key = %record.object.key, "late archive already sealed");
             return Disposition::Ack;
         }
-        match log.coverage.place(&record.dataset, &record.window) {
-            Placement::Sealed => {}
-            Placement::Overlapping {
-                covered_from_ns,
-                covered_until_ns,
-            } => {
+        if log.erased {
+            return Disposition::Reject(
+                "late records after the tenant's erasure are not logged".into(),
+            );
+        }
+        match log.coverage.late_target(&record.dataset, &record.window) {
+            LateTarget::Takes => {}
+            LateTarget::Refused(why) => {
+                tracing::error!(alarm = true, zone = %log.zone, dataset = %record.dataset,
+                    window = ?record.window, %why, "late records refused");
                 return Disposition::Reject(format!(
-                    "late records for {:?} of {} cross the sealed span [{covered_from_ns}, {covered_until_ns})",
+                    "late records for {:?} of {}: {why}",
                     record.window, record.dataset
                 ));
             }
             // The window's own entry is not sealed yet (its event is still on its way).
-            Placement::Next | Placement::Early { .. } => {
+            LateTarget::NotYet => {
                 if caught_up {
                     return Disposition::Retry(Duration::from_secs(2));
                 }

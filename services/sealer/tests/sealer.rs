@@ -649,3 +649,65 @@ async fn an_erasure_is_sealed_once_after_the_windows_and_a_repeat_changes_nothin
     );
     assert_eq!(verify_published(&h.chain().await), audited);
 }
+
+/// The archiver's announcement of a late object for window `n`.
+fn late(n: i64, tag: u8) -> Event {
+    let Event::ArchiveStored(mut stored) = outcome(0, "http_requests") else {
+        unreachable!("window 0 is an archive")
+    };
+    stored.window = window(n);
+    stored.object_key =
+        format!("{TENANT}/{ZONE}/http_requests/2026/01/15/14/w{n}.late-{tag:016x}.ndjson.zst");
+    stored.stored_sha256 = vec![tag; 32];
+    stored.records = 3;
+    stored.late = true;
+    Event::ArchiveStored(stored)
+}
+
+#[tokio::test]
+async fn late_records_are_sealed_once_after_their_window_and_never_for_a_gap() {
+    let h = Harness::local().await;
+    h.start_sealer(&h.stop.clone()).await;
+    // Late records of window 1 reach the sealer before window 1 itself: they wait.
+    h.publish(late(1, 1)).await;
+    for n in 0..3 {
+        h.publish(outcome(n, "http_requests")).await;
+    }
+    // Window 0 (an archive) gets late records, announced twice; window 2 is a gap.
+    h.publish(late(0, 2)).await;
+    h.publish(late(0, 2)).await;
+    h.publish(late(2, 3)).await;
+    h.wait_sealed(5).await;
+    // Give a wrongly accepted entry time to show up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let entries = verify_published(&h.chain().await);
+    let kinds: Vec<EntryKind> = entries.iter().map(Entry::kind).collect();
+    assert_eq!(kinds.len(), 5, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == EntryKind::Late).count(),
+        2,
+        "one late entry per late object, none for the gap: {kinds:?}"
+    );
+    let late_windows: Vec<u64> = entries
+        .iter()
+        .filter_map(|e| match &e.body {
+            rainlogs_integrity::EntryBody::Late(r) => Some(r.window.start_ns()),
+            _ => None,
+        })
+        .collect();
+    let ns = |n: i64| window(n).start as u64 * 1_000_000_000;
+    assert_eq!(
+        late_windows
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [ns(0), ns(1)].into_iter().collect()
+    );
+    // The late entry of window 1 follows window 1's own entry.
+    let position = |pred: &dyn Fn(&Entry) -> bool| entries.iter().position(|e| pred(e)).unwrap();
+    let window_1 = position(&|e| e.body.window().is_some_and(|w| w.start_ns() == ns(1)));
+    let late_1 = position(
+        &|e| matches!(&e.body, rainlogs_integrity::EntryBody::Late(r) if r.window.start_ns() == ns(1)),
+    );
+    assert!(window_1 < late_1);
+}
