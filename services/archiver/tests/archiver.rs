@@ -399,3 +399,56 @@ async fn retain_until_follows_the_zone_and_tenant_policy_in_force() {
         "the tenant's policy"
     );
 }
+
+/// Records that came after their window was closed: each late close is an object of its own
+/// next to the window's archive, announced `late` once, however often it is delivered.
+#[tokio::test]
+async fn a_late_close_adds_an_object_beside_the_window_archive_once() {
+    let h = Harness::local().await;
+    let stop = h.shutdown.clone();
+    h.start_archiver(&stop).await;
+    let first = batches(0, 1, 10);
+    h.complete_window(window(0), Uuid::now_v7(), &first).await;
+    h.wait_for("the window's archive", || async {
+        h.archive_events().await.len() == 1
+    })
+    .await;
+
+    let late = batches(100, 2, 5);
+    let attempt = Uuid::now_v7();
+    for (seq, lines) in late.iter().enumerate() {
+        h.batch_of(window(0), attempt, u32::try_from(seq).unwrap(), lines, true)
+            .await;
+    }
+    // Delivered twice: a repeated close (after a collector restart) changes nothing.
+    h.close_of(window(0), attempt, complete(&late), true).await;
+    h.close_of(window(0), attempt, complete(&late), true).await;
+    h.wait_for("the late object", || async {
+        h.archive_events().await.len() >= 2
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let events = h.archive_events().await;
+    assert_eq!(events.len(), 2, "one announcement per close");
+    let (main, extra) = (stored(&events[0].event), stored(&events[1].event));
+    assert!(!main.late && extra.late);
+    assert_eq!((main.window, extra.window), (window(0), window(0)));
+    assert!(
+        extra
+            .object_key
+            .contains("20260115T140000Z_20260115T140100Z.late-"),
+        "{}",
+        extra.object_key
+    );
+    assert_eq!(
+        archive_lines(&h.object(&extra.object_key).await),
+        late.concat()
+    );
+    assert_eq!(
+        archive_lines(&h.object(&main.object_key).await),
+        first.concat()
+    );
+    let mut keys = vec![main.object_key.clone(), extra.object_key.clone()];
+    keys.sort();
+    assert_eq!(h.keys(&format!("{TENANT}/{ZONE}/")).await, keys);
+}

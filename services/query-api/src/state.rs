@@ -123,6 +123,9 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     /// `api.registration` is `open`.
     pub registration_open: bool,
+    /// `ingest.public_url` is set: Cloudflare can push to this RainLogs, so zones may use
+    /// Logpush.
+    pub logpush_available: bool,
     /// The storage providers and repair backlog, as the running processes report them.
     pub storage_status: StorageStatus,
 }
@@ -197,6 +200,7 @@ impl AppState {
             tenant_limiter: Limiter::new(options.tenant_rate),
             login_throttle: LoginThrottle::default(),
             registration_open: config.api.registration_open(),
+            logpush_available: config.ingest.public_url.is_some(),
             options,
         })
     }

@@ -1417,3 +1417,65 @@ async fn an_erased_tenants_logs_are_asked_for_their_erasure_entry_even_if_the_fi
     assert_eq!(requested.event.type_name(), "archive.erasure_requested");
     assert_eq!(requested.tenant, tenant);
 }
+
+/// `logpush_http` needs this RainLogs to be reachable by Cloudflare (`ingest.public_url`); with
+/// it, any plan may use it and `auto` picks it.
+#[tokio::test]
+async fn logpush_zones_need_the_ingest_url_and_auto_prefers_logpush() {
+    const SOVEREIGN_ZONE: &str = "4c3f2e1d0a9b8c7d6e5f4a3b2c1d0e9f";
+    let without = Stack::start().await;
+    let (_, admin) = without.register("ops@acme.example").await;
+    let refused = without
+        .post(
+            "/api/v1/zones",
+            &admin,
+            json!({"zone_id": SOVEREIGN_ZONE, "cf_api_token": FULL_TOKEN, "method": "logpush_http"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.json);
+    assert!(
+        refused.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("ingest.public_url"),
+        "{}",
+        refused.json
+    );
+    let auto = without
+        .post(
+            "/api/v1/zones",
+            &admin,
+            json!({"zone_id": PRO_ZONE, "cf_api_token": FULL_TOKEN, "method": "auto"}),
+        )
+        .await;
+    assert_eq!(
+        auto.json["method"], "graphql",
+        "no Logpush here: the plan's best"
+    );
+
+    let with = Stack::start_with(relaxed(), |config| {
+        config.ingest.public_url = Some("https://logs.example.eu".into());
+    })
+    .await;
+    let (_, admin) = with.register("ops@acme.example").await;
+    let pushed = with
+        .post(
+            "/api/v1/zones",
+            &admin,
+            json!({"zone_id": SOVEREIGN_ZONE, "cf_api_token": FULL_TOKEN, "method": "logpush_http"}),
+        )
+        .await;
+    assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.json);
+    assert_eq!(pushed.json["method"], "logpush_http");
+    let auto = with
+        .post(
+            "/api/v1/zones",
+            &admin,
+            json!({"zone_id": PRO_ZONE, "cf_api_token": FULL_TOKEN, "method": "auto"}),
+        )
+        .await;
+    assert_eq!(
+        auto.json["method"], "logpush_http",
+        "Logpush on the Pro plan too"
+    );
+}

@@ -125,7 +125,7 @@ fn all_of_only_composes_objects() {
     let method = &schemas["NewZone"]["properties"]["method"];
     assert!(method["description"].is_string(), "{method}");
     assert_eq!(method["nullable"], true, "{method}");
-    let mut values = schemas["MethodName"]["enum"].as_array().unwrap().clone();
+    let mut values = schemas["MethodChoice"]["enum"].as_array().unwrap().clone();
     values.push(Value::Null);
     assert_eq!(method["enum"], Value::Array(values), "{method}");
 }

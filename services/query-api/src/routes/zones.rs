@@ -35,6 +35,23 @@ pub enum MethodName {
     LogpushHttp,
 }
 
+/// How a zone is to be collected, as asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MethodChoice {
+    /// Complete HTTP request logs (Enterprise).
+    Logpull,
+    /// Sampled live tail (Business, Enterprise).
+    InstantLogs,
+    /// Sampled security events (every plan).
+    Graphql,
+    /// Complete HTTP request logs that Cloudflare pushes to this RainLogs (every plan; needs
+    /// `ingest.public_url` and a token with Logs Edit, which creates the Logpush job).
+    LogpushHttp,
+    /// Logpush where this RainLogs can take pushes, else the best method the plan allows.
+    Auto,
+}
+
 impl MethodName {
     fn method(self) -> Method {
         match self {
@@ -67,9 +84,9 @@ struct NewZone {
     /// A label; absent or null: the zone's name at Cloudflare.
     #[oai(nullable, validator(max_length = 253))]
     name: Option<Label>,
-    /// Absent or null: the best method the plan allows.
+    /// Absent or null: the best pulled method the plan allows (`auto` prefers Logpush).
     #[oai(nullable)]
-    method: Option<MethodName>,
+    method: Option<MethodChoice>,
     /// `default`, `extended`, `all` or a comma-separated field list; absent or null: `default`.
     #[oai(
         nullable,
@@ -88,7 +105,7 @@ struct ZonePatch {
     #[oai(nullable)]
     paused: Option<bool>,
     #[oai(nullable)]
-    method: Option<MethodName>,
+    method: Option<MethodChoice>,
     #[oai(
         nullable,
         validator(
@@ -478,11 +495,27 @@ impl AppState {
         Ok(zone)
     }
 
-    fn pick_method(tier: &PlanTier, wanted: Option<MethodName>) -> Result<Method, ApiError> {
-        let Some(wanted) = wanted else {
-            return Ok(tier.default_method());
+    fn pick_method(
+        &self,
+        tier: &PlanTier,
+        wanted: Option<MethodChoice>,
+    ) -> Result<Method, ApiError> {
+        let method = match wanted {
+            None => return Ok(tier.default_method()),
+            Some(MethodChoice::Auto) if self.logpush_available => Method::LogpushHttp,
+            Some(MethodChoice::Auto) => return Ok(tier.default_method()),
+            Some(MethodChoice::Logpull) => Method::Logpull,
+            Some(MethodChoice::InstantLogs) => Method::InstantLogs,
+            Some(MethodChoice::Graphql) => Method::Graphql,
+            Some(MethodChoice::LogpushHttp) => Method::LogpushHttp,
         };
-        let method = wanted.method();
+        if method == Method::LogpushHttp && !self.logpush_available {
+            return Err(ApiError::invalid(
+                "logpush_http needs this RainLogs to be reachable by Cloudflare: its operator \
+                 sets ingest.public_url (and ingest.listen); until then use logpull, instant_logs \
+                 or graphql",
+            ));
+        }
         if !tier.allows(method) {
             return Err(ApiError::invalid(format!(
                 "{} is not available on the {} plan; use {}",
@@ -571,7 +604,7 @@ impl ZonesApi {
             ));
         }
         let tier = zone.tier();
-        let method = AppState::pick_method(&tier, body.method)?;
+        let method = state.pick_method(&tier, body.method)?;
         let sealed = state
             .token_key
             .seal(&p.tenant, &body.zone_id, &body.cf_api_token);
@@ -665,7 +698,7 @@ impl ZonesApi {
             },
         };
         if body.method.is_some() {
-            change.method = Some(AppState::pick_method(&tier, body.method)?);
+            change.method = Some(state.pick_method(&tier, body.method)?);
         }
         state
             .command(
