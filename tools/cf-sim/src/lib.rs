@@ -1,7 +1,7 @@
 //! cf-sim: a deterministic Cloudflare API simulator for RainLogs tests and benchmarks.
 //!
 //! It serves the parts of Cloudflare's API that RainLogs uses (zones, token verify, Logpull, retention flag, CMB
-//! config, Instant Logs jobs and their WebSocket stream, Logpush jobs with an HTTP pusher, GraphQL `firewallEventsAdaptive` and `settings`) with the
+//! config, Instant Logs jobs and their WebSocket stream, Logpush jobs with HTTP and S3 pushers, GraphQL `firewallEventsAdaptive` and `settings`) with the
 //! documented behaviour, generates traffic that is a pure function of (seed, zone, second received), exposes the
 //! ground truth, and injects faults. See `docs/cf-sim.md`.
 //!
@@ -49,7 +49,7 @@ pub use sim::{RunningSim, SimError, SimOptions, Simulator};
 pub use state::RequestRecord;
 pub use tls::TlsError;
 pub use traffic::render::TimestampFormat;
-pub use truth::{Dataset, TruthError, TruthQuery};
+pub use truth::{Dataset, RecordForm, TruthError, TruthQuery};
 
 /// Names of every `http_requests` field the simulator serves, in output order.
 pub fn http_request_fields() -> Vec<&'static str> {
@@ -70,6 +70,11 @@ pub fn default_http_request_fields() -> Vec<&'static str> {
 /// Names of every `firewallEventsAdaptive` field the simulator serves.
 pub fn firewall_event_fields() -> Vec<&'static str> {
     traffic::firewall::FIREWALL_FIELDS.to_vec()
+}
+
+/// Names of every Logpush `firewall_events` field the simulator pushes (PascalCase), in output order.
+pub fn logpush_firewall_event_fields() -> Vec<&'static str> {
+    traffic::firewall::LOGPUSH_FIREWALL_FIELDS.to_vec()
 }
 
 /// Lock a mutex, recovering the data if a panicking thread poisoned it (state stays usable for tests).

@@ -277,6 +277,17 @@ pub struct LogpushSpec {
     /// Jobs per zone (Cloudflare: 4).
     #[serde(default = "default_max_jobs")]
     pub max_jobs_per_zone: usize,
+    /// The simulator's stand-in for Amazon S3: where `s3://` destinations without `endpoint=` are written (an
+    /// S3-compatible URL such as `http://127.0.0.1:18333`, path-style). Unset, those destinations cannot be written:
+    /// their ownership challenge and destination check fail.
+    #[serde(default)]
+    pub aws_endpoint: Option<String>,
+    /// Cloudflare's own identity at `aws_endpoint` (the IAM user a bucket policy lets write), used for Amazon S3
+    /// destinations that carry no `access-key-id`/`secret-access-key`.
+    #[serde(default)]
+    pub aws_access_key_id: Option<String>,
+    #[serde(default)]
+    pub aws_secret_access_key: Option<String>,
 }
 
 fn default_max_attempts() -> u32 {
@@ -299,6 +310,9 @@ impl Default for LogpushSpec {
             retry_backoff_secs: default_retry_backoff(),
             upload_timeout_secs: default_upload_timeout(),
             max_jobs_per_zone: default_max_jobs(),
+            aws_endpoint: None,
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
         }
     }
 }

@@ -5,7 +5,9 @@ use time::OffsetDateTime;
 
 use crate::state::Shared;
 use crate::traffic::fields::{DEFAULT_FIELDS, Field};
-use crate::traffic::firewall::{FIREWALL_FIELDS, firewall_event, project};
+use crate::traffic::firewall::{
+    FIREWALL_FIELDS, LOGPUSH_FIREWALL_FIELDS, firewall_event, project, render_logpush_firewall,
+};
 use crate::traffic::http::{HttpRecord, HttpRenderer};
 use crate::traffic::render::{TimestampFormat, rewrite_log4shell};
 
@@ -18,6 +20,19 @@ pub enum Dataset {
     FirewallEvents,
 }
 
+/// Which API's rendering a truth query imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordForm {
+    /// As the pull APIs return it: Logpull for `http_requests`, GraphQL `firewallEventsAdaptive` (camelCase
+    /// names, `datetime` always RFC 3339) for `firewall_events`.
+    #[default]
+    Api,
+    /// As Logpush pushes it. `http_requests` is the same as `Api`; `firewall_events` uses Logpush's PascalCase
+    /// names (`Datetime`, `RayID`, …, see `logpush_firewall_event_fields()`) with `Datetime` in `timestamps`.
+    Logpush,
+}
+
 /// A receive window `[start, end)` of one zone, rendered like Logpull would with the same options.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TruthQuery {
@@ -25,11 +40,14 @@ pub struct TruthQuery {
     pub dataset: Dataset,
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
-    /// Field names; `None` means Logpull's default 9 fields (or every firewall field).
+    /// Field names; `None` means Logpull's default 9 fields (or every firewall field of the form).
     pub fields: Option<Vec<String>>,
+    /// `http_requests` timestamps, and `Datetime` of Logpush-form firewall events (GraphQL's `datetime` ignores it).
     pub timestamps: TimestampFormat,
     /// Apply the `CVE-2021-44228=true` rewrite.
     pub log4shell_rewrite: bool,
+    /// The pull APIs' rendering (the default) or Logpush's.
+    pub form: RecordForm,
 }
 
 impl TruthQuery {
@@ -42,6 +60,22 @@ impl TruthQuery {
             fields: None,
             timestamps: TimestampFormat::Unixnano,
             log4shell_rewrite: false,
+            form: RecordForm::Api,
+        }
+    }
+
+    /// `dataset` of `[start, end)` as a Logpush job with no `field_names` and `timestamp_format: unixnano` pushes
+    /// it (set `fields`, `timestamps` and `log4shell_rewrite` to match other job settings).
+    pub fn logpush(
+        zone: &str,
+        dataset: Dataset,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+    ) -> Self {
+        Self {
+            dataset,
+            form: RecordForm::Logpush,
+            ..Self::http(zone, start, end)
         }
     }
 }
@@ -93,6 +127,31 @@ pub(crate) fn truth_lines(shared: &Shared, q: &TruthQuery) -> Result<Vec<Vec<u8>
                         &zone,
                         &HttpRecord::generate(&zone, second, index),
                         None,
+                        &mut line,
+                    );
+                    lines.push(line);
+                }
+            }
+        }
+        Dataset::FirewallEvents if q.form == RecordForm::Logpush => {
+            if let Some(bad) = q
+                .fields
+                .iter()
+                .flatten()
+                .find(|f| !LOGPUSH_FIREWALL_FIELDS.contains(&f.as_str()))
+            {
+                return Err(TruthError::UnknownField(bad.clone()));
+            }
+            for second in seconds {
+                for index in 0..zone.firewall_count(second) {
+                    let mut line = Vec::with_capacity(512);
+                    render_logpush_firewall(
+                        &zone,
+                        second,
+                        index,
+                        q.fields.as_deref(),
+                        q.timestamps,
+                        q.log4shell_rewrite,
                         &mut line,
                     );
                     lines.push(line);

@@ -11,7 +11,7 @@ use super::{Ctx, respond};
 use crate::fault::Fault;
 use crate::lock;
 use crate::traffic::render::TimestampFormat;
-use crate::truth::{Dataset, TruthQuery, truth_lines};
+use crate::truth::{Dataset, RecordForm, TruthQuery, truth_lines};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +144,11 @@ fn truth(ctx: &Ctx) -> Response {
     else {
         return bad_request("timestamps must be unixnano, unix, rfc3339, rfc3339ms or rfc3339ns");
     };
+    let form = match ctx.param("form").unwrap_or("api") {
+        "api" => RecordForm::Api,
+        "logpush" => RecordForm::Logpush,
+        _ => return bad_request("form must be api or logpush"),
+    };
     let query = TruthQuery {
         zone: zone.to_owned(),
         dataset,
@@ -154,6 +159,7 @@ fn truth(ctx: &Ctx) -> Response {
             .map(|f| f.split(',').map(str::to_owned).collect()),
         timestamps,
         log4shell_rewrite: ctx.param("CVE-2021-44228") == Some("true"),
+        form,
     };
     match truth_lines(&ctx.shared, &query) {
         Ok(lines) => Response::builder()

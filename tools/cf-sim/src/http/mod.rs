@@ -254,7 +254,7 @@ async fn route(ctx: &mut Ctx, req: &Request) -> Response {
             crate::logpush::job(ctx, req, zone, job).await
         }
         (Method::POST, ["zones", zone, "logpush", "ownership"]) => {
-            crate::logpush::ownership(ctx, req, zone)
+            crate::logpush::ownership(ctx, req, zone).await
         }
         (Method::GET, ["user", "tokens", "verify"]) => zones::verify_user_token(ctx, req),
         (Method::GET, ["accounts", account, "tokens", "verify"]) => {

@@ -8,7 +8,8 @@ use poem::{Request, Response};
 use serde_json::{Map, Value, json};
 
 use super::destination::{self, CHECK_CONTENT, Destination};
-use super::{Job, JobConfig, LineFormat, pusher};
+use super::s3::{GZIP, S3Writer, TEXT};
+use super::{Job, JobConfig, LineFormat, challenge, pusher};
 use crate::fault::EndpointKind;
 use crate::http::{Ctx, parse_query, respond};
 use crate::lock;
@@ -16,7 +17,7 @@ use crate::rng::hash_str;
 use crate::scenario::Permission;
 use crate::state::Shared;
 use crate::traffic::fields::{DEFAULT_FIELDS, Field};
-use crate::traffic::firewall::FIREWALL_FIELDS;
+use crate::traffic::firewall::LOGPUSH_FIREWALL_FIELDS;
 use crate::traffic::http::HttpRenderer;
 use crate::traffic::render::TimestampFormat;
 use crate::truth::Dataset;
@@ -26,6 +27,8 @@ type Handled = Result<Response, Response>;
 /// Cloudflare's documented answer to a fifth job in a zone; the code is the one reports of the same message show.
 const MAX_JOBS: &str = "creating a new job is not allowed: exceeded max jobs allowed";
 const CHECK_FAILED: &str = "error validating destination: error writing object: error uploading";
+/// What Cloudflare answered a job created with a wrong token (seen in a Terraform provider report, code 1002).
+const BAD_CHALLENGE: &str = "incorrect ownership challenge";
 
 /// Settings a job body may carry; anything else is ignored, as Cloudflare ignores unknown keys.
 const SETTINGS: &[&str] = &[
@@ -217,12 +220,16 @@ fn line_format(dataset: Dataset, choice: OutputChoice) -> Result<LineFormat, Res
                 .fields
                 .iter()
                 .flatten()
-                .find(|f| !FIREWALL_FIELDS.contains(&f.as_str()))
+                .find(|f| !LOGPUSH_FIREWALL_FIELDS.contains(&f.as_str()))
             {
                 return Err(invalid(&format!("invalid field: {bad}")));
             }
+            if choice.fields.as_ref().is_some_and(Vec::is_empty) {
+                return Err(invalid("field_names must list at least one field"));
+            }
             Ok(LineFormat::Firewall {
                 fields: choice.fields,
+                timestamps: choice.timestamps,
                 log4shell_rewrite: choice.log4shell_rewrite,
             })
         }
@@ -302,26 +309,69 @@ fn enabled_flag(body: &Map<String, Value>) -> Result<Option<bool>, Response> {
     }
 }
 
-/// Cloudflare uploads a gzipped `{"content":"tests"}` before accepting an HTTP destination.
+/// Cloudflare writes a gzipped `{"content":"tests"}` before accepting a destination: an HTTP upload, or for S3 the
+/// object `<path>/test.txt.gz`. Other storage destinations are not checked.
 async fn check_destination(shared: &Shared, destination: &Destination) -> Result<(), Response> {
-    let Destination::Http { url, headers } = destination else {
+    let timeout = Duration::from_secs(shared.logpush_spec.upload_timeout_secs);
+    match destination {
+        Destination::Http { url, headers } => {
+            let client = destination::client(&shared.logpush_client);
+            destination::upload(
+                client,
+                url,
+                headers,
+                destination::gzip(CHECK_CONTENT),
+                timeout,
+            )
+            .await
+            .map_err(|_| invalid(CHECK_FAILED))
+        }
+        Destination::S3(s3) => {
+            let key = s3.check_key(shared.now().unix_timestamp());
+            let result = match S3Writer::new(&shared.logpush_spec, s3, timeout) {
+                Ok(writer) => {
+                    writer
+                        .put(&key, destination::gzip(CHECK_CONTENT), GZIP)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            result.map_err(|e| {
+                invalid(&format!(
+                    "error validating destination: error writing object: {}",
+                    e.reason()
+                ))
+            })
+        }
+        Destination::Stored => Ok(()),
+    }
+}
+
+/// The `ownership_challenge` of a create or of a PUT that changes the destination: required for Amazon S3 written
+/// with Cloudflare's identity, checked whenever given for an S3 destination, ignored for the others.
+fn check_ownership(
+    shared: &Shared,
+    zone: &str,
+    config: &JobConfig,
+    body: &Map<String, Value>,
+) -> Result<(), Response> {
+    let Destination::S3(s3) = &config.destination else {
         return Ok(());
     };
-    let client = destination::client(&shared.logpush_client);
-    let timeout = Duration::from_secs(shared.logpush_spec.upload_timeout_secs);
-    destination::upload(
-        client,
-        url,
-        headers,
-        destination::gzip(CHECK_CONTENT),
-        timeout,
-    )
-    .await
-    .map_err(|_| invalid(CHECK_FAILED))
+    let token = opt_str(body, "ownership_challenge")?.filter(|t| !t.trim().is_empty());
+    let proven = match token {
+        Some(token) => challenge::verify(shared, zone, &config.destination_conf, token),
+        None => !s3.needs_challenge(),
+    };
+    if proven {
+        Ok(())
+    } else {
+        Err(invalid(BAD_CHALLENGE))
+    }
 }
 
 fn start_pusher(shared: &Arc<Shared>, job: &Job) {
-    if job.enabled && job.config.destination.is_http() {
+    if job.enabled && job.config.destination.is_pushed() {
         pusher::spawn(shared.clone(), job.id, job.generation);
     }
 }
@@ -353,6 +403,7 @@ pub(crate) async fn jobs(ctx: &mut Ctx, req: &Request, zone_id: &str) -> Handled
     if over_limit(&lock(&shared.logpush)) {
         return Err(respond::error(StatusCode::BAD_REQUEST, 1004, MAX_JOBS));
     }
+    check_ownership(&shared, &zone.id, &config, &body)?;
     check_destination(&shared, &config.destination).await?;
     let now = shared.now();
     let job = {
@@ -413,12 +464,17 @@ pub(crate) async fn job(ctx: &mut Ctx, req: &Request, zone_id: &str, job_id: &st
         _ => {
             let current = current.ok_or_else(not_found)?;
             let body = body_object(&ctx.body)?;
-            update(&shared, current, &body).await
+            update(&shared, &zone.id, current, &body).await
         }
     }
 }
 
-async fn update(shared: &Arc<Shared>, current: Job, body: &Map<String, Value>) -> Handled {
+async fn update(
+    shared: &Arc<Shared>,
+    zone: &str,
+    current: Job,
+    body: &Map<String, Value>,
+) -> Handled {
     let mut raw = current.config.raw.clone();
     raw.extend(settings_of(body));
     if raw.get("dataset") != current.config.raw.get("dataset") {
@@ -427,6 +483,7 @@ async fn update(shared: &Arc<Shared>, current: Job, body: &Map<String, Value>) -
     let config = job_config(raw)?;
     let enabled = enabled_flag(body)?.unwrap_or(current.enabled);
     if config.destination_conf != current.config.destination_conf {
+        check_ownership(shared, zone, &config, body)?;
         check_destination(shared, &config.destination).await?;
     }
     let now = shared.now();
@@ -451,28 +508,54 @@ async fn update(shared: &Arc<Shared>, current: Job, body: &Map<String, Value>) -
     Ok(respond::ok(job.json()))
 }
 
-/// `POST /zones/{id}/logpush/ownership`: the challenge file name, without writing it anywhere.
-pub(crate) fn ownership(ctx: &mut Ctx, req: &Request, zone_id: &str) -> Handled {
+/// `POST /zones/{id}/logpush/ownership`: for an S3 destination, write a fresh token to
+/// `<path>/ownership-challenge-<8 hex>.txt` and answer that key; for other destinations answer a file name without
+/// writing anything (they are never pushed to, or need no challenge).
+pub(crate) async fn ownership(ctx: &mut Ctx, req: &Request, zone_id: &str) -> Handled {
     let caller = ctx.caller(req)?;
-    ctx.zone_for(&caller, zone_id, &[Permission::LogsEdit])?;
+    let zone = ctx.zone_for(&caller, zone_id, &[Permission::LogsEdit])?;
     ctx.apply_fault(EndpointKind::LogpushJobs)?;
     let body = body_object(&ctx.body)?;
     let conf = opt_str(&body, "destination_conf")?
         .filter(|d| !d.is_empty())
         .ok_or_else(|| invalid("destination_conf is required"))?;
-    Destination::parse(conf).map_err(|e| invalid(&e))?;
-    let path = conf
-        .split_once("://")
-        .map_or("", |(_, rest)| rest)
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches('/');
-    let filename = format!(
-        "{path}/ownership-challenge-{:08x}.txt",
-        hash_str(conf) as u32
-    );
+    let destination = Destination::parse(conf).map_err(|e| invalid(&e))?;
+    let shared = ctx.shared.clone();
+    let Destination::S3(s3) = destination else {
+        let path = conf
+            .split_once("://")
+            .map_or("", |(_, rest)| rest)
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        let filename = format!(
+            "{path}/ownership-challenge-{:08x}.txt",
+            hash_str(conf) as u32
+        );
+        return Ok(respond::ok(
+            json!({"filename": filename, "message": "", "valid": true}),
+        ));
+    };
+    let issued = challenge::issue(&shared, &zone.id, conf);
+    let key = s3.challenge_key(shared.now().unix_timestamp(), issued.tag);
+    let timeout = Duration::from_secs(shared.logpush_spec.upload_timeout_secs);
+    let written = match S3Writer::new(&shared.logpush_spec, &s3, timeout) {
+        Ok(writer) => {
+            writer
+                .put(&key, bytes::Bytes::from(issued.token.clone()), TEXT)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        return Err(invalid(&format!(
+            "error writing ownership challenge: {}",
+            e.reason()
+        )));
+    }
+    challenge::remember(&shared, issued);
     Ok(respond::ok(
-        json!({"filename": filename, "message": "", "valid": true}),
+        json!({"filename": key, "message": "", "valid": true}),
     ))
 }

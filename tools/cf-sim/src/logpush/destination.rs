@@ -1,4 +1,5 @@
 //! `destination_conf`: parsing, the HTTP upload every push and the destination check use, and its error texts.
+//! S3 destinations are in `s3.rs`.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -9,6 +10,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use poem::http::{HeaderName, HeaderValue};
 
+use super::s3::S3Destination;
 use crate::http::parse_query;
 
 /// The body Cloudflare uploads to check an HTTP destination (as `test.txt.gz`), before gzip.
@@ -28,7 +30,9 @@ pub(crate) enum Destination {
         /// From the `header_<Name>=<value>` parameters, URL-decoded.
         headers: Vec<(String, String)>,
     },
-    /// `s3://`, `r2://`, `gs://` or `azure://`: stored and listed, never pushed to.
+    /// `s3://bucket[/path]?region=…[&endpoint=…&access-key-id=…&secret-access-key=…]`: one object per batch.
+    S3(S3Destination),
+    /// `r2://`, `gs://` or `azure://`: stored and listed, never pushed to.
     Stored,
 }
 
@@ -38,7 +42,8 @@ impl Destination {
             return Err("destination_conf must be a URL".into());
         };
         match scheme {
-            "s3" | "r2" | "gs" | "azure" if !rest.is_empty() => Ok(Self::Stored),
+            "s3" => S3Destination::parse(rest).map(Self::S3),
+            "r2" | "gs" | "azure" if !rest.is_empty() => Ok(Self::Stored),
             "https" | "http" => parse_http(scheme, rest),
             _ => Err(format!(
                 "destination_conf: unsupported destination type {scheme}"
@@ -46,8 +51,17 @@ impl Destination {
         }
     }
 
-    pub fn is_http(&self) -> bool {
-        matches!(self, Self::Http { .. })
+    /// Whether the simulator pushes to it (HTTP and S3 do; the other storage kinds are only stored).
+    pub fn is_pushed(&self) -> bool {
+        matches!(self, Self::Http { .. } | Self::S3(_))
+    }
+
+    /// How `error_message` names the kind of upload (`error uploading to https: …`).
+    pub fn upload_kind(&self) -> &'static str {
+        match self {
+            Self::S3(_) => "s3",
+            _ => "https",
+        }
     }
 }
 
@@ -88,14 +102,14 @@ fn parse_http(scheme: &str, rest: &str) -> Result<Destination, String> {
     Ok(Destination::Http { url, headers })
 }
 
-fn host_of(authority: &str) -> &str {
+pub(super) fn host_of(authority: &str) -> &str {
     if let Some(v6) = authority.strip_prefix('[') {
         return v6.split(']').next().unwrap_or_default();
     }
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(super) fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
@@ -123,13 +137,22 @@ pub(crate) enum UploadError {
 
 impl UploadError {
     /// The job's `error_message`, shaped like the one Cloudflare reports for an HTTP destination
-    /// (`error 415: error pushing: error uploading to https: 415 {…}` has been seen in the wild).
-    pub fn job_message(&self) -> String {
+    /// (`error 415: error pushing: error uploading to https: 415 {…}` has been seen in the wild); `kind` is
+    /// `https` or `s3` (the S3 variant is the simulator's by analogy).
+    pub fn job_message(&self, kind: &str) -> String {
         match self {
             Self::Status(status, body) => {
-                format!("error {status}: error pushing: error uploading to https: {status} {body}")
+                format!("error {status}: error pushing: error uploading to {kind}: {status} {body}")
             }
-            Self::Transport(e) => format!("error pushing: error uploading to https: {e}"),
+            Self::Transport(e) => format!("error pushing: error uploading to {kind}: {e}"),
+        }
+    }
+
+    /// The failure alone, for API error messages.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Status(status, body) => format!("{status} {body}"),
+            Self::Transport(e) => e.clone(),
         }
     }
 }
@@ -213,8 +236,12 @@ mod tests {
         assert!(Destination::parse("http://[::1]:9000/x").is_ok());
         assert!(Destination::parse("http://localhost/x").is_ok());
         assert!(Destination::parse("http://logs.example.com/x").is_err());
-        assert_eq!(
+        assert!(matches!(
             Destination::parse("s3://bucket/path?region=eu-west-1"),
+            Ok(Destination::S3(_))
+        ));
+        assert_eq!(
+            Destination::parse("gs://bucket/path"),
             Ok(Destination::Stored)
         );
         assert!(Destination::parse("ftp://x/y").is_err());

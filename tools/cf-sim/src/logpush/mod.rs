@@ -1,11 +1,14 @@
-//! Logpush: zone jobs (`/zones/{id}/logpush/jobs`), a pusher per enabled HTTP job driven by the simulated clock,
-//! and the delivery log that tells tests what reached the destination and what was lost for good.
+//! Logpush: zone jobs (`/zones/{id}/logpush/jobs`), the ownership challenge, a pusher per enabled HTTP or S3 job
+//! driven by the simulated clock, and the delivery log that tells tests what reached the destination and what was
+//! lost for good.
 
 mod api;
+mod challenge;
 mod destination;
 mod pusher;
+mod s3;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -20,9 +23,9 @@ pub(crate) use pusher::Batch;
 use crate::lock;
 use crate::state::Shared;
 use crate::traffic::ZoneTraffic;
-use crate::traffic::firewall::{firewall_event, project};
+use crate::traffic::firewall::render_logpush_firewall;
 use crate::traffic::http::{HttpRecord, HttpRenderer};
-use crate::traffic::render::rewrite_log4shell;
+use crate::traffic::render::TimestampFormat;
 use crate::truth::Dataset;
 
 /// Cloudflare's default `max_upload_records`, and the most a batch ever holds when it is unset.
@@ -34,8 +37,10 @@ const DEFAULT_INTERVAL_SECS: u64 = 30;
 #[derive(Clone, Debug)]
 pub(crate) enum LineFormat {
     Http(HttpRenderer),
+    /// Logpush's `firewall_events` form (PascalCase names, `Datetime` in the job's timestamp format).
     Firewall {
         fields: Option<Vec<String>>,
+        timestamps: TimestampFormat,
         log4shell_rewrite: bool,
     },
 }
@@ -59,17 +64,17 @@ impl LineFormat {
             ),
             Self::Firewall {
                 fields,
+                timestamps,
                 log4shell_rewrite,
-            } => {
-                let event = project(&firewall_event(traffic, second, index), fields.as_deref());
-                let start = out.len();
-                // A map of JSON values always serialises.
-                let _ = serde_json::to_writer(&mut *out, &event);
-                if *log4shell_rewrite {
-                    rewrite_log4shell(&mut out[start..]);
-                }
-                out.push(b'\n');
-            }
+            } => render_logpush_firewall(
+                traffic,
+                second,
+                index,
+                fields.as_deref(),
+                *timestamps,
+                *log4shell_rewrite,
+                out,
+            ),
         }
     }
 
@@ -201,8 +206,11 @@ pub(crate) fn dataset_name(dataset: Dataset) -> &'static str {
 pub(crate) struct LogpushState {
     last_job_id: u64,
     last_batch_id: u64,
+    last_challenge: u64,
     pub jobs: BTreeMap<u64, Job>,
     pub batches: BTreeMap<u64, Batch>,
+    /// Ownership challenge tokens written so far, by token.
+    challenges: HashMap<String, challenge::Challenge>,
 }
 
 impl LogpushState {

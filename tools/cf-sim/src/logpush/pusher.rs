@@ -1,4 +1,4 @@
-//! The pusher: one task per enabled HTTP job, driven by the simulated clock.
+//! The pusher: one task per enabled HTTP or S3 job, driven by the simulated clock.
 //!
 //! Each tick it walks the received seconds the clock has completed since the job's cursor, cuts batches (by
 //! interval from the first record's receive second, record count or uncompressed bytes, whichever comes first),
@@ -12,10 +12,12 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use super::destination::{self, Destination, UploadError};
+use super::s3::{GZIP, S3Writer};
 use super::{BatchLimits, DeliveryStatus, LineFormat, LogpushDelivery, LogpushState};
 use crate::fault::{EndpointKind, FaultKind};
 use crate::http::respond::fault_name;
 use crate::lock;
+use crate::rng::hash_words;
 use crate::state::Shared;
 use crate::traffic::ZoneTraffic;
 
@@ -376,15 +378,25 @@ fn commit(
     true
 }
 
+/// One upload a tick makes: a batch, or (`copy: Some(n)`) its `n`th duplicate.
+struct Due {
+    batch_id: u64,
+    body: Bytes,
+    copy: Option<u32>,
+    first_second: i64,
+    last_second: i64,
+}
+
 /// Upload every batch of the job whose time has come (and the copies the `duplicate` fault asked for), oldest first.
 async fn send_due(shared: &Shared, job_id: u64) {
     let now = shared.now();
-    let (url, headers, due) = {
+    let (destination, due) = {
         let mut state = lock(&shared.logpush);
-        let Some(Destination::Http { url, headers }) = state
+        let Some(destination) = state
             .jobs
             .get(&job_id)
             .map(|j| j.config.destination.clone())
+            .filter(Destination::is_pushed)
         else {
             return;
         };
@@ -397,29 +409,72 @@ async fn send_due(shared: &Shared, job_id: u64) {
                 DeliveryStatus::Pending
                     if batch.hold_until.is_none() && batch.next_attempt <= now =>
                 {
-                    false
+                    None
                 }
-                DeliveryStatus::Delivered if batch.duplicate_at.is_some_and(|t| t <= now) => true,
+                DeliveryStatus::Delivered if batch.duplicate_at.is_some_and(|t| t <= now) => {
+                    Some(batch.duplicates_sent + 1)
+                }
                 _ => continue,
             };
             if let Some(body) = batch.body.clone() {
                 batch.in_flight = true;
-                due.push((batch.id, body, copy));
+                due.push(Due {
+                    batch_id: batch.id,
+                    body,
+                    copy,
+                    first_second: batch.first_second,
+                    last_second: batch.last_second,
+                });
             }
         }
-        (url, headers, due)
+        (destination, due)
     };
-    let timeout = Duration::from_secs(shared.logpush_spec.upload_timeout_secs);
-    for (batch_id, body, copy) in due {
-        let client = destination::client(&shared.logpush_client);
-        let result = destination::upload(client, &url, &headers, body, timeout).await;
-        if copy {
-            record_copy(shared, batch_id);
-        } else {
-            record(shared, job_id, batch_id, result);
-        }
+    if !due.is_empty() {
+        upload_all(shared, job_id, &destination, due).await;
     }
     release_held(shared, job_id);
+}
+
+async fn upload_all(shared: &Shared, job_id: u64, destination: &Destination, due: Vec<Due>) {
+    let timeout = Duration::from_secs(shared.logpush_spec.upload_timeout_secs);
+    let writer = match destination {
+        Destination::S3(s3) => Some(S3Writer::new(&shared.logpush_spec, s3, timeout)),
+        _ => None,
+    };
+    for item in due {
+        let result = match (destination, &writer) {
+            (Destination::Http { url, headers }, _) => {
+                let client = destination::client(&shared.logpush_client);
+                destination::upload(client, url, headers, item.body, timeout).await
+            }
+            (Destination::S3(s3), Some(Ok(writer))) => {
+                // A retry writes the batch's own key again; a duplicate gets a key of its own.
+                let tag = hash_words(&[
+                    shared.seed,
+                    job_id,
+                    item.batch_id,
+                    u64::from(item.copy.unwrap_or(0)),
+                ]) as u32;
+                let key = s3.batch_key(item.first_second, item.last_second, tag);
+                writer.put(&key, item.body, GZIP).await
+            }
+            (_, Some(Err(e))) => Err(e.clone()),
+            _ => Err(UploadError::Transport(
+                "destination is not pushed to".into(),
+            )),
+        };
+        if item.copy.is_some() {
+            record_copy(shared, item.batch_id);
+        } else {
+            record(
+                shared,
+                job_id,
+                item.batch_id,
+                result,
+                destination.upload_kind(),
+            );
+        }
+    }
 }
 
 /// A copy went out (whatever the destination said: it is the destination's to deduplicate).
@@ -464,7 +519,13 @@ fn backoff(shared: &Shared, attempts: u32) -> Duration {
     )
 }
 
-fn record(shared: &Shared, job_id: u64, batch_id: u64, result: Result<(), UploadError>) {
+fn record(
+    shared: &Shared,
+    job_id: u64,
+    batch_id: u64,
+    result: Result<(), UploadError>,
+    kind: &str,
+) {
     let now = shared.now();
     let mut state = lock(&shared.logpush);
     let LogpushState { jobs, batches, .. } = &mut *state;
@@ -491,7 +552,7 @@ fn record(shared: &Shared, job_id: u64, batch_id: u64, result: Result<(), Upload
             }
         }
         Err(e) => {
-            let message = e.job_message();
+            let message = e.job_message(kind);
             if let Some(job) = job {
                 job.last_error = Some(now);
                 job.error_message = Some(message.clone());

@@ -405,11 +405,11 @@ async fn job_crud_validation_limit_and_permissions() {
         assert_eq!(body["success"], false, "{why}");
     }
 
-    // The legacy logpull_options string still works; S3 destinations are stored without a check.
+    // The legacy logpull_options string still works; GCS destinations are stored without a check.
     let (status, body) = create_job(
         &sim,
         ENTERPRISE,
-        json!({"dataset": "http_requests", "destination_conf": "s3://bucket/logs?region=eu-west-1",
+        json!({"dataset": "http_requests", "destination_conf": "gs://bucket/logs",
                "logpull_options": "fields=RayID,ClientIP&timestamps=rfc3339"}),
     )
     .await;
@@ -1013,5 +1013,147 @@ async fn push_faults_duplicate_reorder_delay_and_drop() {
         .filter(|l| dropped.binary_search(l).is_err())
         .collect();
     assert_eq!(received_lines(&receiver, "/faults"), expected);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn firewall_events_are_pushed_with_logpush_names() {
+    let sim = start().await;
+    let receiver = Receiver::start().await;
+    let t0 = T0.unix_timestamp();
+    let firewall_job = |path: &str, output: Value| {
+        json!({
+            "name": "rainlogs-firewall",
+            "dataset": "firewall_events",
+            "enabled": true,
+            "destination_conf": format!("{}{path}", receiver.base),
+            "output_options": output,
+        })
+    };
+    // GraphQL's camelCase names are not Logpush fields.
+    let (status, body) = create_job(
+        &sim,
+        ENTERPRISE,
+        firewall_job("/fw-bad", json!({"field_names": ["rayName", "datetime"]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["message"], "invalid field: rayName");
+
+    // Every field with unixnano timestamps (the defaults), and a few fields with RFC 3339.
+    let (status, body) = create_job(&sim, ENTERPRISE, firewall_job("/fw-all", json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    let job_all = job_id(&body);
+    let picked = ["RayID", "Datetime", "ClientIP", "Action", "Source"];
+    let (status, body) = create_job(
+        &sim,
+        ENTERPRISE,
+        firewall_job(
+            "/fw-some",
+            json!({"field_names": picked, "timestamp_format": "rfc3339"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let job_some = job_id(&body);
+    sim.advance(secs(95));
+    let deliveries = wait_deliveries(&sim, ENTERPRISE, "two batches per job", |d| {
+        let count = |job| d.iter().filter(|b| b.job_id == job).count();
+        count(job_all) >= 2
+            && count(job_all) == count(job_some)
+            && d.iter().all(|b| b.status == DeliveryStatus::Delivered)
+    })
+    .await;
+    // Both jobs walk the same seconds and cut them the same way (by interval).
+    let spans = |job: u64| -> Vec<(i64, i64)> {
+        deliveries
+            .iter()
+            .filter(|b| b.job_id == job)
+            .map(|b| (b.first_second, b.last_second))
+            .collect()
+    };
+    assert_eq!(spans(job_all), spans(job_some));
+    let last = spans(job_some).last().map(|s| s.1).expect("a batch");
+    assert!(last >= t0 + 55, "{deliveries:?}");
+
+    let mut all = cf_sim::TruthQuery::logpush(
+        ENTERPRISE,
+        cf_sim::Dataset::FirewallEvents,
+        at(t0),
+        at(last + 1),
+    );
+    let truth_all = sim.truth(&all).expect("truth");
+    assert!(truth_all.len() > 60, "the enterprise zone has 2 events/s");
+    assert_eq!(received_lines(&receiver, "/fw-all"), truth_all);
+    let first: Value = serde_json::from_str(&truth_all[0]).expect("json");
+    let names: Vec<&str> = first
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(names, cf_sim::logpush_firewall_event_fields());
+    for name in [
+        "Datetime",
+        "RayID",
+        "ClientIP",
+        "ClientRequestHost",
+        "EdgeColoCode",
+    ] {
+        assert!(names.contains(&name), "{name}");
+    }
+    let datetime = first["Datetime"].as_i64().expect("unixnano Datetime");
+    assert!((t0 * 1_000_000_000..=last * 1_000_000_000).contains(&datetime));
+    assert!(first["ClientASN"].is_u64(), "{first}");
+    assert!(first["Metadata"].is_object(), "{first}");
+
+    all.fields = Some(picked.iter().map(|f| (*f).to_owned()).collect());
+    all.timestamps = TimestampFormat::Rfc3339;
+    let truth_some = sim.truth(&all).expect("truth");
+    assert_eq!(received_lines(&receiver, "/fw-some"), truth_some);
+    let line: Value = serde_json::from_str(&truth_some[0]).expect("json");
+    assert!(
+        line["Datetime"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("2026-01-15T12:00:") && d.ends_with('Z')),
+        "{line}"
+    );
+    assert_eq!(line.as_object().map(|o| o.len()), Some(picked.len()));
+
+    // GraphQL's form is unchanged and describes the same events.
+    let graphql = sim
+        .truth(&TruthQuery {
+            dataset: cf_sim::Dataset::FirewallEvents,
+            fields: Some(vec!["rayName".into(), "datetime".into()]),
+            ..TruthQuery::http(ENTERPRISE, at(t0), at(last + 1))
+        })
+        .expect("graphql truth");
+    let rays = |lines: &[String], field: &str| -> BTreeSet<String> {
+        lines
+            .iter()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).expect("json");
+                v[field].as_str().expect("ray").to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(rays(&graphql, "rayName"), rays(&truth_all, "RayID"));
+    assert!(graphql[0].contains("\"datetime\":\"2026-01-15T12:00:"));
+
+    // The same over HTTP.
+    let over_http = client()
+        .get(format!(
+            "{}/__sim/truth?zone={ENTERPRISE}&dataset=firewall_events&form=logpush&start={t0}&end={}&fields={}&timestamps=rfc3339",
+            sim.root_url(),
+            last + 1,
+            picked.join(",")
+        ))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(sorted_lines(&over_http), truth_some);
     sim.shutdown().await;
 }

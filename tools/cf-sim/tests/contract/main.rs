@@ -7,3 +7,4 @@ mod graphql;
 mod instant_logs;
 mod logpull;
 mod logpush;
+mod logpush_s3;
