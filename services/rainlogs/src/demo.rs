@@ -1,6 +1,8 @@
 //! `rainlogs run --demo`: Cloudflare is the simulator (`tools/cf-sim`) with its example scenario
 //! (one zone per plan), a demo tenant and its zones are registered through the REST API like a
 //! customer would, and the API URL, a key and the exact `rainlogs-verify` command are printed.
+//! The zone whose account keeps its metadata in the EU (Logpull is closed to it) is collected
+//! with Logpush: the simulator pushes to the ingest endpoint on loopback.
 //!
 //! The tenant and its key are kept in `<data_dir>/demo.json`, so a restart on the same data
 //! continues the same demo instead of registering zones a second time.
@@ -30,6 +32,19 @@ pub async fn start_simulator(config: &mut Config) -> anyhow::Result<RunningSim> 
     .context("starting the Cloudflare simulator")?;
     config.cloudflare.base_url = sim.base_url();
     config.collector.backfill = Duration::from_secs(15 * 60);
+    if config.ingest.listen.is_none() {
+        // A free loopback port for the pushes (the simulator pushes plain HTTP only there).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a port for the ingest endpoint")?
+            .port();
+        config.ingest.listen = Some(([127, 0, 0, 1], port).into());
+    }
+    if let (None, Some(listen)) = (&config.ingest.public_url, config.ingest.listen) {
+        config.ingest.public_url = Some(format!("http://{listen}"));
+    }
+    // Pushed windows are sealed a minute and a half after they end, not ten minutes.
+    config.collector.logpush_lateness = Duration::from_secs(90);
     Ok(sim)
 }
 
@@ -92,10 +107,16 @@ async fn register(client: &reqwest::Client, api: &str) -> anyhow::Result<DemoSta
         .context("no API key in the answer")?
         .to_owned();
     for zone in &Scenario::example().zones {
+        // Logpush is the complete option for an EU-only account; the others use their plan's.
+        let method = (zone.cmb_region.as_deref() == Some("eu")).then_some("logpush_http");
         let response = client
             .post(format!("{api}/api/v1/zones"))
             .bearer_auth(&api_key)
-            .json(&serde_json::json!({ "zone_id": zone.id, "cf_api_token": DEMO_TOKEN }))
+            .json(&serde_json::json!({
+                "zone_id": zone.id,
+                "cf_api_token": DEMO_TOKEN,
+                "method": method,
+            }))
             .send()
             .await?;
         let status = response.status();
