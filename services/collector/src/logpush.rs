@@ -39,6 +39,8 @@ use crate::zone_run::{Exit, ZoneRun, journal_exit};
 /// One part read from `RL_PUSH`, with its stream sequence.
 struct ReadPart {
     seq: u64,
+    /// More parts were already stored when this one was read: the reader is behind.
+    behind: bool,
     part: Result<PushReceived, String>,
 }
 
@@ -107,6 +109,9 @@ struct PushRun {
     next_close: i64,
     /// The newest part whose records have all been filed.
     read_through: u64,
+    /// Parts stored before the newest one read are still unread (after an outage, a backlog):
+    /// windows wait for them instead of closing with their records still in `RL_PUSH`.
+    behind: bool,
     open: BTreeMap<i64, Filling>,
     late: BTreeMap<i64, Filling>,
     recent: RecentlyClosed,
@@ -154,6 +159,26 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         logpush_job::remove(run, &push.job).await;
     }
     exit
+}
+
+/// The `RL_PUSH` sequence of the zone's newest part, if it has any.
+async fn newest_part(bus: &Bus, zone: &str) -> Result<Option<u64>, JournalError> {
+    use rainlogs_bus::async_nats::jetstream::stream::DirectGetErrorKind;
+    let stream = bus
+        .js
+        .get_stream(rainlogs_bus::definitions::PUSH)
+        .await
+        .map_err(|e| JournalError::Bus(format!("opening RL_PUSH: {e}")))?;
+    match stream
+        .direct_get_last_for_subject(subjects::push(zone))
+        .await
+    {
+        Ok(message) => Ok(Some(message.sequence)),
+        Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+        Err(e) => Err(JournalError::Bus(format!(
+            "reading the zone's newest push: {e}"
+        ))),
+    }
 }
 
 /// Reads the zone's parts after `after`, in stream order, until `stop` fires.
@@ -207,13 +232,13 @@ async fn read_parts(
             None => return,
         };
         let Ok(info) = message.info() else { continue };
-        let seq = info.stream_sequence;
+        let (seq, behind) = (info.stream_sequence, info.pending > 0);
         let part = match Envelope::from_cbor(&message.payload).map(|e| e.event) {
             Ok(Event::PushReceived(part)) => Ok(part),
             Ok(other) => Err(format!("a {} event on the push subject", other.type_name())),
             Err(e) => Err(e.to_string()),
         };
-        if parts.send(ReadPart { seq, part }).await.is_err() {
+        if parts.send(ReadPart { seq, behind, part }).await.is_err() {
             return;
         }
     }
@@ -246,6 +271,7 @@ impl PushRun {
             state: stored.clone().unwrap_or_default(),
             next_close: align_down(now, size),
             read_through: 0,
+            behind: false,
             open: BTreeMap::new(),
             late: BTreeMap::new(),
             recent: RecentlyClosed {
@@ -288,8 +314,12 @@ impl PushRun {
                     .await;
             }
         }
+        // Parts stored after the resume point are a backlog to read before any window closes.
+        push.behind = newest_part(&run.shared.bus, run.zone())
+            .await?
+            .is_some_and(|newest| newest > push.state.resume_after);
         tracing::info!(zone = %run.zone(), dataset, next_window = push.next_close,
-            resume_after = push.state.resume_after, "reading the zone's pushes");
+            resume_after = push.state.resume_after, backlog = push.behind, "reading the zone's pushes");
         Ok(push)
     }
 
@@ -327,6 +357,7 @@ impl PushRun {
                 tracing::warn!(zone = %run.zone(), "the zone's push reader stopped; reading again");
                 return Exit::RetryAfter(settings.retry_base);
             };
+            self.behind = part.behind;
             if let Err(e) = self.file(run, part).await {
                 return self.exit(run, &e);
             }
@@ -500,7 +531,7 @@ impl PushRun {
     async fn close_due(&mut self, run: &mut ZoneRun<'_>) -> Result<(), AttemptError> {
         let now = run.now();
         let mut closed_any = false;
-        while self.next_close + self.size + self.lateness <= now {
+        while !self.behind && self.next_close + self.size + self.lateness <= now {
             let window = Window {
                 start: self.next_close,
                 end: self.next_close + self.size,
