@@ -22,6 +22,7 @@ use rainlogs_schemas::events::{Method, ZoneAdded};
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_store::ObjectKey;
 use rainlogs_testkit::{NatsServer, TestDatabase, free_port};
+use sha2::Digest as _;
 
 mod common;
 use common::{Bucket, Process, chain_entries, print_logs, spawn_services};
@@ -374,4 +375,129 @@ async fn sim_shutdown(sim: Arc<cf_sim::RunningSim>) {
     if let Ok(sim) = Arc::try_unwrap(sim) {
         sim.shutdown().await;
     }
+}
+
+/// The ingest process is SIGKILLed in the middle of a push, after some of its parts are in
+/// `RL_PUSH` and before it answered: Cloudflare sees no 200 and pushes the batch again, and the
+/// restarted endpoint stores the rest, so every record is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_killed_between_receiving_and_answering_stores_the_retried_push_once() {
+    use futures::StreamExt as _;
+    use std::io::Write as _;
+
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let bus = connect(&nats.url).await.expect("connect");
+    provision(&bus, 1).await.expect("provision");
+    let data = tempfile::tempdir().expect("data dir");
+    let port = free_port();
+    let secret = "kill-me-push-secret-0123456789abcdef";
+    publish_control(
+        &bus,
+        Event::PushEndpointSet(rainlogs_schemas::events::PushEndpointSet {
+            zone_id: ZONE.into(),
+            secret_sha256: sha2::Sha256::digest(secret.as_bytes()).to_vec(),
+        }),
+    )
+    .await;
+    let mut ingest = spawn_ingest(&nats.url, &db.url, data.path(), 0, port);
+    ingest.wait_ready().await;
+
+    // About 12 MB of NDJSON: a dozen parts of at most 900 KiB.
+    let lines: Vec<String> = (0..60_000_u64)
+        .map(|n| {
+            format!(
+                r#"{{"ClientIP":"198.51.100.{}","ClientRequestPath":"/items/{n}/{}","EdgeStartTimestamp":{},"RayID":"{n:016x}"}}"#,
+                n % 250,
+                "x".repeat(100),
+                1_768_478_400_000_000_000_u64 + n * 1_000_000
+            )
+        })
+        .collect();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for line in &lines {
+        writeln!(encoder, "{line}").expect("gzip");
+    }
+    let body = encoder.finish().expect("gzip");
+    let url = format!("http://127.0.0.1:{port}/logpush/v1/{ZONE}/http_requests");
+    let stored_parts = || async {
+        bus.js
+            .get_stream("RL_PUSH")
+            .await
+            .expect("stream")
+            .info()
+            .await
+            .expect("info")
+            .state
+            .messages
+    };
+
+    // The first try trickles in, and the process dies once parts of it are stored.
+    let chunks: Vec<Vec<u8>> = body.chunks(8 * 1024).map(<[u8]>::to_vec).collect();
+    let slow = futures::stream::iter(chunks).then(|chunk| async move {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        Ok::<_, std::io::Error>(chunk)
+    });
+    let first_try = tokio::spawn(
+        reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(secret)
+            .body(reqwest::Body::wrap_stream(slow))
+            .send(),
+    );
+    rainlogs_testkit::wait_for(
+        "parts of the push stored",
+        Duration::from_secs(60),
+        async || stored_parts().await >= 2,
+    )
+    .await;
+    ingest.kill();
+    let answered = first_try.await.expect("task");
+    assert!(
+        answered.as_ref().map_or(true, |r| r.status() != 200),
+        "the killed endpoint never answered 200: {answered:?}"
+    );
+    let before_retry = stored_parts().await;
+    assert!(before_retry >= 2, "some parts were stored before the kill");
+
+    // Cloudflare pushes the batch again to the restarted endpoint.
+    let mut ingest = spawn_ingest(&nats.url, &db.url, data.path(), 1, port);
+    ingest.wait_ready().await;
+    let retried = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(secret)
+        .body(body.clone())
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(retried.status(), 200);
+    ingest.kill();
+
+    let stream = bus.js.get_stream("RL_PUSH").await.expect("stream");
+    let mut stored: Vec<String> = Vec::new();
+    let mut parts = 0_u64;
+    let mut next = 1;
+    while let Ok(message) = stream
+        .direct_get_next_for_subject(subjects::push(ZONE), Some(next))
+        .await
+    {
+        next = message.sequence + 1;
+        let Event::PushReceived(part) = Envelope::from_cbor(&message.payload)
+            .expect("envelope")
+            .event
+        else {
+            panic!("not a part");
+        };
+        let content = String::from_utf8(part.content().expect("content")).expect("utf-8");
+        parts += 1;
+        stored.extend(content.lines().map(str::to_owned));
+    }
+    assert!(parts > before_retry, "the retry stored the rest");
+    let total = stored.len();
+    stored.sort_unstable();
+    stored.dedup();
+    assert_eq!(total, stored.len(), "no record stored twice");
+    let mut expected = lines;
+    expected.sort_unstable();
+    assert_eq!(stored, expected, "every record of the push stored");
 }
