@@ -188,16 +188,7 @@ impl ZoneJournal {
         let mut last_close: Option<CursorRecord> = None;
         let mut open: HashMap<uuid::Uuid, UnclosedAttempt> = HashMap::new();
         // Read forward from the recorded close: anything closed after it wins.
-        while next_seq <= self.last_seq {
-            let message = match self
-                .stream
-                .direct_get_next_for_subject(self.subject.clone(), Some(next_seq))
-                .await
-            {
-                Ok(message) => message,
-                Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
-                Err(e) => return Err(JournalError::Bus(format!("scanning {}: {e}", self.subject))),
-            };
+        while let Some(message) = self.message_from(next_seq).await? {
             next_seq = message.sequence + 1;
             match Envelope::from_cbor(&message.payload).map(|e| e.event) {
                 Ok(Event::WindowClosed(closed)) if closed.dataset == dataset && !closed.late => {
@@ -346,6 +337,26 @@ impl ZoneJournal {
         }
     }
 
+    /// The first message on the subject at or after `seq`, up to the last one this writer saw.
+    async fn message_from(
+        &self,
+        seq: u64,
+    ) -> Result<Option<rainlogs_bus::async_nats::jetstream::message::StreamMessage>, JournalError>
+    {
+        if seq > self.last_seq {
+            return Ok(None);
+        }
+        match self
+            .stream
+            .direct_get_next_for_subject(self.subject.clone(), Some(seq))
+            .await
+        {
+            Ok(message) => Ok(Some(message)),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(JournalError::Bus(format!("scanning {}: {e}", self.subject))),
+        }
+    }
+
     /// The closes of `dataset` on the subject after stream sequence `after`, oldest first, each
     /// with its sequence. Undecodable messages are skipped (the cursor scan does the same).
     pub async fn closes_after(
@@ -355,16 +366,7 @@ impl ZoneJournal {
     ) -> Result<Vec<(u64, WindowClosed)>, JournalError> {
         let mut closes = Vec::new();
         let mut next_seq = after + 1;
-        while next_seq <= self.last_seq {
-            let message = match self
-                .stream
-                .direct_get_next_for_subject(self.subject.clone(), Some(next_seq))
-                .await
-            {
-                Ok(message) => message,
-                Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
-                Err(e) => return Err(JournalError::Bus(format!("scanning {}: {e}", self.subject))),
-            };
+        while let Some(message) = self.message_from(next_seq).await? {
             next_seq = message.sequence + 1;
             if let Ok(Event::WindowClosed(closed)) =
                 Envelope::from_cbor(&message.payload).map(|e| e.event)

@@ -56,7 +56,12 @@ struct Filling {
 }
 
 impl Filling {
-    fn new(dataset: &str, window: Window, batch_bytes: usize, now: i64) -> Self {
+    /// The window of `size` seconds from `start`.
+    fn new(dataset: &str, start: i64, size: i64, batch_bytes: usize, now: i64) -> Self {
+        let window = Window {
+            start,
+            end: start + size,
+        };
         Self {
             attempt: Attempt::new(dataset, window, batch_bytes),
             first_part: None,
@@ -452,6 +457,7 @@ impl PushRun {
             }
         };
         let now = run.now();
+        let batch = run.shared.settings.batch_bytes;
         let mut counts = Counts::default();
         for line in content.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let time = match self.pushed.record_time_ns(line) {
@@ -466,17 +472,9 @@ impl PushRun {
             let digest = digest(line);
             let on_time = start >= self.next_close;
             let filling = if on_time {
-                self.open.entry(start).or_insert_with(|| {
-                    Filling::new(
-                        self.dataset,
-                        Window {
-                            start,
-                            end: start + self.size,
-                        },
-                        run.shared.settings.batch_bytes,
-                        now,
-                    )
-                })
+                self.open
+                    .entry(start)
+                    .or_insert_with(|| Filling::new(self.dataset, start, self.size, batch, now))
             } else {
                 match self.state.fate(start, read.seq) {
                     ClosedFate::Stored => {
@@ -492,15 +490,7 @@ impl PushRun {
                         continue;
                     }
                     ClosedFate::Late => self.late.entry(start).or_insert_with(|| {
-                        let mut late = Filling::new(
-                            self.dataset,
-                            Window {
-                                start,
-                                end: start + self.size,
-                            },
-                            run.shared.settings.batch_bytes,
-                            now,
-                        );
+                        let mut late = Filling::new(self.dataset, start, self.size, batch, now);
                         late.attempt.late = true;
                         late
                     }),
@@ -549,7 +539,8 @@ impl PushRun {
                 self.state.add_gap(window);
             } else {
                 let filling = filling.unwrap_or_else(|| {
-                    Filling::new(self.dataset, window, run.shared.settings.batch_bytes, now)
+                    let batch = run.shared.settings.batch_bytes;
+                    Filling::new(self.dataset, window.start, self.size, batch, now)
                 });
                 self.close(run, filling).await?;
             }

@@ -17,6 +17,7 @@ use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use sha2::{Digest as _, Sha256};
 
 use crate::health::Status;
+use crate::onboarding::OnboardingFailure;
 use crate::zone_run::ZoneRun;
 
 /// The name of the job RainLogs creates; jobs with other names are the customer's own.
@@ -25,29 +26,6 @@ pub const JOB_NAME: &str = "rainlogs";
 /// Tries of a create whose destination check fails: the ingest endpoint may not have taken
 /// the new secret from the control stream yet.
 const CREATE_TRIES: u32 = 5;
-
-/// Why the zone has no usable job.
-#[derive(Debug)]
-pub struct JobProblem {
-    pub status: Status,
-    pub reason: String,
-    /// Worth trying again soon (network trouble, a destination check that raced the secret).
-    pub transient: bool,
-}
-
-impl JobProblem {
-    fn from_error(context: &str, error: &CfError) -> Self {
-        Self {
-            status: if error.is_retryable() {
-                Status::Degraded
-            } else {
-                Status::Failing
-            },
-            reason: format!("{context}: {error}"),
-            transient: error.is_retryable(),
-        }
-    }
-}
 
 /// The URL pushes for this zone and dataset go to, without the secret.
 fn destination_base(push_url: &str, zone: &str, dataset: &str) -> String {
@@ -66,24 +44,23 @@ fn is_ours(job: &LogpushJob, base: &str) -> bool {
 }
 
 /// The zone's job, made if it has none; enabled unless the zone is paused.
-pub async fn ensure(run: &mut ZoneRun<'_>) -> Result<LogpushJob, JobProblem> {
+pub async fn ensure(run: &mut ZoneRun<'_>) -> Result<LogpushJob, OnboardingFailure> {
     let Some(push_url) = run.shared.settings.push_url.clone() else {
-        return Err(JobProblem {
+        return Err(OnboardingFailure {
             status: Status::Failing,
             reason: "Logpush needs ingest.public_url (the https address at which Cloudflare \
                      reaches this RainLogs' ingest endpoint); it is not set"
                 .into(),
+            plan: None,
             transient: false,
         });
     };
     let zone = run.zone().to_owned();
     let dataset = run.plan.dataset;
     let base = destination_base(&push_url, &zone, dataset);
-    let jobs = run
-        .client
-        .logpush_jobs(&zone)
-        .await
-        .map_err(|e| JobProblem::from_error("cannot list the zone's Logpush jobs", &e))?;
+    let jobs = run.client.logpush_jobs(&zone).await.map_err(|e| {
+        OnboardingFailure::from_error("cannot list the zone's Logpush jobs", &e, None)
+    })?;
     let mut ours = jobs.iter().filter(|j| is_ours(j, &base));
     if let Some(job) = ours.next() {
         let job = job.clone();
@@ -100,7 +77,7 @@ pub async fn ensure(run: &mut ZoneRun<'_>) -> Result<LogpushJob, JobProblem> {
             .iter()
             .map(|j| format!("{} ({})", j.name.as_deref().unwrap_or("unnamed"), j.id))
             .collect();
-        return Err(JobProblem {
+        return Err(OnboardingFailure {
             status: Status::Failing,
             reason: format!(
                 "Cloudflare allows at most {MAX_LOGPUSH_JOBS_PER_ZONE} Logpush jobs per zone and this zone has {}: {}; \
@@ -108,13 +85,14 @@ pub async fn ensure(run: &mut ZoneRun<'_>) -> Result<LogpushJob, JobProblem> {
                 jobs.len(),
                 names.join(", ")
             ),
+            plan: None,
             transient: false,
         });
     }
     create(run, &base).await
 }
 
-async fn create(run: &mut ZoneRun<'_>, base: &str) -> Result<LogpushJob, JobProblem> {
+async fn create(run: &mut ZoneRun<'_>, base: &str) -> Result<LogpushJob, OnboardingFailure> {
     let zone = run.zone().to_owned();
     let secret = hex::encode(rand::random::<[u8; 32]>());
     announce_secret(run, &secret).await?;
@@ -149,22 +127,24 @@ async fn create(run: &mut ZoneRun<'_>, base: &str) -> Result<LogpushJob, JobProb
                 wait = (wait * 2).min(Duration::from_secs(10));
             }
             Err(e) => {
-                return Err(JobProblem::from_error(
+                return Err(OnboardingFailure::from_error(
                     "Cloudflare did not create the zone's Logpush job",
                     &e,
+                    None,
                 ));
             }
         }
     }
-    Err(JobProblem {
+    Err(OnboardingFailure {
         status: Status::Degraded,
         reason: "Cloudflare could not check the ingest endpoint".into(),
+        plan: None,
         transient: true,
     })
 }
 
 /// Tells the ingest endpoint the new secret (its SHA-256) on the control stream.
-async fn announce_secret(run: &ZoneRun<'_>, secret: &str) -> Result<(), JobProblem> {
+async fn announce_secret(run: &ZoneRun<'_>, secret: &str) -> Result<(), OnboardingFailure> {
     let event = Envelope::new(
         run.entry.tenant.clone(),
         Some(run.zone().to_owned()),
@@ -179,9 +159,10 @@ async fn announce_secret(run: &ZoneRun<'_>, secret: &str) -> Result<(), JobProbl
         .publish(&subjects::control(&run.entry.tenant), &event)
         .await
         .map(drop)
-        .map_err(|e| JobProblem {
+        .map_err(|e| OnboardingFailure {
             status: Status::Degraded,
             reason: format!("cannot announce the push secret to the ingest endpoint: {e}"),
+            plan: None,
             transient: true,
         })
 }
@@ -191,7 +172,7 @@ pub async fn set_enabled(
     run: &ZoneRun<'_>,
     job: LogpushJob,
     enabled: bool,
-) -> Result<LogpushJob, JobProblem> {
+) -> Result<LogpushJob, OnboardingFailure> {
     if job.enabled == enabled {
         return Ok(job);
     }
@@ -200,7 +181,9 @@ pub async fn set_enabled(
         .client
         .set_logpush_job_enabled(zone, job.id, enabled)
         .await
-        .map_err(|e| JobProblem::from_error("cannot switch the zone's Logpush job", &e))?;
+        .map_err(|e| {
+            OnboardingFailure::from_error("cannot switch the zone's Logpush job", &e, None)
+        })?;
     tracing::info!(zone, job = job.id, enabled, "Logpush job switched");
     Ok(job)
 }

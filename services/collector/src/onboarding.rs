@@ -54,7 +54,7 @@ pub struct OnboardingFailure {
 }
 
 impl OnboardingFailure {
-    fn from_error(context: &str, error: &CfError, plan: Option<String>) -> Self {
+    pub(crate) fn from_error(context: &str, error: &CfError, plan: Option<String>) -> Self {
         Self {
             status: if error.is_retryable() {
                 Status::Degraded

@@ -704,7 +704,7 @@ async fn late_records_are_sealed_once_after_their_window_and_never_for_a_gap() {
         [ns(0), ns(1)].into_iter().collect()
     );
     // The late entry of window 1 follows window 1's own entry.
-    let position = |pred: &dyn Fn(&Entry) -> bool| entries.iter().position(|e| pred(e)).unwrap();
+    let position = |pred: &dyn Fn(&Entry) -> bool| entries.iter().position(pred).unwrap();
     let window_1 = position(&|e| e.body.window().is_some_and(|w| w.start_ns() == ns(1)));
     let late_1 = position(
         &|e| matches!(&e.body, rainlogs_integrity::EntryBody::Late(r) if r.window.start_ns() == ns(1)),
