@@ -5,7 +5,6 @@
 
 mod endpoints;
 pub mod metrics;
-pub mod parts;
 mod receive;
 
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use rainlogs_telemetry::ServiceState;
 use tokio::sync::Semaphore;
 
 pub use endpoints::PushEndpoints;
-pub use receive::{PART_BYTES, part_id};
+pub use rainlogs_push::{PART_BYTES, part_id};
 
 use crate::metrics::IngestMetrics;
 use crate::receive::{Ingest, take_push};

@@ -12,28 +12,19 @@
 //!   what was stored is never less than what was pushed.
 //! - JetStream unreachable: 503 with `Retry-After`; too many pushes at once: 429.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flate2::write::MultiGzDecoder;
-use futures::StreamExt as _;
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
 use rainlogs_bus::Bus;
-use rainlogs_schemas::events::{BatchCollected, PushReceived};
-use rainlogs_schemas::{Actor, Envelope, Event, subjects};
-use sha2::{Digest, Sha256};
+use rainlogs_cloudflare::LogpushDataset as Dataset;
+use rainlogs_push::{Held, PushError, PushTarget, Refusal, Stored, store_push};
 use tokio::sync::Semaphore;
 
 use crate::endpoints::PushEndpoints;
 use crate::metrics::IngestMetrics;
-use crate::parts::{Cutter, Held, Part, Refusal};
-use rainlogs_cloudflare::LogpushDataset as Dataset;
-
-/// NDJSON per part: with its envelope it stays under NATS's default 1 MiB message limit.
-pub const PART_BYTES: usize = 900 * 1024;
 
 /// What every push is answered with.
 pub struct Ingest {
@@ -104,58 +95,38 @@ async fn answer(
     let Ok(_permit) = ingest.pushes.try_acquire() else {
         return Answer::Busy;
     };
-    let mut store = PartStore {
+    let target = PushTarget {
         bus: &ingest.bus,
         tenant: &tenant,
         zone,
         dataset,
-        new_parts: 0,
+        actor: crate::NAME,
     };
-    match take_body(ingest, &mut store, body).await {
-        Ok(answer) | Err(answer) => answer,
-    }
-}
-
-/// Reads, decompresses, cuts and stores the body; the error is the answer that ends it early.
-async fn take_body(
-    ingest: &Ingest,
-    store: &mut PartStore<'_>,
-    body: Body,
-) -> Result<Answer, Answer> {
-    let mut cutter = Cutter::new(store.dataset, PART_BYTES, ingest.max_push_bytes);
-    let mut decoder = Decoder::Undecided(Vec::new());
-    let mut chunks = body.into_bytes_stream();
-    loop {
-        let chunk = match tokio::time::timeout(ingest.body_timeout, chunks.next()).await {
-            Err(_) => return Err(Answer::Stalled(ingest.body_timeout)),
-            Ok(None) => break,
-            Ok(Some(chunk)) => {
-                chunk.map_err(|e| Answer::Corrupt(format!("the body could not be read: {e}")))?
-            }
-        };
-        let plain = decoder.feed(&chunk).map_err(Answer::Corrupt)?;
-        store.cut(&mut cutter, &plain).await?;
-    }
-    let plain = decoder.finish().map_err(Answer::Corrupt)?;
-    store.cut(&mut cutter, &plain).await?;
-    let total = cutter.total();
-    let (last, held) = cutter.finish().map_err(Answer::Refused)?;
-    if let Some(last) = last {
-        store.part(last).await?;
-    }
-    Ok(match held {
-        Held::DestinationCheck => Answer::Check,
-        Held::Records(records) => {
+    let chunks = body.into_bytes_stream();
+    match store_push(&target, chunks, ingest.max_push_bytes, ingest.body_timeout).await {
+        Ok(Stored {
+            held: Held::DestinationCheck,
+            ..
+        }) => Answer::Check,
+        Ok(Stored {
+            held: Held::Records(records),
+            bytes,
+            new_parts,
+        }) => {
             ingest
                 .metrics
-                .stored(store.zone, store.dataset.as_str(), records, total);
+                .stored(zone, dataset.as_str(), records, bytes);
             Answer::Stored {
                 records,
-                bytes: total,
-                new_parts: store.new_parts,
+                bytes,
+                new_parts,
             }
         }
-    })
+        Err(PushError::Refused(refusal)) => Answer::Refused(refusal),
+        Err(PushError::Corrupt(reason)) => Answer::Corrupt(reason),
+        Err(PushError::Stalled(timeout)) => Answer::Stalled(timeout),
+        Err(PushError::Unavailable(reason)) => Answer::Unavailable(reason),
+    }
 }
 
 fn respond(zone: &str, answer: Answer) -> (&'static str, Response) {
@@ -238,174 +209,5 @@ fn respond(zone: &str, answer: Answer) -> (&'static str, Response) {
             );
             ("unavailable", response)
         }
-    }
-}
-
-/// Gzip or not is known from the first two bytes.
-enum Decoder {
-    Undecided(Vec<u8>),
-    Plain,
-    Gzip(Box<MultiGzDecoder<Vec<u8>>>),
-}
-
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-impl Decoder {
-    /// The decompressed bytes `chunk` yields.
-    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>, String> {
-        if let Self::Undecided(start) = self {
-            start.extend_from_slice(chunk);
-            if start.len() < GZIP_MAGIC.len() {
-                return Ok(Vec::new());
-            }
-            let start = std::mem::take(start);
-            *self = if start.starts_with(&GZIP_MAGIC) {
-                Self::Gzip(Box::new(MultiGzDecoder::new(Vec::new())))
-            } else {
-                Self::Plain
-            };
-            return self.feed(&start);
-        }
-        match self {
-            Self::Undecided(_) => Ok(Vec::new()),
-            Self::Plain => Ok(chunk.to_vec()),
-            Self::Gzip(decoder) => {
-                decoder.write_all(chunk).map_err(corrupt)?;
-                Ok(std::mem::take(decoder.get_mut()))
-            }
-        }
-    }
-
-    /// What is left once the body ended; a gzip stream that stops early is refused.
-    fn finish(self) -> Result<Vec<u8>, String> {
-        match self {
-            Self::Undecided(start) => Ok(start),
-            Self::Plain => Ok(Vec::new()),
-            Self::Gzip(decoder) => decoder.finish().map_err(corrupt),
-        }
-    }
-}
-
-fn corrupt(e: std::io::Error) -> String {
-    format!("the gzip body is corrupt or cut short: {e}")
-}
-
-/// Stores the parts of one push.
-struct PartStore<'a> {
-    bus: &'a Bus,
-    tenant: &'a str,
-    zone: &'a str,
-    dataset: Dataset,
-    /// Parts the server did not already have.
-    new_parts: usize,
-}
-
-impl PartStore<'_> {
-    /// Cuts `plain` and stores the parts it fills.
-    async fn cut(&mut self, cutter: &mut Cutter, plain: &[u8]) -> Result<(), Answer> {
-        let mut full = Vec::new();
-        cutter.push(plain, &mut full).map_err(Answer::Refused)?;
-        for part in full {
-            self.part(part).await?;
-        }
-        Ok(())
-    }
-
-    async fn part(&mut self, part: Part) -> Result<(), Answer> {
-        let content_sha256: [u8; 32] = Sha256::digest(&part.content).into();
-        let mut envelope = Envelope::new(
-            self.tenant,
-            Some(self.zone.to_owned()),
-            Actor::service(crate::NAME),
-            Event::PushReceived(PushReceived {
-                dataset: self.dataset.as_str().to_owned(),
-                records: part.records,
-                content_sha256: content_sha256.to_vec(),
-                content_lz4: BatchCollected::compress(&part.content),
-            }),
-        );
-        envelope.id = part_id(self.zone, self.dataset.as_str(), &content_sha256);
-        let published = self
-            .bus
-            .publish(&subjects::push(self.zone), &envelope)
-            .await
-            .map_err(|e| Answer::Unavailable(e.to_string()))?;
-        if !published.duplicate {
-            self.new_parts += 1;
-        }
-        Ok(())
-    }
-}
-
-/// Domain separation for the id of a pushed part.
-const PART_ID: &[u8] = b"rainlogs push part v1\n";
-
-/// A UUIDv8 from SHA-256("rainlogs push part v1\n" ∥ zone ∥ 0x0A ∥ dataset ∥ 0x0A ∥
-/// content_sha256): the same part of a retried push gets the same `Nats-Msg-Id`.
-pub fn part_id(zone: &str, dataset: &str, content_sha256: &[u8; 32]) -> uuid::Uuid {
-    let mut hasher = Sha256::new();
-    hasher.update(PART_ID);
-    hasher.update(zone.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(dataset.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(content_sha256);
-    let digest: [u8; 32] = hasher.finalize().into();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_custom_bytes(bytes).into_uuid()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(bytes).expect("gzip");
-        encoder.finish().expect("gzip")
-    }
-
-    fn decode(body: &[u8], chunk: usize) -> Result<Vec<u8>, String> {
-        let mut decoder = Decoder::Undecided(Vec::new());
-        let mut out = Vec::new();
-        for piece in body.chunks(chunk) {
-            out.extend(decoder.feed(piece)?);
-        }
-        out.extend(decoder.finish()?);
-        Ok(out)
-    }
-
-    #[test]
-    fn gzip_concatenated_members_and_plain_bodies_decode_in_any_chunking() {
-        let text = b"{\"a\":1}\n{\"a\":2}\n".repeat(50);
-        let mut two = gzip(&text[..300]);
-        two.extend(gzip(&text[300..]));
-        for chunk in [1, 2, 3, 100, 10_000] {
-            assert_eq!(decode(&gzip(&text), chunk).expect("gzip"), text);
-            assert_eq!(decode(&two, chunk).expect("two members"), text);
-            assert_eq!(decode(&text, chunk).expect("plain"), text);
-        }
-    }
-
-    #[test]
-    fn a_gzip_body_cut_short_or_corrupt_is_refused() {
-        let body = gzip(&b"{\"a\":1}\n".repeat(100));
-        let cut = decode(&body[..body.len() - 10], 64).expect_err("cut short");
-        assert!(cut.contains("gzip"), "{cut}");
-        let mut bad = body.clone();
-        bad[12] ^= 0xff;
-        bad[20] ^= 0xff;
-        assert!(decode(&bad, 64).is_err());
-    }
-
-    #[test]
-    fn part_ids_depend_on_zone_dataset_and_content() {
-        let a = part_id("z", "http_requests", &[1; 32]);
-        assert_eq!(a, part_id("z", "http_requests", &[1; 32]));
-        assert_ne!(a, part_id("y", "http_requests", &[1; 32]));
-        assert_ne!(a, part_id("z", "firewall_events", &[1; 32]));
-        assert_ne!(a, part_id("z", "http_requests", &[2; 32]));
-        assert_eq!(a.get_version_num(), 8);
     }
 }
