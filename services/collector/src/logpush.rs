@@ -160,7 +160,9 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
     let exit = push.follow(run, &mut parts).await;
     stop.cancel();
     let _ = reader.await;
-    if run.is_removed() {
+    // A removed zone, or one collected another way from now on, needs no job pushing to
+    // RainLogs: what it pushed would wait in RL_PUSH for nobody.
+    if run.is_removed() || run.entry.method != Method::LogpushHttp {
         logpush_job::remove(run, &push.job).await;
     }
     exit

@@ -6,7 +6,7 @@
 //!   (`ctl.push_endpoint_set`) before Cloudflare's destination check reaches it.
 //! * A paused zone's job is disabled, and enabled again when the zone resumes (Logpush never
 //!   backfills the time in between: that time is a `paused` gap).
-//! * A removed zone's job is deleted.
+//! * A removed zone's job is deleted, and so is the job of a zone switched to another method.
 //! * The job's own health (`last_error`, `error_message`) is shown in the zone's health.
 
 use std::time::Duration;
@@ -188,7 +188,8 @@ pub async fn set_enabled(
     Ok(job)
 }
 
-/// Deletes the job of a removed zone (best effort: the zone is gone either way).
+/// Deletes the job of a removed zone, or of one no longer collected with Logpush (best effort:
+/// the job is of no use either way).
 pub async fn remove(run: &ZoneRun<'_>, job: &LogpushJob) {
     let zone = run.zone();
     match tokio::time::timeout(

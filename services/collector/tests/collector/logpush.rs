@@ -363,6 +363,30 @@ async fn the_zone_gets_one_job_that_a_pause_disables_and_removal_deletes() {
     })
     .await;
 
+    // Collected another way from now on: the job goes.
+    h.change_zone(rainlogs_schemas::events::ZoneChanged {
+        zone_id: ZONE.into(),
+        method: Some(Method::Graphql),
+        ..Default::default()
+    })
+    .await;
+    wait_for_jobs(
+        &h,
+        "the job of a zone switched to GraphQL deleted",
+        <[_]>::is_empty,
+    )
+    .await;
+    h.change_zone(rainlogs_schemas::events::ZoneChanged {
+        zone_id: ZONE.into(),
+        method: Some(Method::LogpushHttp),
+        ..Default::default()
+    })
+    .await;
+    wait_for_jobs(&h, "a new job once it is Logpush again", |jobs| {
+        jobs.len() == 1
+    })
+    .await;
+
     let removed = Envelope::new(
         TENANT,
         Some(ZONE.to_owned()),
