@@ -56,6 +56,16 @@ fn spawn_demo(nats: &NatsServer, db: &TestDatabase, env: &[(&str, &str)]) -> Dem
     }
 }
 
+/// A test that fails leaves no demo running.
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Demo {
     fn stop(mut self) {
         let _ = Command::new("kill")

@@ -85,6 +85,16 @@ impl Process {
     }
 }
 
+/// A test that fails leaves no process behind.
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Warnings and errors of every run, for a failure report.
 pub fn print_logs(data: &Path, runs: u32) {
     for run in 0..=runs {
