@@ -52,9 +52,7 @@ impl Method {
 
     /// The method named by [`Method::as_str`].
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|method| method.as_str() == name)
+        Self::ALL.into_iter().find(|method| method.as_str() == name)
     }
 
     /// What Cloudflare calls the product, for sentences people read.

@@ -351,7 +351,7 @@ fn batch_content_round_trips() {
         seq: 0,
         records: 2,
         received_until: None,
-                late: false,
+        late: false,
         content_lz4: BatchCollected::compress(lines),
     };
     assert_eq!(batch.content().expect("content"), lines);
@@ -413,7 +413,7 @@ fn hostile_batch_size_prefix_is_refused_before_allocating() {
         seq: 0,
         records: 0,
         received_until: None,
-                late: false,
+        late: false,
         content_lz4,
     };
     assert!(matches!(batch.content(), Err(DecodeError::Payload(msg)) if msg.contains("exceeds")));
