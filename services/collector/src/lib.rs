@@ -11,6 +11,7 @@
 
 pub mod attempt;
 pub mod backfill;
+pub mod bucket_feed;
 pub mod clock;
 pub mod fields;
 pub mod graphql;

@@ -497,3 +497,166 @@ async fn a_backlog_after_an_outage_fills_its_windows_before_they_close() {
         "every record of the backlog in its window"
     );
 }
+
+/// Logpush to the customer's bucket: what Cloudflare wrote there (a duplicate object included,
+/// a dropped batch not) is stored in `RL_PUSH` once, read with read-only keys, and a second poll
+/// or a restarted feed stores nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_feed_stores_each_object_cloudflare_wrote_once() {
+    use cf_sim::{DeliveryStatus, EndpointKind, Fault, FaultKind};
+    use rainlogs_collector::bucket_feed::{BucketFeed, Polled};
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_config, dev_s3_endpoint};
+
+    let h = Harness::start().await;
+    let zone = ENTERPRISE_ZONE;
+    let writer = dev_bucket("logpush-feed", false).await;
+    let bucket = writer.config().bucket.clone();
+    let keys = rainlogs_testkit::s3::dev_s3_writer();
+    let endpoint = dev_s3_endpoint();
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, h)| h);
+    let fields = ["ClientIP", "EdgeStartTimestamp", "RayID"];
+    let created = reqwest::Client::new()
+        .post(format!("{}/zones/{zone}/logpush/jobs", h.sim.base_url()))
+        .bearer_auth(FULL_TOKEN)
+        .json(&serde_json::json!({
+            "name": "rainlogs",
+            "dataset": "http_requests",
+            "enabled": true,
+            "destination_conf": format!(
+                "s3://{bucket}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
+                keys.access_key_id, keys.secret_access_key
+            ),
+            "output_options": { "field_names": fields, "timestamp_format": "unixnano" },
+        }))
+        .send()
+        .await
+        .expect("create job");
+    assert_eq!(
+        created.status(),
+        200,
+        "{}",
+        created.text().await.unwrap_or_default()
+    );
+
+    // Four batches: the second sent twice (two objects), the third dropped.
+    for (n, fault) in [
+        None,
+        Some(FaultKind::Duplicate { after_secs: 0 }),
+        Some(FaultKind::DropBatch),
+        None,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if let Some(kind) = fault {
+            h.sim
+                .inject(Fault::on_zone(zone, EndpointKind::LogpushPush, 1, kind));
+        }
+        h.sim.advance(Duration::from_secs(30));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !(h.sim.logpush_deliveries(zone).len() > n
+            && h.sim
+                .logpush_deliveries(zone)
+                .iter()
+                .all(|d| d.status != DeliveryStatus::Pending))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "batch {n} not settled"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let deliveries = h.sim.logpush_deliveries(zone);
+    assert_eq!(
+        deliveries.iter().filter(|d| d.duplicates_sent > 0).count(),
+        1
+    );
+
+    let reader = rainlogs_store::S3Store::new(dev_s3_config(&bucket, dev_s3_auditor()))
+        .expect("read-only client");
+    let cursors = rainlogs_collector::journal::cursor_store(&h.bus)
+        .await
+        .expect("cursors");
+    let target = rainlogs_push::PushTarget {
+        bus: &h.bus,
+        tenant: TENANT,
+        zone,
+        dataset: rainlogs_cloudflare::LogpushDataset::HttpRequests,
+        actor: "collector",
+    };
+    let now = h.sim.now().unix_timestamp();
+    let feed = BucketFeed::new(reader.clone(), "cf", cursors.clone(), zone, HTTP);
+    let polled = feed.poll(&target, now).await.expect("poll");
+    assert_eq!(
+        polled.objects, 4,
+        "three delivered batches and one duplicate"
+    );
+
+    let mut stored: Vec<Vec<u8>> = h
+        .read_subject(&subjects::push(zone), "RL_PUSH")
+        .await
+        .into_iter()
+        .flat_map(|e| match e.event {
+            Event::PushReceived(part) => part
+                .content()
+                .expect("content")
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>(),
+            other => panic!("{} on the push subject", other.type_name()),
+        })
+        .collect();
+    let total = stored.len();
+    stored.sort();
+    stored.dedup();
+    assert_eq!(total, stored.len(), "the duplicate object is stored once");
+    let first = deliveries
+        .iter()
+        .map(|d| d.first_second)
+        .min()
+        .expect("batches");
+    let last = deliveries
+        .iter()
+        .map(|d| d.last_second)
+        .max()
+        .expect("batches");
+    let dropped: BTreeSet<Vec<u8>> = h
+        .sim
+        .logpush_dropped_lines(zone, None)
+        .into_iter()
+        .map(|l| l.trim_end().as_bytes().to_vec())
+        .collect();
+    assert!(!dropped.is_empty());
+    let expected: Vec<Vec<u8>> = h
+        .truth(
+            zone,
+            Window {
+                start: first,
+                end: last + 1,
+            },
+            &fields.join(","),
+        )
+        .into_iter()
+        .filter(|l| !dropped.contains(l))
+        .collect();
+    assert_eq!(stored.len(), expected.len());
+    assert!(
+        stored == expected,
+        "stored = what Cloudflare wrote, minus what it dropped"
+    );
+
+    assert_eq!(
+        feed.poll(&target, now).await.expect("poll"),
+        Polled::default()
+    );
+    let restarted = BucketFeed::new(reader, "cf", cursors, zone, HTTP);
+    assert_eq!(
+        restarted.poll(&target, now).await.expect("poll"),
+        Polled::default(),
+        "the keys stored are remembered"
+    );
+}
