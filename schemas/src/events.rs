@@ -30,6 +30,9 @@ pub enum Method {
     /// Complete: Cloudflare pushes every record to RainLogs' ingest endpoint (every plan,
     /// and the only complete source for an EU-only metadata boundary).
     LogpushHttp,
+    /// Complete: Cloudflare writes every record into the customer's bucket, which RainLogs
+    /// reads with read-only keys (`ctl.push_source_set`).
+    LogpushS3,
 }
 
 impl Method {
@@ -40,15 +43,22 @@ impl Method {
             Self::InstantLogs => "instant_logs",
             Self::Graphql => "graphql",
             Self::LogpushHttp => "logpush_http",
+            Self::LogpushS3 => "logpush_s3",
         }
     }
 
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Logpull,
         Self::InstantLogs,
         Self::Graphql,
         Self::LogpushHttp,
+        Self::LogpushS3,
     ];
+
+    /// Cloudflare pushes the records (to the ingest endpoint or a bucket).
+    pub fn is_pushed(self) -> bool {
+        matches!(self, Self::LogpushHttp | Self::LogpushS3)
+    }
 
     /// The method named by [`Method::as_str`].
     pub fn parse(name: &str) -> Option<Self> {
@@ -62,6 +72,7 @@ impl Method {
             Self::InstantLogs => "Instant Logs",
             Self::Graphql => "GraphQL security events",
             Self::LogpushHttp => "Logpush",
+            Self::LogpushS3 => "Logpush to the customer's bucket",
         }
     }
 }
@@ -125,6 +136,8 @@ pub enum Event {
     RetentionSet(RetentionSet),
     #[serde(rename = "ctl.push_endpoint_set")]
     PushEndpointSet(PushEndpointSet),
+    #[serde(rename = "ctl.push_source_set")]
+    PushSourceSet(PushSourceSet),
     #[serde(rename = "push.received")]
     PushReceived(PushReceived),
     #[serde(rename = "batch.collected")]
@@ -176,6 +189,7 @@ impl Event {
             Event::LegalHoldReleased(_) => "ctl.legal_hold_released",
             Event::RetentionSet(_) => "ctl.retention_set",
             Event::PushEndpointSet(_) => "ctl.push_endpoint_set",
+            Event::PushSourceSet(_) => "ctl.push_source_set",
             Event::PushReceived(_) => "push.received",
             Event::BatchCollected(_) => "batch.collected",
             Event::WindowClosed(_) => "batch.window_closed",
@@ -204,6 +218,19 @@ pub struct PushEndpointSet {
     /// unkeyed digest is enough); the secret itself is never stored.
     #[serde(with = "serde_bytes")]
     pub secret_sha256: Vec<u8>,
+}
+
+/// The zone's Logpush writes into the customer's bucket: the job's `destination_conf` (with the
+/// keys Cloudflare writes with) and the read-only keys RainLogs reads with, as one JSON document
+/// sealed like the zone's Cloudflare token (XChaCha20-Poly1305, AAD = tenant/zone). A later
+/// event for the zone replaces it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushSourceSet {
+    pub zone_id: String,
+    #[serde(with = "serde_bytes")]
+    pub sealed_source: Vec<u8>,
+    /// Which token-encryption key sealed it (for rotation).
+    pub key_id: String,
 }
 
 /// One part of a batch Cloudflare pushed, stored before the push was answered 200. A push is

@@ -28,6 +28,7 @@ pub mod logpush_job;
 pub mod metrics;
 pub mod onboarding;
 pub mod push_cursor;
+pub mod push_source;
 mod registry;
 pub mod settings;
 pub mod supervisor;

@@ -18,6 +18,7 @@
 //! health says how many), and pushes while the zone is paused (their windows are `paused` gaps).
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use rainlogs_bus::async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use rainlogs_bus::{Bus, CancellationToken};
@@ -28,11 +29,14 @@ use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use crate::attempt::{Attempt, AttemptError};
+use crate::bucket_feed::BucketFeed;
 use crate::health::Status;
 use crate::journal::JournalError;
 use crate::ledger::align_down;
 use crate::logpush_job;
+use crate::onboarding::OnboardingFailure;
 use crate::push_cursor::{ClosedFate, PushCursor};
+use crate::push_source::PushSource;
 use crate::settings::secs;
 use crate::zone_run::{Exit, ZoneRun, journal_exit};
 
@@ -133,15 +137,27 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         .await;
         return Exit::RetryAfter(settings.recheck);
     };
-    let job = match logpush_job::ensure(run).await {
+    let problem_exit = |problem: &crate::onboarding::OnboardingFailure| {
+        Exit::RetryAfter(if problem.transient {
+            settings.retry_delay(1, None)
+        } else {
+            settings.recheck
+        })
+    };
+    let source = match way_in(run) {
+        Ok(source) => source,
+        Err(problem) => {
+            let exit = problem_exit(&problem);
+            run.report(problem.status, problem.reason).await;
+            return exit;
+        }
+    };
+    let job = match logpush_job::ensure(run, &source.destination).await {
         Ok(job) => job,
         Err(problem) => {
+            let exit = problem_exit(&problem);
             run.report(problem.status, problem.reason).await;
-            return Exit::RetryAfter(if problem.transient {
-                settings.retry_delay(1, None)
-            } else {
-                settings.recheck
-            });
+            return exit;
         }
     };
     let mut push = match PushRun::recover(run, pushed, job).await {
@@ -157,15 +173,120 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         parts_tx,
         stop.clone(),
     ));
+    let poller = source.feed.map(|feed| {
+        tokio::spawn(poll_bucket(
+            feed,
+            BucketTarget {
+                bus: run.shared.bus.clone(),
+                tenant: run.entry.tenant.clone(),
+                zone: run.zone().to_owned(),
+                dataset: pushed,
+            },
+            run.shared.clock.clone(),
+            settings.tick.max(Duration::from_secs(1)),
+            stop.clone(),
+        ))
+    });
     let exit = push.follow(run, &mut parts).await;
     stop.cancel();
     let _ = reader.await;
-    // A removed zone, or one collected another way from now on, needs no job pushing to
-    // RainLogs: what it pushed would wait in RL_PUSH for nobody.
-    if run.is_removed() || run.entry.method != Method::LogpushHttp {
+    if let Some(poller) = poller {
+        let _ = poller.await;
+    }
+    // A removed zone, or one collected another way from now on, needs no job pushing for it:
+    // what it pushed would wait for nobody.
+    if run.is_removed() || run.entry.method != run.plan.method {
         logpush_job::remove(run, &push.job).await;
     }
     exit
+}
+
+/// How the zone's records come in: where its job pushes, and for a bucket, the feed that reads it.
+struct WayIn {
+    destination: logpush_job::Destination,
+    feed: Option<BucketFeed>,
+}
+
+fn way_in(run: &ZoneRun<'_>) -> Result<WayIn, OnboardingFailure> {
+    if run.plan.method != Method::LogpushS3 {
+        return Ok(WayIn {
+            destination: logpush_job::Destination::endpoint(run)?,
+            feed: None,
+        });
+    }
+    let failing = |reason: String| OnboardingFailure {
+        status: Status::Failing,
+        reason,
+        plan: None,
+        transient: false,
+    };
+    let Some((key_id, sealed)) = &run.entry.push_source else {
+        return Err(failing(
+            "Logpush to a bucket needs the bucket (ctl.push_source_set); none is set".into(),
+        ));
+    };
+    let source = PushSource::open(
+        &run.shared.keyring,
+        key_id,
+        &run.entry.tenant,
+        run.zone(),
+        sealed,
+    )
+    .map_err(failing)?;
+    let location = source.location().map_err(failing)?;
+    let reader = source.reader(&location).map_err(failing)?;
+    Ok(WayIn {
+        destination: logpush_job::Destination::Bucket {
+            destination_conf: source.destination_conf.clone(),
+        },
+        feed: Some(BucketFeed::new(
+            reader,
+            &location.path,
+            run.shared.cursors.clone(),
+            run.zone(),
+            run.plan.dataset,
+        )),
+    })
+}
+
+struct BucketTarget {
+    bus: Bus,
+    tenant: String,
+    zone: String,
+    dataset: LogpushDataset,
+}
+
+/// Stores the bucket's new objects in `RL_PUSH` every `every` until `stop` fires; the filing
+/// loop reads them from there like pushes to the ingest endpoint.
+async fn poll_bucket(
+    feed: BucketFeed,
+    target: BucketTarget,
+    clock: crate::clock::SharedClock,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let push_target = rainlogs_push::PushTarget {
+        bus: &target.bus,
+        tenant: &target.tenant,
+        zone: &target.zone,
+        dataset: target.dataset,
+        actor: crate::NAME,
+    };
+    loop {
+        match feed.poll(&push_target, clock.now_unix()).await {
+            Ok(polled) if polled.objects > 0 => {
+                tracing::debug!(zone = %target.zone, objects = polled.objects, records = polled.records, "stored the bucket's new objects");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(zone = %target.zone, %error, "cannot read the zone's Logpush bucket; trying again");
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// The `RL_PUSH` sequence of the zone's newest part, if it has any.

@@ -27,6 +27,43 @@ pub const JOB_NAME: &str = "rainlogs";
 /// the new secret from the control stream yet.
 const CREATE_TRIES: u32 = 5;
 
+/// Where the zone's job pushes.
+#[derive(Clone, Debug)]
+pub enum Destination {
+    /// The ingest endpoint: `<public_url>/logpush/v1/<zone>/<dataset>`, a bearer secret added
+    /// when the job is made.
+    Endpoint { base: String },
+    /// The customer's bucket, exactly as the customer gave it.
+    Bucket { destination_conf: String },
+}
+
+impl Destination {
+    /// The ingest endpoint of this RainLogs for the zone, when it has `ingest.public_url`.
+    pub fn endpoint(run: &ZoneRun<'_>) -> Result<Self, OnboardingFailure> {
+        let Some(push_url) = run.shared.settings.push_url.as_deref() else {
+            return Err(OnboardingFailure {
+                status: Status::Failing,
+                reason: "Logpush needs ingest.public_url (the https address at which Cloudflare \
+                         reaches this RainLogs' ingest endpoint); it is not set"
+                    .into(),
+                plan: None,
+                transient: false,
+            });
+        };
+        Ok(Self::Endpoint {
+            base: destination_base(push_url, run.zone(), run.plan.dataset),
+        })
+    }
+
+    fn is_ours(&self, job: &LogpushJob) -> bool {
+        job.name.as_deref() == Some(JOB_NAME)
+            && match self {
+                Self::Endpoint { base } => is_ours(job, base),
+                Self::Bucket { destination_conf } => job.destination_conf == *destination_conf,
+            }
+    }
+}
+
 /// The URL pushes for this zone and dataset go to, without the secret.
 fn destination_base(push_url: &str, zone: &str, dataset: &str) -> String {
     format!(
@@ -44,24 +81,15 @@ fn is_ours(job: &LogpushJob, base: &str) -> bool {
 }
 
 /// The zone's job, made if it has none; enabled unless the zone is paused.
-pub async fn ensure(run: &mut ZoneRun<'_>) -> Result<LogpushJob, OnboardingFailure> {
-    let Some(push_url) = run.shared.settings.push_url.clone() else {
-        return Err(OnboardingFailure {
-            status: Status::Failing,
-            reason: "Logpush needs ingest.public_url (the https address at which Cloudflare \
-                     reaches this RainLogs' ingest endpoint); it is not set"
-                .into(),
-            plan: None,
-            transient: false,
-        });
-    };
+pub async fn ensure(
+    run: &mut ZoneRun<'_>,
+    destination: &Destination,
+) -> Result<LogpushJob, OnboardingFailure> {
     let zone = run.zone().to_owned();
-    let dataset = run.plan.dataset;
-    let base = destination_base(&push_url, &zone, dataset);
     let jobs = run.client.logpush_jobs(&zone).await.map_err(|e| {
         OnboardingFailure::from_error("cannot list the zone's Logpush jobs", &e, None)
     })?;
-    let mut ours = jobs.iter().filter(|j| is_ours(j, &base));
+    let mut ours = jobs.iter().filter(|j| destination.is_ours(j));
     if let Some(job) = ours.next() {
         let job = job.clone();
         for extra in ours {
@@ -89,13 +117,22 @@ pub async fn ensure(run: &mut ZoneRun<'_>) -> Result<LogpushJob, OnboardingFailu
             transient: false,
         });
     }
-    create(run, &base).await
+    create(run, destination).await
 }
 
-async fn create(run: &mut ZoneRun<'_>, base: &str) -> Result<LogpushJob, OnboardingFailure> {
+async fn create(
+    run: &mut ZoneRun<'_>,
+    destination: &Destination,
+) -> Result<LogpushJob, OnboardingFailure> {
     let zone = run.zone().to_owned();
-    let secret = hex::encode(rand::random::<[u8; 32]>());
-    announce_secret(run, &secret).await?;
+    let destination_conf = match destination {
+        Destination::Endpoint { base } => {
+            let secret = hex::encode(rand::random::<[u8; 32]>());
+            announce_secret(run, &secret).await?;
+            format!("{base}?header_Authorization=Bearer%20{secret}")
+        }
+        Destination::Bucket { destination_conf } => destination_conf.clone(),
+    };
     let fields = run
         .plan
         .fields
@@ -103,12 +140,7 @@ async fn create(run: &mut ZoneRun<'_>, base: &str) -> Result<LogpushJob, Onboard
         .split(',')
         .map(str::to_owned)
         .collect();
-    let mut request = NewLogpushJob::new(
-        JOB_NAME,
-        run.plan.dataset,
-        format!("{base}?header_Authorization=Bearer%20{secret}"),
-        fields,
-    );
+    let mut request = NewLogpushJob::new(JOB_NAME, run.plan.dataset, destination_conf, fields);
     request.enabled = !run.is_paused();
     let mut wait = run
         .shared

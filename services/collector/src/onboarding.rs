@@ -174,7 +174,7 @@ pub async fn onboard(
             check_retention(client, zone_id, now, &mut plan_out, &mut notes).await?;
         }
         // The records arrive at the ingest endpoint; the job itself is made through the API.
-        Method::InstantLogs | Method::LogpushHttp => {}
+        Method::InstantLogs | Method::LogpushHttp | Method::LogpushS3 => {}
         Method::Graphql => {
             let settings = client
                 .firewall_events_settings(zone_id)

@@ -16,6 +16,8 @@ pub struct ZoneEntry {
     pub token_key_id: String,
     /// Pull-now requests seen for the zone; a new one wakes the zone's task from any wait.
     pub pulls: u64,
+    /// Logpush to the customer's bucket: the sealed source and the key id that sealed it.
+    pub push_source: Option<(String, Vec<u8>)>,
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +53,7 @@ impl ZoneRegistry {
                         sealed_token: e.sealed_token.clone(),
                         token_key_id: e.token_key_id.clone(),
                         pulls: 0,
+                        push_source: None,
                     },
                 );
             }
@@ -74,6 +77,15 @@ impl ZoneRegistry {
                         zone.sealed_token.clone_from(token);
                         zone.token_key_id.clone_from(key_id);
                     }
+                }
+            }
+            Event::PushSourceSet(e) => {
+                if let Some(zone) = self
+                    .zones
+                    .get_mut(&e.zone_id)
+                    .filter(|z| z.tenant == event.tenant)
+                {
+                    zone.push_source = Some((e.key_id.clone(), e.sealed_source.clone()));
                 }
             }
             Event::PullRequested(e) => {

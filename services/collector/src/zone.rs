@@ -125,6 +125,6 @@ async fn run_once(
         Method::Logpull => crate::logpull::run(&mut run).await,
         Method::Graphql => crate::graphql::run(&mut run).await,
         Method::InstantLogs => crate::instant_logs::run(&mut run).await,
-        Method::LogpushHttp => crate::logpush::run(&mut run).await,
+        Method::LogpushHttp | Method::LogpushS3 => crate::logpush::run(&mut run).await,
     }
 }

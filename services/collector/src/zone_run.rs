@@ -167,7 +167,8 @@ impl ZoneRun<'_> {
         let reconfigure = latest.sealed_token != self.entry.sealed_token
             || latest.token_key_id != self.entry.token_key_id
             || latest.method != self.entry.method
-            || latest.fields != self.entry.fields;
+            || latest.fields != self.entry.fields
+            || latest.push_source != self.entry.push_source;
         if latest.pulls != self.entry.pulls {
             // The wait that `wait` just ended was the point: due windows are collected now.
             // Windows already closed are not fetched again (each window is archived once).

@@ -43,7 +43,7 @@ pub fn method(method: Method) -> CollectionMethod {
         Method::Logpull => CollectionMethod::Logpull,
         Method::InstantLogs => CollectionMethod::InstantLogs,
         Method::Graphql => CollectionMethod::Graphql,
-        Method::LogpushHttp => CollectionMethod::Logpush,
+        Method::LogpushHttp | Method::LogpushS3 => CollectionMethod::Logpush,
     }
 }
 
@@ -130,7 +130,7 @@ pub fn entry_body(event: &Event, coverage: &Coverage) -> Result<EntryBody, BodyE
             // An empty window has no records to sample; Logpull and Logpush are complete by
             // contract, the other methods are sampled at rates that vary per record.
             sampling: match e.method {
-                Method::Logpull | Method::LogpushHttp => Sampling::UNSAMPLED,
+                Method::Logpull | Method::LogpushHttp | Method::LogpushS3 => Sampling::UNSAMPLED,
                 Method::InstantLogs | Method::Graphql => Sampling::PerRecord,
             },
         })),

@@ -660,3 +660,125 @@ async fn a_bucket_feed_stores_each_object_cloudflare_wrote_once() {
         "the keys stored are remembered"
     );
 }
+
+/// `logpush_s3`: the collector makes the zone's job writing into the customer's bucket, reads
+/// the objects back with read-only keys, and files their records into windows like pushes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logpush_to_a_bucket_is_filed_into_windows_like_pushes() {
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
+
+    let h = Harness::start().await;
+    let mut settings = h.settings.clone();
+    settings.logpush_lateness = Duration::from_secs(120);
+    let writer = dev_bucket("logpush-s3", false).await;
+    let bucket = writer.config().bucket.clone();
+    let (keys, reader) = (dev_s3_writer(), dev_s3_auditor());
+    let endpoint = dev_s3_endpoint();
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, h)| h);
+    let conf = format!(
+        "s3://{bucket}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
+        keys.access_key_id, keys.secret_access_key
+    );
+    let fields = "ClientIP,EdgeStartTimestamp,RayID";
+    let collector = h.start_collector_with(settings);
+    h.add_zone(ZONE, Method::LogpushS3, fields, FULL_TOKEN)
+        .await;
+    let source = serde_json::json!({
+        "destination_conf": conf,
+        "read_access_key_id": reader.access_key_id,
+        "read_secret_access_key": reader.secret_access_key,
+    })
+    .to_string();
+    let set = Envelope::new(
+        TENANT,
+        Some(ZONE.to_owned()),
+        Actor::operator(),
+        Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
+            zone_id: ZONE.into(),
+            sealed_source: key().seal(TENANT, ZONE, &source),
+            key_id: key().id().to_owned(),
+        }),
+    );
+    h.bus
+        .publish(&subjects::control(TENANT), &set)
+        .await
+        .expect("push source");
+    wait_for_jobs(&h, "the zone's job writing to the bucket", |jobs| {
+        jobs.len() == 1 && jobs[0]["destination_conf"] == conf.as_str()
+    })
+    .await;
+
+    // Four minutes of batches written to the bucket, then past the lateness of the last window.
+    for _ in 0..8 {
+        h.sim.advance(Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let deliveries = h.sim.logpush_deliveries(ZONE);
+    let last = deliveries
+        .iter()
+        .map(|d| d.last_second)
+        .max()
+        .expect("batches");
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.status == cf_sim::DeliveryStatus::Delivered)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..6 {
+        h.sim.advance(Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let events = h
+        .wait_for(ZONE, "the windows of the pushed seconds", |e| {
+            main_closes(e).iter().any(|(w, _)| w.end > last)
+        })
+        .await;
+    collector.stop().await;
+
+    let first = deliveries
+        .iter()
+        .map(|d| d.first_second)
+        .min()
+        .expect("batches");
+    // Every record of the closed windows (the job kept writing meanwhile, into later ones).
+    let closed_until = events.closed_until(HTTP).expect("closes");
+    assert!(
+        closed_until > last,
+        "the windows of the first four minutes closed"
+    );
+    let stored: BTreeSet<Vec<u8>> = stored(&events)
+        .into_values()
+        .flat_map(BTreeMap::into_keys)
+        .collect();
+    // Windows hold records by their own time, which can be before the second Cloudflare
+    // received them: the truth of every received second, kept where the record dates itself
+    // inside a closed window.
+    let dated_before = |line: &Vec<u8>, end: i64| {
+        let record: serde_json::Value = serde_json::from_slice(line).expect("record");
+        let ns = record["EdgeStartTimestamp"].as_i64().expect("time");
+        ns.div_euclid(1_000_000_000) < end
+    };
+    let truth: BTreeSet<Vec<u8>> = h
+        .truth(
+            ZONE,
+            Window {
+                start: first,
+                end: h.sim.now().unix_timestamp(),
+            },
+            fields,
+        )
+        .into_iter()
+        .filter(|line| dated_before(line, closed_until))
+        .collect();
+    assert!(truth.len() > 100, "the zone had traffic");
+    assert_eq!(
+        (stored.len(), truth.difference(&stored).count()),
+        (truth.len(), 0),
+        "every record Cloudflare wrote to the bucket is in its window"
+    );
+    // The simulated clock runs far ahead of the bucket polls here, so some records arrive after
+    // their window closed: they are in late closes, counted above with the rest.
+}

@@ -33,6 +33,8 @@ pub enum MethodName {
     Graphql,
     /// Complete HTTP request logs pushed by Cloudflare to the ingest endpoint (every plan).
     LogpushHttp,
+    /// Complete HTTP request logs Cloudflare writes into the customer's bucket (every plan).
+    LogpushS3,
 }
 
 /// How a zone is to be collected, as asked for.
@@ -59,6 +61,7 @@ impl MethodName {
             Self::InstantLogs => Method::InstantLogs,
             Self::Graphql => Method::Graphql,
             Self::LogpushHttp => Method::LogpushHttp,
+            Self::LogpushS3 => Method::LogpushS3,
         }
     }
 
@@ -67,6 +70,7 @@ impl MethodName {
             Some(Method::Logpull) => Self::Logpull,
             Some(Method::InstantLogs) => Self::InstantLogs,
             Some(Method::LogpushHttp) => Self::LogpushHttp,
+            Some(Method::LogpushS3) => Self::LogpushS3,
             _ => Self::Graphql,
         }
     }
@@ -231,7 +235,9 @@ fn reach(method: MethodName) -> time::Duration {
         }
         MethodName::Graphql => time::Duration::days(31),
         // A live tail and a push keep nothing to pull again.
-        MethodName::InstantLogs | MethodName::LogpushHttp => time::Duration::ZERO,
+        MethodName::InstantLogs | MethodName::LogpushHttp | MethodName::LogpushS3 => {
+            time::Duration::ZERO
+        }
     }
 }
 
