@@ -68,9 +68,8 @@ impl PlanTier {
     pub fn allows(&self, method: Method) -> bool {
         match (method, self) {
             // Logpush is offered on every plan.
-            (_, Self::Unknown(_)) | (Method::Graphql | Method::LogpushHttp | Method::LogpushS3, _) => {
-                true
-            }
+            (_, Self::Unknown(_))
+            | (Method::Graphql | Method::LogpushHttp | Method::LogpushS3, _) => true,
             (Method::Logpull, tier) => *tier == Self::Enterprise,
             (Method::InstantLogs, tier) => matches!(tier, Self::Enterprise | Self::Business),
         }
