@@ -228,6 +228,20 @@ impl RunningSim {
             .collect()
     }
 
+    /// The lines of `zone`'s delivered Logpush batches, of one job or of all (each with its `\n`, sorted by bytes,
+    /// each once however often its batch was sent): what the destination holds once nothing is pending.
+    pub fn logpush_delivered_lines(&self, zone: &str, job_id: Option<u64>) -> Vec<String> {
+        logpush::lines_of(
+            &self.shared,
+            zone,
+            job_id,
+            logpush::DeliveryStatus::Delivered,
+        )
+        .into_iter()
+        .map(|l| String::from_utf8_lossy(&l).into_owned())
+        .collect()
+    }
+
     /// Every request answered so far (except `/__sim/` routes).
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.requests).clone()

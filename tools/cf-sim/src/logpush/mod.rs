@@ -276,20 +276,26 @@ pub(crate) fn deliveries(shared: &Shared, zone: &str) -> Vec<LogpushDelivery> {
 
 /// The lines of `zone`'s dropped batches (of one job, or of all), sorted by bytes like the truth.
 pub(crate) fn dropped_lines(shared: &Shared, zone: &str, job: Option<u64>) -> Vec<Vec<u8>> {
+    lines_of(shared, zone, job, DeliveryStatus::Dropped)
+}
+
+/// The lines of `zone`'s batches in `status` (of one job or of all), sorted by bytes.
+pub(crate) fn lines_of(
+    shared: &Shared,
+    zone: &str,
+    job: Option<u64>,
+    status: DeliveryStatus,
+) -> Vec<Vec<u8>> {
     let Some(traffic) = shared.zone_traffic(zone) else {
         return Vec::new();
     };
-    let dropped: Vec<_> = lock(&shared.logpush)
+    let batches: Vec<_> = lock(&shared.logpush)
         .batches
         .values()
-        .filter(|b| {
-            b.zone == zone
-                && b.status == DeliveryStatus::Dropped
-                && job.is_none_or(|j| j == b.job_id)
-        })
+        .filter(|b| b.zone == zone && b.status == status && job.is_none_or(|j| j == b.job_id))
         .map(|b| (b.format.clone(), b.start, b.end))
         .collect();
-    let mut lines: Vec<Vec<u8>> = dropped
+    let mut lines: Vec<Vec<u8>> = batches
         .into_iter()
         .flat_map(|(format, start, end)| format.render_range(&traffic, start, end))
         .collect();
