@@ -109,6 +109,8 @@ struct PushRun {
     job_read_at: std::time::Instant,
     /// The job's trouble as last shown in the zone's health.
     job_trouble: Option<String>,
+    /// Logpush to a bucket: what the bucket feed last could not do (`None`: it reads).
+    bucket_trouble: Option<tokio::sync::watch::Receiver<Option<String>>>,
     dataset: &'static str,
     pushed: LogpushDataset,
     size: i64,
@@ -173,6 +175,10 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         parts_tx,
         stop.clone(),
     ));
+    let (trouble_tx, trouble_rx) = tokio::sync::watch::channel(None);
+    if source.feed.is_some() {
+        push.bucket_trouble = Some(trouble_rx);
+    }
     let poller = source.feed.map(|feed| {
         tokio::spawn(poll_bucket(
             feed,
@@ -184,6 +190,7 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
             },
             run.shared.clock.clone(),
             settings.tick.max(Duration::from_secs(1)),
+            trouble_tx,
             stop.clone(),
         ))
     });
@@ -263,6 +270,7 @@ async fn poll_bucket(
     target: BucketTarget,
     clock: crate::clock::SharedClock,
     every: Duration,
+    trouble: tokio::sync::watch::Sender<Option<String>>,
     stop: CancellationToken,
 ) {
     let push_target = rainlogs_push::PushTarget {
@@ -273,15 +281,25 @@ async fn poll_bucket(
         actor: crate::NAME,
     };
     loop {
-        match feed.poll(&push_target, clock.now_unix()).await {
-            Ok(polled) if polled.objects > 0 => {
-                tracing::debug!(zone = %target.zone, objects = polled.objects, records = polled.records, "stored the bucket's new objects");
+        let problem = match feed.poll(&push_target, clock.now_unix()).await {
+            Ok(polled) => {
+                if polled.objects > 0 {
+                    tracing::debug!(zone = %target.zone, objects = polled.objects, records = polled.records, "stored the bucket's new objects");
+                }
+                None
             }
-            Ok(_) => {}
             Err(error) => {
                 tracing::warn!(zone = %target.zone, %error, "cannot read the zone's Logpush bucket; trying again");
+                Some(format!(
+                    "cannot read the zone's Logpush bucket ({error}); its objects wait there and are read once it can be"
+                ))
             }
-        }
+        };
+        trouble.send_if_modified(|shown| {
+            let changed = *shown != problem;
+            *shown = problem;
+            changed
+        });
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
@@ -392,6 +410,7 @@ impl PushRun {
             job,
             job_read_at: std::time::Instant::now(),
             job_trouble: None,
+            bucket_trouble: None,
             dataset,
             pushed,
             size,
@@ -464,6 +483,7 @@ impl PushRun {
             if let Some(exit) = self.keep_job(run).await {
                 return exit;
             }
+            self.show_bucket_trouble(run).await;
             if let Err(e) = self.close_due(run).await {
                 return self.exit(run, &e);
             }
@@ -542,6 +562,21 @@ impl PushRun {
             self.job_trouble = trouble;
         }
         None
+    }
+
+    /// Shows in the zone's health whether the bucket feed can read the bucket.
+    async fn show_bucket_trouble(&mut self, run: &mut ZoneRun<'_>) {
+        let Some(trouble) = self.bucket_trouble.as_mut() else {
+            return;
+        };
+        if !trouble.has_changed().unwrap_or(false) {
+            return;
+        }
+        let now = trouble.borrow_and_update().clone();
+        match now {
+            Some(reason) => run.report(Status::Degraded, reason).await,
+            None => run.report_plan().await,
+        }
     }
 
     /// When the next window or late close is due, in collector time.

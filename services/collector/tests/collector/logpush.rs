@@ -760,3 +760,56 @@ async fn logpush_to_a_bucket_is_filed_into_windows_like_pushes() {
     // The simulated clock runs far ahead of the bucket polls here, so some records arrive after
     // their window closed: they are in late closes, counted above with the rest.
 }
+
+/// A bucket RainLogs cannot read (wrong read keys) is said in the zone's health.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_cannot_be_read_is_said_in_zone_health() {
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_endpoint, dev_s3_writer};
+
+    let h = Harness::start().await;
+    let writer = dev_bucket("logpush-s3-denied", false).await;
+    let bucket = writer.config().bucket.clone();
+    let keys = dev_s3_writer();
+    let endpoint = dev_s3_endpoint();
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, h)| h);
+    let conf = format!(
+        "s3://{bucket}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
+        keys.access_key_id, keys.secret_access_key
+    );
+    let collector = h.start_collector();
+    h.add_zone(ZONE, Method::LogpushS3, "default", FULL_TOKEN)
+        .await;
+    let source = serde_json::json!({
+        "destination_conf": conf,
+        "read_access_key_id": keys.access_key_id,
+        "read_secret_access_key": "not-the-secret",
+    })
+    .to_string();
+    let set = Envelope::new(
+        TENANT,
+        Some(ZONE.to_owned()),
+        Actor::operator(),
+        Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
+            zone_id: ZONE.into(),
+            sealed_source: key().seal(TENANT, ZONE, &source),
+            key_id: key().id().to_owned(),
+        }),
+    );
+    h.bus
+        .publish(&subjects::control(TENANT), &set)
+        .await
+        .expect("push source");
+    let health = h
+        .wait_for_health(ZONE, "the unreadable bucket", |health| {
+            health.status == "degraded" && health.reason.contains("Logpush bucket")
+        })
+        .await;
+    assert!(
+        !health.reason.contains("not-the-secret"),
+        "{}",
+        health.reason
+    );
+    collector.stop().await;
+}
