@@ -55,10 +55,14 @@ impl Destination {
         })
     }
 
+    /// A job named [`JOB_NAME`] pushing here (to the endpoint with whatever secret).
     fn is_ours(&self, job: &LogpushJob) -> bool {
         job.name.as_deref() == Some(JOB_NAME)
             && match self {
-                Self::Endpoint { base } => is_ours(job, base),
+                Self::Endpoint { base } => job
+                    .destination_conf
+                    .strip_prefix(base.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('?')),
                 Self::Bucket { destination_conf } => job.destination_conf == *destination_conf,
             }
     }
@@ -70,14 +74,6 @@ fn destination_base(push_url: &str, zone: &str, dataset: &str) -> String {
         "{}/logpush/v1/{zone}/{dataset}",
         push_url.trim_end_matches('/')
     )
-}
-
-fn is_ours(job: &LogpushJob, base: &str) -> bool {
-    job.name.as_deref() == Some(JOB_NAME)
-        && job
-            .destination_conf
-            .strip_prefix(base)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('?'))
 }
 
 /// The zone's job, made if it has none; enabled unless the zone is paused.
@@ -285,16 +281,19 @@ mod tests {
         let base = destination_base("https://logs.example.eu/", "z", "http_requests");
         assert_eq!(base, "https://logs.example.eu/logpush/v1/z/http_requests");
         let secret = format!("{base}?header_Authorization=Bearer%20abc");
-        assert!(is_ours(&job("rainlogs", &secret), &base));
-        assert!(!is_ours(&job("siem", &secret), &base));
-        assert!(!is_ours(
-            &job(
-                "rainlogs",
-                "https://logs.example.eu/logpush/v1/z/http_requests2"
-            ),
-            &base
-        ));
-        assert!(!is_ours(&job("rainlogs", "s3://bucket/z"), &base));
+        let endpoint = Destination::Endpoint { base };
+        assert!(endpoint.is_ours(&job("rainlogs", &secret)));
+        assert!(!endpoint.is_ours(&job("siem", &secret)));
+        assert!(!endpoint.is_ours(&job(
+            "rainlogs",
+            "https://logs.example.eu/logpush/v1/z/http_requests2"
+        )));
+        assert!(!endpoint.is_ours(&job("rainlogs", "s3://bucket/z")));
+        let bucket = Destination::Bucket {
+            destination_conf: "s3://bucket/z?region=r".into(),
+        };
+        assert!(bucket.is_ours(&job("rainlogs", "s3://bucket/z?region=r")));
+        assert!(!bucket.is_ours(&job("rainlogs", "s3://bucket/y?region=r")));
     }
 
     #[test]

@@ -1423,15 +1423,13 @@ async fn an_erased_tenants_logs_are_asked_for_their_erasure_entry_even_if_the_fi
 #[tokio::test]
 async fn logpush_zones_need_the_ingest_url_and_auto_prefers_logpush() {
     const SOVEREIGN_ZONE: &str = "4c3f2e1d0a9b8c7d6e5f4a3b2c1d0e9f";
+    async fn add(stack: &Stack, admin: &str, zone: &str, method: &str) -> Reply {
+        let body = json!({"zone_id": zone, "cf_api_token": FULL_TOKEN, "method": method});
+        stack.post("/api/v1/zones", admin, body).await
+    }
     let without = Stack::start().await;
     let (_, admin) = without.register("ops@acme.example").await;
-    let refused = without
-        .post(
-            "/api/v1/zones",
-            &admin,
-            json!({"zone_id": SOVEREIGN_ZONE, "cf_api_token": FULL_TOKEN, "method": "logpush_http"}),
-        )
-        .await;
+    let refused = add(&without, &admin, SOVEREIGN_ZONE, "logpush_http").await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.json);
     assert!(
         refused.json["message"]
@@ -1441,13 +1439,7 @@ async fn logpush_zones_need_the_ingest_url_and_auto_prefers_logpush() {
         "{}",
         refused.json
     );
-    let auto = without
-        .post(
-            "/api/v1/zones",
-            &admin,
-            json!({"zone_id": PRO_ZONE, "cf_api_token": FULL_TOKEN, "method": "auto"}),
-        )
-        .await;
+    let auto = add(&without, &admin, PRO_ZONE, "auto").await;
     assert_eq!(
         auto.json["method"], "graphql",
         "no Logpush here: the plan's best"
@@ -1458,22 +1450,10 @@ async fn logpush_zones_need_the_ingest_url_and_auto_prefers_logpush() {
     })
     .await;
     let (_, admin) = with.register("ops@acme.example").await;
-    let pushed = with
-        .post(
-            "/api/v1/zones",
-            &admin,
-            json!({"zone_id": SOVEREIGN_ZONE, "cf_api_token": FULL_TOKEN, "method": "logpush_http"}),
-        )
-        .await;
+    let pushed = add(&with, &admin, SOVEREIGN_ZONE, "logpush_http").await;
     assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.json);
     assert_eq!(pushed.json["method"], "logpush_http");
-    let auto = with
-        .post(
-            "/api/v1/zones",
-            &admin,
-            json!({"zone_id": PRO_ZONE, "cf_api_token": FULL_TOKEN, "method": "auto"}),
-        )
-        .await;
+    let auto = add(&with, &admin, PRO_ZONE, "auto").await;
     assert_eq!(
         auto.json["method"], "logpush_http",
         "Logpush on the Pro plan too"

@@ -498,6 +498,44 @@ async fn a_backlog_after_an_outage_fills_its_windows_before_they_close() {
     );
 }
 
+/// An S3-compatible Logpush destination in `bucket` on the dev SeaweedFS, under `cf/{DATE}`,
+/// written with the dev writer's keys.
+fn bucket_destination(bucket: &str) -> String {
+    let endpoint = rainlogs_testkit::s3::dev_s3_endpoint();
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, h)| h);
+    let keys = rainlogs_testkit::s3::dev_s3_writer();
+    format!(
+        "s3://{bucket}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
+        keys.access_key_id, keys.secret_access_key
+    )
+}
+
+/// What the API publishes for a `logpush_s3` zone: its bucket and RainLogs' read keys, sealed.
+async fn set_push_source(h: &Harness, conf: &str, read_key_id: &str, read_secret: &str) {
+    let source = serde_json::json!({
+        "destination_conf": conf,
+        "read_access_key_id": read_key_id,
+        "read_secret_access_key": read_secret,
+    })
+    .to_string();
+    let set = Envelope::new(
+        TENANT,
+        Some(ZONE.to_owned()),
+        Actor::operator(),
+        Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
+            zone_id: ZONE.into(),
+            sealed_source: key().seal(TENANT, ZONE, &source),
+            key_id: key().id().to_owned(),
+        }),
+    );
+    h.bus
+        .publish(&subjects::control(TENANT), &set)
+        .await
+        .expect("push source");
+}
+
 /// Logpush to the customer's bucket: what Cloudflare wrote there (a duplicate object included,
 /// a dropped batch not) is stored in `RL_PUSH` once, read with read-only keys, and a second poll
 /// or a restarted feed stores nothing again.
@@ -505,17 +543,12 @@ async fn a_backlog_after_an_outage_fills_its_windows_before_they_close() {
 async fn a_bucket_feed_stores_each_object_cloudflare_wrote_once() {
     use cf_sim::{DeliveryStatus, EndpointKind, Fault, FaultKind};
     use rainlogs_collector::bucket_feed::{BucketFeed, Polled};
-    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_config, dev_s3_endpoint};
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_config};
 
     let h = Harness::start().await;
     let zone = ENTERPRISE_ZONE;
     let writer = dev_bucket("logpush-feed", false).await;
     let bucket = writer.config().bucket.clone();
-    let keys = rainlogs_testkit::s3::dev_s3_writer();
-    let endpoint = dev_s3_endpoint();
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, h)| h);
     let fields = ["ClientIP", "EdgeStartTimestamp", "RayID"];
     let created = reqwest::Client::new()
         .post(format!("{}/zones/{zone}/logpush/jobs", h.sim.base_url()))
@@ -524,10 +557,7 @@ async fn a_bucket_feed_stores_each_object_cloudflare_wrote_once() {
             "name": "rainlogs",
             "dataset": "http_requests",
             "enabled": true,
-            "destination_conf": format!(
-                "s3://{bucket}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
-                keys.access_key_id, keys.secret_access_key
-            ),
+            "destination_conf": bucket_destination(&bucket),
             "output_options": { "field_names": fields, "timestamp_format": "unixnano" },
         }))
         .send()
@@ -643,46 +673,20 @@ async fn a_bucket_feed_stores_each_object_cloudflare_wrote_once() {
 /// the objects back with read-only keys, and files their records into windows like pushes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logpush_to_a_bucket_is_filed_into_windows_like_pushes() {
-    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor};
 
     let h = Harness::start().await;
     let mut settings = h.settings.clone();
     settings.logpush_lateness = Duration::from_secs(120);
     let writer = dev_bucket("logpush-s3", false).await;
     let bucket = writer.config().bucket.clone();
-    let (keys, reader) = (dev_s3_writer(), dev_s3_auditor());
-    let endpoint = dev_s3_endpoint();
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, h)| h);
-    let conf = format!(
-        "s3://{bucket}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
-        keys.access_key_id, keys.secret_access_key
-    );
+    let reader = dev_s3_auditor();
+    let conf = bucket_destination(&bucket);
     let fields = "ClientIP,EdgeStartTimestamp,RayID";
     let collector = h.start_collector_with(settings);
     h.add_zone(ZONE, Method::LogpushS3, fields, FULL_TOKEN)
         .await;
-    let source = serde_json::json!({
-        "destination_conf": conf,
-        "read_access_key_id": reader.access_key_id,
-        "read_secret_access_key": reader.secret_access_key,
-    })
-    .to_string();
-    let set = Envelope::new(
-        TENANT,
-        Some(ZONE.to_owned()),
-        Actor::operator(),
-        Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
-            zone_id: ZONE.into(),
-            sealed_source: key().seal(TENANT, ZONE, &source),
-            key_id: key().id().to_owned(),
-        }),
-    );
-    h.bus
-        .publish(&subjects::control(TENANT), &set)
-        .await
-        .expect("push source");
+    set_push_source(&h, &conf, &reader.access_key_id, &reader.secret_access_key).await;
     wait_for_jobs(&h, "the zone's job writing to the bucket", |jobs| {
         jobs.len() == 1 && jobs[0]["destination_conf"] == conf.as_str()
     })
@@ -764,43 +768,17 @@ async fn logpush_to_a_bucket_is_filed_into_windows_like_pushes() {
 /// A bucket RainLogs cannot read (wrong read keys) is said in the zone's health.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_that_cannot_be_read_is_said_in_zone_health() {
-    use rainlogs_testkit::s3::{dev_bucket, dev_s3_endpoint, dev_s3_writer};
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_writer};
 
     let h = Harness::start().await;
     let writer = dev_bucket("logpush-s3-denied", false).await;
     let bucket = writer.config().bucket.clone();
     let keys = dev_s3_writer();
-    let endpoint = dev_s3_endpoint();
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, h)| h);
-    let conf = format!(
-        "s3://{bucket}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
-        keys.access_key_id, keys.secret_access_key
-    );
+    let conf = bucket_destination(&bucket);
     let collector = h.start_collector();
     h.add_zone(ZONE, Method::LogpushS3, "default", FULL_TOKEN)
         .await;
-    let source = serde_json::json!({
-        "destination_conf": conf,
-        "read_access_key_id": keys.access_key_id,
-        "read_secret_access_key": "not-the-secret",
-    })
-    .to_string();
-    let set = Envelope::new(
-        TENANT,
-        Some(ZONE.to_owned()),
-        Actor::operator(),
-        Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
-            zone_id: ZONE.into(),
-            sealed_source: key().seal(TENANT, ZONE, &source),
-            key_id: key().id().to_owned(),
-        }),
-    );
-    h.bus
-        .publish(&subjects::control(TENANT), &set)
-        .await
-        .expect("push source");
+    set_push_source(&h, &conf, &keys.access_key_id, "not-the-secret").await;
     let health = h
         .wait_for_health(ZONE, "the unreadable bucket", |health| {
             health.status == "degraded" && health.reason.contains("Logpush bucket")
