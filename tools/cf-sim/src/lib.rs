@@ -1,7 +1,8 @@
 //! cf-sim: a deterministic Cloudflare API simulator for RainLogs tests and benchmarks.
 //!
 //! It serves the parts of Cloudflare's API that RainLogs uses (zones, token verify, Logpull, retention flag, CMB
-//! config, Instant Logs jobs and their WebSocket stream, Logpush jobs with HTTP and S3 pushers, GraphQL `firewallEventsAdaptive` and `settings`) with the
+//! config, Instant Logs jobs and their WebSocket stream, Logpush jobs with HTTP and S3 pushers, GraphQL
+//! `firewallEventsAdaptive`, `httpRequestsAdaptiveGroups`, `logpushHealthAdaptiveGroups` and `settings`) with the
 //! documented behaviour, generates traffic that is a pure function of (seed, zone, second received), exposes the
 //! ground truth, and injects faults. See `docs/cf-sim.md`.
 //!
@@ -39,7 +40,7 @@ mod truth;
 
 pub use clock::ClockStart;
 pub use fault::{EndpointKind, Fault, FaultKind};
-pub use logpush::{DeliveryStatus, LogpushDelivery};
+pub use logpush::{DeliveryStatus, LogpushDelivery, LogpushUpload};
 pub use scenario::{
     ClockSpec, EXAMPLE_SCENARIO_TOML, GlobalKeySpec, GraphqlSpec, InstantLogsSpec, LimitsSpec,
     LogpullSpec, LogpushSpec, Permission, Plan, Scenario, ScenarioError, TokenKind, TokenSpec,

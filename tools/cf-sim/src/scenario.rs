@@ -85,6 +85,11 @@ pub struct ZoneSpec {
     /// Customer Metadata Boundary region of the account (`"eu"` disables Logpull).
     #[serde(default)]
     pub cmb_region: Option<String>,
+    /// Relative error of `httpRequestsAdaptiveGroups` counts, in `[0, 1)`: each group's count is moved by a
+    /// deterministic whole number of at most `floor(graphql_sampling_error × true count)`, standing in for
+    /// Cloudflare's adaptive sampling so clients can be tested against a tolerance. 0 (the default) is exact.
+    #[serde(default)]
+    pub graphql_sampling_error: f64,
 }
 
 fn default_rate() -> f64 {
@@ -408,6 +413,13 @@ impl Scenario {
             {
                 return Err(ScenarioError::Invalid(format!(
                     "zone {}: firewall_rate must be in [0, 1e5)",
+                    zone.id
+                )));
+            }
+            let error = zone.graphql_sampling_error;
+            if !(error.is_finite() && (0.0..1.0).contains(&error)) {
+                return Err(ScenarioError::Invalid(format!(
+                    "zone {}: graphql_sampling_error must be in [0, 1)",
                     zone.id
                 )));
             }

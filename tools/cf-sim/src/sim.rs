@@ -12,7 +12,7 @@ use crate::clock::{ClockStart, SimClock};
 use crate::fault::Fault;
 use crate::http::SimApp;
 use crate::lock;
-use crate::logpush::{self, LogpushDelivery};
+use crate::logpush::{self, LogpushDelivery, LogpushUpload};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::state::{RequestRecord, Shared};
 use crate::tls::{SelfSigned, TlsAcceptor, TlsError};
@@ -240,6 +240,12 @@ impl RunningSim {
         .into_iter()
         .map(|l| String::from_utf8_lossy(&l).into_owned())
         .collect()
+    }
+
+    /// Every upload attempt of `zone`'s Logpush jobs, oldest first: the events `logpushHealthAdaptiveGroups`
+    /// aggregates.
+    pub fn logpush_uploads(&self, zone: &str) -> Vec<LogpushUpload> {
+        logpush::uploads(&self.shared, zone)
     }
 
     /// Every request answered so far (except `/__sim/` routes).

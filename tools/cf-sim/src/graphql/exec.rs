@@ -6,15 +6,18 @@ use time::OffsetDateTime;
 use super::GqlError;
 use super::filter::{matches, rfc3339_secs};
 use super::parse::Field;
-use super::settings::{NodeSettings, firewall_settings};
+use super::settings::{NodeSettings, firewall_settings, node_settings};
 use crate::auth::Caller;
 use crate::rng::{hash_words, mix64};
-use crate::scenario::{Permission, ZoneSpec};
+use crate::scenario::{Permission, Plan, ZoneSpec};
 use crate::state::Shared;
 use crate::traffic::firewall::{FIREWALL_FIELDS, firewall_event};
 
 const MAX_ZONES: usize = 10;
 const DEFAULT_LIMIT: i64 = 100;
+/// The filter keys that bound a node's time range.
+pub(super) const TIME_BOUNDS: &[&str] =
+    &["datetime_geq", "datetime_gt", "datetime_lt", "datetime_leq"];
 
 pub(crate) struct Execution<'a> {
     pub shared: &'a Shared,
@@ -23,9 +26,9 @@ pub(crate) struct Execution<'a> {
     pub budget_remaining: u32,
 }
 
-type Errors = Vec<GqlError>;
+pub(super) type Errors = Vec<GqlError>;
 
-fn leaf(field: &Field, path: &[String]) -> Result<(), Errors> {
+pub(super) fn leaf(field: &Field, path: &[String]) -> Result<(), Errors> {
     if field.selections.is_some() {
         return Err(vec![GqlError::bad_request(
             "scalar fields must have no selections",
@@ -35,7 +38,7 @@ fn leaf(field: &Field, path: &[String]) -> Result<(), Errors> {
     Ok(())
 }
 
-fn object<'f>(field: &'f Field, path: &[String]) -> Result<&'f [Field], Errors> {
+pub(super) fn object<'f>(field: &'f Field, path: &[String]) -> Result<&'f [Field], Errors> {
     field.selections.as_deref().ok_or_else(|| {
         vec![GqlError::bad_request(
             "object field must have selections",
@@ -44,14 +47,14 @@ fn object<'f>(field: &'f Field, path: &[String]) -> Result<&'f [Field], Errors> 
     })
 }
 
-fn unknown(field: &Field, path: &[String]) -> Errors {
+pub(super) fn unknown(field: &Field, path: &[String]) -> Errors {
     vec![GqlError::bad_request(
         format!("unknown field \"{}\"", field.name),
         Some(path.to_vec()),
     )]
 }
 
-fn with(path: &[String], segment: &str) -> Vec<String> {
+pub(super) fn with(path: &[String], segment: &str) -> Vec<String> {
     let mut p = path.to_vec();
     p.push(segment.to_owned());
     p
@@ -155,7 +158,6 @@ impl Execution<'_> {
         selections: &[Field],
         path: &[String],
     ) -> Result<Value, Errors> {
-        let settings = firewall_settings(zone.plan);
         let mut out = Map::new();
         for field in selections {
             let path = with(path, field.output_name());
@@ -164,8 +166,12 @@ impl Execution<'_> {
                     leaf(field, &path)?;
                     json!(zone.id)
                 }
-                "settings" => self.settings(&settings, object(field, &path)?, &path)?,
-                "firewallEventsAdaptive" => self.firewall_events(zone, &settings, field, &path)?,
+                "settings" => self.settings(zone.plan, object(field, &path)?, &path)?,
+                "firewallEventsAdaptive" => {
+                    self.firewall_events(zone, &firewall_settings(zone.plan), field, &path)?
+                }
+                "httpRequestsAdaptiveGroups" => self.http_requests_groups(zone, field, &path)?,
+                "logpushHealthAdaptiveGroups" => self.logpush_health_groups(zone, field, &path)?,
                 _ => return Err(unknown(field, &path)),
             };
             out.insert(field.output_name().to_owned(), value);
@@ -173,18 +179,13 @@ impl Execution<'_> {
         Ok(Value::Object(out))
     }
 
-    fn settings(
-        &self,
-        settings: &NodeSettings,
-        selections: &[Field],
-        path: &[String],
-    ) -> Result<Value, Errors> {
+    fn settings(&self, plan: Plan, selections: &[Field], path: &[String]) -> Result<Value, Errors> {
         let mut out = Map::new();
         for node in selections {
             let node_path = with(path, node.output_name());
-            if node.name != "firewallEventsAdaptive" {
+            let Some(settings) = node_settings(&node.name, plan) else {
                 return Err(unknown(node, &node_path));
-            }
+            };
             let mut values = Map::new();
             for field in object(node, &node_path)? {
                 let field_path = with(&node_path, field.output_name());
@@ -199,18 +200,78 @@ impl Execution<'_> {
         Ok(Value::Object(out))
     }
 
-    /// Receive-second range `[lo, hi)` from the datetime bounds of a filter.
-    fn time_range(filter: &Map<String, Value>, path: &[String]) -> Result<(i64, i64), Errors> {
+    /// `limit` within `1..=maxPageSize` (100 when absent).
+    pub(super) fn limit(
+        field: &Field,
+        settings: &NodeSettings,
+        path: &[String],
+    ) -> Result<usize, Errors> {
+        let limit = match field.arg("limit") {
+            None => DEFAULT_LIMIT,
+            Some(v) => v.as_i64().unwrap_or(-1),
+        };
+        if limit <= 0 || limit > settings.max_page_size {
+            return Err(vec![GqlError::bad_request(
+                format!(
+                    "limit must be positive number and not greater than {}",
+                    settings.max_page_size
+                ),
+                Some(path.to_vec()),
+            )]);
+        }
+        Ok(limit as usize)
+    }
+
+    /// The node's `filter` argument (empty when absent).
+    pub(super) fn filter(field: &Field) -> Map<String, Value> {
+        field
+            .arg("filter")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Second range `[lo, hi)` from the datetime bounds of a filter, checked against the node's maxDuration and
+    /// notOlderThan. With `open_end` a missing upper bound means up to now, the current second included
+    /// (Cloudflare's own Logpush health example gives only `datetime_gt`).
+    pub(super) fn window(
+        &self,
+        filter: &Map<String, Value>,
+        settings: &NodeSettings,
+        path: &[String],
+        open_end: bool,
+    ) -> Result<(i64, i64), Errors> {
         let bound = |key: &str| filter.get(key).and_then(rfc3339_secs);
+        let now = self.now.unix_timestamp();
         let lo = bound("datetime_geq").or_else(|| bound("datetime_gt").map(|t| t + 1));
-        let hi = bound("datetime_lt").or_else(|| bound("datetime_leq").map(|t| t + 1));
-        match (lo, hi) {
-            (Some(lo), Some(hi)) => Ok((lo, hi)),
-            _ => Err(vec![GqlError::bad_request(
+        let hi = bound("datetime_lt")
+            .or_else(|| bound("datetime_leq").map(|t| t + 1))
+            .or_else(|| open_end.then_some(now + 1));
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Err(vec![GqlError::bad_request(
                 "error parsing args: filter must bound datetime with datetime_geq or datetime_gt and datetime_lt or datetime_leq",
                 Some(path.to_vec()),
-            )]),
+            )]);
+        };
+        if hi - lo > settings.max_duration {
+            return Err(vec![GqlError::bad_request(
+                format!(
+                    "query time range is too large: it must not exceed {}s",
+                    settings.max_duration
+                ),
+                Some(path.to_vec()),
+            )]);
         }
+        if lo < now - settings.not_older_than {
+            return Err(vec![GqlError::bad_request(
+                format!(
+                    "cannot request data older than {}s",
+                    settings.not_older_than
+                ),
+                Some(path.to_vec()),
+            )]);
+        }
+        Ok((lo, hi))
     }
 
     fn firewall_events(
@@ -239,7 +300,7 @@ impl Execution<'_> {
         }
         if let Some(f) = selections
             .iter()
-            .find(|f| !settings.available_fields.contains(&f.name.as_str()))
+            .find(|f| !settings.available_fields.contains(&f.name))
         {
             return Err(vec![GqlError::soft(
                 format!(
@@ -249,44 +310,10 @@ impl Execution<'_> {
                 Some(with(path, f.output_name())),
             )]);
         }
-        let limit = match field.arg("limit") {
-            None => DEFAULT_LIMIT,
-            Some(v) => v.as_i64().unwrap_or(-1),
-        };
-        if limit <= 0 || limit > settings.max_page_size {
-            return Err(vec![GqlError::bad_request(
-                format!(
-                    "limit must be positive number and not greater than {}",
-                    settings.max_page_size
-                ),
-                Some(path.to_vec()),
-            )]);
-        }
-        let empty = Map::new();
-        let filter = field
-            .arg("filter")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let (lo, hi) = Self::time_range(filter, path)?;
-        if hi - lo > settings.max_duration {
-            return Err(vec![GqlError::bad_request(
-                format!(
-                    "query time range is too large: it must not exceed {}s",
-                    settings.max_duration
-                ),
-                Some(path.to_vec()),
-            )]);
-        }
+        let limit = Self::limit(field, settings, path)?;
+        let filter = Self::filter(field);
+        let (lo, hi) = self.window(&filter, settings, path, false)?;
         let now = self.now.unix_timestamp();
-        if lo < now - settings.not_older_than {
-            return Err(vec![GqlError::bad_request(
-                format!(
-                    "cannot request data older than {}s",
-                    settings.not_older_than
-                ),
-                Some(path.to_vec()),
-            )]);
-        }
         let order = Self::order(field, path)?;
         let traffic = self
             .shared
@@ -296,7 +323,7 @@ impl Execution<'_> {
         for second in lo..hi.min(now) {
             for index in 0..traffic.firewall_count(second) {
                 let event = firewall_event(&traffic, second, index);
-                let keep = matches(filter, &event).map_err(|msg| {
+                let keep = matches(&filter, FIREWALL_FIELDS, &event).map_err(|msg| {
                     vec![GqlError::bad_request(
                         format!("error parsing args: {msg}"),
                         Some(path.to_vec()),
@@ -330,7 +357,7 @@ impl Execution<'_> {
                 if *descending { ord.reverse() } else { ord }
             });
         }
-        rows.truncate(limit as usize);
+        rows.truncate(limit);
         let out = rows
             .into_iter()
             .map(|(_, _, event)| {
@@ -376,7 +403,7 @@ impl Execution<'_> {
     }
 }
 
-fn compare_for_sort(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+pub(super) fn compare_for_sort(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
     match (a, b) {
         (Some(Value::Number(x)), Some(Value::Number(y))) => x
             .as_f64()

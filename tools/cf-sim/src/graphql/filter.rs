@@ -6,8 +6,6 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::traffic::firewall::FIREWALL_FIELDS;
-
 const OPERATORS: &[&str] = &[
     "geq", "gt", "leq", "lt", "neq", "in", "notin", "like", "notlike",
 ];
@@ -28,7 +26,8 @@ pub(crate) fn rfc3339_secs(v: &Value) -> Option<i64> {
 }
 
 fn compare(field: &str, a: &Value, b: &Value) -> Option<Ordering> {
-    if field == "datetime" {
+    // Time dimensions (`datetime`, `datetimeMinute`, …) compare as instants, whatever offset the operand uses.
+    if field.starts_with("datetime") {
         return rfc3339_secs(a)?.partial_cmp(&rfc3339_secs(b)?);
     }
     match (a, b) {
@@ -68,9 +67,10 @@ fn like(value: &Value, pattern: &Value) -> bool {
     true
 }
 
-/// Whether `event` passes `filter`; `Err` names an unknown field or a malformed operand.
+/// Whether `event` passes `filter` on the node's `fields`; `Err` names an unknown field or a malformed operand.
 pub(crate) fn matches(
     filter: &Map<String, Value>,
+    fields: &[&str],
     event: &Map<String, Value>,
 ) -> Result<bool, String> {
     for (key, operand) in filter {
@@ -84,7 +84,7 @@ pub(crate) fn matches(
                     let sub = item
                         .as_object()
                         .ok_or_else(|| format!("{key} items must be objects"))?;
-                    results.push(matches(sub, event)?);
+                    results.push(matches(sub, fields, event)?);
                 }
                 if key == "AND" {
                     results.iter().all(|r| *r)
@@ -94,7 +94,7 @@ pub(crate) fn matches(
             }
             _ => {
                 let (field, op) = split_key(key);
-                if !FIREWALL_FIELDS.contains(&field) {
+                if !fields.contains(&field) {
                     return Err(format!("unknown field \"{key}\" in filter"));
                 }
                 let value = event.get(field).unwrap_or(&Value::Null);
@@ -137,13 +137,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::traffic::firewall::FIREWALL_FIELDS;
 
     #[test]
     fn operators_and_nesting() {
         let event = json!({"action": "block", "clientAsn": "5089", "datetime": "2026-01-01T00:00:10Z", "clientRequestPath": "/wp-login.php"});
         let event = event.as_object().expect("object");
-        let check =
-            |f: Value| matches(f.as_object().expect("object"), event).expect("valid filter");
+        let check = |f: Value| {
+            matches(f.as_object().expect("object"), FIREWALL_FIELDS, event).expect("valid filter")
+        };
         assert!(check(json!({"action": "block"})));
         assert!(!check(json!({"action_neq": "block"})));
         assert!(check(json!({"clientAsn_in": ["1", "5089"]})));
@@ -157,6 +159,13 @@ mod tests {
         assert!(check(
             json!({"OR": [{"action": "log"}, {"AND": [{"clientAsn": 5089}]}]})
         ));
-        assert!(matches(json!({"nope": 1}).as_object().expect("object"), event).is_err());
+        assert!(
+            matches(
+                json!({"nope": 1}).as_object().expect("object"),
+                FIREWALL_FIELDS,
+                event
+            )
+            .is_err()
+        );
     }
 }

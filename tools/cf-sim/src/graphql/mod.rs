@@ -1,8 +1,10 @@
-//! GraphQL Analytics API subset: `viewer { zones(filter) { zoneTag settings { firewallEventsAdaptive {...} }
-//! firewallEventsAdaptive(filter, limit, orderBy) {...} } budget }`, with Cloudflare's limits and error shapes.
+//! GraphQL Analytics API subset: `viewer { zones(filter) { zoneTag settings { <node> {...} }
+//! firewallEventsAdaptive(filter, limit, orderBy) {...} httpRequestsAdaptiveGroups(...) {...}
+//! logpushHealthAdaptiveGroups(...) {...} } budget }`, with Cloudflare's limits and error shapes.
 
 mod exec;
 mod filter;
+mod groups;
 mod parse;
 mod settings;
 

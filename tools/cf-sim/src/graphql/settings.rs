@@ -1,10 +1,14 @@
-//! Per-plan `settings.firewallEventsAdaptive` values (Cloudflare publishes only an example; these follow the
-//! plan page's Security Events history: Free/Pro 24 h, Business 3 d, Enterprise up to 31 d look-back).
+//! Per-plan `settings.<node>` values. Cloudflare publishes only an example (for `firewallEventsAdaptive`); its
+//! values follow the plan page's Security Events history (Free/Pro 24 h, Business 3 d, Enterprise up to 31 d
+//! look-back). The grouped nodes' values are the simulator's reading of third-party reports (UNCONFIRMED).
 
 use serde_json::{Value, json};
 
+use super::groups::{GroupNode, HTTP_REQUESTS, LOGPUSH_HEALTH};
 use crate::scenario::Plan;
 use crate::traffic::firewall::{FIREWALL_FIELDS, PAID_ONLY_FIELDS};
+
+const DAY: i64 = 86_400;
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct NodeSettings {
@@ -13,7 +17,7 @@ pub(crate) struct NodeSettings {
     pub not_older_than: i64,
     pub max_page_size: i64,
     pub max_number_of_fields: usize,
-    pub available_fields: Vec<&'static str>,
+    pub available_fields: Vec<String>,
 }
 
 pub(crate) fn firewall_settings(plan: Plan) -> NodeSettings {
@@ -25,8 +29,8 @@ pub(crate) fn firewall_settings(plan: Plan) -> NodeSettings {
     };
     let available_fields = FIREWALL_FIELDS
         .iter()
-        .copied()
         .filter(|f| plan != Plan::Free || !PAID_ONLY_FIELDS.contains(f))
+        .map(|f| (*f).to_owned())
         .collect();
     NodeSettings {
         enabled: true,
@@ -35,6 +39,43 @@ pub(crate) fn firewall_settings(plan: Plan) -> NodeSettings {
         max_page_size,
         max_number_of_fields: 30,
         available_fields,
+    }
+}
+
+/// `httpRequestsAdaptiveGroups`: third-party reports give a Free zone one day per query and eight days of
+/// history; the paid plans' wider windows are the simulator's choice.
+pub(crate) fn http_requests_groups_settings(plan: Plan) -> NodeSettings {
+    let (max_duration, not_older_than) = match plan {
+        Plan::Free | Plan::Pro => (DAY, 8 * DAY),
+        Plan::Business | Plan::Enterprise => (3 * DAY, 31 * DAY),
+    };
+    group_settings(&HTTP_REQUESTS, max_duration, not_older_than)
+}
+
+/// `logpushHealthAdaptiveGroups`: the Logpush health dashboard shows up to 30 days, so the node serves 30 days back
+/// and a 30-day window on every plan (Logpush itself is not plan-gated in the simulator).
+pub(crate) fn logpush_health_settings(_plan: Plan) -> NodeSettings {
+    group_settings(&LOGPUSH_HEALTH, 30 * DAY, 30 * DAY)
+}
+
+fn group_settings(node: &GroupNode, max_duration: i64, not_older_than: i64) -> NodeSettings {
+    NodeSettings {
+        enabled: true,
+        max_duration,
+        not_older_than,
+        max_page_size: 10_000,
+        max_number_of_fields: 30,
+        available_fields: node.available_fields(),
+    }
+}
+
+/// The settings of a node `settings { … }` knows, for `plan`.
+pub(crate) fn node_settings(node: &str, plan: Plan) -> Option<NodeSettings> {
+    match node {
+        "firewallEventsAdaptive" => Some(firewall_settings(plan)),
+        "httpRequestsAdaptiveGroups" => Some(http_requests_groups_settings(plan)),
+        "logpushHealthAdaptiveGroups" => Some(logpush_health_settings(plan)),
+        _ => None,
     }
 }
 

@@ -56,6 +56,16 @@ impl Destination {
         matches!(self, Self::Http { .. } | Self::S3(_))
     }
 
+    /// `destinationType` in `logpushHealthAdaptiveGroups` (`s3` as in Cloudflare's example; `http` is the
+    /// simulator's guess for HTTP destinations). Stored-only destinations are never uploaded to.
+    pub fn health_type(&self) -> &'static str {
+        match self {
+            Self::Http { .. } => "http",
+            Self::S3(_) => "s3",
+            Self::Stored => "",
+        }
+    }
+
     /// How `error_message` names the kind of upload (`error uploading to https: …`).
     pub fn upload_kind(&self) -> &'static str {
         match self {
@@ -136,6 +146,14 @@ pub(crate) enum UploadError {
 }
 
 impl UploadError {
+    /// `status` in `logpushHealthAdaptiveGroups`: the destination's answer, or 0 when there was none.
+    pub fn health_status(&self) -> u16 {
+        match self {
+            Self::Status(status, _) => *status,
+            Self::Transport(_) => 0,
+        }
+    }
+
     /// The job's `error_message`, shaped like the one Cloudflare reports for an HTTP destination
     /// (`error 415: error pushing: error uploading to https: 415 {…}` has been seen in the wild); `kind` is
     /// `https` or `s3` (the S3 variant is the simulator's by analogy).

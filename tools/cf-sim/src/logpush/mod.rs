@@ -264,6 +264,52 @@ pub struct LogpushDelivery {
     pub fault: Option<String>,
 }
 
+/// One upload attempt of a Logpush batch: an event of `logpushHealthAdaptiveGroups`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogpushUpload {
+    pub zone: String,
+    pub job_id: u64,
+    pub batch_id: u64,
+    /// Simulated time of the attempt.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// The destination's HTTP status (200 for any 2xx), 0 when it did not answer (or the `drop` fault).
+    pub status: u16,
+    /// No further upload of the batch follows: delivered (status 200) or lost for good (any other status).
+    pub final_upload: bool,
+    /// `http` or `s3`.
+    pub destination_type: String,
+    /// The batch's records, uncompressed bytes and gzipped bytes (every attempt carries the whole batch).
+    pub records: u64,
+    pub bytes: u64,
+    pub bytes_compressed: u64,
+}
+
+/// Every upload attempt of `zone`'s jobs, in the order they were made.
+pub(crate) fn uploads(shared: &Shared, zone: &str) -> Vec<LogpushUpload> {
+    let mut out: Vec<LogpushUpload> = lock(&shared.logpush)
+        .batches
+        .values()
+        .filter(|b| b.zone == zone)
+        .flat_map(|b| {
+            b.uploads.iter().map(|a| LogpushUpload {
+                zone: b.zone.clone(),
+                job_id: b.job_id,
+                batch_id: b.id,
+                time: a.at,
+                status: a.status,
+                final_upload: a.final_upload,
+                destination_type: b.destination_type.to_owned(),
+                records: b.records,
+                bytes: b.bytes,
+                bytes_compressed: b.bytes_compressed,
+            })
+        })
+        .collect();
+    out.sort_by_key(|u| u.time);
+    out
+}
+
 /// Batches of `zone`'s jobs in the order they were cut.
 pub(crate) fn deliveries(shared: &Shared, zone: &str) -> Vec<LogpushDelivery> {
     lock(&shared.logpush)

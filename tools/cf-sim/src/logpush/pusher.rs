@@ -29,6 +29,19 @@ const MAX_SECONDS_PER_TICK: i64 = 3600;
 const MAX_HOLD: Duration = Duration::from_secs(300);
 const DROP_FAULT: &str = "error pushing: batch dropped (drop fault)";
 
+/// One upload of a batch as `logpushHealthAdaptiveGroups` reports it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Attempt {
+    pub at: OffsetDateTime,
+    /// The destination's HTTP status (200 for any success), 0 without an answer.
+    pub status: u16,
+    /// No further upload of the batch follows: it was delivered, or it is lost.
+    pub final_upload: bool,
+}
+
+/// Status reported for a batch lost to the `drop` fault: it never got an answer.
+const DROP_FAULT_STATUS: u16 = 0;
+
 /// One batch a job cut: the records `[start, end)` as (receive second, index), and how it fared.
 #[derive(Clone, Debug)]
 pub(crate) struct Batch {
@@ -41,9 +54,15 @@ pub(crate) struct Batch {
     pub last_second: i64,
     pub records: u64,
     pub bytes: u64,
+    /// Size of the gzipped body (0 for a remainder dropped before it was rendered).
+    pub bytes_compressed: u64,
+    /// `destinationType` of the job when the batch was cut.
+    pub destination_type: &'static str,
     pub format: Arc<LineFormat>,
     pub status: DeliveryStatus,
     pub attempts: u32,
+    /// Every upload of the batch itself, oldest first (the `duplicate` fault's copies are not among them).
+    pub uploads: Vec<Attempt>,
     pub duplicates_sent: u32,
     pub error: Option<String>,
     /// Simulated time of the next upload attempt.
@@ -105,6 +124,7 @@ pub(crate) fn abandon(state: &mut LogpushState, shared: &Shared, job_id: u64, re
     }
     job.cursor = end;
     let (zone, format) = (job.zone.clone(), job.config.format.clone());
+    let destination_type = job.config.destination.health_type();
     let mut records = 0u64;
     let mut seconds = None;
     for second in start.0..end.0 {
@@ -132,9 +152,12 @@ pub(crate) fn abandon(state: &mut LogpushState, shared: &Shared, job_id: u64, re
             last_second,
             records,
             bytes: 0,
+            bytes_compressed: 0,
+            destination_type,
             format,
             status: DeliveryStatus::Dropped,
             attempts: 0,
+            uploads: Vec::new(),
             duplicates_sent: 0,
             error: Some(reason.to_owned()),
             next_attempt: now,
@@ -332,6 +355,7 @@ fn commit(
         _ => return false,
     };
     job.cursor = cursor;
+    let destination_type = job.config.destination.health_type();
     for (cut, fault) in cuts.into_iter().zip(faults) {
         *last_batch_id += 1;
         let id = *last_batch_id;
@@ -345,9 +369,12 @@ fn commit(
             last_second: cut.last_second,
             records: cut.records,
             bytes: cut.bytes,
+            bytes_compressed: cut.body.len() as u64,
+            destination_type,
             format: snap.format.clone(),
             status: DeliveryStatus::Pending,
             attempts: 0,
+            uploads: Vec::new(),
             duplicates_sent: 0,
             error: None,
             next_attempt: now,
@@ -367,6 +394,13 @@ fn commit(
             Some(FaultKind::DropBatch) => {
                 batch.status = DeliveryStatus::Dropped;
                 batch.body = None;
+                // The fault stands for retries that ran out, so health shows it as Cloudflare would show them: a
+                // failed final upload.
+                batch.uploads.push(Attempt {
+                    at: now,
+                    status: DROP_FAULT_STATUS,
+                    final_upload: true,
+                });
                 batch.error = Some(DROP_FAULT.to_owned());
                 job.last_error = Some(now);
                 job.error_message = Some(DROP_FAULT.to_owned());
@@ -537,6 +571,11 @@ fn record(
     let job = jobs.get_mut(&job_id);
     match result {
         Ok(()) => {
+            batch.uploads.push(Attempt {
+                at: now,
+                status: 200,
+                final_upload: true,
+            });
             // Even a batch abandoned while its upload was under way counts: the destination has it.
             batch.status = DeliveryStatus::Delivered;
             batch.error = None;
@@ -558,13 +597,20 @@ fn record(
                 job.error_message = Some(message.clone());
             }
             batch.error = Some(message);
-            if batch.status != DeliveryStatus::Pending {
-                batch.body = None;
-            } else if batch.attempts >= shared.logpush_spec.max_attempts {
-                batch.status = DeliveryStatus::Dropped;
-                batch.body = None;
-            } else {
+            let retry = batch.status == DeliveryStatus::Pending
+                && batch.attempts < shared.logpush_spec.max_attempts;
+            batch.uploads.push(Attempt {
+                at: now,
+                status: e.health_status(),
+                final_upload: !retry,
+            });
+            if retry {
                 batch.next_attempt = now + backoff(shared, batch.attempts);
+            } else {
+                if batch.status == DeliveryStatus::Pending {
+                    batch.status = DeliveryStatus::Dropped;
+                }
+                batch.body = None;
             }
         }
     }

@@ -4,6 +4,7 @@ mod api;
 mod common;
 mod faults;
 mod graphql;
+mod graphql_groups;
 mod instant_logs;
 mod logpull;
 mod logpush;
