@@ -30,6 +30,7 @@ pub mod token;
 pub use api::account::{CmbConfig, TokenOwner, TokenState, TokenStatus};
 pub use api::graphql::{
     DEFAULT_FIREWALL_FIELDS, FirewallEventsPage, FirewallEventsQuery, FirewallEventsSettings,
+    GROUPS_QUERY_WINDOW, LOGPUSH_HEALTH_PAGE, LogpushHealth, RequestsPerMinute,
 };
 pub use api::instant_logs::{
     InstantLogsJob, InstantLogsJobRequest, InstantLogsRecord, InstantLogsSession, SessionClosed,

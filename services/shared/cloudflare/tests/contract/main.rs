@@ -6,6 +6,7 @@
 mod support;
 
 mod graphql;
+mod graphql_groups;
 mod instant_logs;
 mod logpull;
 mod logpull_faults;
