@@ -28,7 +28,6 @@ pub mod logpush_job;
 pub mod metrics;
 pub mod onboarding;
 pub mod push_cursor;
-pub mod push_source;
 mod registry;
 pub mod settings;
 pub mod supervisor;
@@ -91,6 +90,12 @@ pub async fn run(ctx: ServiceContext) -> Result<(), ServiceError> {
         logpull_delay: configured.logpull_delay,
         logpush_lateness: configured.logpush_lateness,
         push_url: ctx.config.ingest.public_url.clone(),
+        bucket_access: rainlogs_push::BucketAccess {
+            addresses: rainlogs_store::AddressPolicy::from_allow_private(
+                ctx.config.outbound.allow_private_networks,
+            ),
+            amazon_s3_endpoint: ctx.config.outbound.amazon_s3_endpoint.clone(),
+        },
         ..CollectorOptions::default()
     };
     settings

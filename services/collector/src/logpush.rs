@@ -36,9 +36,9 @@ use crate::ledger::align_down;
 use crate::logpush_job;
 use crate::onboarding::OnboardingFailure;
 use crate::push_cursor::{ClosedFate, PushCursor};
-use crate::push_source::PushSource;
 use crate::settings::secs;
 use crate::zone_run::{Exit, ZoneRun, journal_exit};
+use rainlogs_push::PushSource;
 
 /// One part read from `RL_PUSH`, with its stream sequence.
 struct ReadPart {
@@ -189,7 +189,7 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
                 dataset: pushed,
             },
             run.shared.clock.clone(),
-            settings.tick.max(Duration::from_secs(1)),
+            settings.bucket_poll,
             trouble_tx,
             stop.clone(),
         ))
@@ -241,10 +241,15 @@ fn way_in(run: &ZoneRun<'_>) -> Result<WayIn, OnboardingFailure> {
     )
     .map_err(failing)?;
     let location = source.location().map_err(failing)?;
-    let reader = source.reader(&location).map_err(failing)?;
+    let reader = source
+        .reader(&location, &run.shared.settings.bucket_access)
+        .map_err(failing)?;
     Ok(WayIn {
         destination: logpush_job::Destination::Bucket {
             destination_conf: source.destination_conf.clone(),
+            // Without keys of the customer's, Cloudflare writes with its own identity, and
+            // proves the bucket is the customer's with a file only its owner can read.
+            ownership: (!location.has_write_keys).then(|| reader.clone()),
         },
         feed: Some(BucketFeed::new(
             reader,

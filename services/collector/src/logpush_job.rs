@@ -14,6 +14,7 @@ use std::time::Duration;
 use rainlogs_cloudflare::{CfError, LogpushJob, MAX_LOGPUSH_JOBS_PER_ZONE, NewLogpushJob};
 use rainlogs_schemas::events::PushEndpointSet;
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
+use rainlogs_store::{ObjectKey, S3Store};
 use sha2::{Digest as _, Sha256};
 
 use crate::health::Status;
@@ -33,8 +34,12 @@ pub enum Destination {
     /// The ingest endpoint: `<public_url>/logpush/v1/<zone>/<dataset>`, a bearer secret added
     /// when the job is made.
     Endpoint { base: String },
-    /// The customer's bucket, exactly as the customer gave it.
-    Bucket { destination_conf: String },
+    /// The customer's bucket, exactly as the customer gave it; `ownership` reads the ownership
+    /// challenge's file where the job needs one (Amazon S3 written with Cloudflare's identity).
+    Bucket {
+        destination_conf: String,
+        ownership: Option<S3Store>,
+    },
 }
 
 impl Destination {
@@ -63,7 +68,9 @@ impl Destination {
                     .destination_conf
                     .strip_prefix(base.as_str())
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('?')),
-                Self::Bucket { destination_conf } => job.destination_conf == *destination_conf,
+                Self::Bucket {
+                    destination_conf, ..
+                } => job.destination_conf == *destination_conf,
             }
     }
 }
@@ -127,7 +134,9 @@ async fn create(
             announce_secret(run, &secret).await?;
             format!("{base}?header_Authorization=Bearer%20{secret}")
         }
-        Destination::Bucket { destination_conf } => destination_conf.clone(),
+        Destination::Bucket {
+            destination_conf, ..
+        } => destination_conf.clone(),
     };
     let fields = run
         .plan
@@ -138,6 +147,13 @@ async fn create(
         .collect();
     let mut request = NewLogpushJob::new(JOB_NAME, run.plan.dataset, destination_conf, fields);
     request.enabled = !run.is_paused();
+    if let Destination::Bucket {
+        destination_conf,
+        ownership: Some(reader),
+    } = destination
+    {
+        request.ownership_challenge = Some(ownership_token(run, destination_conf, reader).await?);
+    }
     let mut wait = run
         .shared
         .settings
@@ -166,6 +182,66 @@ async fn create(
     Err(OnboardingFailure {
         status: Status::Degraded,
         reason: "Cloudflare could not check the ingest endpoint".into(),
+        plan: None,
+        transient: true,
+    })
+}
+
+/// Tries of reading the challenge's file: a provider may list a new object a moment late.
+const CHALLENGE_READS: u32 = 5;
+
+/// Runs Cloudflare's ownership challenge for the bucket: Cloudflare writes a token into it, and
+/// RainLogs reads it back with the zone's read keys, which shows the bucket is the customer's.
+async fn ownership_token(
+    run: &ZoneRun<'_>,
+    destination_conf: &str,
+    reader: &S3Store,
+) -> Result<String, OnboardingFailure> {
+    let zone = run.zone();
+    let challenge = run
+        .client
+        .logpush_ownership(zone, destination_conf)
+        .await
+        .map_err(|e| {
+            OnboardingFailure::from_error(
+                "Cloudflare could not write the ownership challenge into the bucket (the bucket \
+                 policy must let Cloudflare's Logpush write)",
+                &e,
+                None,
+            )
+        })?;
+    let key = ObjectKey::new(challenge.filename.trim_start_matches('/')).map_err(|e| {
+        OnboardingFailure {
+            status: Status::Failing,
+            reason: format!("Cloudflare named an ownership file RainLogs cannot read: {e}"),
+            plan: None,
+            transient: false,
+        }
+    })?;
+    let mut wait = Duration::from_millis(200);
+    let mut last = String::new();
+    for attempt in 1..=CHALLENGE_READS {
+        match reader.get_bytes(&key).await {
+            Ok(bytes) => {
+                let token = String::from_utf8_lossy(&bytes).trim().to_owned();
+                if !token.is_empty() {
+                    return Ok(token);
+                }
+                last = "the file is empty".into();
+            }
+            Err(e) => last = e.to_string(),
+        }
+        if attempt < CHALLENGE_READS {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+    }
+    Err(OnboardingFailure {
+        status: Status::Failing,
+        reason: format!(
+            "Cloudflare wrote the ownership challenge to {}, but the read keys cannot read it: {last}",
+            challenge.filename
+        ),
         plan: None,
         transient: true,
     })
@@ -291,6 +367,7 @@ mod tests {
         assert!(!endpoint.is_ours(&job("rainlogs", "s3://bucket/z")));
         let bucket = Destination::Bucket {
             destination_conf: "s3://bucket/z?region=r".into(),
+            ownership: None,
         };
         assert!(bucket.is_ours(&job("rainlogs", "s3://bucket/z?region=r")));
         assert!(!bucket.is_ours(&job("rainlogs", "s3://bucket/y?region=r")));

@@ -45,6 +45,12 @@ pub struct CollectorOptions {
     pub push_url: Option<String>,
     /// A pushed window is closed once its end is this far in the past (`collector.logpush_lateness`).
     pub logpush_lateness: Duration,
+    /// How often a Logpush bucket is listed for new objects: well within the lateness, so objects
+    /// land in their own windows.
+    pub bucket_poll: Duration,
+    /// How the customers' Logpush buckets are reached (`outbound.*`): public addresses only by
+    /// default.
+    pub bucket_access: rainlogs_push::BucketAccess,
     /// Instant Logs sessions are replaced before Cloudflare's 60-minute cap.
     pub instant_logs_rotate_after: Duration,
     /// Cloudflare client settings (base URL, retries, limits, timeouts).
@@ -72,6 +78,8 @@ impl Default for CollectorOptions {
             graphql_overlap: Duration::from_secs(300),
             logpush_lateness: Duration::from_secs(600),
             push_url: None,
+            bucket_poll: Duration::from_secs(5),
+            bucket_access: rainlogs_push::BucketAccess::default(),
             instant_logs_rotate_after: Duration::from_secs(55 * 60),
             client: ClientConfig::default(),
         }

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     ZoneExists,
     ZonePaused,
     CloudflareRejected,
+    /// The Logpush bucket given at onboarding cannot be listed with the read keys given.
+    BucketUnreadable,
     InvalidWindow,
     RetentionOutOfRange,
     CloudflareUnavailable,
@@ -72,6 +74,7 @@ impl ErrorCode {
             Self::ZoneExists => "ZONE_EXISTS",
             Self::ZonePaused => "ZONE_PAUSED",
             Self::CloudflareRejected => "CLOUDFLARE_REJECTED",
+            Self::BucketUnreadable => "BUCKET_UNREADABLE",
             Self::InvalidWindow => "INVALID_WINDOW",
             Self::RetentionOutOfRange => "RETENTION_OUT_OF_RANGE",
             Self::CloudflareUnavailable => "CLOUDFLARE_UNAVAILABLE",
@@ -105,7 +108,10 @@ impl ErrorCode {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::CustomerEmailExists | Self::ZoneExists | Self::ZonePaused => StatusCode::CONFLICT,
-            Self::CloudflareRejected | Self::InvalidWindow | Self::RetentionOutOfRange => {
+            Self::CloudflareRejected
+            | Self::BucketUnreadable
+            | Self::InvalidWindow
+            | Self::RetentionOutOfRange => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::CloudflareUnavailable => StatusCode::BAD_GATEWAY,

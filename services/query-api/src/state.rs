@@ -126,6 +126,9 @@ pub struct AppState {
     /// `ingest.public_url` is set: Cloudflare can push to this RainLogs, so zones may use
     /// Logpush.
     pub logpush_available: bool,
+    /// How customers' Logpush buckets are reached (`outbound.*`): checked at onboarding with
+    /// the same rules the collector reads them by.
+    pub bucket_access: rainlogs_push::BucketAccess,
     /// The storage providers and repair backlog, as the running processes report them.
     pub storage_status: StorageStatus,
 }
@@ -201,6 +204,12 @@ impl AppState {
             login_throttle: LoginThrottle::default(),
             registration_open: config.api.registration_open(),
             logpush_available: config.ingest.public_url.is_some(),
+            bucket_access: rainlogs_push::BucketAccess {
+                addresses: rainlogs_store::AddressPolicy::from_allow_private(
+                    config.outbound.allow_private_networks,
+                ),
+                amazon_s3_endpoint: config.outbound.amazon_s3_endpoint.clone(),
+            },
             options,
         })
     }

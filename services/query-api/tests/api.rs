@@ -1459,3 +1459,217 @@ async fn logpush_zones_need_the_ingest_url_and_auto_prefers_logpush() {
         "Logpush on the Pro plan too"
     );
 }
+
+/// `logpush_s3` brings the customer's bucket: checked before anything is stored (the
+/// destination's form, an endpoint at a public address, read keys that can list it), then
+/// sealed and published after the zone, so the collector can open it and no secret is in the
+/// clear on the control stream.
+#[tokio::test]
+async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
+    const SOVEREIGN_ZONE: &str = "4c3f2e1d0a9b8c7d6e5f4a3b2c1d0e9f";
+    let customer = dev_bucket("api-logpush", false).await;
+    let endpoint = dev_s3_endpoint();
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, h)| h);
+    let writer = dev_s3_writer();
+    let reader = dev_s3_auditor();
+    let destination = |host: &str| {
+        format!(
+            "s3://{}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
+            customer.config().bucket,
+            writer.access_key_id,
+            writer.secret_access_key
+        )
+    };
+    let body = |method: &str, conf: &str, secret: &str| {
+        json!({
+            "zone_id": SOVEREIGN_ZONE,
+            "cf_api_token": FULL_TOKEN,
+            "method": method,
+            "bucket": {
+                "destination_conf": conf,
+                "read_access_key_id": reader.access_key_id,
+                "read_secret_access_key": secret,
+            }
+        })
+    };
+
+    // By default a tenant cannot point RainLogs at this machine or the cloud's metadata service.
+    let guarded = Stack::start().await;
+    let (tenant, admin) = guarded.register("ops@acme.example").await;
+    for host in [
+        host.to_owned(),
+        "169.254.169.254".into(),
+        "[::1]:8333".into(),
+        "localhost:8333".into(),
+    ] {
+        let refused = guarded
+            .post(
+                "/api/v1/zones",
+                &admin,
+                body("logpush_s3", &destination(&host), &reader.secret_access_key),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{host}: {}",
+            refused.json
+        );
+        assert!(
+            refused.json["message"]
+                .as_str()
+                .unwrap()
+                .contains("not a public address"),
+            "{host}: {}",
+            refused.json
+        );
+    }
+    assert!(
+        zone_events(&guarded, &tenant).await.is_empty(),
+        "a refused bucket leaves no event"
+    );
+
+    let stack = Stack::start_with(relaxed(), |config| {
+        config.outbound.allow_private_networks = true;
+    })
+    .await;
+    let (tenant, admin) = stack.register("ops@acme.example").await;
+    let cases = [
+        (
+            json!({"zone_id": SOVEREIGN_ZONE, "cf_api_token": FULL_TOKEN, "method": "logpush_s3"}),
+            StatusCode::BAD_REQUEST,
+            "needs bucket",
+        ),
+        (
+            body("graphql", &destination(host), &reader.secret_access_key),
+            StatusCode::BAD_REQUEST,
+            "only taken with method logpush_s3",
+        ),
+        (
+            body(
+                "logpush_s3",
+                &destination(host).replace("region=us-east-1&", ""),
+                &reader.secret_access_key,
+            ),
+            StatusCode::BAD_REQUEST,
+            "no region",
+        ),
+        (
+            body(
+                "logpush_s3",
+                &format!("{}&acl=public-read", destination(host)),
+                &reader.secret_access_key,
+            ),
+            StatusCode::BAD_REQUEST,
+            "unknown parameter",
+        ),
+        (
+            body(
+                "logpush_s3",
+                &destination(&format!("{host}/other")),
+                &reader.secret_access_key,
+            ),
+            StatusCode::BAD_REQUEST,
+            "host[:port]",
+        ),
+        (
+            body("logpush_s3", &destination(host), "not-the-secret"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot list",
+        ),
+    ];
+    for (request, status, why) in cases {
+        let refused = stack.post("/api/v1/zones", &admin, request).await;
+        assert_eq!(refused.status, status, "{why}: {}", refused.json);
+        assert!(
+            refused.json["message"].as_str().unwrap().contains(why),
+            "{why}: {}",
+            refused.json
+        );
+    }
+    assert!(zone_events(&stack, &tenant).await.is_empty());
+
+    let added = stack
+        .post(
+            "/api/v1/zones",
+            &admin,
+            body("logpush_s3", &destination(host), &reader.secret_access_key),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.json);
+    assert_eq!(added.json["method"], "logpush_s3");
+    let events = zone_events(&stack, &tenant).await;
+    let names: Vec<&str> = events.iter().map(|(_, e)| e.event.type_name()).collect();
+    assert_eq!(names, ["ctl.zone_added", "ctl.push_source_set"]);
+    let (stored, set) = &events[1];
+    for secret in [&reader.secret_access_key, &writer.secret_access_key] {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "no secret in the clear"
+        );
+    }
+    let rainlogs_schemas::Event::PushSourceSet(set) = &set.event else {
+        panic!("not a push source");
+    };
+    let ring = rainlogs_tokens::TokenKeyring::new(vec![
+        rainlogs_tokens::TokenKey::from_hex(&"22".repeat(32)).unwrap(),
+    ]);
+    let opened = rainlogs_push::PushSource::open(
+        &ring,
+        &set.key_id,
+        &tenant,
+        SOVEREIGN_ZONE,
+        &set.sealed_source,
+    )
+    .expect("the collector opens what the API sealed");
+    assert_eq!(opened.destination_conf, destination(host));
+    assert_eq!(opened.read_secret_access_key, reader.secret_access_key);
+
+    // New read keys for the zone are checked the same way before they replace the old ones.
+    let patch =
+        |secret: &str| json!({"bucket": body("logpush_s3", &destination(host), secret)["bucket"]});
+    let refused = stack
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/zones/{SOVEREIGN_ZONE}"),
+            Some(&admin),
+            Some(patch("wrong")),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.json
+    );
+    let changed = stack
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/zones/{SOVEREIGN_ZONE}"),
+            Some(&admin),
+            Some(patch(&reader.secret_access_key)),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.json);
+    let names: Vec<String> = zone_events(&stack, &tenant)
+        .await
+        .iter()
+        .map(|(_, e)| e.event.type_name().to_owned())
+        .collect();
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("ctl.push_source_set")
+    );
+}
+
+/// The tenant's control events about its zones (registration's own events left out).
+async fn zone_events(stack: &Stack, tenant: &str) -> Vec<(Vec<u8>, rainlogs_schemas::Envelope)> {
+    control_events(stack, tenant)
+        .await
+        .into_iter()
+        .filter(|(_, e)| e.zone.is_some())
+        .collect()
+}

@@ -209,7 +209,192 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
         .expect("disable job");
     assert_eq!(stopped.status(), 200);
 
-    // Until every batch is delivered or dropped, and the duplicates sent.
+    settle(&sim).await;
+    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0).await;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
+    pipeline.kill();
+    ingest.kill();
+    sim_shutdown(sim).await;
+}
+
+/// Logpush into the customer's bucket end to end: the simulator writes the zone's batches as
+/// gzip objects into a bucket of its own on the dev SeaweedFS (with the same faults as above, a
+/// dropped batch and duplicate objects among them), the collector reads them with read-only
+/// keys, and is killed without a goodbye and stays away for two minutes while objects pile up.
+/// The archive holds each record of the truth once minus what was dropped, and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
+
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let bus = connect(&nats.url).await.expect("connect");
+    provision(&bus, 1).await.expect("provision");
+    let data = tempfile::tempdir().expect("data dir");
+    let mut pipeline = spawn_services(
+        &nats.url,
+        &db.url,
+        data.path(),
+        0,
+        &["archiver", "sealer"],
+        &[],
+    );
+    pipeline.wait_ready().await;
+
+    let mut scenario = cf_sim::Scenario::example();
+    scenario.limits.per_ip_per_sec = 0;
+    let t0 = time::macros::datetime!(2026-01-15 12:00 UTC);
+    let sim = Arc::new(
+        cf_sim::Simulator::start(
+            scenario,
+            SimOptions {
+                clock: Some(ClockStart::FrozenAt(t0)),
+                ..SimOptions::default()
+            },
+        )
+        .await
+        .expect("simulator"),
+    );
+
+    // The customer's bucket: Cloudflare writes with the writer's keys, RainLogs reads with the
+    // auditor's, which cannot write or delete.
+    let customer = dev_bucket("logpush-e2e", false).await;
+    let endpoint = dev_s3_endpoint();
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, h)| h);
+    let writer = dev_s3_writer();
+    let reader = dev_s3_auditor();
+    let destination_conf = format!(
+        "s3://{}/cloudflare/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
+        customer.config().bucket,
+        writer.access_key_id,
+        writer.secret_access_key
+    );
+    let source = serde_json::json!({
+        "destination_conf": destination_conf,
+        "read_access_key_id": reader.access_key_id,
+        "read_secret_access_key": reader.secret_access_key,
+    })
+    .to_string();
+    let key = TokenKey::new([7; 32]);
+    publish_control(
+        &bus,
+        Event::ZoneAdded(ZoneAdded {
+            zone_id: ZONE.into(),
+            name: "sovereign.example.eu".into(),
+            plan: "enterprise".into(),
+            method: Method::LogpushS3,
+            fields: FIELDS.join(","),
+            sealed_token: key.seal(TENANT, ZONE, TOKEN),
+            token_key_id: key.id().to_owned(),
+        }),
+    )
+    .await;
+    publish_control(
+        &bus,
+        Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
+            zone_id: ZONE.into(),
+            sealed_source: key.seal(TENANT, ZONE, &source),
+            key_id: key.id().to_owned(),
+        }),
+    )
+    .await;
+    let start_collector = |shutdown: CancellationToken| {
+        let clock_sim = Arc::clone(&sim);
+        let mut settings = collector_settings(&sim, 0);
+        settings.push_url = None;
+        settings.bucket_poll = Duration::from_millis(100);
+        settings.bucket_access = rainlogs_push::BucketAccess {
+            addresses: rainlogs_store::AddressPolicy::AllowPrivate,
+            amazon_s3_endpoint: None,
+        };
+        tokio::spawn(run_collector(
+            CollectorDeps {
+                bus: bus.clone(),
+                settings,
+                keyring: TokenKeyring::new(vec![TokenKey::new([7; 32])]),
+                clock: Arc::new(FnClock(move || clock_sim.now())),
+                meter: opentelemetry::global::meter("logpush-bucket-test"),
+                shutdown,
+                identity: Identity::fresh(),
+            },
+            || {},
+        ))
+    };
+    let collector = start_collector(CancellationToken::new());
+    for kind in [
+        FaultKind::Delay { secs: 400 },
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::Reorder,
+        FaultKind::DropBatch,
+        FaultKind::Duplicate { after_secs: 600 },
+    ] {
+        sim.inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind));
+    }
+    let job_id = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(id) = job_of(&sim).await {
+                break id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the collector made no Logpush job"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    play(&sim, 240).await;
+    // A crash: the task is dropped where it stands, its lease left to expire.
+    collector.abort();
+    let _ = collector.await;
+    play(&sim, 120).await;
+    let shutdown = CancellationToken::new();
+    let collector = start_collector(shutdown.clone());
+    play(&sim, 440).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = reqwest::Client::new()
+        .put(format!(
+            "{}/zones/{ZONE}/logpush/jobs/{job_id}",
+            sim.base_url()
+        ))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "enabled": false }))
+        .send()
+        .await
+        .expect("disable job");
+    assert_eq!(stopped.status(), 200);
+
+    settle(&sim).await;
+    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0).await;
+    // Duplicates showed up as objects of their own, and nothing was deleted from the bucket.
+    let objects: Vec<String> =
+        futures::TryStreamExt::try_collect::<Vec<_>>(customer.list("cloudflare/"))
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|o| o.key.to_string())
+            .filter(|k| k.ends_with(".log.gz"))
+            .collect();
+    let delivered = sim
+        .logpush_deliveries(ZONE)
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Delivered)
+        .map(|d| 1 + d.duplicates_sent as usize)
+        .sum::<usize>();
+    assert_eq!(objects.len(), delivered, "{objects:?}");
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
+    pipeline.kill();
+    sim_shutdown(sim).await;
+}
+
+/// Lets every batch be delivered or dropped (and at least two duplicates be sent), then time
+/// pass beyond the lateness of the last window and the wait of the last late close.
+async fn settle(sim: &cf_sim::RunningSim) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let deliveries = sim.logpush_deliveries(ZONE);
@@ -224,13 +409,21 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
             Instant::now() < deadline,
             "batches not settled: {deliveries:#?}"
         );
-        play(&sim, 30).await;
+        play(sim, 30).await;
     }
-    // Past the lateness of the last window and the wait of the last late close.
-    play(&sim, 300).await;
+    play(sim, 300).await;
+}
 
-    // Every close on the zone's subject sealed.
-    let bucket = Bucket::open(data.path(), TENANT, ZONE).await;
+/// Once every close on the zone's subject is sealed: the archive (window and late objects)
+/// holds each record of the pushed seconds' truth once, minus exactly what the simulator
+/// reports dropped; some records came late; and `rainlogs-verify` passes.
+async fn archive_holds_the_truth_minus_drops(
+    sim: &cf_sim::RunningSim,
+    bus: &Bus,
+    data: &Path,
+    t0: time::OffsetDateTime,
+) {
+    let bucket = Bucket::open(data, TENANT, ZONE).await;
     let closes = || async {
         let stream = bus.js.get_stream("RL_BATCH").await.expect("stream");
         let mut count = 0_u64;
@@ -257,13 +450,11 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
             break;
         }
         if Instant::now() >= deadline {
-            print_logs(data.path(), 0);
+            print_logs(data, 0);
             panic!("{sealed} entries signed of {closed} closes");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
 
     // The truth of the pushed seconds, minus exactly what Cloudflare dropped.
     let deliveries = sim.logpush_deliveries(ZONE);
@@ -301,7 +492,7 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
     // What the archive holds: every archive and late object, read back.
     let mut archived: BTreeMap<String, usize> = BTreeMap::new();
     let mut late_entries = 0;
-    for entry in chain_entries(&bus, ZONE).await {
+    for entry in chain_entries(bus, ZONE).await {
         let record = match &entry.body {
             EntryBody::Archive(record) => record,
             EntryBody::Late(record) => {
@@ -363,12 +554,9 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
 
     let report = bucket.verify().await;
     if report.exit_code() != 0 {
-        print_logs(data.path(), 0);
+        print_logs(data, 0);
     }
     assert_eq!(report.exit_code(), 0, "{}", report.to_human());
-    pipeline.kill();
-    ingest.kill();
-    sim_shutdown(sim).await;
 }
 
 async fn sim_shutdown(sim: Arc<cf_sim::RunningSim>) {

@@ -791,3 +791,76 @@ async fn a_bucket_that_cannot_be_read_is_said_in_zone_health() {
     );
     collector.stop().await;
 }
+
+/// Amazon S3 written with Cloudflare's own identity: the job needs the ownership challenge. The
+/// collector asks Cloudflare to write the token into the bucket, reads it back with the read
+/// keys, creates the job with it, and reads the objects that follow. With read keys that cannot
+/// read the bucket, the zone says why no job was made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amazon_s3_bucket_passes_the_ownership_challenge_with_the_read_keys() {
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
+
+    // The dev SeaweedFS stands in for Amazon S3, on both sides: Cloudflare writes there as
+    // itself (the writer's keys), RainLogs reaches "Amazon S3" there.
+    let mut scenario = scenario();
+    let cloudflare = dev_s3_writer();
+    scenario.logpush.aws_endpoint = Some(dev_s3_endpoint());
+    scenario.logpush.aws_access_key_id = Some(cloudflare.access_key_id.clone());
+    scenario.logpush.aws_secret_access_key = Some(cloudflare.secret_access_key.clone());
+    let h = Harness::start_with(scenario).await;
+    let mut settings = h.settings.clone();
+    settings.bucket_access.amazon_s3_endpoint = Some(dev_s3_endpoint());
+    let customer = dev_bucket("logpush-aws", false).await;
+    let conf = format!(
+        "s3://{}/cf/{{DATE}}?region=eu-central-1",
+        customer.config().bucket
+    );
+    let reader = dev_s3_auditor();
+
+    // Read keys that cannot read: Cloudflare wrote the challenge, RainLogs cannot show it.
+    let collector = h.start_collector_with(settings.clone());
+    h.add_zone(ZONE, Method::LogpushS3, "default", FULL_TOKEN)
+        .await;
+    set_push_source(&h, &conf, &reader.access_key_id, "not-the-secret").await;
+    let health = h
+        .wait_for_health(ZONE, "the failed ownership challenge", |health| {
+            health.reason.contains("ownership challenge")
+        })
+        .await;
+    assert!(
+        health.reason.contains("cannot read it"),
+        "{}",
+        health.reason
+    );
+    assert!(jobs(&h, ZONE).await.is_empty(), "no job without the token");
+
+    // The right read keys: the challenge passes and the job writes into the bucket.
+    set_push_source(&h, &conf, &reader.access_key_id, &reader.secret_access_key).await;
+    wait_for_jobs(&h, "the zone's job writing to Amazon S3", |jobs| {
+        jobs.len() == 1 && jobs[0]["destination_conf"] == conf.as_str()
+    })
+    .await;
+    for _ in 0..4 {
+        h.sim.advance(Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    rainlogs_testkit::wait_for(
+        "objects read from the bucket",
+        Duration::from_secs(20),
+        async || {
+            h.bus
+                .js
+                .get_stream("RL_PUSH")
+                .await
+                .expect("stream")
+                .info()
+                .await
+                .expect("info")
+                .state
+                .messages
+                > 0
+        },
+    )
+    .await;
+    collector.stop().await;
+}

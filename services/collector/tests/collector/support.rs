@@ -103,6 +103,12 @@ pub fn settings(sim: &RunningSim) -> CollectorOptions {
         graphql_overlap: Duration::from_secs(120),
         lease_ttl: Duration::from_secs(2),
         instant_logs_rotate_after: Duration::from_secs(600),
+        bucket_poll: Duration::from_millis(100),
+        // The tests' Logpush buckets are on the dev SeaweedFS, on loopback.
+        bucket_access: rainlogs_push::BucketAccess {
+            addresses: rainlogs_store::AddressPolicy::AllowPrivate,
+            amazon_s3_endpoint: None,
+        },
         client: ClientConfig {
             retry: RetryPolicy {
                 max_attempts: 3,

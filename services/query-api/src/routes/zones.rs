@@ -6,8 +6,9 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use rainlogs_cloudflare::{ApiToken, CfError, PlanTier, Zone};
+use rainlogs_push::PushSource;
 use rainlogs_schemas::events::{
-    Event, Method, PullRequested, Role, Window, ZoneAdded, ZoneChanged, ZoneRemoved,
+    Event, Method, PullRequested, PushSourceSet, Role, Window, ZoneAdded, ZoneChanged, ZoneRemoved,
 };
 use time::OffsetDateTime;
 
@@ -50,6 +51,9 @@ pub enum MethodChoice {
     /// Complete HTTP request logs that Cloudflare pushes to this RainLogs (every plan; needs
     /// `ingest.public_url` and a token with Logs Edit, which creates the Logpush job).
     LogpushHttp,
+    /// Complete HTTP request logs Cloudflare writes into the customer's bucket, which RainLogs
+    /// reads (every plan; needs `bucket`, and a token with Logs Edit, which creates the job).
+    LogpushS3,
     /// Logpush where this RainLogs can take pushes, else the best method the plan allows.
     Auto,
 }
@@ -72,6 +76,35 @@ impl MethodName {
             Some(Method::LogpushHttp) => Self::LogpushHttp,
             Some(Method::LogpushS3) => Self::LogpushS3,
             _ => Self::Graphql,
+        }
+    }
+}
+
+/// The customer's bucket that Cloudflare's Logpush writes into, for `method: logpush_s3`.
+/// RainLogs creates the job, reads each object Cloudflare writes once, in key order, and leaves
+/// the objects where they are (read keys cannot delete; a lifecycle rule on the bucket can).
+#[derive(Object)]
+struct LogpushBucket {
+    /// The job's destination. S3-compatible (EU providers):
+    /// `s3://<bucket>/<path>/{DATE}?region=<r>&endpoint=<host>&access-key-id=<id>&secret-access-key=<secret>`
+    /// with keys Cloudflare writes with. Amazon S3: `s3://<bucket>/<path>/{DATE}?region=<r>`,
+    /// written with Cloudflare's own identity (the bucket policy must allow it); RainLogs runs
+    /// the ownership challenge. The endpoint must be public.
+    #[oai(validator(min_length = 8, max_length = 2048))]
+    destination_conf: Text,
+    /// A key that may list and read the bucket (sealed at rest, never shown again).
+    #[oai(validator(min_length = 1, max_length = 256, pattern = r"^[\x21-\x7E]+$"))]
+    read_access_key_id: Text,
+    #[oai(validator(min_length = 1, max_length = 256, pattern = r"^[\x21-\x7E]+$"))]
+    read_secret_access_key: Text,
+}
+
+impl LogpushBucket {
+    fn source(&self) -> PushSource {
+        PushSource {
+            destination_conf: self.destination_conf.to_string(),
+            read_access_key_id: self.read_access_key_id.to_string(),
+            read_secret_access_key: self.read_secret_access_key.to_string(),
         }
     }
 }
@@ -100,6 +133,9 @@ struct NewZone {
         )
     )]
     fields: Option<Text>,
+    /// With `method: logpush_s3` only: the bucket Cloudflare writes into.
+    #[oai(nullable)]
+    bucket: Option<LogpushBucket>,
 }
 
 #[derive(Object)]
@@ -124,6 +160,10 @@ struct ZonePatch {
         validator(min_length = 1, max_length = 1024, pattern = r"^[\x21-\x7E]+$")
     )]
     cf_api_token: Option<Text>,
+    /// A replacement bucket (or new read keys) for a `logpush_s3` zone, checked before it is
+    /// stored; required when switching to `logpush_s3`.
+    #[oai(nullable)]
+    bucket: Option<LogpushBucket>,
 }
 
 #[derive(Object)]
@@ -274,6 +314,17 @@ fn check_pull_window(
         ));
     }
     Ok(())
+}
+
+fn needs_bucket() -> ApiError {
+    ApiError::invalid(
+        "logpush_s3 needs bucket: the destination_conf Cloudflare writes to and the keys RainLogs \
+         reads it with",
+    )
+}
+
+fn bucket_without_logpush_s3() -> ApiError {
+    ApiError::invalid("bucket is only taken with method logpush_s3")
 }
 
 fn cloudflare_error(zone_id: &str, error: &CfError) -> ApiError {
@@ -501,6 +552,67 @@ impl AppState {
         Ok(zone)
     }
 
+    /// Checks a Logpush bucket the way the collector will use it: a well-formed destination,
+    /// an endpoint at a public address, and read keys that can list where Cloudflare writes.
+    /// Answers the source sealed for the zone, as `ctl.push_source_set` carries it.
+    async fn check_bucket(
+        &self,
+        tenant: &str,
+        zone_id: &str,
+        bucket: &LogpushBucket,
+    ) -> Result<PushSourceSet, ApiError> {
+        let source = bucket.source();
+        let location = source
+            .check()
+            .map_err(|why| ApiError::invalid(format!("bucket: {why}")))?;
+        // The client vets every lookup too; this says it plainly instead of as a failed list.
+        if let Some(host) = location.endpoint_host() {
+            self.bucket_access
+                .addresses
+                .resolve(host)
+                .await
+                .map_err(|why| ApiError::invalid(format!("bucket: {why}")))?;
+        }
+        let reader = source
+            .reader(&location, &self.bucket_access)
+            .map_err(|why| ApiError::invalid(format!("bucket: {why}")))?;
+        let prefix = if location.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", location.path)
+        };
+        let listed = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            futures::StreamExt::next(&mut reader.list(&prefix)),
+        )
+        .await;
+        let unreadable = |why: String| {
+            ApiError::new(
+                ErrorCode::BucketUnreadable,
+                format!(
+                    "the read keys cannot list s3://{}/{prefix}: {why}",
+                    location.bucket
+                ),
+            )
+        };
+        match listed {
+            Err(_) => return Err(unreadable("no answer within 20 s".into())),
+            Ok(Some(Err(e))) => return Err(unreadable(e.to_string())),
+            Ok(_) => {}
+        }
+        let json = serde_json::to_string(&source).map_err(|e| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("cannot encode the bucket: {e}"),
+            )
+        })?;
+        Ok(PushSourceSet {
+            zone_id: zone_id.to_owned(),
+            sealed_source: self.token_key.seal(tenant, zone_id, &json),
+            key_id: self.token_key.id().to_owned(),
+        })
+    }
+
     fn pick_method(
         &self,
         tier: &PlanTier,
@@ -514,6 +626,7 @@ impl AppState {
             Some(MethodChoice::InstantLogs) => Method::InstantLogs,
             Some(MethodChoice::Graphql) => Method::Graphql,
             Some(MethodChoice::LogpushHttp) => Method::LogpushHttp,
+            Some(MethodChoice::LogpushS3) => Method::LogpushS3,
         };
         if method == Method::LogpushHttp && !self.logpush_available {
             return Err(ApiError::invalid(
@@ -611,6 +724,14 @@ impl ZonesApi {
         }
         let tier = zone.tier();
         let method = state.pick_method(&tier, body.method)?;
+        let push_source = match (method, &body.bucket) {
+            (Method::LogpushS3, Some(bucket)) => {
+                Some(state.check_bucket(&p.tenant, &body.zone_id, bucket).await?)
+            }
+            (Method::LogpushS3, None) => return Err(needs_bucket()),
+            (_, Some(_)) => return Err(bucket_without_logpush_s3()),
+            (_, None) => None,
+        };
         let sealed = state
             .token_key
             .seal(&p.tenant, &body.zone_id, &body.cf_api_token);
@@ -623,8 +744,13 @@ impl ZonesApi {
             sealed_token: sealed,
             token_key_id: state.token_key.id().to_owned(),
         });
+        // The bucket follows the zone in the same command, so the collector never sees a
+        // `logpush_s3` zone without it for longer than one event.
+        let events = std::iter::once(event)
+            .chain(push_source.map(Event::PushSourceSet))
+            .collect();
         state
-            .command(&p.tenant, Some(&body.zone_id), &p.actor, vec![event])
+            .command(&p.tenant, Some(&body.zone_id), &p.actor, events)
             .await?;
         state
             .audit(
@@ -706,13 +832,25 @@ impl ZonesApi {
         if body.method.is_some() {
             change.method = Some(state.pick_method(&tier, body.method)?);
         }
+        let method = change.method.unwrap_or(current.method.method());
+        let push_source = match (method, &body.bucket) {
+            (Method::LogpushS3, Some(bucket)) => Some(
+                state
+                    .check_bucket(&p.tenant, &current.zone_id, bucket)
+                    .await?,
+            ),
+            (Method::LogpushS3, None) if current.method != MethodName::LogpushS3 => {
+                return Err(needs_bucket());
+            }
+            (Method::LogpushS3, None) => None,
+            (_, Some(_)) => return Err(bucket_without_logpush_s3()),
+            (_, None) => None,
+        };
+        let events = std::iter::once(Event::ZoneChanged(change))
+            .chain(push_source.map(Event::PushSourceSet))
+            .collect();
         state
-            .command(
-                &p.tenant,
-                Some(&current.zone_id),
-                &p.actor,
-                vec![Event::ZoneChanged(change)],
-            )
+            .command(&p.tenant, Some(&current.zone_id), &p.actor, events)
             .await?;
         state
             .audit(

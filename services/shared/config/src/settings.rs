@@ -21,6 +21,7 @@ pub struct Config {
     pub service: ServiceSettings,
     pub collector: CollectorSettings,
     pub retention: RetentionSettings,
+    pub outbound: OutboundSettings,
     pub secrets: SecretSettings,
 }
 
@@ -399,6 +400,22 @@ impl Default for RetentionSettings {
     }
 }
 
+/// Connections to hosts that tenants name (the endpoint of a Logpush bucket): a tenant could
+/// name an address inside the operator's network, so by default only public addresses are
+/// reached, checked on every DNS lookup.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSettings {
+    /// `outbound.allow_private_networks`: also reach loopback, private, link-local and other
+    /// non-public addresses. Only for tests and for a RainLogs whose tenants are all trusted.
+    pub allow_private_networks: bool,
+    /// `outbound.amazon_s3_endpoint`: where Amazon S3 is reached for Logpush buckets without an
+    /// `endpoint=` of their own, e.g. an S3 interface endpoint in your VPC
+    /// (`https://bucket.vpce-….s3.eu-central-1.vpce.amazonaws.com`). Unset: Amazon S3's public
+    /// endpoints.
+    pub amazon_s3_endpoint: Option<String>,
+}
+
 /// Secrets. Each `x` may instead be read from `x_file`. None has a default; `--dev` generates them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -543,6 +560,19 @@ impl Config {
                 return Err(ConfigError::Invalid(format!(
                     "ingest.public_url = {url:?}: must be the https:// URL (a path may follow, no \
                      query) at which Cloudflare reaches the ingest listener, e.g. https://logs.example.eu"
+                )));
+            }
+        }
+        if let Some(endpoint) = &self.outbound.amazon_s3_endpoint {
+            let rest = endpoint
+                .strip_prefix("http://")
+                .or_else(|| endpoint.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(['/', '?', '#', '@']))
+                || endpoint.chars().any(char::is_whitespace)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "outbound.amazon_s3_endpoint = {endpoint:?}: must be an https:// URL of a \
+                     server, without a path, e.g. https://s3.eu-central-1.amazonaws.com"
                 )));
             }
         }

@@ -32,6 +32,7 @@ pub use model::{
 pub use posture::{
     BackendKind, Check, CheckStatus, DefaultRetention, Posture, ProviderPosture, Role,
 };
+pub use rainlogs_outbound::AddressPolicy;
 pub use replicated::{
     Comparison, FileRepairQueue, KeyRepair, REPLACED_KEY_SUFFIX, RepairEntry, RepairReport,
     Replicated,

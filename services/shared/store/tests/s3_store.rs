@@ -6,11 +6,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Generated, MIB, auditor_credentials, config, endpoint, hash_all, new_bucket};
+use common::{
+    Generated, MIB, auditor_credentials, config, endpoint, hash_all, new_bucket, writer_credentials,
+};
 use futures::{StreamExt, TryStreamExt};
 use rainlogs_store::{
-    CheckStatus, DeleteOutcome, LockMode, ObjectKey, Presence, PutOptions, Role, S3Store,
-    Sha256Hash, StoreError,
+    AddressPolicy, CheckStatus, DeleteOutcome, LockMode, ObjectKey, Presence, PutOptions, Role,
+    S3Store, Sha256Hash, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -138,7 +140,7 @@ async fn overwrite_is_refused_identical_reput_is_idempotent_and_a_difference_is_
 }
 
 fn raw_client(store: &S3Store) -> aws_sdk_s3::Client {
-    let credentials = common::writer_credentials();
+    let credentials = writer_credentials();
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
@@ -324,7 +326,7 @@ async fn posture_of_a_lock_bucket_is_clean_and_a_plain_bucket_warns_about_object
     );
     let json = serde_json::to_string(&posture).unwrap();
     assert!(
-        !json.contains(&common::writer_credentials().secret_access_key),
+        !json.contains(&writer_credentials().secret_access_key),
         "posture must not carry secrets"
     );
 
@@ -454,4 +456,50 @@ async fn a_key_that_is_a_directory_of_other_keys_is_a_permanent_error() {
         .unwrap_err();
     assert!(matches!(error, StoreError::KeyIsPrefix { .. }), "{error:?}");
     assert!(!error.is_retryable());
+}
+
+/// A bucket a tenant names is reached only at public addresses: the dev SeaweedFS on loopback is
+/// refused whether the endpoint is an IP literal (at configuration) or a name that resolves to
+/// loopback (at every lookup), and the same bucket reads fine where private networks are allowed.
+#[tokio::test]
+async fn a_public_only_client_cannot_reach_a_loopback_bucket() {
+    let store = new_bucket("public-only", false).await;
+    let bucket = store.config().bucket.clone();
+    let key = key("probe/one.txt");
+    store
+        .put_bytes(&key, b"one".to_vec().into(), &PutOptions::default())
+        .await
+        .expect("put");
+
+    let literal = endpoint();
+    let mut refused = config(&bucket, literal.clone(), writer_credentials());
+    refused.addresses = AddressPolicy::PublicOnly;
+    let error = S3Store::new(refused).expect_err("a loopback literal is refused");
+    assert!(
+        error.to_string().contains("not a public address"),
+        "{error}"
+    );
+
+    let by_name = literal.replace("127.0.0.1", "localhost");
+    assert_ne!(by_name, literal, "the dev endpoint is a loopback literal");
+    let mut named = config(&bucket, by_name.clone(), writer_credentials());
+    named.addresses = AddressPolicy::PublicOnly;
+    let error = S3Store::new(named)
+        .expect("a name is checked when it is looked up")
+        .get_bytes(&key)
+        .await
+        .expect_err("localhost resolves to loopback");
+    assert!(
+        format!("{error:?}").contains("not a public address"),
+        "{error:?}"
+    );
+
+    let mut allowed = config(&bucket, by_name, writer_credentials());
+    allowed.addresses = AddressPolicy::AllowPrivate;
+    let read = S3Store::new(allowed)
+        .expect("client")
+        .get_bytes(&key)
+        .await
+        .expect("private networks allowed");
+    assert_eq!(&read[..], b"one");
 }

@@ -46,6 +46,20 @@ pub struct NewLogpushJob {
     pub enabled: bool,
     pub destination_conf: String,
     pub output_options: OutputOptions,
+    /// The token from the ownership challenge's file, for destinations that need one (Amazon
+    /// S3 written with Cloudflare's identity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ownership_challenge: Option<String>,
+}
+
+/// Cloudflare's answer to an ownership challenge: the object it wrote the token into.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OwnershipChallenge {
+    pub filename: String,
+    #[serde(default)]
+    pub valid: bool,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,6 +80,7 @@ impl NewLogpushJob {
                 field_names: fields,
                 timestamp_format: "unixnano".into(),
             },
+            ownership_challenge: None,
         }
     }
 }
@@ -93,6 +108,22 @@ impl TokenClient {
             method: Method::POST,
             json: Some(json),
             ..RequestSpec::get(self.url(&["zones", zone_id, "logpush", "jobs"]))
+        };
+        self.envelope_result(&spec, &request).await
+    }
+
+    /// Asks Cloudflare to write an ownership token into the destination (Logs Edit); the token
+    /// in that file is what the job's create must carry.
+    pub async fn logpush_ownership(
+        &self,
+        zone_id: &str,
+        destination_conf: &str,
+    ) -> Result<OwnershipChallenge, CfError> {
+        let spec = self.spec(Endpoint::LogpushJobs, Some(zone_id));
+        let request = RequestSpec {
+            method: Method::POST,
+            json: Some(serde_json::json!({ "destination_conf": destination_conf })),
+            ..RequestSpec::get(self.url(&["zones", zone_id, "logpush", "ownership"]))
         };
         self.envelope_result(&spec, &request).await
     }

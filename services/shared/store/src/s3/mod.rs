@@ -7,6 +7,7 @@ mod failure;
 mod probe;
 mod put;
 mod read;
+mod vetted_dns;
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     SharedCredentialsProvider,
 };
+use aws_smithy_http_client::tls;
+use rainlogs_outbound::AddressPolicy;
 use tokio::sync::OnceCell;
 
 pub use bucket::{BucketOptions, DefaultRetentionRule};
@@ -76,6 +79,10 @@ pub struct S3Config {
     pub connect_timeout: Duration,
     /// Limit for one attempt of one request (one part, one PUT); the SDK retries transient failures 3 times.
     pub attempt_timeout: Duration,
+    /// Which addresses the endpoint may have: the operator's own storage may be anywhere, a bucket a
+    /// tenant names only at public addresses (checked on every DNS lookup) unless the operator allows
+    /// private networks.
+    pub addresses: AddressPolicy,
 }
 
 impl S3Config {
@@ -92,6 +99,7 @@ impl S3Config {
             probe_retention: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(120),
+            addresses: AddressPolicy::AllowPrivate,
         }
     }
 
@@ -104,6 +112,9 @@ impl S3Config {
                 "S3 part size {} is outside 5 MiB..=5 GiB",
                 self.part_size
             )));
+        }
+        if let Some(endpoint) = &self.endpoint {
+            vetted_dns::check_endpoint(self.addresses, endpoint)?;
         }
         if self.upload_concurrency == 0 {
             return Err(StoreError::Config(
@@ -179,6 +190,17 @@ impl S3Store {
             );
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint);
+        }
+        if config.addresses == AddressPolicy::PublicOnly {
+            builder = builder.http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::AwsLc,
+                    ))
+                    .build_with_resolver(vetted_dns::VettedDns {
+                        policy: config.addresses,
+                    }),
+            );
         }
         Ok(Self {
             inner: Arc::new(Inner {
