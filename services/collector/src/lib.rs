@@ -13,6 +13,7 @@ pub mod attempt;
 pub mod backfill;
 pub mod bucket_feed;
 pub mod clock;
+pub mod completeness;
 pub mod fields;
 pub mod graphql;
 pub mod health;

@@ -30,6 +30,7 @@ use tracing::Instrument as _;
 
 use crate::attempt::{Attempt, AttemptError};
 use crate::bucket_feed::BucketFeed;
+use crate::completeness::Completeness;
 use crate::health::Status;
 use crate::journal::JournalError;
 use crate::ledger::align_down;
@@ -102,6 +103,9 @@ fn digest(line: &[u8]) -> [u8; 16] {
     out
 }
 
+/// How long (collector seconds) a window found short stays in the zone's health.
+const SHOW_SHORTFALL_FOR: i64 = 24 * 3600;
+
 struct PushRun {
     /// The zone's job at Cloudflare, as last read or changed.
     job: LogpushJob,
@@ -111,6 +115,10 @@ struct PushRun {
     job_trouble: Option<String>,
     /// Logpush to a bucket: what the bucket feed last could not do (`None`: it reads).
     bucket_trouble: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    /// Closed windows waiting for the cross-check with Cloudflare's counts.
+    completeness: Completeness,
+    /// What a cross-check found missing (when, and in words), as shown in the zone's health.
+    completeness_trouble: Option<(i64, String)>,
     dataset: &'static str,
     pushed: LogpushDataset,
     size: i64,
@@ -416,6 +424,8 @@ impl PushRun {
             job_read_at: std::time::Instant::now(),
             job_trouble: None,
             bucket_trouble: None,
+            completeness: Completeness::new(size),
+            completeness_trouble: None,
             dataset,
             pushed,
             size,
@@ -430,6 +440,8 @@ impl PushRun {
                 windows: BTreeMap::new(),
             },
         };
+        // Until the next whole window, this process does not know the job pushed everything.
+        push.completeness.pushing_from(now);
         match (stored, cursor) {
             (Some(state), Some(cursor)) => {
                 push.next_close = cursor;
@@ -492,6 +504,7 @@ impl PushRun {
             if let Err(e) = self.close_due(run).await {
                 return self.exit(run, &e);
             }
+            self.check_completeness(run).await;
             let wait = std::time::Duration::from_secs(
                 u64::try_from(self.next_due() - run.now())
                     .unwrap_or(0)
@@ -523,7 +536,12 @@ impl PushRun {
         let settings = &run.shared.settings;
         if self.job.enabled == run.is_paused() {
             match logpush_job::set_enabled(run, self.job.clone(), !run.is_paused()).await {
-                Ok(job) => self.job = job,
+                Ok(job) => {
+                    if job.enabled {
+                        self.completeness.pushing_from(run.now());
+                    }
+                    self.job = job;
+                }
                 Err(problem) => {
                     run.report(problem.status, problem.reason).await;
                     return None;
@@ -567,6 +585,74 @@ impl PushRun {
             self.job_trouble = trouble;
         }
         None
+    }
+
+    /// Compares the windows closed a while ago with Cloudflare's counts of the zone's requests
+    /// and of the records its Logpush job gave up on, and shows what is missing in the zone's
+    /// health and metrics. A check Cloudflare cannot answer is logged and left; the windows are
+    /// archived either way.
+    async fn check_completeness(&mut self, run: &mut ZoneRun<'_>) {
+        if self.pushed != LogpushDataset::HttpRequests {
+            return;
+        }
+        let Some(checked) = self.completeness.due(run.now()) else {
+            return;
+        };
+        let now = run.now();
+        let at = |unix: i64| {
+            time::OffsetDateTime::from_unix_timestamp(unix)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        };
+        let counts = run
+            .client
+            .http_requests_per_minute(run.zone(), at(checked.start), at(checked.end))
+            .await;
+        let health_span = self.completeness.health_span(checked, now);
+        let health = match health_span {
+            Some(span) => {
+                run.client
+                    .logpush_health(run.zone(), Some(self.job.id), at(span.start), at(span.end))
+                    .await
+            }
+            None => Ok(Vec::new()),
+        };
+        let trouble = match (counts, health) {
+            (Ok(counts), Ok(health)) => {
+                let finding = self
+                    .completeness
+                    .compare(checked, &counts, health_span, &health);
+                run.shared.metrics.completeness(
+                    run.zone(),
+                    self.dataset,
+                    finding.short.len() as u64,
+                    finding.dropped,
+                );
+                finding.trouble()
+            }
+            // The windows stay for the next check (until they are hours old).
+            (Err(error), _) | (_, Err(error)) => Some(format!(
+                "cannot check the archive against Cloudflare's counts ({error}); the token needs \
+                 Analytics Read and Logs Read"
+            )),
+        };
+        if let Some(words) = &trouble {
+            tracing::warn!(zone = %run.zone(), start = checked.start, end = checked.end, "{words}");
+        }
+        // What was missing stays in the zone's health for a day, unless something else is.
+        let shown = match trouble {
+            Some(words) => Some((now, words)),
+            None => self
+                .completeness_trouble
+                .clone()
+                .filter(|(at, _)| now - at < SHOW_SHORTFALL_FOR),
+        };
+        if shown != self.completeness_trouble {
+            match &shown {
+                Some((_, reason)) => run.report(Status::Degraded, reason.clone()).await,
+                None => run.report_plan().await,
+            }
+            self.completeness_trouble = shown;
+        }
     }
 
     /// Shows in the zone's health whether the bucket feed can read the bucket.
@@ -770,6 +856,7 @@ impl PushRun {
         run.shared
             .metrics
             .published(run.zone(), self.dataset, totals.records, totals.bytes);
+        self.completeness.closed(window, totals.records, late);
         let through = self.state.through.entry(window.start).or_default();
         *through = (*through).max(self.read_through);
         self.state.batch_seq = self.state.batch_seq.max(run.journal.last_seq());

@@ -17,6 +17,8 @@ pub struct CollectorMetrics {
     backfill_remaining: Gauge<u64>,
     backfill_done: Counter<u64>,
     pushed: Counter<u64>,
+    short_windows: Counter<u64>,
+    cloudflare_dropped: Counter<u64>,
 }
 
 const ZONE_DATASET: &[&str] = &["zone", "dataset"];
@@ -75,6 +77,18 @@ pub const PUSHED_RECORDS: MetricFamily = MetricFamily::counter(
     "Pushed (Logpush) records read, by fate: on_time (in its window), late (in a late entry of a sealed window), duplicate (stored already), before_start (older than the zone's log), unreadable",
 );
 
+pub const SHORT_WINDOWS: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_logpush_short_windows",
+    &["zone", "dataset"],
+    "Logpush windows holding fewer records than Cloudflare's own count, beyond the tolerance (5 %, at least 5)",
+);
+
+pub const CLOUDFLARE_DROPPED: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_logpush_cloudflare_dropped_records",
+    &["zone", "dataset"],
+    "Records Cloudflare's Logpush health reports it gave up delivering for the zone's job",
+);
+
 /// Every family the collector exposes.
 pub const FAMILIES: &[MetricFamily] = &[
     WINDOWS,
@@ -87,6 +101,8 @@ pub const FAMILIES: &[MetricFamily] = &[
     BACKFILL_REMAINING,
     BACKFILL_DONE,
     PUSHED_RECORDS,
+    SHORT_WINDOWS,
+    CLOUDFLARE_DROPPED,
 ];
 
 impl CollectorMetrics {
@@ -102,6 +118,8 @@ impl CollectorMetrics {
             backfill_remaining: BACKFILL_REMAINING.u64_gauge(meter),
             backfill_done: BACKFILL_DONE.u64_counter(meter),
             pushed: PUSHED_RECORDS.u64_counter(meter),
+            short_windows: SHORT_WINDOWS.u64_counter(meter),
+            cloudflare_dropped: CLOUDFLARE_DROPPED.u64_counter(meter),
         }
     }
 
@@ -123,6 +141,16 @@ impl CollectorMetrics {
         ];
         self.records.add(records, &attrs);
         self.bytes.add(bytes, &attrs);
+    }
+
+    /// What a completeness check found.
+    pub fn completeness(&self, zone: &str, dataset: &str, short_windows: u64, dropped: u64) {
+        let attrs = [
+            KeyValue::new("zone", zone.to_owned()),
+            KeyValue::new("dataset", dataset.to_owned()),
+        ];
+        self.short_windows.add(short_windows, &attrs);
+        self.cloudflare_dropped.add(dropped, &attrs);
     }
 
     /// Pushed records read, by what became of them.

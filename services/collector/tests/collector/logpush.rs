@@ -864,3 +864,107 @@ async fn an_amazon_s3_bucket_passes_the_ownership_challenge_with_the_read_keys()
     .await;
     collector.stop().await;
 }
+
+/// The cross-check with Cloudflare's own counts: a batch Cloudflare gave up on leaves its
+/// windows short of what its analytics counted, and the zone's health names the windows with
+/// their figures and the records Cloudflare reports lost, once the checks ran; windows that
+/// received everything are not named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_short_of_cloudflares_count_are_named_in_zone_health() {
+    use cf_sim::{EndpointKind, Fault, FaultKind};
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor};
+
+    let h = Harness::start().await;
+    let mut settings = h.settings.clone();
+    settings.logpush_lateness = Duration::from_secs(120);
+    let writer = dev_bucket("logpush-short", false).await;
+    let conf = bucket_destination(&writer.config().bucket);
+    let reader = dev_s3_auditor();
+    let collector = h.start_collector_with(settings);
+    h.add_zone(
+        ZONE,
+        Method::LogpushS3,
+        "ClientIP,EdgeStartTimestamp,RayID",
+        FULL_TOKEN,
+    )
+    .await;
+    set_push_source(&h, &conf, &reader.access_key_id, &reader.secret_access_key).await;
+    wait_for_jobs(&h, "the zone's job", |jobs| jobs.len() == 1).await;
+    // The fourth batch is lost for good.
+    for kind in [
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::DropBatch,
+    ] {
+        h.sim
+            .inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind));
+    }
+    for _ in 0..40 {
+        h.sim.advance(Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let dropped = h.sim.logpush_dropped_lines(ZONE, None).len();
+    assert!(dropped > 0, "a batch was dropped");
+    let health = h
+        .wait_for_health(ZONE, "the shortfall in the zone's health", |health| {
+            health
+                .reason
+                .contains("hold fewer records than Cloudflare counted")
+        })
+        .await;
+    assert_eq!(health.status, "degraded");
+    assert!(
+        health
+            .reason
+            .contains(&format!("Cloudflare reports {dropped} records")),
+        "{}",
+        health.reason
+    );
+    // The windows named are those of the dropped batch's records, each short beyond the
+    // tolerance.
+    let lost_minutes: BTreeSet<String> = h
+        .sim
+        .logpush_dropped_lines(ZONE, None)
+        .iter()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).expect("record");
+            let ns = record["EdgeStartTimestamp"].as_i64().expect("time");
+            time::OffsetDateTime::from_unix_timestamp(ns.div_euclid(60_000_000_000) * 60)
+                .expect("time")
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]Z"
+                ))
+                .expect("format")
+        })
+        .collect();
+    let named: Vec<(String, u64, u64)> = health
+        .reason
+        .split(", ")
+        .filter_map(|part| {
+            let part = part.rsplit(": ").next()?;
+            let (minute, rest) = part.split_once(" holds ")?;
+            let (held, rest) = rest.split_once(" of ")?;
+            let expected = rest.split(' ').next()?;
+            Some((
+                minute.to_owned(),
+                held.parse().ok()?,
+                expected.parse().ok()?,
+            ))
+        })
+        .collect();
+    assert!(!named.is_empty(), "{}", health.reason);
+    for (minute, held, expected) in &named {
+        assert!(
+            lost_minutes.contains(minute),
+            "{minute} lost nothing: {}",
+            health.reason
+        );
+        assert!(
+            *expected > held + rainlogs_collector::completeness::tolerance(*expected),
+            "{}",
+            health.reason
+        );
+    }
+    collector.stop().await;
+}
