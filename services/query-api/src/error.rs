@@ -36,6 +36,9 @@ pub enum ErrorCode {
     ZoneExists,
     ZonePaused,
     CloudflareRejected,
+    /// The Logpush bucket given is malformed, not at a public address, or given with another
+    /// method (or missing with `logpush_s3`).
+    InvalidBucket,
     /// The Logpush bucket given at onboarding cannot be listed with the read keys given.
     BucketUnreadable,
     InvalidWindow,
@@ -74,6 +77,7 @@ impl ErrorCode {
             Self::ZoneExists => "ZONE_EXISTS",
             Self::ZonePaused => "ZONE_PAUSED",
             Self::CloudflareRejected => "CLOUDFLARE_REJECTED",
+            Self::InvalidBucket => "INVALID_BUCKET",
             Self::BucketUnreadable => "BUCKET_UNREADABLE",
             Self::InvalidWindow => "INVALID_WINDOW",
             Self::RetentionOutOfRange => "RETENTION_OUT_OF_RANGE",
@@ -109,6 +113,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::CustomerEmailExists | Self::ZoneExists | Self::ZonePaused => StatusCode::CONFLICT,
             Self::CloudflareRejected
+            | Self::InvalidBucket
             | Self::BucketUnreadable
             | Self::InvalidWindow
             | Self::RetentionOutOfRange => {

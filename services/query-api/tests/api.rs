@@ -1513,8 +1513,8 @@ async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
             )
             .await;
         assert_eq!(
-            refused.status,
-            StatusCode::BAD_REQUEST,
+            refused.error_code(),
+            "INVALID_BUCKET",
             "{host}: {}",
             refused.json
         );
@@ -1540,12 +1540,12 @@ async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
     let cases = [
         (
             json!({"zone_id": SOVEREIGN_ZONE, "cf_api_token": FULL_TOKEN, "method": "logpush_s3"}),
-            StatusCode::BAD_REQUEST,
+            "INVALID_BUCKET",
             "needs bucket",
         ),
         (
             body("graphql", &destination(host), &reader.secret_access_key),
-            StatusCode::BAD_REQUEST,
+            "INVALID_BUCKET",
             "only taken with method logpush_s3",
         ),
         (
@@ -1554,7 +1554,7 @@ async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
                 &destination(host).replace("region=us-east-1&", ""),
                 &reader.secret_access_key,
             ),
-            StatusCode::BAD_REQUEST,
+            "INVALID_BUCKET",
             "no region",
         ),
         (
@@ -1563,7 +1563,7 @@ async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
                 &format!("{}&acl=public-read", destination(host)),
                 &reader.secret_access_key,
             ),
-            StatusCode::BAD_REQUEST,
+            "INVALID_BUCKET",
             "unknown parameter",
         ),
         (
@@ -1572,18 +1572,24 @@ async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
                 &destination(&format!("{host}/other")),
                 &reader.secret_access_key,
             ),
-            StatusCode::BAD_REQUEST,
+            "INVALID_BUCKET",
             "host[:port]",
         ),
         (
             body("logpush_s3", &destination(host), "not-the-secret"),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            "BUCKET_UNREADABLE",
             "cannot list",
         ),
     ];
-    for (request, status, why) in cases {
+    for (request, code, why) in cases {
         let refused = stack.post("/api/v1/zones", &admin, request).await;
-        assert_eq!(refused.status, status, "{why}: {}", refused.json);
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{why}: {}",
+            refused.json
+        );
+        assert_eq!(refused.error_code(), code, "{why}: {}", refused.json);
         assert!(
             refused.json["message"].as_str().unwrap().contains(why),
             "{why}: {}",

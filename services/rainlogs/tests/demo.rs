@@ -169,6 +169,9 @@ const ONLY_WHEN_IT_HAPPENS: &[&str] = &[
     "rainlogs_store_repaired_total",
     "rainlogs_store_repair_incidents_total",
     "rainlogs_store_repair_backlog",
+    // Counted by the first completeness check, five minutes after a Logpush window closes.
+    "rainlogs_collector_logpush_short_windows_total",
+    "rainlogs_collector_logpush_cloudflare_dropped_records_total",
 ];
 
 /// Every family of every service descriptor is on `/metrics` of a process that collected,

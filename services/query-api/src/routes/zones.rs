@@ -317,14 +317,21 @@ fn check_pull_window(
 }
 
 fn needs_bucket() -> ApiError {
-    ApiError::invalid(
+    invalid_bucket(
         "logpush_s3 needs bucket: the destination_conf Cloudflare writes to and the keys RainLogs \
-         reads it with",
+         reads it with"
+            .into(),
     )
 }
 
 fn bucket_without_logpush_s3() -> ApiError {
-    ApiError::invalid("bucket is only taken with method logpush_s3")
+    invalid_bucket("bucket is only taken with method logpush_s3".into())
+}
+
+/// A bucket the schema allows but RainLogs cannot take: 422, like other well-formed requests
+/// that cannot be done.
+fn invalid_bucket(why: String) -> ApiError {
+    ApiError::new(ErrorCode::InvalidBucket, why)
 }
 
 fn cloudflare_error(zone_id: &str, error: &CfError) -> ApiError {
@@ -564,18 +571,18 @@ impl AppState {
         let source = bucket.source();
         let location = source
             .check()
-            .map_err(|why| ApiError::invalid(format!("bucket: {why}")))?;
+            .map_err(|why| invalid_bucket(format!("bucket: {why}")))?;
         // The client vets every lookup too; this says it plainly instead of as a failed list.
         if let Some(host) = location.endpoint_host() {
             self.bucket_access
                 .addresses
                 .resolve(host)
                 .await
-                .map_err(|why| ApiError::invalid(format!("bucket: {why}")))?;
+                .map_err(|why| invalid_bucket(format!("bucket: {why}")))?;
         }
         let reader = source
             .reader(&location, &self.bucket_access)
-            .map_err(|why| ApiError::invalid(format!("bucket: {why}")))?;
+            .map_err(|why| invalid_bucket(format!("bucket: {why}")))?;
         let prefix = if location.path.is_empty() {
             String::new()
         } else {
