@@ -111,14 +111,17 @@ struct PushRun {
     job: LogpushJob,
     /// When the job's health was last read (real time).
     job_read_at: std::time::Instant,
-    /// The job's trouble as last shown in the zone's health.
+    /// What Cloudflare last said went wrong with the job's pushes.
     job_trouble: Option<String>,
     /// Logpush to a bucket: what the bucket feed last could not do (`None`: it reads).
     bucket_trouble: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    bucket_now: Option<String>,
     /// Closed windows waiting for the cross-check with Cloudflare's counts.
     completeness: Completeness,
-    /// What a cross-check found missing (when, and in words), as shown in the zone's health.
+    /// What a cross-check found missing (when, and in words).
     completeness_trouble: Option<(i64, String)>,
+    /// The troubles above as the zone's health last showed them.
+    trouble_shown: Option<String>,
     dataset: &'static str,
     pushed: LogpushDataset,
     size: i64,
@@ -424,8 +427,10 @@ impl PushRun {
             job_read_at: std::time::Instant::now(),
             job_trouble: None,
             bucket_trouble: None,
+            bucket_now: None,
             completeness: Completeness::new(size),
             completeness_trouble: None,
+            trouble_shown: None,
             dataset,
             pushed,
             size,
@@ -500,7 +505,7 @@ impl PushRun {
             if let Some(exit) = self.keep_job(run).await {
                 return exit;
             }
-            self.show_bucket_trouble(run).await;
+            self.show_trouble(run).await;
             if let Err(e) = self.close_due(run).await {
                 return self.exit(run, &e);
             }
@@ -575,15 +580,9 @@ impl PushRun {
             tracing::warn!(zone = %run.zone(), job = job.id,
                 "the zone's Logpush job was switched off at Cloudflare; switching it on again (the time it was off is lost at Cloudflare)");
         }
-        let trouble = logpush_job::trouble(&job);
+        self.job_trouble = logpush_job::trouble(&job);
         self.job = job;
-        if trouble != self.job_trouble {
-            match &trouble {
-                Some(reason) => run.report(Status::Degraded, reason.clone()).await,
-                None => run.report_plan().await,
-            }
-            self.job_trouble = trouble;
-        }
+        self.show_trouble(run).await;
         None
     }
 
@@ -638,35 +637,42 @@ impl PushRun {
         if let Some(words) = &trouble {
             tracing::warn!(zone = %run.zone(), start = checked.start, end = checked.end, "{words}");
         }
-        // What was missing stays in the zone's health for a day, unless something else is.
-        let shown = match trouble {
+        // What was missing stays in the zone's health for a day.
+        self.completeness_trouble = match trouble {
             Some(words) => Some((now, words)),
             None => self
                 .completeness_trouble
-                .clone()
+                .take()
                 .filter(|(at, _)| now - at < SHOW_SHORTFALL_FOR),
         };
-        if shown != self.completeness_trouble {
-            match &shown {
-                Some((_, reason)) => run.report(Status::Degraded, reason.clone()).await,
-                None => run.report_plan().await,
-            }
-            self.completeness_trouble = shown;
-        }
+        self.show_trouble(run).await;
     }
 
-    /// Shows in the zone's health whether the bucket feed can read the bucket.
-    async fn show_bucket_trouble(&mut self, run: &mut ZoneRun<'_>) {
-        let Some(trouble) = self.bucket_trouble.as_mut() else {
-            return;
-        };
-        if !trouble.has_changed().unwrap_or(false) {
-            return;
+    /// Shows in the zone's health every trouble at once — the job's pushes, the bucket feed,
+    /// the cross-check — so one that clears does not hide another that has not.
+    async fn show_trouble(&mut self, run: &mut ZoneRun<'_>) {
+        if let Some(feed) = self.bucket_trouble.as_mut()
+            && feed.has_changed().unwrap_or(false)
+        {
+            self.bucket_now = feed.borrow_and_update().clone();
         }
-        let now = trouble.borrow_and_update().clone();
-        match now {
-            Some(reason) => run.report(Status::Degraded, reason).await,
-            None => run.report_plan().await,
+        let troubles: Vec<&str> = [
+            self.job_trouble.as_deref(),
+            self.bucket_now.as_deref(),
+            self.completeness_trouble
+                .as_ref()
+                .map(|(_, words)| words.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let shown = (!troubles.is_empty()).then(|| troubles.join("; "));
+        if shown != self.trouble_shown {
+            match &shown {
+                Some(reason) => run.report(Status::Degraded, reason.clone()).await,
+                None => run.report_plan().await,
+            }
+            self.trouble_shown = shown;
         }
     }
 

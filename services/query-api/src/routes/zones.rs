@@ -853,7 +853,14 @@ impl ZonesApi {
             (_, Some(_)) => return Err(bucket_without_logpush_s3()),
             (_, None) => None,
         };
-        let events = std::iter::once(Event::ZoneChanged(change))
+        // A new bucket alone changes nothing else about the zone.
+        let unchanged = ZoneChanged {
+            zone_id: change.zone_id.clone(),
+            ..ZoneChanged::default()
+        };
+        let events: Vec<Event> = (push_source.is_none() || change != unchanged)
+            .then_some(Event::ZoneChanged(change))
+            .into_iter()
             .chain(push_source.map(Event::PushSourceSet))
             .collect();
         state
