@@ -598,10 +598,7 @@ impl PushRun {
             return;
         };
         let now = run.now();
-        let at = |unix: i64| {
-            time::OffsetDateTime::from_unix_timestamp(unix)
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        };
+        let at = crate::clock::at;
         let counts = run
             .client
             .http_requests_per_minute(run.zone(), at(checked.start), at(checked.end))

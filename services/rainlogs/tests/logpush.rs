@@ -32,6 +32,8 @@ const TENANT: &str = "acme";
 const ZONE: &str = "4c3f2e1d0a9b8c7d6e5f4a3b2c1d0e9f";
 const TOKEN: &str = "cfut_full_access_token_0000000000000000";
 const FIELDS: [&str; 3] = ["ClientIP", "EdgeStartTimestamp", "RayID"];
+/// The token-encryption key the zones' tokens and buckets are sealed with.
+const KEY: [u8; 32] = [7; 32];
 
 async fn publish_control(bus: &Bus, event: Event) {
     let envelope = Envelope::new(TENANT, Some(ZONE.into()), Actor::operator(), event);
@@ -95,6 +97,107 @@ async fn job_of(sim: &cf_sim::RunningSim) -> Option<u64> {
         .and_then(|job| job["id"].as_u64())
 }
 
+/// The example scenario on a clock frozen at 2026-01-15 12:00 UTC, moved only by [`play`].
+async fn frozen_sim() -> (Arc<cf_sim::RunningSim>, time::OffsetDateTime) {
+    let mut scenario = cf_sim::Scenario::example();
+    scenario.limits.per_ip_per_sec = 0;
+    let t0 = time::macros::datetime!(2026-01-15 12:00 UTC);
+    let sim = cf_sim::Simulator::start(
+        scenario,
+        SimOptions {
+            clock: Some(ClockStart::FrozenAt(t0)),
+            ..SimOptions::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    (Arc::new(sim), t0)
+}
+
+/// The zone as onboarding leaves it: collected with `method`, its token sealed with `key`.
+async fn add_zone(bus: &Bus, key: &TokenKey, method: Method) {
+    publish_control(
+        bus,
+        Event::ZoneAdded(ZoneAdded {
+            zone_id: ZONE.into(),
+            name: "sovereign.example.eu".into(),
+            plan: "enterprise".into(),
+            method,
+            fields: FIELDS.join(","),
+            sealed_token: key.seal(TENANT, ZONE, TOKEN),
+            token_key_id: key.id().to_owned(),
+        }),
+    )
+    .await;
+}
+
+/// An in-process collector on the simulator's clock, with the key [`add_zone`] sealed with.
+fn spawn_collector(
+    bus: &Bus,
+    sim: &Arc<cf_sim::RunningSim>,
+    settings: CollectorOptions,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<Result<(), rainlogs_collector::CollectorError>> {
+    let clock_sim = Arc::clone(sim);
+    tokio::spawn(run_collector(
+        CollectorDeps {
+            bus: bus.clone(),
+            settings,
+            keyring: TokenKeyring::new(vec![TokenKey::new(KEY)]),
+            clock: Arc::new(FnClock(move || clock_sim.now())),
+            meter: opentelemetry::global::meter("logpush-test"),
+            shutdown,
+            identity: Identity::fresh(),
+        },
+        || {},
+    ))
+}
+
+/// Batch faults, taken in this order by the batches as they are cut: one lands after its
+/// windows were sealed, one is sent twice at once and one again after ten minutes, one comes
+/// out of order, one is dropped.
+fn inject_batch_faults(sim: &cf_sim::RunningSim) {
+    for kind in [
+        FaultKind::Delay { secs: 400 },
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::Reorder,
+        FaultKind::DropBatch,
+        FaultKind::Duplicate { after_secs: 600 },
+    ] {
+        sim.inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind));
+    }
+}
+
+/// The id of the job the collector makes for the zone.
+async fn wait_for_job(sim: &cf_sim::RunningSim) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(id) = job_of(sim).await {
+            return id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the collector made no Logpush job"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Switches the job off at Cloudflare, as the end of a test's pushes.
+async fn disable_job(sim: &cf_sim::RunningSim, job_id: u64) {
+    let stopped = reqwest::Client::new()
+        .put(format!(
+            "{}/zones/{ZONE}/logpush/jobs/{job_id}",
+            sim.base_url()
+        ))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "enabled": false }))
+        .send()
+        .await
+        .expect("disable job");
+    assert_eq!(stopped.status(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_verify() {
     let nats = NatsServer::start();
@@ -116,74 +219,16 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
     pipeline.wait_ready().await;
     ingest.wait_ready().await;
 
-    let mut scenario = cf_sim::Scenario::example();
-    scenario.limits.per_ip_per_sec = 0;
-    let t0 = time::macros::datetime!(2026-01-15 12:00 UTC);
-    let sim = Arc::new(
-        cf_sim::Simulator::start(
-            scenario,
-            SimOptions {
-                clock: Some(ClockStart::FrozenAt(t0)),
-                ..SimOptions::default()
-            },
-        )
-        .await
-        .expect("simulator"),
-    );
+    let (sim, t0) = frozen_sim().await;
 
     // The zone as onboarding leaves it: collected with Logpush, its endpoint secret known.
-    let key = TokenKey::new([7; 32]);
-    publish_control(
-        &bus,
-        Event::ZoneAdded(ZoneAdded {
-            zone_id: ZONE.into(),
-            name: "sovereign.example.eu".into(),
-            plan: "enterprise".into(),
-            method: Method::LogpushHttp,
-            fields: FIELDS.join(","),
-            sealed_token: key.seal(TENANT, ZONE, TOKEN),
-            token_key_id: key.id().to_owned(),
-        }),
-    )
-    .await;
+    let key = TokenKey::new(KEY);
+    add_zone(&bus, &key, Method::LogpushHttp).await;
     let shutdown = CancellationToken::new();
-    let clock_sim = Arc::clone(&sim);
-    let collector = tokio::spawn(run_collector(
-        CollectorDeps {
-            bus: bus.clone(),
-            settings: collector_settings(&sim, port),
-            keyring: TokenKeyring::new(vec![key]),
-            clock: Arc::new(FnClock(move || clock_sim.now())),
-            meter: opentelemetry::global::meter("logpush-test"),
-            shutdown: shutdown.clone(),
-            identity: Identity::fresh(),
-        },
-        || {},
-    ));
-    // Batch faults, taken in this order by the batches as they are cut.
-    for kind in [
-        FaultKind::Delay { secs: 400 },
-        FaultKind::Duplicate { after_secs: 0 },
-        FaultKind::Reorder,
-        FaultKind::DropBatch,
-        FaultKind::Duplicate { after_secs: 600 },
-    ] {
-        sim.inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind));
-    }
+    let collector = spawn_collector(&bus, &sim, collector_settings(&sim, port), shutdown.clone());
+    inject_batch_faults(&sim);
     // The collector makes the zone's job, pushing to the ingest endpoint.
-    let job_id = {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(id) = job_of(&sim).await {
-                break id;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the collector made no Logpush job"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let job_id = wait_for_job(&sim).await;
 
     // Four minutes of pushes, then the receiver is killed mid-push and stays down for two
     // (simulated) minutes while Cloudflare retries, then seven more minutes.
@@ -197,17 +242,7 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
     // Uploads due now finish before the job stops; what it still holds back is dropped with
     // the job and reported as dropped.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let stopped = reqwest::Client::new()
-        .put(format!(
-            "{}/zones/{ZONE}/logpush/jobs/{job_id}",
-            sim.base_url()
-        ))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({ "enabled": false }))
-        .send()
-        .await
-        .expect("disable job");
-    assert_eq!(stopped.status(), 200);
+    disable_job(&sim, job_id).await;
 
     settle(&sim).await;
     archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0).await;
@@ -242,20 +277,7 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
     );
     pipeline.wait_ready().await;
 
-    let mut scenario = cf_sim::Scenario::example();
-    scenario.limits.per_ip_per_sec = 0;
-    let t0 = time::macros::datetime!(2026-01-15 12:00 UTC);
-    let sim = Arc::new(
-        cf_sim::Simulator::start(
-            scenario,
-            SimOptions {
-                clock: Some(ClockStart::FrozenAt(t0)),
-                ..SimOptions::default()
-            },
-        )
-        .await
-        .expect("simulator"),
-    );
+    let (sim, t0) = frozen_sim().await;
 
     // The customer's bucket: Cloudflare writes with the writer's keys, RainLogs reads with the
     // auditor's, which cannot write or delete.
@@ -278,20 +300,8 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
         "read_secret_access_key": reader.secret_access_key,
     })
     .to_string();
-    let key = TokenKey::new([7; 32]);
-    publish_control(
-        &bus,
-        Event::ZoneAdded(ZoneAdded {
-            zone_id: ZONE.into(),
-            name: "sovereign.example.eu".into(),
-            plan: "enterprise".into(),
-            method: Method::LogpushS3,
-            fields: FIELDS.join(","),
-            sealed_token: key.seal(TENANT, ZONE, TOKEN),
-            token_key_id: key.id().to_owned(),
-        }),
-    )
-    .await;
+    let key = TokenKey::new(KEY);
+    add_zone(&bus, &key, Method::LogpushS3).await;
     publish_control(
         &bus,
         Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
@@ -302,7 +312,6 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
     )
     .await;
     let start_collector = |shutdown: CancellationToken| {
-        let clock_sim = Arc::clone(&sim);
         let mut settings = collector_settings(&sim, 0);
         settings.push_url = None;
         settings.bucket_poll = Duration::from_millis(100);
@@ -310,42 +319,11 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
             addresses: rainlogs_store::AddressPolicy::AllowPrivate,
             amazon_s3_endpoint: None,
         };
-        tokio::spawn(run_collector(
-            CollectorDeps {
-                bus: bus.clone(),
-                settings,
-                keyring: TokenKeyring::new(vec![TokenKey::new([7; 32])]),
-                clock: Arc::new(FnClock(move || clock_sim.now())),
-                meter: opentelemetry::global::meter("logpush-bucket-test"),
-                shutdown,
-                identity: Identity::fresh(),
-            },
-            || {},
-        ))
+        spawn_collector(&bus, &sim, settings, shutdown)
     };
     let collector = start_collector(CancellationToken::new());
-    for kind in [
-        FaultKind::Delay { secs: 400 },
-        FaultKind::Duplicate { after_secs: 0 },
-        FaultKind::Reorder,
-        FaultKind::DropBatch,
-        FaultKind::Duplicate { after_secs: 600 },
-    ] {
-        sim.inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind));
-    }
-    let job_id = {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(id) = job_of(&sim).await {
-                break id;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the collector made no Logpush job"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    inject_batch_faults(&sim);
+    let job_id = wait_for_job(&sim).await;
 
     play(&sim, 240).await;
     // A crash: the task is dropped where it stands, its lease left to expire.
@@ -356,17 +334,7 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
     let collector = start_collector(shutdown.clone());
     play(&sim, 440).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let stopped = reqwest::Client::new()
-        .put(format!(
-            "{}/zones/{ZONE}/logpush/jobs/{job_id}",
-            sim.base_url()
-        ))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({ "enabled": false }))
-        .send()
-        .await
-        .expect("disable job");
-    assert_eq!(stopped.status(), 200);
+    disable_job(&sim, job_id).await;
 
     settle(&sim).await;
     archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0).await;
