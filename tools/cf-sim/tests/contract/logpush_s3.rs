@@ -4,8 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::time::Duration;
 
-use cf_sim::{DeliveryStatus, EndpointKind, Fault, FaultKind, Scenario, TimestampFormat};
+use cf_sim::{
+    DeliveryStatus, EndpointKind, Fault, FaultKind, LogpushDelivery, Scenario, TimestampFormat,
+};
 use futures::StreamExt;
 use rainlogs_store::{ObjectKey, S3Store};
 use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
@@ -389,14 +392,29 @@ async fn s3_uploads_are_retried_and_dropped_like_http_ones() {
 
     // Once the endpoint recovers, later batches arrive, and the lost one is reported.
     fake.answer(200);
-    sim.advance(secs(60));
-    let d = wait_deliveries(&sim, ENTERPRISE, "recovery", |d| {
+    // Retries fall due in simulated time: an attempt still on its way when the clock last
+    // moved is retried only once it moves again, so it moves until every later batch is in.
+    let recovered = |d: &[LogpushDelivery]| {
         d.len() >= 3
             && d.iter()
                 .skip(1)
                 .all(|b| b.status == DeliveryStatus::Delivered)
-    })
-    .await;
+    };
+    let mut d = Vec::new();
+    for _ in 0..20 {
+        sim.advance(secs(30));
+        for _ in 0..20 {
+            d = sim.logpush_deliveries(ENTERPRISE);
+            if recovered(&d) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if recovered(&d) {
+            break;
+        }
+    }
+    assert!(recovered(&d), "timed out waiting for recovery: {d:#?}");
     let accepted = fake.accepted("/fake-bucket/x/");
     for batch in d.iter().skip(1) {
         let prefix = format!(
