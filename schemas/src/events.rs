@@ -150,6 +150,8 @@ pub enum Event {
     WindowEmpty(WindowEmpty),
     #[serde(rename = "archive.window_gap")]
     WindowGap(WindowGap),
+    #[serde(rename = "archive.window_short")]
+    WindowShort(WindowShort),
     #[serde(rename = "archive.pruned")]
     ArchivePruned(ArchivePruned),
     #[serde(rename = "archive.erasure_requested")]
@@ -196,6 +198,7 @@ impl Event {
             Event::ArchiveStored(_) => "archive.stored",
             Event::WindowEmpty(_) => "archive.window_empty",
             Event::WindowGap(_) => "archive.window_gap",
+            Event::WindowShort(_) => "archive.window_short",
             Event::ArchivePruned(_) => "archive.pruned",
             Event::ErasureRequested(_) => "archive.erasure_requested",
             Event::EntrySealed(_) => "chain.entry_sealed",
@@ -507,6 +510,22 @@ pub struct WindowGap {
     pub attempt: Uuid,
     pub reason: GapReason,
     pub detail: String,
+}
+
+/// A pushed window holds fewer records than the source counted for it, beyond the collector's
+/// tolerance: the records missing cannot be collected again. The sealer logs it as a
+/// `shortfall` entry after the window's own entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowShort {
+    pub dataset: String,
+    pub window: Window,
+    /// How the window was collected.
+    pub method: Method,
+    /// The source's count of the window's records (Cloudflare's analytics: sampled, an
+    /// estimate).
+    pub source_records: u64,
+    /// Records the window's closes held when it was checked.
+    pub archived_records: u64,
 }
 
 /// An archive object deleted after its retain-until; the sealer logs it as a `prune` entry.

@@ -291,6 +291,26 @@ fn samples() -> Vec<Envelope> {
                 content_lz4: BatchCollected::compress(b"{\"RayID\":\"a\"}\n{\"RayID\":\"b\"}\n"),
             }),
         ),
+        envelope(
+            26,
+            Some(ZONE),
+            Event::PushSourceSet(PushSourceSet {
+                zone_id: ZONE.into(),
+                sealed_source: vec![0x5e; 40],
+                key_id: "tk-2026-01".into(),
+            }),
+        ),
+        envelope(
+            27,
+            Some(ZONE),
+            Event::WindowShort(WindowShort {
+                dataset: "http_requests".into(),
+                window: WINDOW,
+                method: Method::LogpushHttp,
+                source_records: 1000,
+                archived_records: 900,
+            }),
+        ),
     ]
 }
 

@@ -54,6 +54,17 @@ pub fn late_close_id(zone: &str, dataset: &str, window: Window, attempt: Uuid) -
     ])
 }
 
+/// Id of a window's `archive.window_short`: one per window.
+pub fn short_id(zone: &str, dataset: &str, window: Window) -> Uuid {
+    derive(&[
+        b"rainlogs archive.window_short",
+        zone.as_bytes(),
+        dataset.as_bytes(),
+        &window.start.to_be_bytes(),
+        &window.end.to_be_bytes(),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,9 +96,12 @@ mod tests {
             batch_id("z", "http_requests", w, a, 1),
             close_id("z", "http_requests", w),
             late_close_id("z", "http_requests", w, a),
+            short_id("z", "http_requests", w),
         ];
         assert!(others.iter().all(|o| *o != id));
         assert_eq!(close_id("z", "d", w), close_id("z", "d", w));
+        assert_eq!(short_id("z", "d", w), short_id("z", "d", w));
+        assert_ne!(short_id("z", "d", w), close_id("z", "d", w));
         assert_ne!(
             late_close_id("z", "d", w, a),
             late_close_id("z", "d", w, Uuid::from_u128(2))

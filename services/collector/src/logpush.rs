@@ -23,14 +23,14 @@ use std::time::Duration;
 use rainlogs_bus::async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_cloudflare::{LogpushDataset, LogpushJob};
-use rainlogs_schemas::events::{GapReason, Method, PushReceived, Window};
-use rainlogs_schemas::{Envelope, Event, subjects};
+use rainlogs_schemas::events::{GapReason, Method, PushReceived, Window, WindowShort};
+use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use crate::attempt::{Attempt, AttemptError};
 use crate::bucket_feed::BucketFeed;
-use crate::completeness::Completeness;
+use crate::completeness::{Completeness, Shortfall};
 use crate::health::Status;
 use crate::journal::JournalError;
 use crate::ledger::align_down;
@@ -120,6 +120,8 @@ struct PushRun {
     completeness: Completeness,
     /// What a cross-check found missing (when, and in words).
     completeness_trouble: Option<(i64, String)>,
+    /// Windows found short whose `archive.window_short` is not published yet.
+    unsent_shortfalls: Vec<Shortfall>,
     /// The troubles above as the zone's health last showed them.
     trouble_shown: Option<String>,
     dataset: &'static str,
@@ -430,6 +432,7 @@ impl PushRun {
             bucket_now: None,
             completeness: Completeness::new(size),
             completeness_trouble: None,
+            unsent_shortfalls: Vec::new(),
             trouble_shown: None,
             dataset,
             pushed,
@@ -623,6 +626,7 @@ impl PushRun {
                     finding.short.len() as u64,
                     finding.dropped,
                 );
+                self.unsent_shortfalls.extend(finding.short.iter().cloned());
                 finding.trouble()
             }
             // The windows stay for the next check (until they are hours old).
@@ -634,6 +638,7 @@ impl PushRun {
         if let Some(words) = &trouble {
             tracing::warn!(zone = %run.zone(), start = checked.start, end = checked.end, "{words}");
         }
+        self.send_shortfalls(run).await;
         // What was missing stays in the zone's health for a day.
         self.completeness_trouble = match trouble {
             Some(words) => Some((now, words)),
@@ -643,6 +648,41 @@ impl PushRun {
                 .filter(|(at, _)| now - at < SHOW_SHORTFALL_FOR),
         };
         self.show_trouble(run).await;
+    }
+
+    /// Publishes the windows found short, for the sealer to log as `shortfall` entries; those
+    /// JetStream does not take now are sent with the next check.
+    async fn send_shortfalls(&mut self, run: &mut ZoneRun<'_>) {
+        while let Some(short) = self.unsent_shortfalls.first() {
+            let mut envelope = Envelope::new(
+                run.journal.tenant(),
+                Some(run.zone().to_owned()),
+                Actor::service(crate::NAME),
+                Event::WindowShort(WindowShort {
+                    dataset: self.dataset.to_owned(),
+                    window: short.window,
+                    method: run.plan.method,
+                    source_records: short.expected,
+                    archived_records: short.archived,
+                }),
+            );
+            envelope.id = crate::ids::short_id(run.zone(), self.dataset, short.window);
+            match run
+                .shared
+                .bus
+                .publish(&subjects::archive(run.zone()), &envelope)
+                .await
+            {
+                Ok(_) => {
+                    self.unsent_shortfalls.remove(0);
+                }
+                Err(e) => {
+                    tracing::warn!(zone = %run.zone(), error = %e,
+                        "cannot publish a short window for the chain yet; trying with the next check");
+                    return;
+                }
+            }
+        }
     }
 
     /// Shows in the zone's health every trouble at once — the job's pushes, the bucket feed,
@@ -842,7 +882,7 @@ impl PushRun {
         let totals = async {
             filling
                 .attempt
-                .complete(&mut run.journal, Method::LogpushHttp, 1, &fields)
+                .complete(&mut run.journal, run.plan.method, 1, &fields)
                 .await
         }
         .instrument(span)

@@ -245,7 +245,7 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
     disable_job(&sim, job_id).await;
 
     settle(&sim).await;
-    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0).await;
+    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0, Shortfalls::Sealed).await;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
     pipeline.kill();
@@ -337,7 +337,8 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
     disable_job(&sim, job_id).await;
 
     settle(&sim).await;
-    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0).await;
+    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0, Shortfalls::MaybeUnchecked)
+        .await;
     // Duplicates showed up as objects of their own, and nothing was deleted from the bucket.
     let objects: Vec<String> =
         futures::TryStreamExt::try_collect::<Vec<_>>(customer.list("cloudflare/"))
@@ -382,6 +383,15 @@ async fn settle(sim: &cf_sim::RunningSim) {
     play(sim, 300).await;
 }
 
+/// Whether the windows Cloudflare dropped records of must be sealed short.
+#[derive(PartialEq, Eq)]
+enum Shortfalls {
+    /// The collector ran throughout, so the cross-check saw every window it closed.
+    Sealed,
+    /// The collector was restarted: windows closed before are not checked by the next process.
+    MaybeUnchecked,
+}
+
 /// Once every close on the zone's subject is sealed: the archive (window and late objects)
 /// holds each record of the pushed seconds' truth once, minus exactly what the simulator
 /// reports dropped; some records came late; and `rainlogs-verify` passes.
@@ -390,23 +400,30 @@ async fn archive_holds_the_truth_minus_drops(
     bus: &Bus,
     data: &Path,
     t0: time::OffsetDateTime,
+    shortfalls_expected: Shortfalls,
 ) {
     let bucket = Bucket::open(data, TENANT, ZONE).await;
+    // Every close is sealed as one entry, and so is every window the cross-check found short.
     let closes = || async {
-        let stream = bus.js.get_stream("RL_BATCH").await.expect("stream");
         let mut count = 0_u64;
-        let mut next = 1;
-        while let Ok(message) = stream
-            .direct_get_next_for_subject(subjects::batch(ZONE), Some(next))
-            .await
-        {
-            next = message.sequence + 1;
-            if let Ok(Envelope {
-                event: Event::WindowClosed(_),
-                ..
-            }) = Envelope::from_cbor(&message.payload)
+        for (stream, subject) in [
+            ("RL_BATCH", subjects::batch(ZONE)),
+            ("RL_ARCHIVE", subjects::archive(ZONE)),
+        ] {
+            let stream = bus.js.get_stream(stream).await.expect("stream");
+            let mut next = 1;
+            while let Ok(message) = stream
+                .direct_get_next_for_subject(subject.clone(), Some(next))
+                .await
             {
-                count += 1;
+                next = message.sequence + 1;
+                if let Ok(Envelope {
+                    event: Event::WindowClosed(_) | Event::WindowShort(_),
+                    ..
+                }) = Envelope::from_cbor(&message.payload)
+                {
+                    count += 1;
+                }
             }
         }
         count
@@ -460,12 +477,17 @@ async fn archive_holds_the_truth_minus_drops(
     // What the archive holds: every archive and late object, read back.
     let mut archived: BTreeMap<String, usize> = BTreeMap::new();
     let mut late_entries = 0;
+    let mut shortfalls = Vec::new();
     for entry in chain_entries(bus, ZONE).await {
         let record = match &entry.body {
             EntryBody::Archive(record) => record,
             EntryBody::Late(record) => {
                 late_entries += 1;
                 record
+            }
+            EntryBody::Shortfall(short) => {
+                shortfalls.push(short.clone());
+                continue;
             }
             _ => continue,
         };
@@ -520,11 +542,53 @@ async fn archive_holds_the_truth_minus_drops(
         "the delayed batch arrived after its windows were sealed"
     );
 
+    // A window sealed short is one Cloudflare dropped records of, beyond the tolerance; the
+    // cross-check counted what the simulator's analytics count: the whole truth of the window.
+    let dropped_in = |window: rainlogs_integrity::Window| {
+        dropped
+            .iter()
+            .filter(|line| {
+                let record: serde_json::Value = serde_json::from_str(line).expect("record");
+                let ns = record["EdgeStartTimestamp"].as_u64().unwrap_or(0);
+                (window.start_ns()..window.end_ns()).contains(&ns)
+            })
+            .count() as u64
+    };
+    for short in &shortfalls {
+        let lost = dropped_in(short.window);
+        let tolerance = (short.source_count / 20).max(5);
+        assert!(
+            lost > tolerance,
+            "window {:?} sealed short of {} records, but Cloudflare dropped only {lost} of it",
+            short.window,
+            short.source_count
+        );
+    }
+
+    if shortfalls_expected == Shortfalls::Sealed {
+        assert!(
+            !shortfalls.is_empty(),
+            "the windows of the dropped batch were sealed short"
+        );
+    }
+
     let report = bucket.verify().await;
     if report.exit_code() != 0 {
         print_logs(data, 0);
     }
     assert_eq!(report.exit_code(), 0, "{}", report.to_human());
+    let reported = report.to_human().matches("window_short").count();
+    assert_eq!(
+        reported,
+        shortfalls.len(),
+        "the verifier names each short window: {}",
+        report.to_human()
+    );
+    eprintln!(
+        "{} windows sealed short of Cloudflare's count; {} records dropped",
+        shortfalls.len(),
+        dropped.len()
+    );
 }
 
 async fn sim_shutdown(sim: Arc<cf_sim::RunningSim>) {

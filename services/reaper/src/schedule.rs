@@ -67,7 +67,11 @@ impl Projection for RetentionSchedule {
                 .execute(conn)
                 .await?;
             }
-            EntryBody::Empty(_) | EntryBody::Gap(_) | EntryBody::Key(_) | EntryBody::Erasure => {}
+            EntryBody::Empty(_)
+            | EntryBody::Gap(_)
+            | EntryBody::Shortfall(_)
+            | EntryBody::Key(_)
+            | EntryBody::Erasure => {}
         }
         Ok(())
     }

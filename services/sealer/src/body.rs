@@ -3,7 +3,7 @@
 
 use rainlogs_integrity::{
     ArchiveRecord, CollectionMethod, Dataset, EmptyRecord, Entry, EntryBody, GapReason, GapRecord,
-    Name, ObjectRef, Origin, PruneRecord, Sampling, Sha256Hash, Window, entry_id,
+    Name, ObjectRef, Origin, PruneRecord, Sampling, Sha256Hash, ShortfallRecord, Window, entry_id,
 };
 use rainlogs_schemas::Event;
 use rainlogs_schemas::events::{self, Method};
@@ -24,6 +24,8 @@ pub enum BodyError {
     Sampling,
     #[error("retain_until {0} is not a positive Unix time")]
     RetainUntil(i64),
+    #[error("a shortfall needs the source's count of at least one record")]
+    SourceCount,
     #[error("prune of entry {index}: {why}")]
     PruneTarget { index: u64, why: String },
 }
@@ -146,6 +148,19 @@ pub fn entry_body(event: &Event, coverage: &Coverage) -> Result<EntryBody, BodyE
         }
         other => Err(BodyError::NotAnArchiveEvent(other.type_name())),
     }
+}
+
+/// The `shortfall` entry for an `archive.window_short` event.
+pub fn shortfall_body(event: &events::WindowShort) -> Result<EntryBody, BodyError> {
+    if event.source_records == 0 {
+        return Err(BodyError::SourceCount);
+    }
+    Ok(EntryBody::Shortfall(ShortfallRecord {
+        dataset: dataset(&event.dataset)?,
+        window: window(&event.window)?,
+        method: method(event.method),
+        source_count: event.source_records,
+    }))
 }
 
 /// The `prune` entry for an `archive.pruned` event. The event carries the target entry's bytes;

@@ -41,14 +41,38 @@ pub struct Coverage {
     /// (derived from its content) is what tells a redelivery from a new late archive.
     late_objects: HashSet<String>,
     /// Per dataset, the windows sealed in the last [`LATE_HORIZON_NS`] before its covered end,
-    /// by start: their end, and whether late records may join them (archive and empty windows
-    /// may; a gap may not). Only recent windows are kept, so state stays small.
-    recent: HashMap<Dataset, BTreeMap<u64, (u64, bool)>>,
+    /// by start. Only recent windows are kept, so state stays small.
+    recent: HashMap<Dataset, BTreeMap<u64, RecentWindow>>,
+}
+
+/// A recently sealed window, as late records and shortfalls see it.
+#[derive(Debug, Clone, Copy)]
+struct RecentWindow {
+    end_ns: u64,
+    /// Archive and empty windows take late records and shortfalls; a gap does not.
+    takes_late: bool,
+    /// Records the log holds for the window: its archive's and its late entries'.
+    held: u64,
+    /// Whether the window has its `shortfall` entry.
+    short: bool,
 }
 
 /// How far back late records are taken: pushed parts live 7 days in `RL_PUSH`, so no late
 /// record can name a window much older than that.
 pub const LATE_HORIZON_NS: u64 = 8 * 24 * 3600 * 1_000_000_000;
+
+/// Whether a shortfall may be logged for a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShortfallTarget {
+    /// An archive or empty window without a shortfall, holding fewer records than counted.
+    Takes,
+    /// The window's shortfall is logged already.
+    Logged,
+    /// Not a window a shortfall can name, or not short; why.
+    Refused(String),
+    /// Not sealed yet: wait for its entry.
+    NotYet,
+}
 
 /// Whether late records may be added to a window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,17 +113,47 @@ impl Coverage {
             Placement::Next | Placement::Early { .. } => return LateTarget::NotYet,
             Placement::Overlapping { .. } | Placement::Sealed => {}
         }
+        match self.recent_window(dataset, window) {
+            Ok(_) => LateTarget::Takes,
+            Err(why) => LateTarget::Refused(why),
+        }
+    }
+
+    /// Whether a shortfall of `source_count` records may be logged for `window` of `dataset`
+    /// (docs/FORMAT.md §9: it names a window as a late entry does, once, and counts more than
+    /// the log holds for it).
+    pub fn shortfall_target(
+        &self,
+        dataset: &Dataset,
+        window: &Window,
+        source_count: u64,
+    ) -> ShortfallTarget {
+        match self.place(dataset, window) {
+            Placement::Next | Placement::Early { .. } => return ShortfallTarget::NotYet,
+            Placement::Overlapping { .. } | Placement::Sealed => {}
+        }
+        match self.recent_window(dataset, window) {
+            Ok(recent) if recent.short => ShortfallTarget::Logged,
+            Ok(recent) if source_count <= recent.held => ShortfallTarget::Refused(format!(
+                "the source counted {source_count} records and the log holds {}",
+                recent.held
+            )),
+            Ok(_) => ShortfallTarget::Takes,
+            Err(why) => ShortfallTarget::Refused(why),
+        }
+    }
+
+    /// The sealed archive or empty window with exactly these bounds, or why there is none.
+    fn recent_window(&self, dataset: &Dataset, window: &Window) -> Result<RecentWindow, String> {
         let found = self
             .recent
             .get(dataset)
             .and_then(|windows| windows.get(&window.start_ns()));
         match found {
-            Some((end, true)) if *end == window.end_ns() => LateTarget::Takes,
-            Some((_, false)) => LateTarget::Refused("the window is a gap".into()),
-            Some(_) => LateTarget::Refused("no sealed window has exactly these bounds".into()),
-            None => LateTarget::Refused(
-                "no sealed window starts there within the last 8 days of the log".into(),
-            ),
+            Some(recent) if !recent.takes_late => Err("the window is a gap".into()),
+            Some(recent) if recent.end_ns == window.end_ns() => Ok(*recent),
+            Some(_) => Err("no sealed window has exactly these bounds".into()),
+            None => Err("no sealed window starts there within the last 8 days of the log".into()),
         }
     }
 
@@ -121,18 +175,34 @@ impl Coverage {
             EntryBody::Gap(r) => (&r.dataset, r.window, r.method),
             EntryBody::Late(r) => {
                 self.late_objects.insert(r.object.key.clone());
+                if let Some(recent) = self.recent_mut(&r.dataset, &r.window) {
+                    recent.held = recent.held.saturating_add(r.record_count);
+                }
+                return;
+            }
+            EntryBody::Shortfall(r) => {
+                if let Some(recent) = self.recent_mut(&r.dataset, &r.window) {
+                    recent.short = true;
+                }
                 return;
             }
             EntryBody::Prune(_) | EntryBody::Key(_) | EntryBody::Erasure => return,
         };
         self.last_method = Some(method);
-        let takes_late = !matches!(body, EntryBody::Gap(_));
         let recent = self.recent.entry(dataset.clone()).or_default();
-        recent.insert(window.start_ns(), (window.end_ns(), takes_late));
+        recent.insert(
+            window.start_ns(),
+            RecentWindow {
+                end_ns: window.end_ns(),
+                takes_late: !matches!(body, EntryBody::Gap(_)),
+                held: body.archive().map_or(0, |r| r.record_count),
+                short: false,
+            },
+        );
         let horizon = window.end_ns().saturating_sub(LATE_HORIZON_NS);
         while recent
             .first_key_value()
-            .is_some_and(|(_, (end, _))| *end < horizon)
+            .is_some_and(|(_, recent)| recent.end_ns < horizon)
         {
             recent.pop_first();
         }
@@ -144,6 +214,13 @@ impl Coverage {
         span.first_start_ns = span.first_start_ns.min(window.start_ns());
         span.end_ns = span.end_ns.max(window.end_ns());
         span.method = method;
+    }
+
+    fn recent_mut(&mut self, dataset: &Dataset, window: &Window) -> Option<&mut RecentWindow> {
+        self.recent
+            .get_mut(dataset)?
+            .get_mut(&window.start_ns())
+            .filter(|recent| recent.end_ns == window.end_ns())
     }
 
     /// Collection method for a gap of `dataset`, whose event does not name one: that of the
@@ -243,5 +320,69 @@ mod tests {
             LateTarget::Refused(_)
         ));
         assert_eq!(c.late_target(&http, &w(220, 9 * day)), LateTarget::Takes);
+    }
+
+    #[test]
+    fn a_shortfall_names_a_window_once_and_counts_more_than_the_log_holds() {
+        use rainlogs_integrity::{ArchiveRecord, ObjectRef, Sha256Hash, ShortfallRecord};
+        let http = Dataset::new("http_requests").unwrap();
+        let archive = |window: Window, records: u64, late: bool| {
+            let record = ArchiveRecord {
+                dataset: http.clone(),
+                window,
+                method: CollectionMethod::Logpush,
+                sampling: Sampling::UNSAMPLED,
+                object: ObjectRef {
+                    key: format!("k{records}{late}"),
+                    version: String::new(),
+                },
+                stored_size: 1,
+                stored_sha256: Sha256Hash::ZERO,
+                content_sha256: Sha256Hash::ZERO,
+                record_count: records,
+                retain_until_ns: 1,
+            };
+            if late {
+                EntryBody::Late(record)
+            } else {
+                EntryBody::Archive(record)
+            }
+        };
+        let mut c = Coverage::default();
+        c.record(&archive(w(100, 160), 90, false));
+        c.record(&empty(&http, w(160, 220)));
+        assert_eq!(
+            c.shortfall_target(&http, &w(100, 160), 100),
+            ShortfallTarget::Takes
+        );
+        assert_eq!(
+            c.shortfall_target(&http, &w(220, 280), 100),
+            ShortfallTarget::NotYet
+        );
+        // Late records count toward what the window holds.
+        c.record(&archive(w(100, 160), 10, true));
+        assert!(matches!(
+            c.shortfall_target(&http, &w(100, 160), 100),
+            ShortfallTarget::Refused(why) if why.contains("holds 100")
+        ));
+        assert_eq!(
+            c.shortfall_target(&http, &w(160, 220), 1),
+            ShortfallTarget::Takes,
+            "an empty window holds nothing"
+        );
+        c.record(&EntryBody::Shortfall(ShortfallRecord {
+            dataset: http.clone(),
+            window: w(160, 220),
+            method: CollectionMethod::Logpush,
+            source_count: 7,
+        }));
+        assert_eq!(
+            c.shortfall_target(&http, &w(160, 220), 7),
+            ShortfallTarget::Logged
+        );
+        assert!(matches!(
+            c.shortfall_target(&http, &w(160, 190), 7),
+            ShortfallTarget::Refused(_)
+        ));
     }
 }

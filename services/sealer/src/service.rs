@@ -16,7 +16,7 @@ use tracing::Instrument as _;
 
 use crate::body;
 use crate::checkpointer::{self, Covered};
-use crate::coverage::{LateTarget, Placement};
+use crate::coverage::{LateTarget, Placement, ShortfallTarget};
 use crate::first_windows::FirstWindows;
 use crate::journal::Journal;
 use crate::metrics::SealerMetrics;
@@ -172,7 +172,7 @@ impl Core {
         };
         let is_log_event = matches!(
             envelope.event,
-            Event::ArchivePruned(_) | Event::ErasureRequested(_)
+            Event::ArchivePruned(_) | Event::ErasureRequested(_) | Event::WindowShort(_)
         );
         if !is_log_event && body::dataset_and_window(&envelope.event).is_none() {
             return Disposition::Reject(format!(
@@ -222,6 +222,9 @@ impl Core {
         }
         if let Event::ErasureRequested(_) = &envelope.event {
             return Box::pin(seal_erasure(appender, log, &envelope)).await;
+        }
+        if let Event::WindowShort(short) = &envelope.event {
+            return Box::pin(seal_shortfall(appender, log, short, &envelope)).await;
         }
         let body = match body::entry_body(&envelope.event, &log.coverage) {
             Ok(body) => body,
@@ -503,6 +506,69 @@ async fn seal_late(
             Appended::Sealed { index, .. } => {
                 tracing::info!(zone = %log.zone, index, dataset = %record.dataset, window = ?record.window,
                     records = record.record_count, "late records sealed");
+                return Disposition::Ack;
+            }
+            Appended::Raced => {}
+            Appended::Stop(answer) => return answer,
+        }
+    }
+    Disposition::Retry(Duration::from_millis(100))
+}
+
+/// Appends a window's one `shortfall` entry, after the window's own entry.
+async fn seal_shortfall(
+    appender: Appender<'_>,
+    log: &mut ZoneLog,
+    event: &rainlogs_schemas::events::WindowShort,
+    cause: &Envelope,
+) -> Disposition {
+    let body = match body::shortfall_body(event) {
+        Ok(body) => body,
+        Err(e) => return Disposition::Reject(e.to_string()),
+    };
+    let rainlogs_integrity::EntryBody::Shortfall(record) = &body else {
+        return Disposition::Reject("not a shortfall".into());
+    };
+    let mut caught_up = false;
+    for _ in 0..APPEND_ATTEMPTS {
+        if log.erased {
+            return Disposition::Reject("no shortfall is logged after the tenant's erasure".into());
+        }
+        match log
+            .coverage
+            .shortfall_target(&record.dataset, &record.window, record.source_count)
+        {
+            ShortfallTarget::Takes => {}
+            ShortfallTarget::Logged => {
+                tracing::debug!(zone = %log.zone, dataset = %record.dataset, window = ?record.window,
+                    "shortfall already logged");
+                return Disposition::Ack;
+            }
+            ShortfallTarget::Refused(why) => {
+                tracing::error!(alarm = true, zone = %log.zone, dataset = %record.dataset,
+                    window = ?record.window, %why, "shortfall refused");
+                return Disposition::Reject(format!(
+                    "shortfall of {:?} of {}: {why}",
+                    record.window, record.dataset
+                ));
+            }
+            ShortfallTarget::NotYet => {
+                if caught_up {
+                    return Disposition::Retry(Duration::from_secs(2));
+                }
+                caught_up = true;
+                if let Err(e) = catch_up(appender.journal, log).await {
+                    tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
+                    return Disposition::Retry(Duration::from_secs(2));
+                }
+                continue;
+            }
+        }
+        match appender.append(log, &body, cause).await {
+            Appended::Sealed { index, .. } => {
+                tracing::warn!(zone = %log.zone, index, dataset = %record.dataset, window = ?record.window,
+                    source_records = record.source_count, archived_records = event.archived_records,
+                    "window sealed as short of the source's count");
                 return Disposition::Ack;
             }
             Appended::Raced => {}

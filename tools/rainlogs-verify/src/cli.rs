@@ -60,8 +60,9 @@ pub struct Args {
     /// Archive objects read at the same time.
     #[arg(long, default_value_t = DEFAULT_JOBS)]
     pub jobs: usize,
-    /// Exit 4 if any window is a declared gap (a `gap` entry), naming the gaps' reasons and time. Without it
-    /// gaps are counted in the report but do not change the exit code.
+    /// Exit 4 if any window is a declared gap (a `gap` entry) or short of the source's count (a `shortfall`
+    /// entry), naming the gaps' reasons and time and the shortfalls' counts. Without it both are counted in
+    /// the report but do not change the exit code.
     #[arg(long)]
     pub fail_on_gap: bool,
     /// The store is a replica (the secondary provider, an auditor's copy): the version ids logged

@@ -9,11 +9,16 @@
 //! A `late` entry adds records to a window another entry already accounts for, so it is no part of the
 //! sequence of windows. It must name, exactly, the window of an earlier `archive` or `empty` entry of its
 //! dataset (FORMAT.md §9 step 5); late entries and their records are counted beside the windows.
+//!
+//! A `shortfall` entry names a window the same way and says the source counted more records for it than
+//! the log held: at most one per window, with a count above what the entries before it hold. Every
+//! shortfall is reported with the source's count and what the whole log holds for the window (late
+//! records may have come since); `--fail-on-gap` fails on them as on declared gaps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use rainlogs_integrity::{ArchiveRecord, EntryBody, EntryKind, Window};
+use rainlogs_integrity::{ArchiveRecord, EntryBody, EntryKind, ShortfallRecord, Window};
 
 use crate::finding::{Finding, Kind, Reason};
 use crate::log::LoggedEntry;
@@ -150,6 +155,52 @@ pub struct DatasetCoverage {
     #[serde(skip_serializing_if = "is_zero")]
     pub late_records: u64,
     pub gaps: Gaps,
+    /// Windows with a shortfall entry: the source counted more records than the log held.
+    #[serde(skip_serializing_if = "Shortfalls::is_none")]
+    pub shortfalls: Shortfalls,
+}
+
+/// Windows the source says are incomplete, with the counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Shortfalls {
+    /// Windows with a shortfall entry.
+    pub windows: u64,
+    /// Of those, windows the log still holds fewer records for than the source counted.
+    pub still_short: u64,
+    /// Records the source counted for them.
+    pub source_records: u64,
+    /// Records the whole log holds for them (archive and late entries).
+    pub held_records: u64,
+}
+
+impl Shortfalls {
+    fn is_none(&self) -> bool {
+        self.windows == 0
+    }
+
+    fn add(&mut self, other: &Shortfalls) {
+        self.windows += other.windows;
+        self.still_short += other.still_short;
+        self.source_records = self.source_records.saturating_add(other.source_records);
+        self.held_records = self.held_records.saturating_add(other.held_records);
+    }
+
+    /// `2 windows short of the source's count (it counted 2000 records, the log holds 1800)`, then
+    /// `, 1 made whole since` when later records filled some.
+    fn describe(&self) -> String {
+        let whole = self.windows - self.still_short;
+        format!(
+            "{} short of the source's count (it counted {} records, the log holds {}){}",
+            windows(self.windows),
+            self.source_records,
+            self.held_records,
+            if whole > 0 {
+                format!(", {whole} made whole since")
+            } else {
+                String::new()
+            }
+        )
+    }
 }
 
 fn is_zero(count: &u64) -> bool {
@@ -167,6 +218,8 @@ pub struct CoverageSummary {
     #[serde(skip_serializing_if = "is_zero")]
     pub late_records: u64,
     pub gaps: Gaps,
+    #[serde(skip_serializing_if = "Shortfalls::is_none")]
+    pub shortfalls: Shortfalls,
     /// By dataset name.
     pub datasets: BTreeMap<String, DatasetCoverage>,
 }
@@ -184,21 +237,22 @@ impl CoverageSummary {
                 &self.windows,
                 &self.gaps,
                 self.records,
-                self.late,
-                self.late_records
+                (self.late, self.late_records),
+                &self.shortfalls
             )
         )
     }
 }
 
 /// `21 archive, 274 empty, 5 gap; declared gaps 25m: …; 3456 records`, then `; 4 late entries with 37
-/// records` only when there are late entries: logs without them read exactly as before they existed.
+/// records` and `; 2 windows short of the source's count (…)` only when there are such entries: logs
+/// without them read exactly as before they existed.
 fn tally(
     windows: &WindowCounts,
     gaps: &Gaps,
     records: u64,
-    late: u64,
-    late_records: u64,
+    (late, late_records): (u64, u64),
+    shortfalls: &Shortfalls,
 ) -> String {
     let mut out = format!(
         "{} archive, {} empty, {} gap; {}; {records} records",
@@ -212,6 +266,10 @@ fn tally(
             "; {late} late {} with {late_records} records",
             if late == 1 { "entry" } else { "entries" }
         ));
+    }
+    if !shortfalls.is_none() {
+        out.push_str("; ");
+        out.push_str(&shortfalls.describe());
     }
     out
 }
@@ -267,7 +325,11 @@ impl DatasetState {
                 counted.gaps.record(record.reason.as_str(), window);
             }
             // covers_window() admits only the three kinds above.
-            EntryBody::Late(_) | EntryBody::Prune(_) | EntryBody::Key(_) | EntryBody::Erasure => {}
+            EntryBody::Late(_)
+            | EntryBody::Shortfall(_)
+            | EntryBody::Prune(_)
+            | EntryBody::Key(_)
+            | EntryBody::Erasure => {}
         }
         counted.end_ns = window.end_ns();
     }
@@ -302,24 +364,12 @@ fn remember<'a>(
 /// of its dataset accounts for. `seen` holds only the entries before it, so a window sealed after the late
 /// entry does not count.
 fn judge_late(seen: &WindowsSeen<'_>, index: u64, late: &ArchiveRecord) -> Option<Finding> {
-    let window = late.window;
-    let named = format!(
-        "late entry {index} ({}) names [{}, {})",
-        late.object.key,
-        format_ns(window.start_ns()),
-        format_ns(window.end_ns())
-    );
-    let why = match seen.get(&(late.dataset.as_str(), window.start_ns(), window.end_ns())) {
-        Some((EntryKind::Archive | EntryKind::Empty, _)) => return None,
-        Some((kind, earlier)) => format!(
-            "{named}, which entry {earlier} accounts for as a {} window: records cannot arrive late for a \
-             window whose data could not be collected",
-            kind.as_str()
-        ),
-        None => format!(
-            "{named}, but no earlier archive or empty entry of {} accounts for exactly that window",
-            late.dataset
-        ),
+    let named = format!("late entry {index} ({})", late.object.key);
+    let why = judge_named(seen, named, late.dataset.as_str(), late.window)?;
+    let why = if why.contains("accounts for as a gap window") {
+        format!("{why}: records cannot arrive late for a window whose data could not be collected")
+    } else {
+        why
     };
     Some(Finding::new(
         Kind::Coverage,
@@ -329,14 +379,150 @@ fn judge_late(seen: &WindowsSeen<'_>, index: u64, late: &ArchiveRecord) -> Optio
     ))
 }
 
+/// Why an entry that names a window (late, shortfall) names none it may, if it does not.
+fn judge_named(
+    seen: &WindowsSeen<'_>,
+    named: String,
+    dataset: &str,
+    window: Window,
+) -> Option<String> {
+    let named = format!(
+        "{named} names [{}, {})",
+        format_ns(window.start_ns()),
+        format_ns(window.end_ns())
+    );
+    match seen.get(&(dataset, window.start_ns(), window.end_ns())) {
+        Some((EntryKind::Archive | EntryKind::Empty, _)) => None,
+        Some((kind, earlier)) => Some(format!(
+            "{named}, which entry {earlier} accounts for as a {} window",
+            kind.as_str()
+        )),
+        None => Some(format!(
+            "{named}, but no earlier archive or empty entry of {dataset} accounts for exactly that window"
+        )),
+    }
+}
+
+/// Records the log holds per window (archive and late entries), by (dataset, start, end).
+type Held<'a> = HashMap<(&'a str, u64, u64), u64>;
+
+fn held_key(dataset: &str, window: Window) -> (&str, u64, u64) {
+    (dataset, window.start_ns(), window.end_ns())
+}
+
+/// A valid shortfall entry, reported once the whole log is read.
+struct ShortfallSeen<'a> {
+    index: u64,
+    record: &'a ShortfallRecord,
+}
+
+/// FORMAT.md §9 step 5 for a shortfall entry, against the entries before it.
+fn judge_shortfall(
+    seen: &WindowsSeen<'_>,
+    held: &Held<'_>,
+    short_windows: &HashSet<(&str, u64, u64)>,
+    index: u64,
+    short: &ShortfallRecord,
+) -> Option<Finding> {
+    let dataset = short.dataset.as_str();
+    let finding = |reason, why: String| Some(Finding::new(Kind::Coverage, dataset, reason, why));
+    if let Some(why) = judge_named(
+        seen,
+        format!("shortfall entry {index}"),
+        dataset,
+        short.window,
+    ) {
+        return finding(Reason::ShortfallWithoutWindow, why);
+    }
+    let (start, end) = (
+        format_ns(short.window.start_ns()),
+        format_ns(short.window.end_ns()),
+    );
+    let key = held_key(dataset, short.window);
+    if short_windows.contains(&key) {
+        return finding(
+            Reason::ShortfallInvalid,
+            format!(
+                "shortfall entry {index} is a second shortfall for the {dataset} window [{start}, {end})"
+            ),
+        );
+    }
+    let held_before = held.get(&key).copied().unwrap_or(0);
+    if short.source_count <= held_before {
+        return finding(
+            Reason::ShortfallInvalid,
+            format!(
+                "shortfall entry {index} says the source counted {} records for the {dataset} window \
+                 [{start}, {end}), but the log already held {held_before}",
+                short.source_count
+            ),
+        );
+    }
+    None
+}
+
+/// What the whole log holds for a shortfall's window.
+fn held_now(held: &Held<'_>, record: &ShortfallRecord) -> u64 {
+    held.get(&held_key(record.dataset.as_str(), record.window))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// One `window_short` finding per shortfall, with what the whole log holds for the window: records that
+/// came later (a repair, late pushes) may have made it whole since.
+fn report_shortfall(held: &Held<'_>, short: &ShortfallSeen<'_>) -> Finding {
+    let record = short.record;
+    let holds = held_now(held, record);
+    let state = if holds < record.source_count {
+        "is incomplete"
+    } else {
+        "was short and has been made whole by later records"
+    };
+    Finding::new(
+        Kind::Coverage,
+        record.dataset.as_str(),
+        Reason::WindowShort,
+        format!(
+            "window [{}, {}) {state} (shortfall entry {}): the source ({}) counted {} records, the log holds \
+             {holds}",
+            format_ns(record.window.start_ns()),
+            format_ns(record.window.end_ns()),
+            short.index,
+            record.method.as_str(),
+            record.source_count,
+        ),
+    )
+}
+
 pub(crate) fn check<'a>(
     entries: impl IntoIterator<Item = &'a LoggedEntry>,
 ) -> (Coverage, Vec<Finding>) {
     let mut datasets: BTreeMap<String, DatasetState> = BTreeMap::new();
     let mut seen = WindowsSeen::new();
+    let mut held = Held::new();
+    let mut short_windows = HashSet::new();
+    let mut shortfalls = Vec::new();
     let mut findings = Vec::new();
     for logged in entries {
         let entry = &logged.entry;
+        if let Some(record) = entry.body.archive() {
+            *held
+                .entry(held_key(record.dataset.as_str(), record.window))
+                .or_default() += record.record_count;
+        }
+        if let EntryBody::Shortfall(short) = &entry.body {
+            match judge_shortfall(&seen, &held, &short_windows, entry.index, short) {
+                Some(invalid) => findings.push(invalid),
+                None => {
+                    short_windows.insert(held_key(short.dataset.as_str(), short.window));
+                    shortfalls.push(ShortfallSeen {
+                        index: entry.index,
+                        record: short,
+                    });
+                }
+            }
+            continue;
+        }
         if let EntryBody::Late(late) = &entry.body {
             findings.extend(judge_late(&seen, entry.index, late));
             // A late entry of a dataset with no window yet has already been reported above; it has no
@@ -398,6 +584,19 @@ pub(crate) fn check<'a>(
         state.last_index = entry.index;
         state.count(&entry.body, window);
     }
+    for short in &shortfalls {
+        findings.push(report_shortfall(&held, short));
+        let record = short.record;
+        if let Some(state) = datasets.get_mut(record.dataset.as_str()) {
+            let holds = held_now(&held, record);
+            state.counted.shortfalls.add(&Shortfalls {
+                windows: 1,
+                still_short: u64::from(holds < record.source_count),
+                source_records: record.source_count,
+                held_records: holds,
+            });
+        }
+    }
     let mut coverage = Coverage::default();
     for (dataset, state) in datasets {
         let counted = state.counted;
@@ -423,8 +622,8 @@ pub(crate) fn check<'a>(
                     &counted.windows,
                     &counted.gaps,
                     counted.records,
-                    counted.late,
-                    counted.late_records
+                    (counted.late, counted.late_records),
+                    &counted.shortfalls
                 )
             ),
         ));
@@ -434,6 +633,7 @@ pub(crate) fn check<'a>(
         summary.late += counted.late;
         summary.late_records = summary.late_records.saturating_add(counted.late_records);
         summary.gaps.add(&counted.gaps);
+        summary.shortfalls.add(&counted.shortfalls);
         coverage
             .covered_until
             .insert(dataset.clone(), counted.end_ns);
@@ -472,6 +672,28 @@ pub(crate) fn declared_gaps(summary: &CoverageSummary) -> Vec<Finding> {
         .collect()
 }
 
+/// `--fail-on-gap`: one finding per dataset with shortfall entries, with the counts.
+pub(crate) fn declared_shortfalls(summary: &CoverageSummary) -> Vec<Finding> {
+    summary
+        .datasets
+        .iter()
+        .filter(|(_, dataset)| dataset.shortfalls.still_short > 0)
+        .map(|(name, dataset)| {
+            Finding::new(
+                Kind::Coverage,
+                name,
+                Reason::DeclaredShortfalls,
+                format!(
+                    "{} of {} still short: {}; --fail-on-gap requires every window whole",
+                    dataset.shortfalls.still_short,
+                    windows(dataset.windows.total()),
+                    dataset.shortfalls.describe()
+                ),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -492,6 +714,8 @@ mod tests {
         Archive(u64),
         /// A late entry naming the window, with this many records.
         Late(u64),
+        /// A shortfall entry naming the window: the source counted this many records.
+        Short(u64),
     }
 
     /// An entry for `[T0 + from min, T0 + to min)`.
@@ -534,6 +758,12 @@ mod tests {
                     EntryBody::Archive(record)
                 }
             }
+            Ends::Short(source_count) => EntryBody::Shortfall(ShortfallRecord {
+                dataset,
+                window,
+                method: CollectionMethod::Logpush,
+                source_count,
+            }),
         };
         LoggedEntry {
             entry: Entry {
@@ -776,5 +1006,118 @@ mod tests {
         assert_eq!(coverage.summary.datasets["a"].late, 4);
         assert_eq!(coverage.summary.datasets["b"].late, 1);
         assert!(!coverage.summary.datasets.contains_key("c"));
+    }
+
+    #[test]
+    fn shortfalls_are_reported_with_the_counts_and_held_to_their_rules() {
+        let log = [
+            entry(0, "a", 0, 1, Ends::Archive(90)),
+            entry(1, "a", 1, 2, Ends::Empty),
+            entry(2, "a", 2, 3, Ends::Gap(GapReason::SourceError)),
+            entry(3, "a", 3, 4, Ends::Archive(10)),
+            // Valid: 100 counted, 90 held; the late records that come after are counted as held now.
+            entry(4, "a", 0, 1, Ends::Short(100)),
+            entry(5, "a", 0, 1, Ends::Late(4)),
+            // Valid: an empty window the source counted 7 records for.
+            entry(6, "a", 1, 2, Ends::Short(7)),
+            // A second shortfall for a window.
+            entry(7, "a", 1, 2, Ends::Short(9)),
+            // A gap window, and a window no entry accounts for yet.
+            entry(8, "a", 2, 3, Ends::Short(5)),
+            entry(9, "a", 4, 5, Ends::Short(5)),
+            // No more than the log holds already.
+            entry(10, "a", 3, 4, Ends::Short(10)),
+        ];
+        let (coverage, findings) = check(&log);
+        let of =
+            |reason| -> Vec<&Finding> { findings.iter().filter(|f| f.reason == reason).collect() };
+        let short = of(Reason::WindowShort);
+        assert_eq!(short.len(), 2, "{findings:#?}");
+        assert_eq!(
+            short[0].to_string(),
+            "coverage\ta\tINFO: window_short: window [2026-01-15T14:00:00Z, 2026-01-15T14:01:00Z) is incomplete \
+             (shortfall entry 4): the source (logpush) counted 100 records, the log holds 94"
+        );
+        assert!(
+            short[1]
+                .message
+                .contains("counted 7 records, the log holds 0")
+        );
+        let without = of(Reason::ShortfallWithoutWindow);
+        assert_eq!(without.len(), 2, "{findings:#?}");
+        assert!(without[0].message.contains("accounts for as a gap window"));
+        assert!(without[1].message.contains("shortfall entry 9"));
+        let invalid = of(Reason::ShortfallInvalid);
+        assert_eq!(invalid.len(), 2, "{findings:#?}");
+        assert!(invalid[0].message.contains("a second shortfall"));
+        assert!(invalid[1].message.contains("but the log already held 10"));
+        assert!(
+            invalid
+                .iter()
+                .chain(&without)
+                .all(|f| f.status() == crate::finding::Status::Tamper)
+        );
+        // Coverage is untouched; the dataset and the summary carry the totals.
+        let a = &coverage.summary.datasets["a"];
+        assert!(a.contiguous);
+        let expected = Shortfalls {
+            windows: 2,
+            still_short: 2,
+            source_records: 107,
+            held_records: 94,
+        };
+        assert_eq!(
+            (a.shortfalls, coverage.summary.shortfalls),
+            (expected, expected)
+        );
+        assert!(
+            coverage.summary.describe().ends_with(
+                "; 1 late entry with 4 records; 2 windows short of the source's count (it counted 107 records, \
+                 the log holds 94)"
+            ),
+            "{}",
+            coverage.summary.describe()
+        );
+        let declared = declared_shortfalls(&coverage.summary);
+        assert_eq!(declared.len(), 1);
+        assert_eq!(declared[0].status(), crate::finding::Status::Gap);
+        assert!(
+            declared[0]
+                .message
+                .starts_with("2 of 4 windows still short: 2 windows short")
+        );
+        let clean = check(&log[..4]).0;
+        assert!(declared_shortfalls(&clean.summary).is_empty());
+        assert!(!clean.summary.describe().contains("short"));
+
+        // Records that came after the shortfall (a repair) make the window whole: still reported, no longer
+        // failed on.
+        let repaired = [
+            entry(0, "a", 0, 1, Ends::Archive(90)),
+            entry(1, "a", 0, 1, Ends::Short(100)),
+            entry(2, "a", 0, 1, Ends::Late(10)),
+        ];
+        let (coverage, findings) = check(&repaired);
+        let short: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.reason == Reason::WindowShort)
+            .collect();
+        assert!(
+            short[0].message.contains(
+                "was short and has been made whole by later records (shortfall entry 1): \
+                 the source (logpush) counted 100 records, the log holds 100"
+            ),
+            "{}",
+            short[0].message
+        );
+        assert!(
+            coverage
+                .summary
+                .describe()
+                .ends_with("), 1 made whole since"),
+            "{}",
+            coverage.summary.describe()
+        );
+        assert!(declared_shortfalls(&coverage.summary).is_empty());
     }
 }

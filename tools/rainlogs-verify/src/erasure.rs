@@ -1,7 +1,8 @@
 //! Erasure (docs/FORMAT.md §4.2, §9 step 8): an `erasure` entry says the tenant was erased at its
 //! `sealed_at_ns`, so the log stops on purpose. Window entries after it must end no later than
 //! that time (collected before the erasure, sealed just after); a second erasure is a fault. A `late` entry
-//! after it archived records of the erased tenant, whatever window they belong to.
+//! after it archived records of the erased tenant, whatever window they belong to; a `shortfall` entry
+//! after it counted them.
 
 use rainlogs_integrity::EntryBody;
 
@@ -51,6 +52,18 @@ pub(crate) fn check<'a>(
                     format_ns(late.window.start_ns()),
                     format_ns(late.window.end_ns()),
                     late.object.key,
+                    format_ns(at)
+                ),
+            )),
+            (EntryBody::Shortfall(short), Some(at)) => findings.push(Finding::new(
+                Kind::Log,
+                path,
+                Reason::ShortfallAfterErasure,
+                format!(
+                    "shortfall entry for the {} window [{}, {}) follows the erasure at {}",
+                    short.dataset,
+                    format_ns(short.window.start_ns()),
+                    format_ns(short.window.end_ns()),
                     format_ns(at)
                 ),
             )),

@@ -159,6 +159,10 @@ reasons! {
     CoverageOverlap = "coverage_overlap", Tamper, "a window starts before the previous one ended (duplicate or time travel)";
     DeclaredGaps = "declared_gaps", Gap, "--fail-on-gap: a dataset has gap entries (windows declared uncollected), named by reason and time";
     LateWithoutWindow = "late_without_window", Tamper, "a late entry names no window that an earlier archive or empty entry of its dataset accounts for exactly (a gap window, part of a window, or none)";
+    WindowShort = "window_short", Info, "a shortfall entry: the source counted more records for a window than the log holds (records the source gave up delivering); the message gives the source's count and what the log holds";
+    DeclaredShortfalls = "declared_shortfalls", Gap, "--fail-on-gap: a dataset has windows still short of the source's count (shortfall entries not made whole by later records), named with the counts";
+    ShortfallWithoutWindow = "shortfall_without_window", Tamper, "a shortfall entry names no window that an earlier archive or empty entry of its dataset accounts for exactly";
+    ShortfallInvalid = "shortfall_invalid", Tamper, "a second shortfall entry for a window, or one whose count is not above what the log held for the window";
     // Archive objects.
     ArchivesVerified = "archives_verified", Ok, "every logged archive is present with the logged bytes";
     ArchiveMissing = "archive_missing", Tamper, "a logged archive is gone and no valid prune entry covers it";
@@ -210,6 +214,7 @@ reasons! {
     ErasedNotStale = "erased_not_stale", Ok, "the log stopped at its tenant's erasure, so its age is not tail-truncation evidence";
     WindowAfterErasure = "window_after_erasure", Warning, "a window ending after the erasure, or a second erasure entry (data collected after erasure)";
     LateAfterErasure = "late_after_erasure", Warning, "a late entry after the erasure entry (records archived after the tenant was erased)";
+    ShortfallAfterErasure = "shortfall_after_erasure", Warning, "a shortfall entry after the erasure entry (the tenant's windows were still being counted after it was erased)";
     // Keys.
     KeyAnnounced = "key_announced", Info, "a key entry announces a checkpoint signing key (trusted only if pinned)";
 }

@@ -125,6 +125,7 @@ async fn run(
     findings.extend(coverage_findings);
     if options.fail_on_gap {
         findings.extend(coverage::declared_gaps(&coverage.summary));
+        findings.extend(coverage::declared_shortfalls(&coverage.summary));
     }
     summary.coverage = coverage.summary.clone();
     let (pruned, retention_findings) = retention::check(&log.entries);

@@ -966,5 +966,51 @@ async fn windows_short_of_cloudflares_count_are_named_in_zone_health() {
             health.reason
         );
     }
+    // Each window named is published for the chain, once, with the same figures.
+    let shorts: Vec<(uuid::Uuid, rainlogs_schemas::events::WindowShort)> = h
+        .read_subject(&subjects::archive(ZONE), "RL_ARCHIVE")
+        .await
+        .into_iter()
+        .filter_map(|envelope| match envelope.event {
+            Event::WindowShort(short) => Some((envelope.id, short)),
+            _ => None,
+        })
+        .collect();
+    let published: BTreeSet<(String, u64, u64)> = shorts
+        .iter()
+        .map(|(_, short)| {
+            (
+                at(short.window.start)
+                    .format(time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute]Z"
+                    ))
+                    .expect("format"),
+                short.archived_records,
+                short.source_records,
+            )
+        })
+        .collect();
+    assert_eq!(
+        published.len(),
+        shorts.len(),
+        "each window once: {shorts:?}"
+    );
+    for named in &named {
+        assert!(published.contains(named), "{named:?} not in {published:?}");
+    }
+    for (id, short) in &shorts {
+        assert_eq!(
+            (
+                short.dataset.as_str(),
+                short.method,
+                short.window.end - short.window.start
+            ),
+            ("http_requests", Method::LogpushS3, 60)
+        );
+        assert_eq!(
+            *id,
+            rainlogs_collector::ids::short_id(ZONE, "http_requests", short.window)
+        );
+    }
     collector.stop().await;
 }

@@ -52,8 +52,8 @@ impl Projection for ChainProjection {
             );
         }
         let body = &entry.entry.body;
-        // A late entry is listed under the window its records belong to.
-        let window = body.window().or_else(|| body.archive().map(|a| a.window));
+        // Late and shortfall entries are listed under the window they add to or report on.
+        let window = body.named_window();
         let mut row = JobRow {
             zone_id: origin.zone().as_str(),
             tenant_id: origin.tenant().as_str(),
@@ -92,14 +92,18 @@ impl Projection for ChainProjection {
                 row.prune_target_index = Some(signed(r.target_index));
                 row.pruned_at_ns = set(r.pruned_at_ns);
             }
+            EntryBody::Shortfall(r) => {
+                row.method = Some(r.method.as_str());
+                row.source_count = Some(signed(r.source_count));
+            }
             EntryBody::Key(_) | EntryBody::Erasure => {}
         }
         sqlx::query(
             "INSERT INTO jobs (zone_id, leaf_index, tenant_id, job_id, kind, dataset, window_start_ns, \
              window_end_ns, method, sampling, object_key, object_version, stored_size, stored_sha256, \
              content_sha256, record_count, retain_until_ns, gap_reason, prune_target_index, pruned_at_ns, \
-             prev_chain_hash, chain_hash, leaf_hash, entry_bytes, sealed_at_ns, stream_sequence) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26) \
+             prev_chain_hash, chain_hash, leaf_hash, entry_bytes, sealed_at_ns, stream_sequence, source_count) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27) \
              ON CONFLICT (zone_id, leaf_index) DO NOTHING",
         )
         .bind(row.zone_id)
@@ -128,6 +132,7 @@ impl Projection for ChainProjection {
         .bind(&entry.bytes)
         .bind(signed(entry.entry.sealed_at_ns))
         .bind(signed(sequence))
+        .bind(row.source_count)
         .execute(&mut *conn)
         .await?;
         if let EntryBody::Prune(r) = body {
@@ -166,4 +171,5 @@ struct JobRow<'a> {
     gap_reason: Option<&'static str>,
     prune_target_index: Option<i64>,
     pruned_at_ns: Option<i64>,
+    source_count: Option<i64>,
 }

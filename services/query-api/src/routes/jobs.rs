@@ -45,6 +45,9 @@ pub enum JobKind {
     /// Records that arrived (pushed by Logpush) after their window was sealed, stored in an
     /// archive object of their own; the window is the one they belong to.
     Late,
+    /// Cloudflare counted more records for the window than the archive holds (Logpush gave up
+    /// on some): the window is incomplete; `source_count` says how many Cloudflare counted.
+    Shortfall,
 }
 
 impl JobKind {
@@ -57,6 +60,7 @@ impl JobKind {
             Self::Key => "key",
             Self::Erasure => "erasure",
             Self::Late => "late",
+            Self::Shortfall => "shortfall",
         }
     }
 }
@@ -78,6 +82,9 @@ pub struct Job {
     /// Stored records stand for this many source records (4294967295: varies per record).
     pub sampling: Option<u32>,
     pub record_count: Option<u64>,
+    /// Shortfall jobs: the records Cloudflare counted for the window (its analytics are
+    /// sampled, so an estimate); the window's archive and late jobs hold fewer.
+    pub source_count: Option<u64>,
     pub object_key: Option<String>,
     pub object_version: Option<String>,
     pub stored_size: Option<u64>,
@@ -204,6 +211,7 @@ struct JobRow {
     method: Option<String>,
     sampling: Option<i64>,
     record_count: Option<i64>,
+    source_count: Option<i64>,
     object_key: Option<String>,
     object_version: Option<String>,
     stored_size: Option<i64>,
@@ -221,7 +229,7 @@ struct JobRow {
 }
 
 const JOB_COLUMNS: &str = "job_id, zone_id, kind, leaf_index, dataset, window_start_ns, \
-    window_end_ns, method, sampling, record_count, object_key, object_version, stored_size, \
+    window_end_ns, method, sampling, record_count, source_count, object_key, object_version, stored_size, \
     stored_sha256, content_sha256, retain_until_ns, gap_reason, prune_target_index, \
     pruned_by_index, prev_chain_hash, chain_hash, leaf_hash, sealed_at_ns, entry_bytes";
 
@@ -241,6 +249,7 @@ fn job_from(row: JobRow, with_entry: bool) -> Job {
         method: row.method,
         sampling: row.sampling.and_then(|v| u32::try_from(v).ok()),
         record_count: unsigned(row.record_count),
+        source_count: unsigned(row.source_count),
         object_key: row.object_key,
         object_version: row.object_version,
         stored_size: unsigned(row.stored_size),

@@ -64,6 +64,9 @@ pub enum EntryKind {
     /// Records that reached RainLogs after their window's entry was sealed (pushed sources):
     /// an archive object that adds to a window already accounted for.
     Late = 7,
+    /// The source counted more records for a window than the log holds for it (pushed sources
+    /// can drop records for good): the window is incomplete, with the source's count.
+    Shortfall = 8,
 }
 
 impl EntryKind {
@@ -80,6 +83,7 @@ impl EntryKind {
             5 => Self::Key,
             6 => Self::Erasure,
             7 => Self::Late,
+            8 => Self::Shortfall,
             other => return Err(EntryError::UnknownKind(other)),
         })
     }
@@ -93,6 +97,7 @@ impl EntryKind {
             Self::Key => "key",
             Self::Erasure => "erasure",
             Self::Late => "late",
+            Self::Shortfall => "shortfall",
         }
     }
 
@@ -149,6 +154,18 @@ pub struct GapRecord {
     pub reason: GapReason,
 }
 
+/// A window an earlier `archive` or `empty` entry accounts for, for which the source counted
+/// more records than the log holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShortfallRecord {
+    pub dataset: Dataset,
+    pub window: Window,
+    pub method: CollectionMethod,
+    /// Records the source counted for the window (an estimate where its counts are sampled);
+    /// more than the log held for the window when the entry was sealed.
+    pub source_count: u64,
+}
+
 /// The deletion of an archive object logged by an earlier `archive` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PruneRecord {
@@ -186,6 +203,8 @@ pub enum EntryBody {
     /// Records of a window already accounted for that arrived after it was sealed; the record's
     /// window names that window, and its object is checked and pruned like an archive's.
     Late(ArchiveRecord),
+    /// A window short of the source's count; it names the window as a late entry does.
+    Shortfall(ShortfallRecord),
 }
 
 impl EntryBody {
@@ -198,6 +217,7 @@ impl EntryBody {
             Self::Key(_) => EntryKind::Key,
             Self::Erasure => EntryKind::Erasure,
             Self::Late(_) => EntryKind::Late,
+            Self::Shortfall(_) => EntryKind::Shortfall,
         }
     }
 
@@ -208,18 +228,31 @@ impl EntryBody {
             Self::Empty(r) => Some(&r.dataset),
             Self::Gap(r) => Some(&r.dataset),
             Self::Prune(r) => Some(&r.dataset),
+            Self::Shortfall(r) => Some(&r.dataset),
             Self::Key(_) | Self::Erasure => None,
         }
     }
 
     /// The window this entry accounts for (archive, empty and gap entries only: a late entry
-    /// adds to a window another entry accounts for).
+    /// and a shortfall entry name a window another entry accounts for).
     pub fn window(&self) -> Option<Window> {
         match self {
             Self::Archive(r) => Some(r.window),
             Self::Empty(r) => Some(r.window),
             Self::Gap(r) => Some(r.window),
-            Self::Late(_) | Self::Prune(_) | Self::Key(_) | Self::Erasure => None,
+            Self::Late(_) | Self::Shortfall(_) | Self::Prune(_) | Self::Key(_) | Self::Erasure => {
+                None
+            }
+        }
+    }
+
+    /// The window the entry is about: the one it accounts for (archive, empty, gap) or the one
+    /// it adds to or reports on (late, shortfall).
+    pub fn named_window(&self) -> Option<Window> {
+        match self {
+            Self::Late(r) => Some(r.window),
+            Self::Shortfall(r) => Some(r.window),
+            _ => self.window(),
         }
     }
 

@@ -30,7 +30,7 @@ pub use checkpoint::{
 };
 pub use entry::{
     ArchiveRecord, CollectionMethod, EmptyRecord, Entry, EntryBody, EntryError, EntryKind,
-    GapReason, GapRecord, KeyRecord, ObjectRef, PruneRecord, Sampling, entry_id,
+    GapReason, GapRecord, KeyRecord, ObjectRef, PruneRecord, Sampling, ShortfallRecord, entry_id,
 };
 pub use framing::{ArchiveDigest, ArchiveReader, ArchiveWriter, FrameInfo};
 pub use hash::Sha256Hash;

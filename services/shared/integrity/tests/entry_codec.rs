@@ -121,10 +121,60 @@ fn a_late_entry_round_trips_and_is_held_to_the_archive_rules() {
     let mut objectless = bytes_of(EntryKind::Empty);
     objectless[kind_at] = EntryKind::Late.code();
     assert!(Entry::decode(&objectless).is_err());
-    // Kinds after 7 are unknown.
+    // A late entry relabelled as a shortfall is refused: a shortfall holds no object.
+    let mut as_shortfall = sealed.bytes.clone();
+    as_shortfall[kind_at] = EntryKind::Shortfall.code();
+    assert!(Entry::decode(&as_shortfall).is_err());
+    // Kinds after 8 are unknown.
     let mut unknown = sealed.bytes.clone();
-    unknown[kind_at] = 8;
-    assert_eq!(Entry::decode(&unknown), Err(EntryError::UnknownKind(8)));
+    unknown[kind_at] = 9;
+    assert_eq!(Entry::decode(&unknown), Err(EntryError::UnknownKind(9)));
+}
+
+#[test]
+fn a_shortfall_entry_round_trips_and_carries_only_a_window_and_the_sources_count() {
+    let sealed = shortfall_after_late();
+    let decoded = Entry::decode(&sealed.bytes).unwrap();
+    assert_eq!(decoded.kind(), EntryKind::Shortfall);
+    assert_eq!(EntryKind::from_code(8).unwrap().as_str(), "shortfall");
+    assert_eq!(decoded, sealed.entry);
+    assert_eq!(decoded.encode().unwrap(), sealed.bytes);
+    // It names a window another entry accounts for, and it holds no object.
+    assert!(!EntryKind::Shortfall.covers_window());
+    assert_eq!(decoded.body.window(), None);
+    assert_eq!(decoded.body.archive(), None);
+    assert_eq!(decoded.body.chain_object_sha256(), Sha256Hash::ZERO);
+    let EntryBody::Shortfall(record) = &decoded.body else {
+        panic!("not a shortfall")
+    };
+    assert_eq!((record.window, record.source_count), (window(1), 40));
+
+    // The source's count is at least one record; sampling, a gap reason, method 0 and object fields
+    // are refused (FORMAT.md §4.2).
+    for (field, value, width) in [
+        ("record_count", 0u8, 8),
+        ("sampling", 1, 4),
+        ("stored_size", 1, 8),
+        ("retain_until_ns", 1, 8),
+        ("method", 0, 1),
+        ("gap_reason", 1, 1),
+        ("pruned_at_ns", 1, 8),
+    ] {
+        let at = field_offset(&sealed.entry, field);
+        let mut broken = sealed.bytes.clone();
+        broken[at..at + width].fill(0);
+        broken[at + width - 1] = value;
+        assert!(
+            Entry::decode(&broken).is_err(),
+            "{field} = {value} accepted"
+        );
+    }
+    // An empty entry relabelled as a shortfall has no count, and is refused.
+    let log = sample_log();
+    let kind_at = field_offset(&log[2].entry, "kind");
+    let mut countless = bytes_of(EntryKind::Empty);
+    countless[kind_at] = EntryKind::Shortfall.code();
+    assert!(Entry::decode(&countless).is_err());
 }
 
 #[test]

@@ -97,6 +97,26 @@ fn annotated_late() -> String {
     annotate(&late_after_sample_log().entry).unwrap()
 }
 
+/// A shortfall entry sealed after the late entry: the source counted 40 records for window 1, which the
+/// log holds 2 of (the late entry's). It holds no object, so its chain link uses 32 zero bytes.
+fn shortfall_entry() -> String {
+    let sealed = shortfall_after_late();
+    format!(
+        "entry {} ({}), {} bytes\nentry id: {}\nprev_chain_hash: {}\nchain hash: {} = SHA-256(prev_chain_hash ∥ 32 zero bytes ∥ entry id)\n{}",
+        sealed.entry.index,
+        sealed.entry.kind().as_str(),
+        sealed.bytes.len(),
+        sealed.id,
+        sealed.entry.prev_chain_hash,
+        sealed.chain_hash,
+        wrap_hex(&sealed.bytes)
+    )
+}
+
+fn annotated_shortfall() -> String {
+    annotate(&shortfall_after_late().entry).unwrap()
+}
+
 /// The key of the late object of [`late_entry`] (FORMAT.md §2).
 fn late_object_key() -> String {
     let content_sha256 = Sha256Hash::digest(LATE_CONTENT);
@@ -239,6 +259,8 @@ fn goldens() -> Vec<(&'static str, String)> {
         ("entry-late.txt", late_entry()),
         ("entry-late-annotated.txt", annotated_late()),
         ("object-key-late.txt", late_object_key()),
+        ("entry-shortfall.txt", shortfall_entry()),
+        ("entry-shortfall-annotated.txt", annotated_shortfall()),
     ]
 }
 

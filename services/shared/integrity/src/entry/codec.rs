@@ -4,6 +4,7 @@ use super::kinds::{CollectionMethod, GapReason, Sampling};
 use super::{
     ArchiveRecord, ENTRY_MAGIC, ENTRY_VERSION, EmptyRecord, Entry, EntryBody, EntryError,
     EntryKind, GapRecord, KeyRecord, MAX_ENTRY_LEN, MAX_OBJECT_TEXT_LEN, ObjectRef, PruneRecord,
+    ShortfallRecord,
 };
 use crate::hash::Sha256Hash;
 use crate::keys::NoteVerifierKey;
@@ -142,6 +143,11 @@ impl Flat {
                 flat.method = r.method.code();
                 flat.gap_reason = r.reason.code();
             }
+            EntryBody::Shortfall(r) => {
+                set_window(&mut flat, &r.dataset, &r.window);
+                flat.method = r.method.code();
+                flat.record_count = r.source_count;
+            }
             EntryBody::Prune(r) => {
                 flat.dataset = r.dataset.as_str().to_owned();
                 flat.object_key = r.object.key.clone();
@@ -224,6 +230,30 @@ impl Flat {
                     window: Window::new(self.window_start_ns, self.window_end_ns)?,
                     method: CollectionMethod::from_code(self.method)?,
                     reason: GapReason::from_code(self.gap_reason)?,
+                })
+            }
+            EntryKind::Shortfall => {
+                rules.zero("sampling", u64::from(self.sampling))?;
+                rules.empty("object_key", &self.object_key)?;
+                rules.empty("object_version", &self.object_version)?;
+                rules.zero("stored_size", self.stored_size)?;
+                rules.zero_hash("stored_sha256", &self.stored_sha256)?;
+                rules.zero_hash("content_sha256", &self.content_sha256)?;
+                rules.zero("retain_until_ns", self.retain_until_ns)?;
+                rules.unused_gap_fields()?;
+                rules.unused_prune_fields()?;
+                rules.unused_key()?;
+                if self.record_count == 0 {
+                    return Err(invalid(
+                        "record_count",
+                        "a shortfall names the source's count, at least one record",
+                    ));
+                }
+                EntryBody::Shortfall(ShortfallRecord {
+                    dataset: Dataset::new(&self.dataset)?,
+                    window: Window::new(self.window_start_ns, self.window_end_ns)?,
+                    method: CollectionMethod::from_code(self.method)?,
+                    source_count: self.record_count,
                 })
             }
             EntryKind::Prune => {

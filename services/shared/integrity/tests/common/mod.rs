@@ -197,6 +197,25 @@ pub fn late_after_sample_log() -> SealedEntry {
         .unwrap()
 }
 
+/// The shortfall entry of the examples: window 1 of `http_requests`, sealed `empty` and given the two
+/// records of [`late_body`] afterwards, for which the source counted 40 requests.
+pub fn shortfall_body() -> EntryBody {
+    EntryBody::Shortfall(ShortfallRecord {
+        dataset: dataset(),
+        window: window(1),
+        method: CollectionMethod::Logpush,
+        source_count: 40,
+    })
+}
+
+/// The shortfall entry sealed after [`late_after_sample_log`] (index 7).
+pub fn shortfall_after_late() -> SealedEntry {
+    let late = late_after_sample_log();
+    Chain::after(&late)
+        .seal(shortfall_body(), late.entry.sealed_at_ns + 5 * MINUTE)
+        .unwrap()
+}
+
 /// Leaves that look like entries of various sizes, for Merkle cross-checks.
 pub fn synthetic_leaves(n: usize) -> Vec<Vec<u8>> {
     (0..n)

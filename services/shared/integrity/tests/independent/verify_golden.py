@@ -3,7 +3,8 @@
 It re-derives every hash in the golden files from the entry bytes, using only the Python
 standard library, and exits non-zero on the first disagreement. Signatures are not checked here
 (the standard library has no Ed25519); the key id is. Every entry is also held to the per-kind
-rules of §4.2, kind 7 (`late`) included, and a few broken entries must be rejected.
+rules of §4.2, kinds 7 (`late`) and 8 (`shortfall`) included, and a few broken entries must be
+rejected.
 """
 import base64
 import hashlib
@@ -32,7 +33,8 @@ class Reject(Exception):
     """The entry breaks FORMAT.md §4 (a decoder must reject it)."""
 
 
-KINDS = {1: "archive", 2: "empty", 3: "gap", 4: "prune", 5: "key", 6: "erasure", 7: "late"}
+KINDS = {1: "archive", 2: "empty", 3: "gap", 4: "prune", 5: "key", 6: "erasure", 7: "late",
+         8: "shortfall"}
 # Kinds whose entry holds an object (§4.2: a `late` entry is laid out and checked as an `archive` entry).
 OBJECT_KINDS = {1, 7}
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -118,6 +120,11 @@ def check_rules(e):
         ok = (NAME.fullmatch(e["dataset"]) and e["object_key"] and e["prune_target_index"] < e["index"]
               and e["prune_target_entry_id"] != bytes(32) and NAME.fullmatch(e["prune_policy"])
               and e["pruned_at_ns"] >= 1)
+    elif kind == 8:
+        must_be_zero = zero("sampling", *(f for f in obj if f != "record_count"), "gap_reason",
+                            *prune, "key")
+        ok = (NAME.fullmatch(e["dataset"]) and e["window_start_ns"] < e["window_end_ns"]
+              and 1 <= e["method"] <= 4 and e["record_count"] >= 1)
     elif kind == 5:
         must_be_zero = zero("dataset", *window, "method", "sampling", *obj, "gap_reason", *prune)
         ok = bool(e["key"])
@@ -319,10 +326,49 @@ record_count_at = 4 + 1 + 1 + 8 + (2 + len(origin)) + (2 + len(late["dataset"]))
     + (2 + len(late["object_key"])) + (2 + len(late["object_version"])) + 8 + 32 + 32
 if late_bytes[record_count_at:record_count_at + 8] != struct.pack(">Q", late["record_count"]):
     fail("record_count offset")
-for broken in (late_bytes[:5] + b"\x08" + late_bytes[6:],
+for broken in (late_bytes[:5] + b"\x09" + late_bytes[6:],
+               late_bytes[:5] + b"\x08" + late_bytes[6:],
                late_bytes[:record_count_at] + bytes(8) + late_bytes[record_count_at + 8:],
                raw[2][:5] + b"\x07" + raw[2][6:]):
     if not rejected(broken):
         fail("a broken late entry was accepted")
+
+
+# --- the shortfall example (kind 8: §4.2, §5, §9 step 5) ---
+sf_text = (GOLDEN / "entry-shortfall.txt").read_text()
+m = re.match(r"entry 7 \(shortfall\), (\d+) bytes\nentry id: ([0-9a-f]{64})\nprev_chain_hash: ([0-9a-f]{64})\n"
+             r"chain hash: ([0-9a-f]{64}) = .*\n((?:  [0-9a-f]+\n)+)", sf_text)
+if not m:
+    fail("entry-shortfall.txt shape")
+sf_bytes = bytes.fromhex("".join(m.group(5).split()))
+sf = decode(sf_bytes, "shortfall entry")
+if len(sf_bytes) != int(m.group(1)) or sha256(sf_bytes).hex() != m.group(2):
+    fail("shortfall entry length / id")
+if sf["kind"] != 8 or sf["index"] != 7 or sf["origin"] != origin:
+    fail("shortfall entry kind / index / origin")
+late_chain = sha256(head, late["stored_sha256"], sha256(late_bytes))
+if sf["prev_chain_hash"] != late_chain or sf["prev_chain_hash"].hex() != m.group(3):
+    fail("shortfall entry prev_chain_hash")
+if sha256(late_chain, bytes(32), sha256(sf_bytes)).hex() != m.group(4):
+    fail("shortfall entry chain hash")
+# §9 step 5: it names exactly the window of an earlier archive or empty entry, and the source's count
+# exceeds what the entries before it hold for that window (the archive's records, 0 for an empty
+# window, plus the late entries').
+before = parsed + [late]
+same = lambda e: (e["dataset"] == sf["dataset"]
+                  and (e["window_start_ns"], e["window_end_ns"]) == (sf["window_start_ns"], sf["window_end_ns"]))
+if not [e for e in before if e["kind"] in (1, 2) and same(e)]:
+    fail("shortfall entry names no window of an earlier archive or empty entry")
+held = sum(e["record_count"] for e in before if e["kind"] in (1, 7) and same(e))
+if not sf["record_count"] > held:
+    fail("shortfall entry counts no more than the log holds")
+annotated = (GOLDEN / "entry-shortfall-annotated.txt").read_text()
+if b"".join(bytes.fromhex(line.split()[2]) for line in annotated.splitlines()) != sf_bytes:
+    fail("entry-shortfall-annotated.txt is not the shortfall entry")
+count_at = 4 + 1 + 1 + 8 + (2 + len(origin)) + (2 + len(sf["dataset"])) + 8 + 8 + 1 + 4 + 2 + 2 + 8 + 32 + 32
+for broken in (sf_bytes[:count_at] + bytes(8) + sf_bytes[count_at + 8:],
+               sf_bytes[:count_at - 72] + b"\x01" + sf_bytes[count_at - 71:]):
+    if not rejected(broken):
+        fail("a broken shortfall entry was accepted")
 
 print("independent verifier: all golden values re-derived from FORMAT.md")
