@@ -9,9 +9,13 @@
 //! count, and at least 5 records, which also absorbs requests dated across a window's edge).
 //! Windows are checked once their close is [`CHECK_EVERY`] old, in one query per hour of
 //! windows, so a zone costs Cloudflare's GraphQL budget a few queries an hour. Late records
-//! count for their window until it is checked; those that arrive later are not counted.
+//! count for their window until it is checked; those that arrive later are not counted. The
+//! windows waiting for their check are saved with the zone's push cursor, so the process that
+//! takes the zone next checks them.
 
 use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use rainlogs_cloudflare::{LogpushHealth, RequestsPerMinute};
 use rainlogs_schemas::events::Window;
@@ -100,6 +104,21 @@ impl Finding {
     }
 }
 
+/// What survives a restart: the closed windows not checked yet, by start, with the records
+/// their closes hold, and how far Cloudflare's Logpush health was read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unchecked {
+    pub windows: BTreeMap<i64, u64>,
+    /// Cloudflare's Logpush health is read up to here (by upload time), each minute once.
+    pub health_until: Option<i64>,
+}
+
+impl Unchecked {
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty() && self.health_until.is_none()
+    }
+}
+
 /// Closed windows of one zone and dataset, with the records their closes hold, until checked.
 #[derive(Debug)]
 pub struct Completeness {
@@ -123,6 +142,23 @@ impl Completeness {
             health_until: None,
             not_before: i64::MIN,
         }
+    }
+
+    /// What a process taking the zone next needs to check what this one closed.
+    pub fn unchecked(&self) -> Unchecked {
+        Unchecked {
+            windows: self.closed.clone(),
+            health_until: self.health_until,
+        }
+    }
+
+    /// Takes over the windows an earlier owner of the zone closed and did not check. They were
+    /// closed while that owner knew the job pushed, so [`Self::pushing_from`] does not apply.
+    pub fn restore(&mut self, unchecked: Unchecked) {
+        for (start, records) in unchecked.windows {
+            self.closed.entry(start).or_insert(records);
+        }
+        self.health_until = self.health_until.max(unchecked.health_until);
     }
 
     /// The job pushes only from `now` on: the window around it and earlier ones hold part of
@@ -394,5 +430,56 @@ mod tests {
             "{words}"
         );
         assert_eq!(Finding::default().trouble(), None);
+    }
+
+    #[test]
+    fn windows_an_earlier_owner_closed_are_checked_by_the_next() {
+        let window = |n: i64| Window {
+            start: T0 + n * 60,
+            end: T0 + n * 60 + 60,
+        };
+        let mut first = Completeness::new(60);
+        first.closed(window(0), 10, false);
+        first.closed(window(1), 900, false);
+        first.health_until = Some(T0 + 60);
+        let saved = first.unchecked();
+        let json = serde_json::to_string(&saved).expect("json");
+        let saved: Unchecked = serde_json::from_str(&json).expect("json");
+
+        // The next owner knows the job pushed only from its own start, yet checks what the first
+        // one closed, and reads Cloudflare's health on from where the first one stopped.
+        let mut next = Completeness::new(60);
+        next.pushing_from(T0 + 150);
+        next.restore(saved);
+        next.closed(window(2), 5, false);
+        let checked = next.due(T0 + 180 + CHECK_EVERY).expect("due");
+        assert_eq!(
+            checked,
+            Window {
+                start: T0,
+                end: T0 + 120
+            }
+        );
+        assert_eq!(
+            next.health_span(checked, T0 + 180 + CHECK_EVERY),
+            Some(Window {
+                start: T0 + 60,
+                end: T0 + 480
+            })
+        );
+        let finding = next.compare(checked, &[minute(0, 10), minute(1, 1000)], None, &[]);
+        assert_eq!(
+            finding.short,
+            vec![Shortfall {
+                window: window(1),
+                expected: 1000,
+                archived: 900
+            }]
+        );
+        assert!(
+            next.unchecked().windows.is_empty(),
+            "checked windows are not saved again"
+        );
+        assert!(Unchecked::default().is_empty());
     }
 }

@@ -448,8 +448,10 @@ impl PushRun {
                 windows: BTreeMap::new(),
             },
         };
-        // Until the next whole window, this process does not know the job pushed everything.
+        // Until the next whole window, this process does not know the job pushed everything;
+        // the windows an earlier owner closed, it did.
         push.completeness.pushing_from(now);
+        push.completeness.restore(push.state.unchecked.clone());
         match (stored, cursor) {
             (Some(state), Some(cursor)) => {
                 push.next_close = cursor;
@@ -862,6 +864,7 @@ impl PushRun {
             self.state.resume_at(resume, now - 8 * 24 * 3600);
             self.recent
                 .forget_before(self.next_close - self.size - 2 * self.lateness);
+            self.state.unchecked = self.completeness.unchecked();
             self.state
                 .store(&run.shared.cursors, run.zone(), self.dataset)
                 .await;

@@ -23,6 +23,7 @@ use rainlogs_bus::async_nats::jetstream::kv;
 use rainlogs_schemas::events::{Window, WindowClosed, WindowOutcome};
 use serde::{Deserialize, Serialize};
 
+use crate::completeness::Unchecked;
 use crate::journal::{JournalError, ZoneJournal};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub struct PushCursor {
     /// Windows closed as gaps, merged where they touch.
     pub gaps: Vec<Window>,
     pub log_start: Option<i64>,
+    /// Closed windows the completeness cross-check has not compared with Cloudflare's counts.
+    #[serde(default, skip_serializing_if = "Unchecked::is_empty")]
+    pub unchecked: Unchecked,
 }
 
 /// What a record of a window that is no longer open is.

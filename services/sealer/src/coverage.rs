@@ -68,6 +68,8 @@ pub enum ShortfallTarget {
     Takes,
     /// The window's shortfall is logged already.
     Logged,
+    /// The log holds as many records as the source counted (late records came first).
+    Whole { held: u64 },
     /// Not a window a shortfall can name, or not short; why.
     Refused(String),
     /// Not sealed yet: wait for its entry.
@@ -134,10 +136,9 @@ impl Coverage {
         }
         match self.recent_window(dataset, window) {
             Ok(recent) if recent.short => ShortfallTarget::Logged,
-            Ok(recent) if source_count <= recent.held => ShortfallTarget::Refused(format!(
-                "the source counted {source_count} records and the log holds {}",
-                recent.held
-            )),
+            Ok(recent) if source_count <= recent.held => {
+                ShortfallTarget::Whole { held: recent.held }
+            }
             Ok(_) => ShortfallTarget::Takes,
             Err(why) => ShortfallTarget::Refused(why),
         }
@@ -361,10 +362,10 @@ mod tests {
         );
         // Late records count toward what the window holds.
         c.record(&archive(w(100, 160), 10, true));
-        assert!(matches!(
+        assert_eq!(
             c.shortfall_target(&http, &w(100, 160), 100),
-            ShortfallTarget::Refused(why) if why.contains("holds 100")
-        ));
+            ShortfallTarget::Whole { held: 100 }
+        );
         assert_eq!(
             c.shortfall_target(&http, &w(160, 220), 1),
             ShortfallTarget::Takes,

@@ -544,6 +544,12 @@ async fn seal_shortfall(
                     "shortfall already logged");
                 return Disposition::Ack;
             }
+            // Late records made the window whole before its shortfall came: nothing is missing.
+            ShortfallTarget::Whole { held } => {
+                tracing::info!(zone = %log.zone, dataset = %record.dataset, window = ?record.window,
+                    source_records = record.source_count, held, "window already whole; no shortfall logged");
+                return Disposition::Ack;
+            }
             ShortfallTarget::Refused(why) => {
                 tracing::error!(alarm = true, zone = %log.zone, dataset = %record.dataset,
                     window = ?record.window, %why, "shortfall refused");
