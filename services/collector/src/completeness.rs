@@ -31,7 +31,7 @@ const KEEP: i64 = 6 * 3600;
 
 /// How far below Cloudflare's count a window may fall and still count as complete.
 pub fn tolerance(expected: u64) -> u64 {
-    (expected / 20).max(5)
+    rainlogs_integrity::ShortfallRecord::tolerance(expected)
 }
 
 /// A window that holds fewer records than Cloudflare counted, beyond the tolerance.

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod onboarding;
 pub mod push_cursor;
 mod registry;
+pub mod repair;
 pub mod settings;
 pub mod supervisor;
 pub mod zone;

@@ -37,6 +37,7 @@ use crate::ledger::align_down;
 use crate::logpush_job;
 use crate::onboarding::OnboardingFailure;
 use crate::push_cursor::{ClosedFate, PushCursor};
+use crate::repair::{self, SeenRays};
 use crate::settings::secs;
 use crate::zone_run::{Exit, ZoneRun, journal_exit};
 use rainlogs_push::PushSource;
@@ -122,6 +123,11 @@ struct PushRun {
     completeness_trouble: Option<(i64, String)>,
     /// Windows found short whose `archive.window_short` is not published yet.
     unsent_shortfalls: Vec<Shortfall>,
+    /// Enterprise zones: the Ray IDs of the windows awaiting their check, to repair a short
+    /// window from Logpull; `None` where that cannot be done, and why.
+    seen_rays: Result<SeenRays, String>,
+    /// Short windows waiting for their repair from Logpull.
+    repairs: Vec<repair::Due>,
     /// The troubles above as the zone's health last showed them.
     trouble_shown: Option<String>,
     dataset: &'static str,
@@ -433,6 +439,12 @@ impl PushRun {
             completeness: Completeness::new(size),
             completeness_trouble: None,
             unsent_shortfalls: Vec::new(),
+            seen_rays: match repair::not_repairable(&run.plan.plan, &run.plan.fields) {
+                None if pushed == LogpushDataset::HttpRequests => Ok(SeenRays::default()),
+                None => Err("only http_requests windows are cross-checked".into()),
+                Some(why) => Err(why),
+            },
+            repairs: Vec::new(),
             trouble_shown: None,
             dataset,
             pushed,
@@ -629,7 +641,24 @@ impl PushRun {
                     finding.dropped,
                 );
                 self.unsent_shortfalls.extend(finding.short.iter().cloned());
-                finding.trouble()
+                if let Ok(rays) = &mut self.seen_rays {
+                    for short in &finding.short {
+                        match rays.take(short.window.start) {
+                            Some(held) => self.repairs.push(repair::Due {
+                                window: short.window,
+                                held,
+                                tries: 0,
+                            }),
+                            None => tracing::info!(zone = %run.zone(), start = short.window.start,
+                                "a short window closed by an earlier owner of the zone is not repaired from Logpull"),
+                        }
+                    }
+                    rays.forget_before(checked.end);
+                }
+                finding.trouble().map(|words| match &self.seen_rays {
+                    Ok(_) => format!("{words}; RainLogs recovers what Logpull still serves"),
+                    Err(why) => format!("{words}; {why}"),
+                })
             }
             // The windows stay for the next check (until they are hours old).
             (Err(error), _) | (_, Err(error)) => Some(format!(
@@ -640,8 +669,10 @@ impl PushRun {
         if let Some(words) = &trouble {
             tracing::warn!(zone = %run.zone(), start = checked.start, end = checked.end, "{words}");
         }
+        // The shortfalls go out before their repairs, so the log says first what was missing.
         self.send_shortfalls(run).await;
-        // What was missing stays in the zone's health for a day.
+        let repaired = self.repair_short_windows(run).await;
+        // What was missing stays in the zone's health for a day, with what was recovered.
         self.completeness_trouble = match trouble {
             Some(words) => Some((now, words)),
             None => self
@@ -649,7 +680,105 @@ impl PushRun {
                 .take()
                 .filter(|(at, _)| now - at < SHOW_SHORTFALL_FOR),
         };
+        if let Some(repaired) = repaired {
+            self.completeness_trouble = Some(match self.completeness_trouble.take() {
+                Some((_, words)) => (now, format!("{words}; {repaired}")),
+                None => (now, repaired),
+            });
+        }
         self.show_trouble(run).await;
+    }
+
+    /// Pulls the short windows from Logpull and archives the records they lack as late closes,
+    /// collected by `logpull`; a pull that fails is tried again with the next checks. What was
+    /// recovered, in words, if anything was tried.
+    async fn repair_short_windows(&mut self, run: &mut ZoneRun<'_>) -> Option<String> {
+        if self.repairs.is_empty() {
+            return None;
+        }
+        let (mut windows, mut recovered) = (0, 0);
+        let mut failed = Vec::new();
+        for mut due in std::mem::take(&mut self.repairs) {
+            if !repair::ready(due.window, run.now()) {
+                self.repairs.push(due);
+                continue;
+            }
+            due.tries += 1;
+            let outcome = match repair::missing_records(run, due.window, &due.held).await {
+                Ok(missing) => self
+                    .archive_recovered(run, due.window, missing)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) if !e.is_retryable() => {
+                    due.tries = repair::TRIES;
+                    Err(e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match outcome {
+                Ok(records) => {
+                    windows += 1;
+                    recovered += records;
+                    run.shared
+                        .metrics
+                        .repaired(run.zone(), self.dataset, records);
+                    tracing::info!(zone = %run.zone(), start = due.window.start, records,
+                        "records of a short window recovered from Logpull");
+                }
+                Err(error) if due.tries < repair::TRIES => {
+                    tracing::warn!(zone = %run.zone(), start = due.window.start, %error,
+                        "cannot repair a short window from Logpull yet; trying with the next check");
+                    self.repairs.push(due);
+                }
+                Err(error) => {
+                    tracing::warn!(zone = %run.zone(), start = due.window.start, %error,
+                        "a short window cannot be repaired from Logpull; it stays short");
+                    failed.push(error);
+                }
+            }
+        }
+        let mut words = Vec::new();
+        if windows > 0 {
+            words.push(format!(
+                "{recovered} records of {windows} short windows recovered from Logpull and archived as late records"
+            ));
+        }
+        if let Some(error) = failed.first() {
+            words.push(format!(
+                "{} short windows cannot be repaired from Logpull ({error})",
+                failed.len()
+            ));
+        }
+        (!words.is_empty()).then(|| words.join("; "))
+    }
+
+    /// Archives `records` of `window` as a late close collected by Logpull.
+    async fn archive_recovered(
+        &mut self,
+        run: &mut ZoneRun<'_>,
+        window: Window,
+        records: Vec<Vec<u8>>,
+    ) -> Result<u64, AttemptError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let mut attempt = Attempt::new(self.dataset, window, run.shared.settings.batch_bytes);
+        attempt.late = true;
+        // Claims no more pushed parts than the window's closes already hold: records pushed
+        // for it but not closed yet stay late on a restart.
+        attempt.pushed_through = Some(self.state.through.get(&window.start).copied().unwrap_or(0));
+        for line in &records {
+            attempt.push(&mut run.journal, line).await?;
+        }
+        let fields = run.plan.fields.to_query_value();
+        let totals = attempt
+            .complete(&mut run.journal, Method::Logpull, 1, &fields)
+            .await?;
+        self.state.batch_seq = self.state.batch_seq.max(run.journal.last_seq());
+        run.shared
+            .metrics
+            .window_closed(run.zone(), self.dataset, "late");
+        Ok(totals.records)
     }
 
     /// Publishes the windows found short, for the sealer to log as `shortfall` entries; those
@@ -796,6 +925,9 @@ impl PushRun {
             }
             filling.first_part.get_or_insert(read.seq);
             filling.attempt.push(&mut run.journal, line).await?;
+            if let Ok(rays) = &mut self.seen_rays {
+                rays.saw(start, line);
+            }
             if on_time {
                 counts.on_time += 1;
             } else {

@@ -19,6 +19,7 @@ pub struct CollectorMetrics {
     pushed: Counter<u64>,
     short_windows: Counter<u64>,
     cloudflare_dropped: Counter<u64>,
+    repaired: Counter<u64>,
 }
 
 const ZONE_DATASET: &[&str] = &["zone", "dataset"];
@@ -89,6 +90,12 @@ pub const CLOUDFLARE_DROPPED: MetricFamily = MetricFamily::counter(
     "Records Cloudflare's Logpush health reports it gave up delivering for the zone's job",
 );
 
+pub const REPAIRED: MetricFamily = MetricFamily::counter(
+    "rainlogs_collector_logpush_repaired_records",
+    &["zone", "dataset"],
+    "Records of short Logpush windows recovered from Logpull (Enterprise) and archived as late records",
+);
+
 /// Every family the collector exposes.
 pub const FAMILIES: &[MetricFamily] = &[
     WINDOWS,
@@ -103,6 +110,7 @@ pub const FAMILIES: &[MetricFamily] = &[
     PUSHED_RECORDS,
     SHORT_WINDOWS,
     CLOUDFLARE_DROPPED,
+    REPAIRED,
 ];
 
 impl CollectorMetrics {
@@ -120,6 +128,7 @@ impl CollectorMetrics {
             pushed: PUSHED_RECORDS.u64_counter(meter),
             short_windows: SHORT_WINDOWS.u64_counter(meter),
             cloudflare_dropped: CLOUDFLARE_DROPPED.u64_counter(meter),
+            repaired: REPAIRED.u64_counter(meter),
         }
     }
 
@@ -151,6 +160,17 @@ impl CollectorMetrics {
         ];
         self.short_windows.add(short_windows, &attrs);
         self.cloudflare_dropped.add(dropped, &attrs);
+    }
+
+    /// Records of a short window recovered from Logpull.
+    pub fn repaired(&self, zone: &str, dataset: &str, records: u64) {
+        self.repaired.add(
+            records,
+            &[
+                KeyValue::new("zone", zone.to_owned()),
+                KeyValue::new("dataset", dataset.to_owned()),
+            ],
+        );
     }
 
     /// Pushed records read, by what became of them.

@@ -80,9 +80,9 @@ async fn play(sim: &cf_sim::RunningSim, seconds: u64) {
 }
 
 /// The id of the zone's job named `rainlogs`, once there is one.
-async fn job_of(sim: &cf_sim::RunningSim) -> Option<u64> {
+async fn job_of(sim: &cf_sim::RunningSim, zone: &str) -> Option<u64> {
     let answer: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/zones/{ZONE}/logpush/jobs", sim.base_url()))
+        .get(format!("{}/zones/{zone}/logpush/jobs", sim.base_url()))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -115,16 +115,16 @@ async fn frozen_sim() -> (Arc<cf_sim::RunningSim>, time::OffsetDateTime) {
 }
 
 /// The zone as onboarding leaves it: collected with `method`, its token sealed with `key`.
-async fn add_zone(bus: &Bus, key: &TokenKey, method: Method) {
+async fn add_zone(bus: &Bus, key: &TokenKey, zone: &str, method: Method) {
     publish_control(
         bus,
         Event::ZoneAdded(ZoneAdded {
-            zone_id: ZONE.into(),
-            name: "sovereign.example.eu".into(),
+            zone_id: zone.into(),
+            name: format!("{zone}.example.eu"),
             plan: "enterprise".into(),
             method,
             fields: FIELDS.join(","),
-            sealed_token: key.seal(TENANT, ZONE, TOKEN),
+            sealed_token: key.seal(TENANT, zone, TOKEN),
             token_key_id: key.id().to_owned(),
         }),
     )
@@ -153,6 +153,58 @@ fn spawn_collector(
     ))
 }
 
+/// A `logpush_s3` zone as the API leaves it: onboarded, and its bucket (the customer's, on the
+/// dev SeaweedFS) set. Cloudflare writes with the writer's keys, RainLogs reads with the
+/// auditor's, which cannot write or delete.
+async fn add_bucket_zone(
+    bus: &Bus,
+    key: &TokenKey,
+    zone: &str,
+    customer: &rainlogs_store::S3Store,
+) {
+    use rainlogs_testkit::s3::{dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
+    let endpoint = dev_s3_endpoint();
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, h)| h);
+    let writer = dev_s3_writer();
+    let reader = dev_s3_auditor();
+    let destination_conf = format!(
+        "s3://{}/cloudflare/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
+        customer.config().bucket,
+        writer.access_key_id,
+        writer.secret_access_key
+    );
+    let source = serde_json::json!({
+        "destination_conf": destination_conf,
+        "read_access_key_id": reader.access_key_id,
+        "read_secret_access_key": reader.secret_access_key,
+    })
+    .to_string();
+    add_zone(bus, key, zone, Method::LogpushS3).await;
+    publish_control(
+        bus,
+        Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
+            zone_id: zone.into(),
+            sealed_source: key.seal(TENANT, zone, &source),
+            key_id: key.id().to_owned(),
+        }),
+    )
+    .await;
+}
+
+/// The collector's settings for zones whose Logpush writes to a bucket it polls.
+fn bucket_settings(sim: &cf_sim::RunningSim) -> CollectorOptions {
+    let mut settings = collector_settings(sim, 0);
+    settings.push_url = None;
+    settings.bucket_poll = Duration::from_millis(100);
+    settings.bucket_access = rainlogs_push::BucketAccess {
+        addresses: rainlogs_store::AddressPolicy::AllowPrivate,
+        amazon_s3_endpoint: None,
+    };
+    settings
+}
+
 /// Batch faults, taken in this order by the batches as they are cut: one lands after its
 /// windows were sealed, one is sent twice at once and one again after ten minutes, one comes
 /// out of order, one is dropped.
@@ -169,10 +221,10 @@ fn inject_batch_faults(sim: &cf_sim::RunningSim) {
 }
 
 /// The id of the job the collector makes for the zone.
-async fn wait_for_job(sim: &cf_sim::RunningSim) -> u64 {
+async fn wait_for_job(sim: &cf_sim::RunningSim, zone: &str) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(id) = job_of(sim).await {
+        if let Some(id) = job_of(sim, zone).await {
             return id;
         }
         assert!(
@@ -184,10 +236,10 @@ async fn wait_for_job(sim: &cf_sim::RunningSim) -> u64 {
 }
 
 /// Switches the job off at Cloudflare, as the end of a test's pushes.
-async fn disable_job(sim: &cf_sim::RunningSim, job_id: u64) {
+async fn disable_job(sim: &cf_sim::RunningSim, zone: &str, job_id: u64) {
     let stopped = reqwest::Client::new()
         .put(format!(
-            "{}/zones/{ZONE}/logpush/jobs/{job_id}",
+            "{}/zones/{zone}/logpush/jobs/{job_id}",
             sim.base_url()
         ))
         .bearer_auth(TOKEN)
@@ -223,12 +275,12 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
 
     // The zone as onboarding leaves it: collected with Logpush, its endpoint secret known.
     let key = TokenKey::new(KEY);
-    add_zone(&bus, &key, Method::LogpushHttp).await;
+    add_zone(&bus, &key, ZONE, Method::LogpushHttp).await;
     let shutdown = CancellationToken::new();
     let collector = spawn_collector(&bus, &sim, collector_settings(&sim, port), shutdown.clone());
     inject_batch_faults(&sim);
     // The collector makes the zone's job, pushing to the ingest endpoint.
-    let job_id = wait_for_job(&sim).await;
+    let job_id = wait_for_job(&sim, ZONE).await;
 
     // Four minutes of pushes, then the receiver is killed mid-push and stays down for two
     // (simulated) minutes while Cloudflare retries, then seven more minutes.
@@ -242,7 +294,7 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
     // Uploads due now finish before the job stops; what it still holds back is dropped with
     // the job and reported as dropped.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    disable_job(&sim, job_id).await;
+    disable_job(&sim, ZONE, job_id).await;
 
     settle(&sim).await;
     archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0, Shortfalls::Sealed).await;
@@ -260,7 +312,7 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
 /// The archive holds each record of the truth once minus what was dropped, and verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
-    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
+    use rainlogs_testkit::s3::dev_bucket;
 
     let nats = NatsServer::start();
     let db = TestDatabase::create().await;
@@ -279,51 +331,14 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
 
     let (sim, t0) = frozen_sim().await;
 
-    // The customer's bucket: Cloudflare writes with the writer's keys, RainLogs reads with the
-    // auditor's, which cannot write or delete.
     let customer = dev_bucket("logpush-e2e", false).await;
-    let endpoint = dev_s3_endpoint();
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, h)| h);
-    let writer = dev_s3_writer();
-    let reader = dev_s3_auditor();
-    let destination_conf = format!(
-        "s3://{}/cloudflare/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
-        customer.config().bucket,
-        writer.access_key_id,
-        writer.secret_access_key
-    );
-    let source = serde_json::json!({
-        "destination_conf": destination_conf,
-        "read_access_key_id": reader.access_key_id,
-        "read_secret_access_key": reader.secret_access_key,
-    })
-    .to_string();
     let key = TokenKey::new(KEY);
-    add_zone(&bus, &key, Method::LogpushS3).await;
-    publish_control(
-        &bus,
-        Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
-            zone_id: ZONE.into(),
-            sealed_source: key.seal(TENANT, ZONE, &source),
-            key_id: key.id().to_owned(),
-        }),
-    )
-    .await;
-    let start_collector = |shutdown: CancellationToken| {
-        let mut settings = collector_settings(&sim, 0);
-        settings.push_url = None;
-        settings.bucket_poll = Duration::from_millis(100);
-        settings.bucket_access = rainlogs_push::BucketAccess {
-            addresses: rainlogs_store::AddressPolicy::AllowPrivate,
-            amazon_s3_endpoint: None,
-        };
-        spawn_collector(&bus, &sim, settings, shutdown)
-    };
+    add_bucket_zone(&bus, &key, ZONE, &customer).await;
+    let start_collector =
+        |shutdown: CancellationToken| spawn_collector(&bus, &sim, bucket_settings(&sim), shutdown);
     let collector = start_collector(CancellationToken::new());
     inject_batch_faults(&sim);
-    let job_id = wait_for_job(&sim).await;
+    let job_id = wait_for_job(&sim, ZONE).await;
 
     play(&sim, 240).await;
     // A crash: the task is dropped where it stands, its lease left to expire.
@@ -334,7 +349,7 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
     let collector = start_collector(shutdown.clone());
     play(&sim, 440).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    disable_job(&sim, job_id).await;
+    disable_job(&sim, ZONE, job_id).await;
 
     settle(&sim).await;
     archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0, Shortfalls::MaybeUnchecked)
@@ -383,32 +398,15 @@ async fn settle(sim: &cf_sim::RunningSim) {
     play(sim, 300).await;
 }
 
-/// Whether the windows Cloudflare dropped records of must be sealed short.
-#[derive(PartialEq, Eq)]
-enum Shortfalls {
-    /// The collector ran throughout, so the cross-check saw every window it closed.
-    Sealed,
-    /// The collector was restarted: windows closed before are not checked by the next process.
-    MaybeUnchecked,
-}
-
-/// Once every close on the zone's subject is sealed: the archive (window and late objects)
-/// holds each record of the pushed seconds' truth once, minus exactly what the simulator
-/// reports dropped; some records came late; and `rainlogs-verify` passes.
-async fn archive_holds_the_truth_minus_drops(
-    sim: &cf_sim::RunningSim,
-    bus: &Bus,
-    data: &Path,
-    t0: time::OffsetDateTime,
-    shortfalls_expected: Shortfalls,
-) {
-    let bucket = Bucket::open(data, TENANT, ZONE).await;
+/// Waits until every close on the zone's subject, and every window found short, is sealed and
+/// signed.
+async fn wait_until_sealed(bus: &Bus, bucket: &Bucket, zone: &str, data: &Path) {
     // Every close is sealed as one entry, and so is every window the cross-check found short.
     let closes = || async {
         let mut count = 0_u64;
         for (stream, subject) in [
-            ("RL_BATCH", subjects::batch(ZONE)),
-            ("RL_ARCHIVE", subjects::archive(ZONE)),
+            ("RL_BATCH", subjects::batch(zone)),
+            ("RL_ARCHIVE", subjects::archive(zone)),
         ] {
             let stream = bus.js.get_stream(stream).await.expect("stream");
             let mut next = 1;
@@ -440,6 +438,29 @@ async fn archive_holds_the_truth_minus_drops(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Whether the windows Cloudflare dropped records of must be sealed short.
+#[derive(PartialEq, Eq)]
+enum Shortfalls {
+    /// The collector ran throughout, so the cross-check saw every window it closed.
+    Sealed,
+    /// The collector was restarted: windows closed before are not checked by the next process.
+    MaybeUnchecked,
+}
+
+/// Once every close on the zone's subject is sealed: the archive (window and late objects)
+/// holds each record of the pushed seconds' truth once, minus exactly what the simulator
+/// reports dropped; some records came late; and `rainlogs-verify` passes.
+async fn archive_holds_the_truth_minus_drops(
+    sim: &cf_sim::RunningSim,
+    bus: &Bus,
+    data: &Path,
+    t0: time::OffsetDateTime,
+    shortfalls_expected: Shortfalls,
+) {
+    let bucket = Bucket::open(data, TENANT, ZONE).await;
+    wait_until_sealed(bus, &bucket, ZONE, data).await;
 
     // The truth of the pushed seconds, minus exactly what Cloudflare dropped.
     let deliveries = sim.logpush_deliveries(ZONE);
@@ -589,6 +610,112 @@ async fn archive_holds_the_truth_minus_drops(
         shortfalls.len(),
         dropped.len()
     );
+}
+
+/// An Enterprise zone's short window end to end: the window Cloudflare's Logpush dropped a
+/// batch of is sealed as a shortfall, the collector repairs it from Logpull, the sealer logs the
+/// recovered records as a `late` entry after the shortfall, and `rainlogs-verify` reports the
+/// window as made whole (so even `--fail-on-gap` would pass it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_window_repaired_from_logpull_is_logged_short_then_whole() {
+    use rainlogs_integrity::CollectionMethod;
+    use rainlogs_testkit::s3::dev_bucket;
+    /// The example scenario's Enterprise zone with Logpull (retention on, no EU-only boundary).
+    const ENTERPRISE: &str = "3b2e1d0c9f8a7b6c5d4e3f2a1b0c9d8e";
+
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let bus = connect(&nats.url).await.expect("connect");
+    provision(&bus, 1).await.expect("provision");
+    let data = tempfile::tempdir().expect("data dir");
+    let mut pipeline = spawn_services(
+        &nats.url,
+        &db.url,
+        data.path(),
+        0,
+        &["archiver", "sealer"],
+        &[],
+    );
+    pipeline.wait_ready().await;
+    let (sim, _) = frozen_sim().await;
+    let customer = dev_bucket("logpush-repair-e2e", false).await;
+    let key = TokenKey::new(KEY);
+    add_bucket_zone(&bus, &key, ENTERPRISE, &customer).await;
+    let shutdown = CancellationToken::new();
+    let collector = spawn_collector(&bus, &sim, bucket_settings(&sim), shutdown.clone());
+    // The third batch is lost for good.
+    for kind in [
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::DropBatch,
+    ] {
+        sim.inject(Fault::on_zone(
+            ENTERPRISE,
+            EndpointKind::LogpushPush,
+            1,
+            kind,
+        ));
+    }
+    let job_id = wait_for_job(&sim, ENTERPRISE).await;
+    // The short window is checked five minutes after its end and pulled at the next check.
+    let bucket = Bucket::open(data.path(), TENANT, ENTERPRISE).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (short, repair) = loop {
+        play(&sim, 60).await;
+        let entries = chain_entries(&bus, ENTERPRISE).await;
+        let short = entries.iter().find_map(|e| match &e.body {
+            EntryBody::Shortfall(short) => Some((e.index, short.clone())),
+            _ => None,
+        });
+        let repair = short.as_ref().and_then(|(_, short)| {
+            entries.iter().find(|e| {
+                matches!(&e.body, EntryBody::Late(late)
+                    if late.window == short.window && late.method == CollectionMethod::Logpull)
+            })
+        });
+        if let (Some(short), Some(repair)) = (short.clone(), repair)
+            && bucket.checkpoint_size().await == entries.len() as u64
+        {
+            break (short, repair.clone());
+        }
+        if Instant::now() >= deadline {
+            print_logs(data.path(), 0);
+            panic!("no shortfall followed by its repair: {entries:#?}");
+        }
+    };
+    disable_job(&sim, ENTERPRISE, job_id).await;
+    play(&sim, 300).await;
+    wait_until_sealed(&bus, &bucket, ENTERPRISE, data.path()).await;
+    assert!(
+        short.0 < repair.index,
+        "the shortfall is logged before the repair"
+    );
+    let EntryBody::Late(recovered) = &repair.body else {
+        unreachable!()
+    };
+    let dropped = sim.logpush_dropped_lines(ENTERPRISE, None).len() as u64;
+    assert!(
+        recovered.record_count > 0 && recovered.record_count <= dropped,
+        "recovered {} of {dropped} dropped",
+        recovered.record_count
+    );
+
+    let report = bucket.verify().await;
+    if report.exit_code() != 0 {
+        print_logs(data.path(), 0);
+    }
+    assert_eq!(report.exit_code(), 0, "{}", report.to_human());
+    assert!(
+        report
+            .to_human()
+            .contains("was short and has been made whole by later records"),
+        "{}",
+        report.to_human()
+    );
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
+    pipeline.kill();
+    sim_shutdown(sim).await;
 }
 
 async fn sim_shutdown(sim: Arc<cf_sim::RunningSim>) {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rainlogs_integrity::{CollectionMethod, Dataset, EntryBody, Window};
+use rainlogs_integrity::{CollectionMethod, Dataset, EntryBody, ShortfallRecord, Window};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
@@ -68,7 +68,8 @@ pub enum ShortfallTarget {
     Takes,
     /// The window's shortfall is logged already.
     Logged,
-    /// The log holds as many records as the source counted (late records came first).
+    /// The log holds as many records as the source counted, within the tolerance (late records
+    /// came first).
     Whole { held: u64 },
     /// Not a window a shortfall can name, or not short; why.
     Refused(String),
@@ -136,7 +137,12 @@ impl Coverage {
         }
         match self.recent_window(dataset, window) {
             Ok(recent) if recent.short => ShortfallTarget::Logged,
-            Ok(recent) if source_count <= recent.held => {
+            Ok(recent)
+                if source_count
+                    <= recent
+                        .held
+                        .saturating_add(ShortfallRecord::tolerance(source_count)) =>
+            {
                 ShortfallTarget::Whole { held: recent.held }
             }
             Ok(_) => ShortfallTarget::Takes,
@@ -325,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_shortfall_names_a_window_once_and_counts_more_than_the_log_holds() {
-        use rainlogs_integrity::{ArchiveRecord, ObjectRef, Sha256Hash, ShortfallRecord};
+        use rainlogs_integrity::{ArchiveRecord, ObjectRef, Sha256Hash};
         let http = Dataset::new("http_requests").unwrap();
         let archive = |window: Window, records: u64, late: bool| {
             let record = ArchiveRecord {
@@ -360,14 +366,14 @@ mod tests {
             c.shortfall_target(&http, &w(220, 280), 100),
             ShortfallTarget::NotYet
         );
-        // Late records count toward what the window holds.
-        c.record(&archive(w(100, 160), 10, true));
+        // Late records count toward what the window holds; within the tolerance it is whole.
+        c.record(&archive(w(100, 160), 5, true));
         assert_eq!(
             c.shortfall_target(&http, &w(100, 160), 100),
-            ShortfallTarget::Whole { held: 100 }
+            ShortfallTarget::Whole { held: 95 }
         );
         assert_eq!(
-            c.shortfall_target(&http, &w(160, 220), 1),
+            c.shortfall_target(&http, &w(160, 220), 6),
             ShortfallTarget::Takes,
             "an empty window holds nothing"
         );

@@ -448,13 +448,14 @@ fn judge_shortfall(
         );
     }
     let held_before = held.get(&key).copied().unwrap_or(0);
-    if short.source_count <= held_before {
+    if !short.is_short_of(held_before) {
         return finding(
             Reason::ShortfallInvalid,
             format!(
                 "shortfall entry {index} says the source counted {} records for the {dataset} window \
-                 [{start}, {end}), but the log already held {held_before}",
-                short.source_count
+                 [{start}, {end}), but the log already held {held_before} (tolerance {})",
+                short.source_count,
+                ShortfallRecord::tolerance(short.source_count)
             ),
         );
     }
@@ -473,7 +474,7 @@ fn held_now(held: &Held<'_>, record: &ShortfallRecord) -> u64 {
 fn report_shortfall(held: &Held<'_>, short: &ShortfallSeen<'_>) -> Finding {
     let record = short.record;
     let holds = held_now(held, record);
-    let state = if holds < record.source_count {
+    let state = if record.is_short_of(holds) {
         "is incomplete"
     } else {
         "was short and has been made whole by later records"
@@ -591,7 +592,7 @@ pub(crate) fn check<'a>(
             let holds = held_now(&held, record);
             state.counted.shortfalls.add(&Shortfalls {
                 windows: 1,
-                still_short: u64::from(holds < record.source_count),
+                still_short: u64::from(record.is_short_of(holds)),
                 source_records: record.source_count,
                 held_records: holds,
             });

@@ -162,7 +162,7 @@ reasons! {
     WindowShort = "window_short", Info, "a shortfall entry: the source counted more records for a window than the log holds (records the source gave up delivering); the message gives the source's count and what the log holds";
     DeclaredShortfalls = "declared_shortfalls", Gap, "--fail-on-gap: a dataset has windows still short of the source's count (shortfall entries not made whole by later records), named with the counts";
     ShortfallWithoutWindow = "shortfall_without_window", Tamper, "a shortfall entry names no window that an earlier archive or empty entry of its dataset accounts for exactly";
-    ShortfallInvalid = "shortfall_invalid", Tamper, "a second shortfall entry for a window, or one whose count is not above what the log held for the window";
+    ShortfallInvalid = "shortfall_invalid", Tamper, "a second shortfall entry for a window, or one whose count is not above what the log held for the window plus the tolerance";
     // Archive objects.
     ArchivesVerified = "archives_verified", Ok, "every logged archive is present with the logged bytes";
     ArchiveMissing = "archive_missing", Tamper, "a logged archive is gone and no valid prune entry covers it";

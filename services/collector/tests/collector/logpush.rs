@@ -288,9 +288,18 @@ async fn jobs(h: &Harness, zone: &str) -> Vec<serde_json::Value> {
 }
 
 async fn wait_for_jobs(h: &Harness, what: &str, check: impl Fn(&[serde_json::Value]) -> bool) {
+    wait_for_jobs_of(h, ZONE, what, check).await;
+}
+
+async fn wait_for_jobs_of(
+    h: &Harness,
+    zone: &str,
+    what: &str,
+    check: impl Fn(&[serde_json::Value]) -> bool,
+) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let jobs = jobs(h, ZONE).await;
+        let jobs = jobs(h, zone).await;
         if check(&jobs) {
             return;
         }
@@ -514,6 +523,16 @@ fn bucket_destination(bucket: &str) -> String {
 
 /// What the API publishes for a `logpush_s3` zone: its bucket and RainLogs' read keys, sealed.
 async fn set_push_source(h: &Harness, conf: &str, read_key_id: &str, read_secret: &str) {
+    set_push_source_of(h, ZONE, conf, read_key_id, read_secret).await;
+}
+
+async fn set_push_source_of(
+    h: &Harness,
+    zone: &str,
+    conf: &str,
+    read_key_id: &str,
+    read_secret: &str,
+) {
     let source = serde_json::json!({
         "destination_conf": conf,
         "read_access_key_id": read_key_id,
@@ -522,11 +541,11 @@ async fn set_push_source(h: &Harness, conf: &str, read_key_id: &str, read_secret
     .to_string();
     let set = Envelope::new(
         TENANT,
-        Some(ZONE.to_owned()),
+        Some(zone.to_owned()),
         Actor::operator(),
         Event::PushSourceSet(rainlogs_schemas::events::PushSourceSet {
-            zone_id: ZONE.into(),
-            sealed_source: key().seal(TENANT, ZONE, &source),
+            zone_id: zone.into(),
+            sealed_source: key().seal(TENANT, zone, &source),
             key_id: key().id().to_owned(),
         }),
     );
@@ -1011,6 +1030,138 @@ async fn windows_short_of_cloudflares_count_are_named_in_zone_health() {
             *id,
             rainlogs_collector::ids::short_id(ZONE, "http_requests", short.window)
         );
+    }
+    collector.stop().await;
+}
+
+/// An Enterprise zone's short window is repaired from Logpull: the records Cloudflare's Logpush
+/// gave up on are pulled, matched by Ray ID, and archived as a late close collected by Logpull,
+/// so the window's closes hold each request of the truth once; the zone's health says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_window_of_an_enterprise_zone_is_repaired_from_logpull() {
+    use cf_sim::{EndpointKind, Fault, FaultKind};
+    use rainlogs_collector::repair::ray_id;
+    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor};
+
+    const FIELDS: &str = "ClientIP,EdgeStartTimestamp,RayID";
+    let h = Harness::start().await;
+    let mut settings = h.settings.clone();
+    settings.logpush_lateness = Duration::from_secs(120);
+    let writer = dev_bucket("logpush-repair", false).await;
+    let conf = bucket_destination(&writer.config().bucket);
+    let reader = dev_s3_auditor();
+    let collector = h.start_collector_with(settings);
+    h.add_zone(ENTERPRISE_ZONE, Method::LogpushS3, FIELDS, FULL_TOKEN)
+        .await;
+    set_push_source_of(
+        &h,
+        ENTERPRISE_ZONE,
+        &conf,
+        &reader.access_key_id,
+        &reader.secret_access_key,
+    )
+    .await;
+    wait_for_jobs_of(&h, ENTERPRISE_ZONE, "the zone's job", |jobs| {
+        jobs.len() == 1
+    })
+    .await;
+    // The third batch is lost for good.
+    for kind in [
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::Duplicate { after_secs: 0 },
+        FaultKind::DropBatch,
+    ] {
+        h.sim.inject(Fault::on_zone(
+            ENTERPRISE_ZONE,
+            EndpointKind::LogpushPush,
+            1,
+            kind,
+        ));
+    }
+    for _ in 0..40 {
+        h.sim.advance(Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let dropped = h.sim.logpush_dropped_lines(ENTERPRISE_ZONE, None);
+    assert!(!dropped.is_empty(), "a batch was dropped");
+    let health = h
+        .wait_for_health(
+            ENTERPRISE_ZONE,
+            "the repair in the zone's health",
+            |health| health.reason.contains("recovered from Logpull"),
+        )
+        .await;
+    assert!(
+        health
+            .reason
+            .contains("hold fewer records than Cloudflare counted"),
+        "{}",
+        health.reason
+    );
+
+    // The repaired windows: those with a late close collected by Logpull.
+    let events = h.zone_events(ENTERPRISE_ZONE).await;
+    let closes = events.closes_of("http_requests");
+    let repaired: Vec<Window> = closes
+        .iter()
+        .filter(|c| {
+            c.late
+                && matches!(
+                    c.outcome,
+                    WindowOutcome::Complete {
+                        method: Method::Logpull,
+                        ..
+                    }
+                )
+        })
+        .map(|c| c.window)
+        .collect();
+    assert!(!repaired.is_empty(), "no window was repaired: {closes:#?}");
+    for window in &repaired {
+        // Every request of the window, once: what Logpush delivered, what came late, and
+        // what Logpull gave back.
+        let mut held: Vec<u64> = closes
+            .iter()
+            .filter(|c| c.window.start == window.start)
+            .flat_map(|c| events.attempt_lines(c.attempt))
+            .map(|line| ray_id(&line).expect("ray id"))
+            .collect();
+        held.sort_unstable();
+        // The truth is selected by receive time; the window holds the requests that started in it.
+        let around = Window {
+            start: window.start - 120,
+            end: window.end + 120,
+        };
+        let started_in = |line: &Vec<u8>| {
+            let record: serde_json::Value = serde_json::from_slice(line).expect("record");
+            let ns = record["EdgeStartTimestamp"].as_i64().expect("time");
+            (window.start..window.end).contains(&ns.div_euclid(1_000_000_000))
+        };
+        let mut truth: Vec<u64> = h
+            .truth(ENTERPRISE_ZONE, around, FIELDS)
+            .iter()
+            .filter(|line| started_in(line))
+            .map(|line| ray_id(line).expect("ray id"))
+            .collect();
+        truth.sort_unstable();
+        assert_eq!(
+            held.len(),
+            truth.len(),
+            "window {window:?}: {} held of {} requests",
+            held.len(),
+            truth.len()
+        );
+        assert_eq!(held, truth, "window {window:?}");
+        let lost_here = dropped
+            .iter()
+            .filter(|line| {
+                let record: serde_json::Value = serde_json::from_str(line).expect("record");
+                let ns = record["EdgeStartTimestamp"].as_i64().expect("time");
+                ns.div_euclid(1_000_000_000) >= window.start
+                    && ns.div_euclid(1_000_000_000) < window.end
+            })
+            .count();
+        assert!(lost_here > 0, "window {window:?} lost nothing to repair");
     }
     collector.stop().await;
 }

@@ -166,6 +166,21 @@ pub struct ShortfallRecord {
     pub source_count: u64,
 }
 
+impl ShortfallRecord {
+    /// How far below the source's count a window may hold records and still count as whole
+    /// (docs/FORMAT.md §4.2): the larger of 5 records and 5 % of the count, as the source's
+    /// counts are sampled estimates and requests near a window's edge are counted by another
+    /// clock.
+    pub fn tolerance(source_count: u64) -> u64 {
+        (source_count / 20).max(5)
+    }
+
+    /// Whether a window holding `held` records is short of this count beyond the tolerance.
+    pub fn is_short_of(&self, held: u64) -> bool {
+        self.source_count > held.saturating_add(Self::tolerance(self.source_count))
+    }
+}
+
 /// The deletion of an archive object logged by an earlier `archive` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PruneRecord {
