@@ -439,10 +439,10 @@ impl PushRun {
             completeness: Completeness::new(size),
             completeness_trouble: None,
             unsent_shortfalls: Vec::new(),
-            seen_rays: match repair::not_repairable(&run.plan.plan, &run.plan.fields) {
+            seen_rays: match &run.plan.no_logpull_repair {
                 None if pushed == LogpushDataset::HttpRequests => Ok(SeenRays::default()),
                 None => Err("only http_requests windows are cross-checked".into()),
-                Some(why) => Err(why),
+                Some(why) => Err(format!("short windows cannot be repaired: {why}")),
             },
             repairs: Vec::new(),
             trouble_shown: None,

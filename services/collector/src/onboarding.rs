@@ -39,6 +39,8 @@ pub struct ZonePlan {
     pub retention_enabled_at: Option<i64>,
     /// Retention is off and this token cannot switch it on.
     pub retention_off: bool,
+    /// Logpush zones: why a short window cannot be repaired from Logpull (`None`: it can be).
+    pub no_logpull_repair: Option<String>,
     pub status: Status,
     pub reason: String,
 }
@@ -154,6 +156,7 @@ pub async fn onboard(
         firewall: None,
         retention_enabled_at: None,
         retention_off: false,
+        no_logpull_repair: None,
         status,
         reason: String::new(),
     };
@@ -173,8 +176,19 @@ pub async fn onboard(
             }
             check_retention(client, zone_id, now, &mut plan_out, &mut notes).await?;
         }
-        // The records arrive at the ingest endpoint; the job itself is made through the API.
-        Method::InstantLogs | Method::LogpushHttp | Method::LogpushS3 => {}
+        Method::InstantLogs => {}
+        // The records arrive by Logpush; the job itself is made through the API. Logpull can
+        // repair what Logpush drops, where the zone has it.
+        Method::LogpushHttp | Method::LogpushS3 => {
+            plan_out.no_logpull_repair =
+                logpull_for_repair(client, zone_id, account.as_deref(), &plan_out, &mut notes)
+                    .await;
+            if let Some(why) = &plan_out.no_logpull_repair
+                && plan_out.plan == "enterprise"
+            {
+                notes.push(format!("short windows cannot be repaired: {why}"));
+            }
+        }
         Method::Graphql => {
             let settings = client
                 .firewall_events_settings(zone_id)
@@ -219,6 +233,47 @@ fn invalid_fields(text: &str, error: &CfError, plan: &str) -> OnboardingFailure 
         reason: format!("the zone's fields setting {text:?} is not usable: {error}"),
         plan: Some(plan.to_owned()),
         transient: false,
+    }
+}
+
+/// Why Logpull cannot repair a Logpush zone's short windows, if it cannot: it needs an
+/// Enterprise plan, `RayID` and `EdgeStartTimestamp` among the fields (records are matched by Ray
+/// ID), an account whose metadata boundary allows Logpull, and log retention on, which is
+/// switched on where the token may.
+async fn logpull_for_repair(
+    client: &TokenClient,
+    zone_id: &str,
+    account: Option<&str>,
+    plan: &ZonePlan,
+    notes: &mut Vec<String>,
+) -> Option<String> {
+    if let Some(why) = crate::repair::not_repairable(&plan.plan, &plan.fields) {
+        return Some(why);
+    }
+    if let Some(account) = account
+        && let Ok(cmb) = client.cmb_config(account).await
+        && cmb.blocks_logpull()
+    {
+        return Some(
+            "Logpull is unavailable: the account's Customer Metadata Boundary is EU-only".into(),
+        );
+    }
+    match client.retention_flag(zone_id).await {
+        Ok(true) => None,
+        Ok(false) => match client.set_retention_flag(zone_id, true).await {
+            Ok(true) => {
+                notes.push(
+                    "switched Logpull log retention on, so short windows can be repaired from it"
+                        .into(),
+                );
+                None
+            }
+            Ok(false) | Err(_) => Some(
+                "Logpull log retention is off and this token cannot switch it on (it needs Logs Edit)"
+                    .into(),
+            ),
+        },
+        Err(error) => Some(format!("cannot read the Logpull retention flag: {error}")),
     }
 }
 

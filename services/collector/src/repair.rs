@@ -36,13 +36,14 @@ pub const TRIES: u32 = 3;
 pub fn not_repairable(plan: &str, fields: &FieldList) -> Option<String> {
     if plan != "enterprise" {
         return Some(format!(
-            "Logpull, which could recover them, needs an Enterprise plan (the zone's is {plan})"
+            "Logpull needs an Enterprise plan (the zone's is {plan})"
         ));
     }
     let has = |name: &str| fields.as_slice().iter().any(|f| f == name);
     if !has("RayID") || !has("EdgeStartTimestamp") {
         return Some(
-            "recovering them from Logpull needs RayID and EdgeStartTimestamp among the zone's fields"
+            "Logpull records are matched by Ray ID: RayID and EdgeStartTimestamp must be among the \
+             zone's fields"
                 .into(),
         );
     }

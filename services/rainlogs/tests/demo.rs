@@ -172,6 +172,8 @@ const ONLY_WHEN_IT_HAPPENS: &[&str] = &[
     // Counted by the first completeness check, five minutes after a Logpush window closes.
     "rainlogs_collector_logpush_short_windows_total",
     "rainlogs_collector_logpush_cloudflare_dropped_records_total",
+    // Counted only when a short window of an Enterprise zone is repaired from Logpull.
+    "rainlogs_collector_logpush_repaired_records_total",
 ];
 
 /// Every family of every service descriptor is on `/metrics` of a process that collected,

@@ -933,6 +933,15 @@ async fn windows_short_of_cloudflares_count_are_named_in_zone_health() {
         })
         .await;
     assert_eq!(health.status, "degraded");
+    // The EU-only account has no Logpull to repair the windows from, and the health says so.
+    assert!(
+        health.reason.contains(
+            "short windows cannot be repaired: Logpull is unavailable: the account's Customer \
+             Metadata Boundary is EU-only"
+        ),
+        "{}",
+        health.reason
+    );
     assert!(
         health
             .reason
@@ -959,9 +968,9 @@ async fn windows_short_of_cloudflares_count_are_named_in_zone_health() {
         .collect();
     let named: Vec<(String, u64, u64)> = health
         .reason
-        .split(", ")
+        .split([',', ';'])
         .filter_map(|part| {
-            let part = part.rsplit(": ").next()?;
+            let part = part.trim().rsplit(": ").next()?;
             let (minute, rest) = part.split_once(" holds ")?;
             let (held, rest) = rest.split_once(" of ")?;
             let expected = rest.split(' ').next()?;
@@ -1044,7 +1053,14 @@ async fn a_short_window_of_an_enterprise_zone_is_repaired_from_logpull() {
     use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor};
 
     const FIELDS: &str = "ClientIP,EdgeStartTimestamp,RayID";
-    let h = Harness::start().await;
+    // Logpull retention is off: onboarding switches it on so short windows can be repaired.
+    let mut scenario = scenario();
+    for zone in &mut scenario.zones {
+        if zone.id == ENTERPRISE_ZONE {
+            zone.retention = false;
+        }
+    }
+    let h = Harness::start_with(scenario).await;
     let mut settings = h.settings.clone();
     settings.logpush_lateness = Duration::from_secs(120);
     let writer = dev_bucket("logpush-repair", false).await;
@@ -1063,6 +1079,12 @@ async fn a_short_window_of_an_enterprise_zone_is_repaired_from_logpull() {
     .await;
     wait_for_jobs_of(&h, ENTERPRISE_ZONE, "the zone's job", |jobs| {
         jobs.len() == 1
+    })
+    .await;
+    h.wait_for_health(ENTERPRISE_ZONE, "retention switched on", |health| {
+        health
+            .reason
+            .contains("switched Logpull log retention on, so short windows can be repaired")
     })
     .await;
     // The third batch is lost for good.
