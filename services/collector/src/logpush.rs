@@ -124,7 +124,7 @@ struct PushRun {
     /// Windows found short whose `archive.window_short` is not published yet.
     unsent_shortfalls: Vec<Shortfall>,
     /// Enterprise zones: the Ray IDs of the windows awaiting their check, to repair a short
-    /// window from Logpull; `None` where that cannot be done, and why.
+    /// window from Logpull; where that cannot be done, why.
     seen_rays: Result<SeenRays, String>,
     /// Short windows waiting for their repair from Logpull.
     repairs: Vec<repair::Due>,
