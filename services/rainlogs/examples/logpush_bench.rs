@@ -9,6 +9,8 @@
 //! cargo build --release -p rainlogs          # first: the archiver and sealer run from it
 //! cargo run --release -p rainlogs --example logpush_bench -- [PUSHES] [PUSH_MIB] [CONCURRENCY]
 //! ```
+//! `LOGPUSH_BENCH_ZONE=enterprise` pushes to the Enterprise zone instead of the EU-only one: its
+//! short windows can be repaired from Logpull, so the collector also keeps each record's Ray ID.
 //! Defaults: 32 pushes of 16 MiB of NDJSON each (512 MiB, as much as `ingest_bench` pushes),
 //! 4 at a time: about 20 s on 2 cores once built, of which about 5 s are timed. The `rainlogs`
 //! binary next to this example (`target/release/rainlogs`) must be built first and be current:
@@ -65,8 +67,20 @@ use rainlogs_testkit::{NatsServer, TestDatabase, free_port};
 
 const MIB: usize = 1 << 20;
 const TENANT: &str = "acme";
-/// The example scenario's EU-only zone (enterprise: Logpush is offered).
-const ZONE: &str = "4c3f2e1d0a9b8c7d6e5f4a3b2c1d0e9f";
+/// The example scenario's EU-only zone (enterprise: Logpush is offered, Logpull is not).
+const EU_ONLY_ZONE: &str = "4c3f2e1d0a9b8c7d6e5f4a3b2c1d0e9f";
+/// The example scenario's Enterprise zone with Logpull: its short windows can be repaired, so
+/// the collector also keeps every pushed record's Ray ID until the window is checked.
+const ENTERPRISE_ZONE: &str = "3b2e1d0c9f8a7b6c5d4e3f2a1b0c9d8e";
+
+/// The zone pushed to: the EU-only one, or with `LOGPUSH_BENCH_ZONE=enterprise` the Enterprise
+/// one, to measure what keeping Ray IDs for repairs costs.
+fn zone() -> &'static str {
+    match std::env::var("LOGPUSH_BENCH_ZONE").as_deref() {
+        Ok("enterprise") => ENTERPRISE_ZONE,
+        _ => EU_ONLY_ZONE,
+    }
+}
 const TOKEN: &str = "cfut_full_access_token_0000000000000000";
 /// What the generator writes, as the zone's explicit field list.
 const FIELDS: &str = "CacheCacheStatus,ClientCountry,ClientIP,ClientRequestHost,\
@@ -351,7 +365,7 @@ impl Bucket {
         .expect("verifier key");
         let origin = Origin::new(
             &Name::new(TENANT).expect("tenant"),
-            &Name::new(ZONE).expect("zone"),
+            &Name::new(zone()).expect("zone"),
         );
         Self {
             store,
@@ -379,7 +393,7 @@ async fn chain_entries(bus: &Bus) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut next = 1;
     while let Ok(message) = chain
-        .direct_get_next_for_subject(subjects::chain(ZONE), Some(next))
+        .direct_get_next_for_subject(subjects::chain(zone()), Some(next))
         .await
     {
         next = message.sequence + 1;
@@ -400,7 +414,7 @@ async fn closes_on_stream(bus: &Bus) -> u64 {
     let mut count = 0;
     let mut next = 1;
     while let Ok(message) = stream
-        .direct_get_next_for_subject(subjects::batch(ZONE), Some(next))
+        .direct_get_next_for_subject(subjects::batch(zone()), Some(next))
         .await
     {
         next = message.sequence + 1;
@@ -417,12 +431,12 @@ async fn closes_on_stream(bus: &Bus) -> u64 {
 
 /// The sum of a counter family's series for the zone, by label value of `by` (all when `None`).
 fn counter(telemetry: &Telemetry, family: &str, by: Option<(&str, &str)>) -> u64 {
-    let zone = format!("zone=\"{ZONE}\"");
+    let zone_label = format!("zone=\"{}\"", zone());
     let label = by.map(|(k, v)| format!("{k}=\"{v}\""));
     telemetry
         .render()
         .lines()
-        .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(&zone))
+        .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(&zone_label))
         .filter(|l| label.as_ref().is_none_or(|label| l.contains(label)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
@@ -432,7 +446,7 @@ fn counter(telemetry: &Telemetry, family: &str, by: Option<(&str, &str)>) -> u64
 /// The zone's Logpush job's bearer secret, read back from the simulator's job list.
 async fn job_secret(sim: &cf_sim::RunningSim) -> Option<String> {
     let answer: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/zones/{ZONE}/logpush/jobs", sim.base_url()))
+        .get(format!("{}/zones/{}/logpush/jobs", sim.base_url(), zone()))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -577,15 +591,15 @@ async fn bench(
     let key = TokenKey::new([7; 32]);
     let added = Envelope::new(
         TENANT,
-        Some(ZONE.into()),
+        Some(zone().into()),
         Actor::operator(),
         Event::ZoneAdded(ZoneAdded {
-            zone_id: ZONE.into(),
+            zone_id: zone().into(),
             name: "sovereign.example.eu".into(),
             plan: "enterprise".into(),
             method: Method::LogpushHttp,
             fields: FIELDS.into(),
-            sealed_token: key.seal(TENANT, ZONE, TOKEN),
+            sealed_token: key.seal(TENANT, zone(), TOKEN),
             token_key_id: key.id().to_owned(),
         }),
     );
@@ -636,7 +650,10 @@ async fn bench(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    let url = format!("http://127.0.0.1:{port}/logpush/v1/{ZONE}/http_requests");
+    let url = format!(
+        "http://127.0.0.1:{port}/logpush/v1/{}/http_requests",
+        zone()
+    );
     let client = reqwest::Client::new();
     // Ready once the ingest endpoint knows the secret: a destination check answers 200.
     loop {
@@ -790,7 +807,7 @@ async fn bench(
 
     // Checks: the simulator pushed nothing, every record archived exactly once, verify passes.
     let mut problems = Vec::new();
-    let deliveries = sim.logpush_deliveries(ZONE);
+    let deliveries = sim.logpush_deliveries(zone());
     if deliveries.is_empty() {
         println!("check: the simulator's job delivered nothing of its own (frozen clock)");
     } else {
@@ -881,7 +898,7 @@ async fn bench(
     }
     let verify_started = Instant::now();
     let mut options =
-        rainlogs_verify::VerifyOptions::new(TENANT, ZONE, vec![bucket.verifier.clone()])
+        rainlogs_verify::VerifyOptions::new(TENANT, zone(), vec![bucket.verifier.clone()])
             .expect("options");
     // Every archive decompressed, its content hash and record count checked; no gap allowed.
     options.deep = true;
