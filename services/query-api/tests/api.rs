@@ -1466,23 +1466,15 @@ async fn logpush_zones_need_the_ingest_url_and_auto_prefers_logpush() {
 /// clear on the control stream.
 #[tokio::test]
 async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
-    use rainlogs_testkit::s3::{dev_bucket, dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
+    use rainlogs_testkit::s3::{
+        dev_bucket, dev_s3_auditor, dev_s3_host, dev_s3_writer, logpush_destination,
+    };
     const SOVEREIGN_ZONE: &str = "4c3f2e1d0a9b8c7d6e5f4a3b2c1d0e9f";
     let customer = dev_bucket("api-logpush", false).await;
-    let endpoint = dev_s3_endpoint();
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, h)| h);
+    let host = &dev_s3_host();
     let writer = dev_s3_writer();
     let reader = dev_s3_auditor();
-    let destination = |host: &str| {
-        format!(
-            "s3://{}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
-            customer.config().bucket,
-            writer.access_key_id,
-            writer.secret_access_key
-        )
-    };
+    let destination = |host: &str| logpush_destination(&customer.config().bucket, "cf", host);
     let body = |method: &str, conf: &str, secret: &str| {
         json!({
             "zone_id": SOVEREIGN_ZONE,

@@ -97,6 +97,42 @@ async fn job_of(sim: &cf_sim::RunningSim, zone: &str) -> Option<u64> {
         .and_then(|job| job["id"].as_u64())
 }
 
+/// A private NATS with the streams provisioned, a fresh database, and a `rainlogs` process
+/// archiving and sealing into a local store under `data`, ready.
+struct Pipeline {
+    nats: NatsServer,
+    db: TestDatabase,
+    bus: Bus,
+    data: tempfile::TempDir,
+    services: Process,
+}
+
+impl Pipeline {
+    async fn start() -> Self {
+        let nats = NatsServer::start();
+        let db = TestDatabase::create().await;
+        let bus = connect(&nats.url).await.expect("connect");
+        provision(&bus, 1).await.expect("provision");
+        let data = tempfile::tempdir().expect("data dir");
+        let mut services = spawn_services(
+            &nats.url,
+            &db.url,
+            data.path(),
+            0,
+            &["archiver", "sealer"],
+            &[],
+        );
+        services.wait_ready().await;
+        Self {
+            nats,
+            db,
+            bus,
+            data,
+            services,
+        }
+    }
+}
+
 /// The example scenario on a clock frozen at 2026-01-15 12:00 UTC, moved only by [`play`].
 async fn frozen_sim() -> (Arc<cf_sim::RunningSim>, time::OffsetDateTime) {
     let mut scenario = cf_sim::Scenario::example();
@@ -162,19 +198,10 @@ async fn add_bucket_zone(
     zone: &str,
     customer: &rainlogs_store::S3Store,
 ) {
-    use rainlogs_testkit::s3::{dev_s3_auditor, dev_s3_endpoint, dev_s3_writer};
-    let endpoint = dev_s3_endpoint();
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, h)| h);
-    let writer = dev_s3_writer();
+    use rainlogs_testkit::s3::{dev_s3_auditor, dev_s3_host, logpush_destination};
     let reader = dev_s3_auditor();
-    let destination_conf = format!(
-        "s3://{}/cloudflare/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
-        customer.config().bucket,
-        writer.access_key_id,
-        writer.secret_access_key
-    );
+    let destination_conf =
+        logpush_destination(&customer.config().bucket, "cloudflare", &dev_s3_host());
     let source = serde_json::json!({
         "destination_conf": destination_conf,
         "read_access_key_id": reader.access_key_id,
@@ -252,23 +279,16 @@ async fn disable_job(sim: &cf_sim::RunningSim, zone: &str, job_id: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_verify() {
-    let nats = NatsServer::start();
-    let db = TestDatabase::create().await;
-    let bus = connect(&nats.url).await.expect("connect");
-    provision(&bus, 1).await.expect("provision");
-    let data = tempfile::tempdir().expect("data dir");
+    let Pipeline {
+        nats,
+        db,
+        bus,
+        data,
+        services: pipeline,
+    } = Pipeline::start().await;
     let ingest_data = tempfile::tempdir().expect("ingest data dir");
     let port = free_port();
-    let mut pipeline = spawn_services(
-        &nats.url,
-        &db.url,
-        data.path(),
-        0,
-        &["archiver", "sealer"],
-        &[],
-    );
     let mut ingest = spawn_ingest(&nats.url, &db.url, ingest_data.path(), 0, port);
-    pipeline.wait_ready().await;
     ingest.wait_ready().await;
 
     let (sim, t0) = frozen_sim().await;
@@ -314,20 +334,13 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
 async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
     use rainlogs_testkit::s3::dev_bucket;
 
-    let nats = NatsServer::start();
-    let db = TestDatabase::create().await;
-    let bus = connect(&nats.url).await.expect("connect");
-    provision(&bus, 1).await.expect("provision");
-    let data = tempfile::tempdir().expect("data dir");
-    let mut pipeline = spawn_services(
-        &nats.url,
-        &db.url,
-        data.path(),
-        0,
-        &["archiver", "sealer"],
-        &[],
-    );
-    pipeline.wait_ready().await;
+    let Pipeline {
+        nats: _nats,
+        db: _db,
+        bus,
+        data,
+        services: pipeline,
+    } = Pipeline::start().await;
 
     let (sim, t0) = frozen_sim().await;
 
@@ -623,20 +636,13 @@ async fn a_short_window_repaired_from_logpull_is_logged_short_then_whole() {
     /// The example scenario's Enterprise zone with Logpull (retention on, no EU-only boundary).
     const ENTERPRISE: &str = "3b2e1d0c9f8a7b6c5d4e3f2a1b0c9d8e";
 
-    let nats = NatsServer::start();
-    let db = TestDatabase::create().await;
-    let bus = connect(&nats.url).await.expect("connect");
-    provision(&bus, 1).await.expect("provision");
-    let data = tempfile::tempdir().expect("data dir");
-    let mut pipeline = spawn_services(
-        &nats.url,
-        &db.url,
-        data.path(),
-        0,
-        &["archiver", "sealer"],
-        &[],
-    );
-    pipeline.wait_ready().await;
+    let Pipeline {
+        nats: _nats,
+        db: _db,
+        bus,
+        data,
+        services: pipeline,
+    } = Pipeline::start().await;
     let (sim, _) = frozen_sim().await;
     let customer = dev_bucket("logpush-repair-e2e", false).await;
     let key = TokenKey::new(KEY);

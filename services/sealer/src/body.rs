@@ -150,17 +150,17 @@ pub fn entry_body(event: &Event, coverage: &Coverage) -> Result<EntryBody, BodyE
     }
 }
 
-/// The `shortfall` entry for an `archive.window_short` event.
-pub fn shortfall_body(event: &events::WindowShort) -> Result<EntryBody, BodyError> {
+/// What the `shortfall` entry for an `archive.window_short` event records.
+pub fn shortfall_record(event: &events::WindowShort) -> Result<ShortfallRecord, BodyError> {
     if event.source_records == 0 {
         return Err(BodyError::SourceCount);
     }
-    Ok(EntryBody::Shortfall(ShortfallRecord {
+    Ok(ShortfallRecord {
         dataset: dataset(&event.dataset)?,
         window: window(&event.window)?,
         method: method(event.method),
         source_count: event.source_records,
-    }))
+    })
 }
 
 /// The `prune` entry for an `archive.pruned` event. The event carries the target entry's bytes;

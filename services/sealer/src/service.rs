@@ -489,15 +489,9 @@ async fn seal_late(
                     record.window, record.dataset
                 ));
             }
-            // The window's own entry is not sealed yet (its event is still on its way).
             LateTarget::NotYet => {
-                if caught_up {
-                    return Disposition::Retry(Duration::from_secs(2));
-                }
-                caught_up = true;
-                if let Err(e) = catch_up(appender.journal, log).await {
-                    tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
-                    return Disposition::Retry(Duration::from_secs(2));
+                if let Some(answer) = wait_for_window(appender, log, &mut caught_up).await {
+                    return answer;
                 }
                 continue;
             }
@@ -515,6 +509,25 @@ async fn seal_late(
     Disposition::Retry(Duration::from_millis(100))
 }
 
+/// The entry a late or shortfall entry names is not sealed yet (its event is still on its way):
+/// reads the chain once, as another sealer may have sealed it, then waits for it. `None`: look
+/// again.
+async fn wait_for_window(
+    appender: Appender<'_>,
+    log: &mut ZoneLog,
+    caught_up: &mut bool,
+) -> Option<Disposition> {
+    if *caught_up {
+        return Some(Disposition::Retry(Duration::from_secs(2)));
+    }
+    *caught_up = true;
+    if let Err(e) = catch_up(appender.journal, log).await {
+        tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
+        return Some(Disposition::Retry(Duration::from_secs(2)));
+    }
+    None
+}
+
 /// Appends a window's one `shortfall` entry, after the window's own entry.
 async fn seal_shortfall(
     appender: Appender<'_>,
@@ -522,13 +535,11 @@ async fn seal_shortfall(
     event: &rainlogs_schemas::events::WindowShort,
     cause: &Envelope,
 ) -> Disposition {
-    let body = match body::shortfall_body(event) {
-        Ok(body) => body,
+    let record = match body::shortfall_record(event) {
+        Ok(record) => record,
         Err(e) => return Disposition::Reject(e.to_string()),
     };
-    let rainlogs_integrity::EntryBody::Shortfall(record) = &body else {
-        return Disposition::Reject("not a shortfall".into());
-    };
+    let body = rainlogs_integrity::EntryBody::Shortfall(record.clone());
     let mut caught_up = false;
     for _ in 0..APPEND_ATTEMPTS {
         if log.erased {
@@ -559,13 +570,8 @@ async fn seal_shortfall(
                 ));
             }
             ShortfallTarget::NotYet => {
-                if caught_up {
-                    return Disposition::Retry(Duration::from_secs(2));
-                }
-                caught_up = true;
-                if let Err(e) = catch_up(appender.journal, log).await {
-                    tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
-                    return Disposition::Retry(Duration::from_secs(2));
+                if let Some(answer) = wait_for_window(appender, log, &mut caught_up).await {
+                    return answer;
                 }
                 continue;
             }

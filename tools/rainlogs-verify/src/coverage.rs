@@ -365,12 +365,13 @@ fn remember<'a>(
 /// entry does not count.
 fn judge_late(seen: &WindowsSeen<'_>, index: u64, late: &ArchiveRecord) -> Option<Finding> {
     let named = format!("late entry {index} ({})", late.object.key);
-    let why = judge_named(seen, named, late.dataset.as_str(), late.window)?;
-    let why = if why.contains("accounts for as a gap window") {
-        format!("{why}: records cannot arrive late for a window whose data could not be collected")
-    } else {
-        why
-    };
+    let why = judge_named(
+        seen,
+        named,
+        late.dataset.as_str(),
+        late.window,
+        ": records cannot arrive late for a window whose data could not be collected",
+    )?;
     Some(Finding::new(
         Kind::Coverage,
         late.dataset.as_str(),
@@ -379,12 +380,14 @@ fn judge_late(seen: &WindowsSeen<'_>, index: u64, late: &ArchiveRecord) -> Optio
     ))
 }
 
-/// Why an entry that names a window (late, shortfall) names none it may, if it does not.
+/// Why an entry that names a window (late, shortfall) names none it may, if it does not;
+/// `on_gap` ends the sentence when the window is a declared gap.
 fn judge_named(
     seen: &WindowsSeen<'_>,
     named: String,
     dataset: &str,
     window: Window,
+    on_gap: &str,
 ) -> Option<String> {
     let named = format!(
         "{named} names [{}, {})",
@@ -394,7 +397,7 @@ fn judge_named(
     match seen.get(&(dataset, window.start_ns(), window.end_ns())) {
         Some((EntryKind::Archive | EntryKind::Empty, _)) => None,
         Some((kind, earlier)) => Some(format!(
-            "{named}, which entry {earlier} accounts for as a {} window",
+            "{named}, which entry {earlier} accounts for as a {} window{on_gap}",
             kind.as_str()
         )),
         None => Some(format!(
@@ -431,6 +434,7 @@ fn judge_shortfall(
         format!("shortfall entry {index}"),
         dataset,
         short.window,
+        "",
     ) {
         return finding(Reason::ShortfallWithoutWindow, why);
     }

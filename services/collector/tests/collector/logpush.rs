@@ -510,15 +510,8 @@ async fn a_backlog_after_an_outage_fills_its_windows_before_they_close() {
 /// An S3-compatible Logpush destination in `bucket` on the dev SeaweedFS, under `cf/{DATE}`,
 /// written with the dev writer's keys.
 fn bucket_destination(bucket: &str) -> String {
-    let endpoint = rainlogs_testkit::s3::dev_s3_endpoint();
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, h)| h);
-    let keys = rainlogs_testkit::s3::dev_s3_writer();
-    format!(
-        "s3://{bucket}/cf/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
-        keys.access_key_id, keys.secret_access_key
-    )
+    use rainlogs_testkit::s3::{dev_s3_host, logpush_destination};
+    logpush_destination(bucket, "cf", &dev_s3_host())
 }
 
 /// What the API publishes for a `logpush_s3` zone: its bucket and RainLogs' read keys, sealed.

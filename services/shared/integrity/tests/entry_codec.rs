@@ -15,6 +15,20 @@ fn bytes_of(kind: EntryKind) -> Vec<u8> {
         .bytes
 }
 
+/// The entry's bytes with one fixed-width number field set to `value` (in its last byte).
+fn with_field(sealed: &SealedEntry, field: &str, value: u8) -> Vec<u8> {
+    let at = field_offset(&sealed.entry, field);
+    let width = match field {
+        "method" | "gap_reason" => 1,
+        "sampling" => 4,
+        _ => 8,
+    };
+    let mut bytes = sealed.bytes.clone();
+    bytes[at..at + width].fill(0);
+    bytes[at + width - 1] = value;
+    bytes
+}
+
 /// Offset of a field in an encoded entry, from the annotated dump (offset, name, ...).
 fn field_offset(entry: &Entry, field: &str) -> usize {
     let dump = rainlogs_integrity::entry::annotate(entry).unwrap();
@@ -103,17 +117,8 @@ fn a_late_entry_round_trips_and_is_held_to_the_archive_rules() {
         ("method", 5),
         ("gap_reason", 1),
     ] {
-        let at = field_offset(&sealed.entry, field);
-        let width = match field {
-            "method" | "gap_reason" => 1,
-            "sampling" => 4,
-            _ => 8,
-        };
-        let mut broken = sealed.bytes.clone();
-        broken[at..at + width].fill(0);
-        broken[at + width - 1] = value;
         assert!(
-            Entry::decode(&broken).is_err(),
+            Entry::decode(&with_field(&sealed, field, value)).is_err(),
             "{field} = {value} accepted"
         );
     }
@@ -151,21 +156,17 @@ fn a_shortfall_entry_round_trips_and_carries_only_a_window_and_the_sources_count
 
     // The source's count is at least one record; sampling, a gap reason, method 0 and object fields
     // are refused (FORMAT.md §4.2).
-    for (field, value, width) in [
-        ("record_count", 0u8, 8),
-        ("sampling", 1, 4),
-        ("stored_size", 1, 8),
-        ("retain_until_ns", 1, 8),
-        ("method", 0, 1),
-        ("gap_reason", 1, 1),
-        ("pruned_at_ns", 1, 8),
+    for (field, value) in [
+        ("record_count", 0u8),
+        ("sampling", 1),
+        ("stored_size", 1),
+        ("retain_until_ns", 1),
+        ("method", 0),
+        ("gap_reason", 1),
+        ("pruned_at_ns", 1),
     ] {
-        let at = field_offset(&sealed.entry, field);
-        let mut broken = sealed.bytes.clone();
-        broken[at..at + width].fill(0);
-        broken[at + width - 1] = value;
         assert!(
-            Entry::decode(&broken).is_err(),
+            Entry::decode(&with_field(&sealed, field, value)).is_err(),
             "{field} = {value} accepted"
         );
     }

@@ -80,9 +80,14 @@ fn erasure_entry() -> String {
 /// A late entry sealed after the sample log: records of window 1 (entry 2, sealed `empty`) that arrived
 /// after that window was sealed. Its chain link uses the stored SHA-256, as an archive entry's does.
 fn late_entry() -> String {
-    let sealed = late_after_sample_log();
+    linked_entry(&late_after_sample_log(), "stored_sha256")
+}
+
+/// One entry sealed after the sample log, with its link of the chain; `object` names the middle
+/// term of the chain formula (FORMAT.md §5).
+fn linked_entry(sealed: &SealedEntry, object: &str) -> String {
     format!(
-        "entry {} ({}), {} bytes\nentry id: {}\nprev_chain_hash: {}\nchain hash: {} = SHA-256(prev_chain_hash ∥ stored_sha256 ∥ entry id)\n{}",
+        "entry {} ({}), {} bytes\nentry id: {}\nprev_chain_hash: {}\nchain hash: {} = SHA-256(prev_chain_hash ∥ {object} ∥ entry id)\n{}",
         sealed.entry.index,
         sealed.entry.kind().as_str(),
         sealed.bytes.len(),
@@ -100,17 +105,7 @@ fn annotated_late() -> String {
 /// A shortfall entry sealed after the late entry: the source counted 40 records for window 1, which the
 /// log holds 2 of (the late entry's). It holds no object, so its chain link uses 32 zero bytes.
 fn shortfall_entry() -> String {
-    let sealed = shortfall_after_late();
-    format!(
-        "entry {} ({}), {} bytes\nentry id: {}\nprev_chain_hash: {}\nchain hash: {} = SHA-256(prev_chain_hash ∥ 32 zero bytes ∥ entry id)\n{}",
-        sealed.entry.index,
-        sealed.entry.kind().as_str(),
-        sealed.bytes.len(),
-        sealed.id,
-        sealed.entry.prev_chain_hash,
-        sealed.chain_hash,
-        wrap_hex(&sealed.bytes)
-    )
+    linked_entry(&shortfall_after_late(), "32 zero bytes")
 }
 
 fn annotated_shortfall() -> String {

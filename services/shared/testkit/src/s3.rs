@@ -17,6 +17,25 @@ pub fn dev_s3_endpoint() -> String {
     required("RAINLOGS_TEST_S3_ENDPOINT")
 }
 
+/// `host:port` of the dev S3 endpoint, as a Logpush `endpoint=` parameter takes it.
+pub fn dev_s3_host() -> String {
+    let endpoint = dev_s3_endpoint();
+    endpoint
+        .split_once("://")
+        .map_or(endpoint.as_str(), |(_, host)| host)
+        .to_owned()
+}
+
+/// The `destination_conf` a customer gives Cloudflare's Logpush to write into `bucket` under
+/// `path` at `host`, with the writer's keys.
+pub fn logpush_destination(bucket: &str, path: &str, host: &str) -> String {
+    let writer = dev_s3_writer();
+    format!(
+        "s3://{bucket}/{path}/{{DATE}}?region=us-east-1&endpoint={host}&access-key-id={}&secret-access-key={}",
+        writer.access_key_id, writer.secret_access_key
+    )
+}
+
 /// The identity that may write, lock and delete.
 pub fn dev_s3_writer() -> S3Credentials {
     S3Credentials {

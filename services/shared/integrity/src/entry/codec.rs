@@ -234,12 +234,8 @@ impl Flat {
             }
             EntryKind::Shortfall => {
                 rules.zero("sampling", u64::from(self.sampling))?;
-                rules.empty("object_key", &self.object_key)?;
-                rules.empty("object_version", &self.object_version)?;
-                rules.zero("stored_size", self.stored_size)?;
-                rules.zero_hash("stored_sha256", &self.stored_sha256)?;
-                rules.zero_hash("content_sha256", &self.content_sha256)?;
-                rules.zero("retain_until_ns", self.retain_until_ns)?;
+                rules.unused_object_ref()?;
+                rules.unused_stored_object()?;
                 rules.unused_gap_fields()?;
                 rules.unused_prune_fields()?;
                 rules.unused_key()?;
@@ -258,11 +254,8 @@ impl Flat {
             }
             EntryKind::Prune => {
                 rules.unused_window_fields()?;
-                rules.zero("stored_size", self.stored_size)?;
-                rules.zero_hash("stored_sha256", &self.stored_sha256)?;
-                rules.zero_hash("content_sha256", &self.content_sha256)?;
+                rules.unused_stored_object()?;
                 rules.zero("record_count", self.record_count)?;
-                rules.zero("retain_until_ns", self.retain_until_ns)?;
                 rules.unused_gap_fields()?;
                 rules.unused_key()?;
                 if self.prune_target_index >= self.index {
@@ -372,13 +365,24 @@ impl KindRules<'_> {
     }
 
     fn unused_object_fields(&mut self) -> Result<(), EntryError> {
+        self.unused_object_ref()?;
+        self.unused_stored_object()?;
+        self.zero("record_count", self.flat.record_count)
+    }
+
+    /// Key and version: a prune names the object it deleted, other kinds without one leave them.
+    fn unused_object_ref(&mut self) -> Result<(), EntryError> {
         let f = self.flat;
         self.empty("object_key", &f.object_key)?;
-        self.empty("object_version", &f.object_version)?;
+        self.empty("object_version", &f.object_version)
+    }
+
+    /// What describes a stored object: size, hashes, retain-until.
+    fn unused_stored_object(&mut self) -> Result<(), EntryError> {
+        let f = self.flat;
         self.zero("stored_size", f.stored_size)?;
         self.zero_hash("stored_sha256", &f.stored_sha256)?;
         self.zero_hash("content_sha256", &f.content_sha256)?;
-        self.zero("record_count", f.record_count)?;
         self.zero("retain_until_ns", f.retain_until_ns)
     }
 

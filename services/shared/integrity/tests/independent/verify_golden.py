@@ -281,23 +281,33 @@ if (len(b) != int(m.group(1)) or sha256(b).hex() != m.group(2) or erasure["kind"
         or erasure["prev_chain_hash"] != head or erasure["prev_chain_hash"].hex() != m.group(3)):
     fail("erasure entry")
 
+def linked_entry(file, index, kind, prev):
+    """An entry sealed after `prev` (a chain hash), as its golden file shows it: its bytes decode
+    strictly to `kind` at `index` of the sample's origin, its length, id, prev_chain_hash and chain
+    hash are the file's, and the chain hash follows §5. Returns the bytes, the entry and its chain
+    hash."""
+    text = (GOLDEN / file).read_text()
+    m = re.match(rf"entry {index} \({KINDS[kind]}\), (\d+) bytes\nentry id: ([0-9a-f]{{64}})\n"
+                 r"prev_chain_hash: ([0-9a-f]{64})\nchain hash: ([0-9a-f]{64}) = .*\n((?:  [0-9a-f]+\n)+)", text)
+    if not m:
+        fail(f"{file} shape")
+    b = bytes.fromhex("".join(m.group(5).split()))
+    e = decode(b, file)
+    if len(b) != int(m.group(1)) or sha256(b).hex() != m.group(2):
+        fail(f"{file}: length / id")
+    if e["kind"] != kind or e["index"] != index or e["origin"] != origin:
+        fail(f"{file}: kind / index / origin")
+    if e["prev_chain_hash"] != prev or prev.hex() != m.group(3):
+        fail(f"{file}: prev_chain_hash")
+    chain = sha256(prev, e["stored_sha256"] if kind in OBJECT_KINDS else bytes(32), sha256(b))
+    if chain.hex() != m.group(4):
+        fail(f"{file}: chain hash")
+    return b, e, chain
+
+
 # --- the late example (kind 7: §2, §4.2, §5, §9 step 5) ---
-late_text = (GOLDEN / "entry-late.txt").read_text()
-m = re.match(r"entry 6 \(late\), (\d+) bytes\nentry id: ([0-9a-f]{64})\nprev_chain_hash: ([0-9a-f]{64})\n"
-             r"chain hash: ([0-9a-f]{64}) = .*\n((?:  [0-9a-f]+\n)+)", late_text)
-if not m:
-    fail("entry-late.txt shape")
-late_bytes = bytes.fromhex("".join(m.group(5).split()))
-late = decode(late_bytes, "late entry")
-if len(late_bytes) != int(m.group(1)) or sha256(late_bytes).hex() != m.group(2):
-    fail("late entry length / id")
-if late["kind"] != 7 or late["index"] != 6 or late["origin"] != origin:
-    fail("late entry kind / index / origin")
 # It follows the sample log, and its chain link carries its stored SHA-256 as an archive's does.
-if late["prev_chain_hash"] != head or late["prev_chain_hash"].hex() != m.group(3):
-    fail("late entry prev_chain_hash")
-if sha256(head, late["stored_sha256"], sha256(late_bytes)).hex() != m.group(4):
-    fail("late entry chain hash")
+late_bytes, late, late_chain = linked_entry("entry-late.txt", 6, 7, head)
 # Its window is one an earlier archive or empty entry of its dataset accounts for, exactly.
 named = [e for e in parsed if e["kind"] in (1, 2) and e["dataset"] == late["dataset"]
          and (e["window_start_ns"], e["window_end_ns"]) == (late["window_start_ns"], late["window_end_ns"])]
@@ -335,22 +345,8 @@ for broken in (late_bytes[:5] + b"\x09" + late_bytes[6:],
 
 
 # --- the shortfall example (kind 8: §4.2, §5, §9 step 5) ---
-sf_text = (GOLDEN / "entry-shortfall.txt").read_text()
-m = re.match(r"entry 7 \(shortfall\), (\d+) bytes\nentry id: ([0-9a-f]{64})\nprev_chain_hash: ([0-9a-f]{64})\n"
-             r"chain hash: ([0-9a-f]{64}) = .*\n((?:  [0-9a-f]+\n)+)", sf_text)
-if not m:
-    fail("entry-shortfall.txt shape")
-sf_bytes = bytes.fromhex("".join(m.group(5).split()))
-sf = decode(sf_bytes, "shortfall entry")
-if len(sf_bytes) != int(m.group(1)) or sha256(sf_bytes).hex() != m.group(2):
-    fail("shortfall entry length / id")
-if sf["kind"] != 8 or sf["index"] != 7 or sf["origin"] != origin:
-    fail("shortfall entry kind / index / origin")
-late_chain = sha256(head, late["stored_sha256"], sha256(late_bytes))
-if sf["prev_chain_hash"] != late_chain or sf["prev_chain_hash"].hex() != m.group(3):
-    fail("shortfall entry prev_chain_hash")
-if sha256(late_chain, bytes(32), sha256(sf_bytes)).hex() != m.group(4):
-    fail("shortfall entry chain hash")
+# It follows the late entry, and holds no object: its chain link carries 32 zero bytes.
+sf_bytes, sf, _ = linked_entry("entry-shortfall.txt", 7, 8, late_chain)
 # §9 step 5: it names exactly the window of an earlier archive or empty entry, and the source's count
 # exceeds what the entries before it hold for that window (the archive's records, 0 for an empty
 # window, plus the late entries') by more than the tolerance of §4.2.
