@@ -212,8 +212,9 @@ impl Event {
     }
 }
 
-/// The zone may push logs to the ingest endpoint (Logpush over HTTP) with the secret whose
-/// SHA-256 this is. A later event for the zone replaces it (rotation); `ctl.zone_removed` ends it.
+/// The zone may push one dataset's logs to the ingest endpoint (Logpush over HTTP) with the
+/// secret whose SHA-256 this is. A later event for the zone and dataset replaces it (rotation);
+/// `ctl.zone_removed` ends it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PushEndpointSet {
     pub zone_id: String,
@@ -221,6 +222,17 @@ pub struct PushEndpointSet {
     /// unkeyed digest is enough); the secret itself is never stored.
     #[serde(with = "serde_bytes")]
     pub secret_sha256: Vec<u8>,
+    /// The dataset the secret pushes; absent means `http_requests` (each dataset's job has its
+    /// own secret, and events written before there were two name none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+}
+
+impl PushEndpointSet {
+    /// The dataset whose pushes the secret authorizes.
+    pub fn dataset(&self) -> &str {
+        self.dataset.as_deref().unwrap_or("http_requests")
+    }
 }
 
 /// The zone's Logpush writes into the customer's bucket: the job's `destination_conf` (with the

@@ -279,6 +279,7 @@ fn samples() -> Vec<Envelope> {
             Event::PushEndpointSet(PushEndpointSet {
                 zone_id: ZONE.into(),
                 secret_sha256: sha(0x5e),
+                dataset: None,
             }),
         ),
         envelope(
@@ -420,6 +421,28 @@ fn push_marks_are_absent_unless_set_and_round_trip() {
         panic!("not an archive");
     };
     assert!(!stored.late);
+}
+
+/// A push endpoint's `dataset` is optional: the golden event (of a job pushing
+/// `http_requests`, written before jobs had a dataset each) keeps its bytes and means
+/// `http_requests`; a `firewall_events` job's secret carries its dataset through a round trip.
+#[test]
+fn push_endpoint_dataset_is_absent_for_http_requests_and_round_trips() {
+    let golden = std::fs::read(golden_path("ctl.push_endpoint_set")).expect("golden endpoint");
+    let Event::PushEndpointSet(set) = Envelope::from_cbor(&golden).expect("decodes").event else {
+        panic!("not a push endpoint");
+    };
+    assert_eq!(
+        (set.dataset.as_deref(), set.dataset()),
+        (None, "http_requests")
+    );
+    let firewall = PushEndpointSet {
+        dataset: Some("firewall_events".into()),
+        ..set
+    };
+    let envelope = envelope(1, Some("z"), Event::PushEndpointSet(firewall.clone()));
+    let decoded = Envelope::from_cbor(&envelope.to_cbor().expect("encodes")).expect("decodes");
+    assert_eq!(decoded.event, Event::PushEndpointSet(firewall));
 }
 
 #[test]

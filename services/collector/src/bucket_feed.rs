@@ -9,12 +9,20 @@
 //! forgotten; no upload arrives that late. An object stored again after a crash (before its key
 //! was recorded) cuts into the same parts, which JetStream stores once.
 //!
-//! Reading needs only list and read rights on the bucket; nothing is deleted.
+//! Reading needs only list and read rights on the bucket. With `delete_after_sealing`, an object
+//! is deleted once every record in it is sealed in the zone's log: the dataset's push cursor
+//! has passed the object's newest part (its records are in closes up to the cursor's
+//! `batch_seq`), the archiver's durable consumer has acknowledged those closes (their archive
+//! events are stored), and then the sealer's has acknowledged every archive event stored by
+//! that time. Until all three hold the object stays; a delete the keys may not do is shown in
+//! the zone's health and tried again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rainlogs_bus::Bus;
 use rainlogs_bus::async_nats::jetstream::kv;
 use rainlogs_push::{PushError, PushTarget, store_push};
 use rainlogs_store::{ObjectKey, S3Store, StoreError};
@@ -37,17 +45,28 @@ pub enum FeedError {
     Cursor(String),
 }
 
-/// What one poll stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What one poll stored and deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Polled {
     pub objects: usize,
     pub records: u64,
+    /// Objects deleted because their records are sealed.
+    pub deleted: usize,
+    /// Why sealed objects could not be deleted (they are tried again).
+    pub delete_trouble: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Stored {
     keys: BTreeSet<String>,
+    /// Deleting after sealing: each object stored but not deleted yet, with the `RL_PUSH`
+    /// sequence of its newest part.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    awaiting: BTreeMap<String, u64>,
 }
+
+/// How long an object whose delete keeps failing is remembered before it is left in the bucket.
+const AWAIT_DELETE_FOR: i64 = 7 * 86_400;
 
 pub struct BucketFeed {
     store: S3Store,
@@ -55,6 +74,19 @@ pub struct BucketFeed {
     path: String,
     cursors: kv::Store,
     cursor_key: String,
+    zone: String,
+    dataset: String,
+    /// Set when objects are deleted after sealing.
+    sealing: Option<Sealing>,
+}
+
+/// What deleting after sealing waits for.
+struct Sealing {
+    bus: Bus,
+    /// The push cursor's `resume_after` whose closes the archiver has acknowledged, and the
+    /// newest `RL_ARCHIVE` sequence when it had: once the sealer acknowledged that far, the
+    /// objects up to `resume_after` are sealed.
+    waiting: Mutex<Option<(u64, u64)>>,
 }
 
 fn yyyymmdd(unix: i64) -> String {
@@ -76,7 +108,19 @@ impl BucketFeed {
             path: path.trim_matches('/').to_owned(),
             cursors,
             cursor_key: format!("{zone}.{dataset}.bucket"),
+            zone: zone.to_owned(),
+            dataset: dataset.to_owned(),
+            sealing: None,
         }
+    }
+
+    /// Deletes each object once its records are sealed (the read keys need delete rights).
+    pub fn deleting_after_sealing(mut self, bus: Bus) -> Self {
+        self.sealing = Some(Sealing {
+            bus,
+            waiting: Mutex::new(None),
+        });
+        self
     }
 
     fn day_prefix(&self, day: &str) -> String {
@@ -122,14 +166,92 @@ impl BucketFeed {
                 polled.records += records;
             }
             polled.objects += 1;
+            if let (Some(_), Some(last_part)) = (&self.sealing, pushed.last_part) {
+                stored.awaiting.insert(key.clone(), last_part);
+            }
             stored.keys.insert(key);
             self.save(&stored).await?;
         }
         stored
             .keys
             .retain(|key| days.iter().any(|prefix| key.starts_with(prefix.as_str())));
+        if let Some(sealing) = &self.sealing {
+            match self.delete_sealed(sealing, &mut stored).await {
+                Ok(deleted) => polled.deleted = deleted,
+                Err(trouble) => polled.delete_trouble = Some(trouble),
+            }
+            let oldest = self.day_prefix(&yyyymmdd(now - AWAIT_DELETE_FOR));
+            let forgotten = stored.awaiting.len();
+            stored.awaiting.retain(|key, _| *key >= oldest);
+            if stored.awaiting.len() < forgotten {
+                tracing::warn!(zone = %self.zone, objects = forgotten - stored.awaiting.len(),
+                    "objects that could not be deleted for a week are left in the bucket");
+            }
+        }
         self.save(&stored).await?;
         Ok(polled)
+    }
+
+    /// Deletes the objects whose records are all sealed; how many.
+    async fn delete_sealed(&self, sealing: &Sealing, stored: &mut Stored) -> Result<usize, String> {
+        let Some(first) = stored.awaiting.values().min().copied() else {
+            return Ok(0);
+        };
+        let waiting = *sealing
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut sealed_through = None;
+        let mut wait = waiting;
+        if let Some((resume_after, archive_seq)) = waiting
+            && ack_floor(&sealing.bus, rainlogs_bus::definitions::ARCHIVE, "sealer").await?
+                >= archive_seq
+        {
+            sealed_through = Some(resume_after);
+            wait = None;
+        }
+        if wait.is_none() {
+            let cursor =
+                crate::push_cursor::PushCursor::stored(&self.cursors, &self.zone, &self.dataset)
+                    .await?;
+            if let Some(cursor) = cursor
+                && cursor.resume_after >= first
+                && sealed_through.is_none_or(|through| cursor.resume_after > through)
+                && ack_floor(&sealing.bus, rainlogs_bus::definitions::BATCH, "archiver").await?
+                    >= cursor.batch_seq
+            {
+                let archived =
+                    last_sequence(&sealing.bus, rainlogs_bus::definitions::ARCHIVE).await?;
+                wait = Some((cursor.resume_after, archived));
+            }
+        }
+        *sealing
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = wait;
+        let Some(through) = sealed_through else {
+            return Ok(0);
+        };
+        let due: Vec<String> = stored
+            .awaiting
+            .iter()
+            .filter(|(_, last_part)| **last_part <= through)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut deleted = 0;
+        for key in due {
+            let object_key = ObjectKey::new(&key).map_err(|e| e.to_string())?;
+            self.store.delete(&object_key).await.map_err(|e| {
+                format!("cannot delete the sealed object {key} from the zone's Logpush bucket ({e}); the read keys need delete rights")
+            })?;
+            stored.awaiting.remove(&key);
+            deleted += 1;
+        }
+        if deleted > 0 {
+            tracing::info!(zone = %self.zone, dataset = %self.dataset, objects = deleted,
+                "deleted the bucket's objects whose records are sealed");
+        }
+        Ok(deleted)
     }
 
     async fn load(&self) -> Result<Stored, FeedError> {
@@ -149,6 +271,32 @@ impl BucketFeed {
             .map(drop)
             .map_err(|e| FeedError::Cursor(e.to_string()))
     }
+}
+
+/// The stream sequence below which the durable consumer `name` has acknowledged everything.
+async fn ack_floor(bus: &Bus, stream: &str, name: &str) -> Result<u64, String> {
+    let stream = bus
+        .js
+        .get_stream(stream)
+        .await
+        .map_err(|e| format!("opening {stream}: {e}"))?;
+    let info = stream
+        .consumer_info(name)
+        .await
+        .map_err(|e| format!("reading the {name}'s progress: {e}"))?;
+    Ok(info.ack_floor.stream_sequence)
+}
+
+async fn last_sequence(bus: &Bus, stream: &str) -> Result<u64, String> {
+    let info = bus
+        .js
+        .get_stream(stream)
+        .await
+        .map_err(|e| format!("opening {stream}: {e}"))?
+        .get_info()
+        .await
+        .map_err(|e| format!("reading {stream}: {e}"))?;
+    Ok(info.state.last_sequence)
 }
 
 #[cfg(test)]

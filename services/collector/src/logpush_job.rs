@@ -1,9 +1,9 @@
-//! The zone's Logpush job, as RainLogs keeps it at Cloudflare: one job named [`JOB_NAME`] per
-//! zone, pushing the zone's dataset to `<ingest.public_url>/logpush/v1/<zone>/<dataset>` with a
-//! bearer secret only the job and (as a SHA-256) the ingest endpoint know.
+//! The zone's Logpush jobs, as RainLogs keeps them at Cloudflare: one job named [`JOB_NAME`] per
+//! zone and dataset, pushing to `<ingest.public_url>/logpush/v1/<zone>/<dataset>` with a bearer
+//! secret only the job and (as a SHA-256) the ingest endpoint know, or into the customer's bucket.
 //!
 //! * Onboarding finds the job, or makes one: a fresh secret, announced to the ingest endpoint
-//!   (`ctl.push_endpoint_set`) before Cloudflare's destination check reaches it.
+//!   (`ctl.push_endpoint_set`, for that dataset) before Cloudflare's destination check reaches it.
 //! * A paused zone's job is disabled, and enabled again when the zone resumes (Logpush never
 //!   backfills the time in between: that time is a `paused` gap).
 //! * A removed zone's job is deleted, and so is the job of a zone switched to another method.
@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use rainlogs_cloudflare::{CfError, LogpushJob, MAX_LOGPUSH_JOBS_PER_ZONE, NewLogpushJob};
+use rainlogs_cloudflare::{
+    CfError, LogpushDataset, LogpushJob, MAX_LOGPUSH_JOBS_PER_ZONE, NewLogpushJob,
+};
 use rainlogs_schemas::events::PushEndpointSet;
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_store::{ObjectKey, S3Store};
@@ -43,8 +45,9 @@ pub enum Destination {
 }
 
 impl Destination {
-    /// The ingest endpoint of this RainLogs for the zone, when it has `ingest.public_url`.
-    pub fn endpoint(run: &ZoneRun<'_>) -> Result<Self, OnboardingFailure> {
+    /// The ingest endpoint of this RainLogs for the zone's `dataset`, when it has
+    /// `ingest.public_url`.
+    pub fn endpoint(run: &ZoneRun<'_>, dataset: LogpushDataset) -> Result<Self, OnboardingFailure> {
         let Some(push_url) = run.shared.settings.push_url.as_deref() else {
             return Err(OnboardingFailure {
                 status: Status::Failing,
@@ -56,7 +59,7 @@ impl Destination {
             });
         };
         Ok(Self::Endpoint {
-            base: destination_base(push_url, run.zone(), run.plan.dataset),
+            base: destination_base(push_url, run.zone(), dataset.as_str()),
         })
     }
 
@@ -83,11 +86,19 @@ fn destination_base(push_url: &str, zone: &str, dataset: &str) -> String {
     )
 }
 
-/// The zone's job, made if it has none; enabled unless the zone is paused.
+/// What a job is for: the dataset, where it pushes, and the fields it asks for.
+pub struct JobSpec {
+    pub dataset: LogpushDataset,
+    pub destination: Destination,
+    pub fields: Vec<String>,
+}
+
+/// The zone's job for `spec`, made if it has none; enabled unless the zone is paused.
 pub async fn ensure(
     run: &mut ZoneRun<'_>,
-    destination: &Destination,
+    spec: &JobSpec,
 ) -> Result<LogpushJob, OnboardingFailure> {
+    let destination = &spec.destination;
     let zone = run.zone().to_owned();
     let jobs = run.client.logpush_jobs(&zone).await.map_err(|e| {
         OnboardingFailure::from_error("cannot list the zone's Logpush jobs", &e, None)
@@ -120,32 +131,28 @@ pub async fn ensure(
             transient: false,
         });
     }
-    create(run, destination).await
+    create(run, spec).await
 }
 
-async fn create(
-    run: &mut ZoneRun<'_>,
-    destination: &Destination,
-) -> Result<LogpushJob, OnboardingFailure> {
+async fn create(run: &mut ZoneRun<'_>, spec: &JobSpec) -> Result<LogpushJob, OnboardingFailure> {
     let zone = run.zone().to_owned();
+    let destination = &spec.destination;
     let destination_conf = match destination {
         Destination::Endpoint { base } => {
             let secret = hex::encode(rand::random::<[u8; 32]>());
-            announce_secret(run, &secret).await?;
+            announce_secret(run, spec.dataset, &secret).await?;
             format!("{base}?header_Authorization=Bearer%20{secret}")
         }
         Destination::Bucket {
             destination_conf, ..
         } => destination_conf.clone(),
     };
-    let fields = run
-        .plan
-        .fields
-        .to_query_value()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    let mut request = NewLogpushJob::new(JOB_NAME, run.plan.dataset, destination_conf, fields);
+    let mut request = NewLogpushJob::new(
+        JOB_NAME,
+        spec.dataset.as_str(),
+        destination_conf,
+        spec.fields.clone(),
+    );
     request.enabled = !run.is_paused();
     if let Destination::Bucket {
         destination_conf,
@@ -162,7 +169,7 @@ async fn create(
     for attempt in 1..=CREATE_TRIES {
         match run.client.create_logpush_job(&zone, &request).await {
             Ok(job) => {
-                tracing::info!(%zone, job = job.id, "created the zone's Logpush job");
+                tracing::info!(%zone, job = job.id, dataset = spec.dataset.as_str(), "created the zone's Logpush job");
                 return Ok(job);
             }
             // Cloudflare's destination check reached the endpoint before the new secret did.
@@ -172,7 +179,10 @@ async fn create(
             }
             Err(e) => {
                 return Err(OnboardingFailure::from_error(
-                    "Cloudflare did not create the zone's Logpush job",
+                    &format!(
+                        "Cloudflare did not create the zone's Logpush job for {}",
+                        spec.dataset.as_str()
+                    ),
                     &e,
                     None,
                 ));
@@ -247,8 +257,13 @@ async fn ownership_token(
     })
 }
 
-/// Tells the ingest endpoint the new secret (its SHA-256) on the control stream.
-async fn announce_secret(run: &ZoneRun<'_>, secret: &str) -> Result<(), OnboardingFailure> {
+/// Tells the ingest endpoint the new secret of `dataset`'s job (its SHA-256) on the control
+/// stream.
+async fn announce_secret(
+    run: &ZoneRun<'_>,
+    dataset: LogpushDataset,
+    secret: &str,
+) -> Result<(), OnboardingFailure> {
     let event = Envelope::new(
         run.entry.tenant.clone(),
         Some(run.zone().to_owned()),
@@ -256,6 +271,7 @@ async fn announce_secret(run: &ZoneRun<'_>, secret: &str) -> Result<(), Onboardi
         Event::PushEndpointSet(PushEndpointSet {
             zone_id: run.zone().to_owned(),
             secret_sha256: Sha256::digest(secret.as_bytes()).to_vec(),
+            dataset: Some(dataset.as_str().to_owned()),
         }),
     );
     run.shared

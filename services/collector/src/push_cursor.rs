@@ -78,6 +78,21 @@ impl PushCursor {
         Ok(Some(state))
     }
 
+    /// The state as last stored, without the closes published after it (a reader that only
+    /// needs a position that is certainly reached).
+    pub async fn stored(
+        cursors: &kv::Store,
+        zone: &str,
+        dataset: &str,
+    ) -> Result<Option<Self>, String> {
+        let key = Self::key(zone, dataset);
+        match cursors.get(&key).await {
+            Ok(Some(bytes)) => Ok(serde_json::from_slice::<Self>(&bytes).ok()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(format!("reading {key}: {e}")),
+        }
+    }
+
     pub async fn store(&self, cursors: &kv::Store, zone: &str, dataset: &str) {
         let Ok(value) = serde_json::to_vec(self) else {
             return;

@@ -132,6 +132,7 @@ async fn main() {
         Event::PushEndpointSet(PushEndpointSet {
             zone_id: ZONE.into(),
             secret_sha256: Sha256::digest(SECRET.as_bytes()).to_vec(),
+            dataset: None,
         }),
     );
     bus.publish(&subjects::control("bench"), &endpoint)

@@ -1,5 +1,5 @@
-//! Which zones may push, and with which secret: the ingest service's own view of the control
-//! stream (`ctl.push_endpoint_set`, `ctl.zone_removed`, `ctl.tenant_deleted`), kept in memory.
+//! Which zones may push which dataset, and with which secret (each dataset's job has its own):
+//! the ingest service's own view of the control stream (`ctl.push_endpoint_set`, `ctl.zone_removed`, `ctl.tenant_deleted`), kept in memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -15,9 +15,10 @@ struct Endpoint {
     secret_sha256: [u8; 32],
 }
 
+/// Endpoints by zone, then dataset.
 #[derive(Clone, Default)]
 pub struct PushEndpoints {
-    zones: Arc<RwLock<HashMap<String, Endpoint>>>,
+    zones: Arc<RwLock<HashMap<String, HashMap<String, Endpoint>>>>,
 }
 
 /// Compared against when the zone has no endpoint, so an unknown zone costs what a wrong secret
@@ -61,8 +62,8 @@ impl PushEndpoints {
             Event::PushEndpointSet(set) => match <[u8; 32]>::try_from(set.secret_sha256.as_slice())
             {
                 Ok(secret_sha256) => {
-                    zones.insert(
-                        set.zone_id.clone(),
+                    zones.entry(set.zone_id.clone()).or_default().insert(
+                        set.dataset().to_owned(),
                         Endpoint {
                             tenant: envelope.tenant.clone(),
                             secret_sha256,
@@ -76,17 +77,20 @@ impl PushEndpoints {
             Event::ZoneRemoved(removed) => {
                 zones.remove(&removed.zone_id);
             }
-            Event::TenantDeleted(_) => zones.retain(|_, e| e.tenant != envelope.tenant),
+            Event::TenantDeleted(_) => zones.retain(|_, datasets| {
+                datasets.retain(|_, e| e.tenant != envelope.tenant);
+                !datasets.is_empty()
+            }),
             _ => {}
         }
     }
 
-    /// The zone's tenant when `secret` is the zone's push secret. Costs the same for an unknown
-    /// zone and a wrong secret, and compares in constant time.
-    pub fn authorize(&self, zone: &str, secret: &[u8]) -> Option<String> {
+    /// The zone's tenant when `secret` is the push secret of the zone's `dataset`. Costs the
+    /// same for an unknown zone or dataset and a wrong secret, and compares in constant time.
+    pub fn authorize(&self, zone: &str, dataset: &str, secret: &[u8]) -> Option<String> {
         let presented: [u8; 32] = Sha256::digest(secret).into();
         let zones = self.zones.read().unwrap_or_else(PoisonError::into_inner);
-        let endpoint = zones.get(zone);
+        let endpoint = zones.get(zone).and_then(|datasets| datasets.get(dataset));
         let expected = endpoint.map_or(&NO_SECRET, |e| &e.secret_sha256);
         let matches: bool = presented.ct_eq(expected).into();
         endpoint.filter(|_| matches).map(|e| e.tenant.clone())
@@ -101,8 +105,14 @@ mod tests {
     use super::*;
 
     const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+    const HTTP: &str = "http_requests";
+    const FIREWALL: &str = "firewall_events";
 
     fn set(secret: &[u8]) -> Envelope {
+        set_for(None, secret)
+    }
+
+    fn set_for(dataset: Option<&str>, secret: &[u8]) -> Envelope {
         Envelope::new(
             "acme",
             Some(ZONE.into()),
@@ -110,6 +120,7 @@ mod tests {
             Event::PushEndpointSet(PushEndpointSet {
                 zone_id: ZONE.into(),
                 secret_sha256: Sha256::digest(secret).to_vec(),
+                dataset: dataset.map(str::to_owned),
             }),
         )
     }
@@ -117,14 +128,17 @@ mod tests {
     #[test]
     fn only_the_current_secret_of_a_known_zone_is_authorized() {
         let endpoints = PushEndpoints::default();
-        assert_eq!(endpoints.authorize(ZONE, b"s1"), None, "unknown zone");
+        assert_eq!(endpoints.authorize(ZONE, HTTP, b"s1"), None, "unknown zone");
         endpoints.apply(&set(b"s1"));
-        assert_eq!(endpoints.authorize(ZONE, b"s1").as_deref(), Some("acme"));
-        assert_eq!(endpoints.authorize(ZONE, b"s2"), None);
-        assert_eq!(endpoints.authorize("other", b"s1"), None);
+        assert_eq!(
+            endpoints.authorize(ZONE, HTTP, b"s1").as_deref(),
+            Some("acme")
+        );
+        assert_eq!(endpoints.authorize(ZONE, HTTP, b"s2"), None);
+        assert_eq!(endpoints.authorize("other", HTTP, b"s1"), None);
         endpoints.apply(&set(b"s2"));
-        assert_eq!(endpoints.authorize(ZONE, b"s1"), None, "rotated");
-        assert!(endpoints.authorize(ZONE, b"s2").is_some());
+        assert_eq!(endpoints.authorize(ZONE, HTTP, b"s1"), None, "rotated");
+        assert!(endpoints.authorize(ZONE, HTTP, b"s2").is_some());
         endpoints.apply(&Envelope::new(
             "acme",
             Some(ZONE.into()),
@@ -133,6 +147,31 @@ mod tests {
                 zone_id: ZONE.into(),
             }),
         ));
-        assert_eq!(endpoints.authorize(ZONE, b"s2"), None, "removed");
+        assert_eq!(endpoints.authorize(ZONE, HTTP, b"s2"), None, "removed");
+    }
+
+    #[test]
+    fn each_dataset_pushes_with_its_own_secret() {
+        let endpoints = PushEndpoints::default();
+        endpoints.apply(&set(b"http"));
+        endpoints.apply(&set_for(Some(FIREWALL), b"firewall"));
+        assert!(endpoints.authorize(ZONE, HTTP, b"http").is_some());
+        assert!(endpoints.authorize(ZONE, FIREWALL, b"firewall").is_some());
+        assert_eq!(endpoints.authorize(ZONE, FIREWALL, b"http"), None);
+        assert_eq!(endpoints.authorize(ZONE, HTTP, b"firewall"), None);
+        // A new firewall secret leaves the http_requests one as it was.
+        endpoints.apply(&set_for(Some(FIREWALL), b"firewall2"));
+        assert!(endpoints.authorize(ZONE, HTTP, b"http").is_some());
+        assert_eq!(endpoints.authorize(ZONE, FIREWALL, b"firewall"), None);
+        endpoints.apply(&Envelope::new(
+            "acme",
+            Some(ZONE.into()),
+            Actor::service("test"),
+            Event::TenantDeleted(rainlogs_schemas::events::TenantDeleted {
+                reason: "gone".into(),
+            }),
+        ));
+        assert_eq!(endpoints.authorize(ZONE, FIREWALL, b"firewall2"), None);
+        assert_eq!(endpoints.authorize(ZONE, HTTP, b"http"), None);
     }
 }

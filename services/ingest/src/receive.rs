@@ -89,7 +89,7 @@ async fn answer(
         .get(poem::http::header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .unwrap_or_default();
-    let Some(tenant) = ingest.endpoints.authorize(zone, secret) else {
+    let Some(tenant) = ingest.endpoints.authorize(zone, dataset.as_str(), secret) else {
         return Answer::Unauthorized;
     };
     let Ok(_permit) = ingest.pushes.try_acquire() else {
@@ -112,6 +112,7 @@ async fn answer(
             held: Held::Records(records),
             bytes,
             new_parts,
+            ..
         }) => {
             ingest
                 .metrics

@@ -159,6 +159,7 @@ fn push_endpoint(secret: &str) -> Event {
     Event::PushEndpointSet(PushEndpointSet {
         zone_id: ZONE.into(),
         secret_sha256: Sha256::digest(secret.as_bytes()).to_vec(),
+        dataset: None,
     })
 }
 
@@ -351,6 +352,7 @@ async fn what_cloudflare_pushes_is_stored_once_minus_exactly_what_it_dropped() {
         Event::PushEndpointSet(PushEndpointSet {
             zone_id: SOVEREIGN.into(),
             secret_sha256: Sha256::digest(secret.as_bytes()).to_vec(),
+            dataset: None,
         }),
     );
     stack

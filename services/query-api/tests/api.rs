@@ -1625,6 +1625,7 @@ async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
     .expect("the collector opens what the API sealed");
     assert_eq!(opened.destination_conf, destination(host));
     assert_eq!(opened.read_secret_access_key, reader.secret_access_key);
+    assert!(!opened.delete_after_sealing, "objects stay unless asked");
 
     // New read keys for the zone are checked the same way before they replace the old ones.
     let patch =
@@ -1643,17 +1644,32 @@ async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
         "{}",
         refused.json
     );
+    let mut deleting = patch(&reader.secret_access_key);
+    deleting["bucket"]["delete_after_sealing"] = json!(true);
     let changed = stack
         .call(
             Method::PATCH,
             &format!("/api/v1/zones/{SOVEREIGN_ZONE}"),
             Some(&admin),
-            Some(patch(&reader.secret_access_key)),
+            Some(deleting),
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.json);
-    let names: Vec<String> = zone_events(&stack, &tenant)
-        .await
+    let events = zone_events(&stack, &tenant).await;
+    let Some(rainlogs_schemas::Event::PushSourceSet(set)) = events.last().map(|(_, e)| &e.event)
+    else {
+        panic!("no new push source");
+    };
+    let opened = rainlogs_push::PushSource::open(
+        &ring,
+        &set.key_id,
+        &tenant,
+        SOVEREIGN_ZONE,
+        &set.sealed_source,
+    )
+    .expect("opens");
+    assert!(opened.delete_after_sealing, "asked to delete after sealing");
+    let names: Vec<String> = events
         .iter()
         .map(|(_, e)| e.event.type_name().to_owned())
         .collect();

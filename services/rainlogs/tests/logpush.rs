@@ -79,22 +79,29 @@ async fn play(sim: &cf_sim::RunningSim, seconds: u64) {
     }
 }
 
-/// The id of the zone's job named `rainlogs`, once there is one.
-async fn job_of(sim: &cf_sim::RunningSim, zone: &str) -> Option<u64> {
+const HTTP: &str = "http_requests";
+const FIREWALL: &str = "firewall_events";
+
+/// The zone's jobs named `rainlogs`: (id, dataset).
+async fn jobs_of(sim: &cf_sim::RunningSim, zone: &str) -> Vec<(u64, String)> {
     let answer: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/zones/{zone}/logpush/jobs", sim.base_url()))
         .bearer_auth(TOKEN)
         .send()
         .await
-        .ok()?
+        .expect("jobs")
         .json()
         .await
-        .ok()?;
+        .expect("jobs");
     answer["result"]
-        .as_array()?
-        .iter()
-        .find(|job| job["name"] == "rainlogs")
-        .and_then(|job| job["id"].as_u64())
+        .as_array()
+        .map(|jobs| {
+            jobs.iter()
+                .filter(|job| job["name"] == "rainlogs")
+                .filter_map(|job| Some((job["id"].as_u64()?, job["dataset"].as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A private NATS with the streams provisioned, a fresh database, and a `rainlogs` process
@@ -197,15 +204,20 @@ async fn add_bucket_zone(
     key: &TokenKey,
     zone: &str,
     customer: &rainlogs_store::S3Store,
+    after_sealing: AfterSealing,
 ) {
-    use rainlogs_testkit::s3::{dev_s3_auditor, dev_s3_host, logpush_destination};
-    let reader = dev_s3_auditor();
+    use rainlogs_testkit::s3::{dev_s3_auditor, dev_s3_host, dev_s3_writer, logpush_destination};
+    let reader = match after_sealing {
+        AfterSealing::Keep => dev_s3_auditor(),
+        AfterSealing::Delete => dev_s3_writer(),
+    };
     let destination_conf =
         logpush_destination(&customer.config().bucket, "cloudflare", &dev_s3_host());
     let source = serde_json::json!({
         "destination_conf": destination_conf,
         "read_access_key_id": reader.access_key_id,
         "read_secret_access_key": reader.secret_access_key,
+        "delete_after_sealing": after_sealing == AfterSealing::Delete,
     })
     .to_string();
     add_zone(bus, key, zone, Method::LogpushS3).await;
@@ -218,6 +230,15 @@ async fn add_bucket_zone(
         }),
     )
     .await;
+}
+
+/// What becomes of the objects in the customer's bucket once their records are sealed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AfterSealing {
+    /// Read-only keys; the objects stay.
+    Keep,
+    /// Keys that may delete, and `delete_after_sealing`.
+    Delete,
 }
 
 /// The collector's settings for zones whose Logpush writes to a bucket it polls.
@@ -243,38 +264,43 @@ fn inject_batch_faults(sim: &cf_sim::RunningSim) {
         FaultKind::DropBatch,
         FaultKind::Duplicate { after_secs: 600 },
     ] {
-        sim.inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind));
+        sim.inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind).for_dataset(HTTP));
     }
 }
 
-/// The id of the job the collector makes for the zone.
-async fn wait_for_job(sim: &cf_sim::RunningSim, zone: &str) -> u64 {
+/// The ids of the jobs the collector makes for the zone: `http_requests`, `firewall_events`.
+async fn wait_for_jobs(sim: &cf_sim::RunningSim, zone: &str) -> (u64, u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(id) = job_of(sim, zone).await {
-            return id;
+        let jobs = jobs_of(sim, zone).await;
+        let find = |dataset: &str| jobs.iter().find(|(_, d)| d == dataset).map(|(id, _)| *id);
+        if let (Some(http), Some(firewall)) = (find(HTTP), find(FIREWALL)) {
+            assert_eq!(jobs.len(), 2, "one job per dataset: {jobs:?}");
+            return (http, firewall);
         }
         assert!(
             Instant::now() < deadline,
-            "the collector made no Logpush job"
+            "the collector made no Logpush job for each dataset: {jobs:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// Switches the job off at Cloudflare, as the end of a test's pushes.
-async fn disable_job(sim: &cf_sim::RunningSim, zone: &str, job_id: u64) {
-    let stopped = reqwest::Client::new()
-        .put(format!(
-            "{}/zones/{zone}/logpush/jobs/{job_id}",
-            sim.base_url()
-        ))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({ "enabled": false }))
-        .send()
-        .await
-        .expect("disable job");
-    assert_eq!(stopped.status(), 200);
+/// Switches the zone's jobs off at Cloudflare, as the end of a test's pushes.
+async fn disable_jobs(sim: &cf_sim::RunningSim, zone: &str) {
+    for (job_id, _) in jobs_of(sim, zone).await {
+        let stopped = reqwest::Client::new()
+            .put(format!(
+                "{}/zones/{zone}/logpush/jobs/{job_id}",
+                sim.base_url()
+            ))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({ "enabled": false }))
+            .send()
+            .await
+            .expect("disable job");
+        assert_eq!(stopped.status(), 200);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,7 +326,7 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
     let collector = spawn_collector(&bus, &sim, collector_settings(&sim, port), shutdown.clone());
     inject_batch_faults(&sim);
     // The collector makes the zone's job, pushing to the ingest endpoint.
-    let job_id = wait_for_job(&sim, ZONE).await;
+    let jobs = wait_for_jobs(&sim, ZONE).await;
 
     // Four minutes of pushes, then the receiver is killed mid-push and stays down for two
     // (simulated) minutes while Cloudflare retries, then seven more minutes.
@@ -314,10 +340,11 @@ async fn pushed_records_are_archived_once_minus_what_cloudflare_dropped_and_veri
     // Uploads due now finish before the job stops; what it still holds back is dropped with
     // the job and reported as dropped.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    disable_job(&sim, ZONE, job_id).await;
+    disable_jobs(&sim, ZONE).await;
 
     settle(&sim).await;
-    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0, Shortfalls::Sealed).await;
+    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0, jobs, Shortfalls::Sealed)
+        .await;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
     pipeline.kill();
@@ -346,12 +373,12 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
 
     let customer = dev_bucket("logpush-e2e", false).await;
     let key = TokenKey::new(KEY);
-    add_bucket_zone(&bus, &key, ZONE, &customer).await;
+    add_bucket_zone(&bus, &key, ZONE, &customer, AfterSealing::Keep).await;
     let start_collector =
         |shutdown: CancellationToken| spawn_collector(&bus, &sim, bucket_settings(&sim), shutdown);
     let collector = start_collector(CancellationToken::new());
     inject_batch_faults(&sim);
-    let job_id = wait_for_job(&sim, ZONE).await;
+    let jobs = wait_for_jobs(&sim, ZONE).await;
 
     play(&sim, 240).await;
     // A crash: the task is dropped where it stands, its lease left to expire.
@@ -362,11 +389,18 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
     let collector = start_collector(shutdown.clone());
     play(&sim, 440).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    disable_job(&sim, ZONE, job_id).await;
+    disable_jobs(&sim, ZONE).await;
 
     settle(&sim).await;
-    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0, Shortfalls::MaybeUnchecked)
-        .await;
+    archive_holds_the_truth_minus_drops(
+        &sim,
+        &bus,
+        data.path(),
+        t0,
+        jobs,
+        Shortfalls::MaybeUnchecked,
+    )
+    .await;
     // Duplicates showed up as objects of their own, and nothing was deleted from the bucket.
     let objects: Vec<String> =
         futures::TryStreamExt::try_collect::<Vec<_>>(customer.list("cloudflare/"))
@@ -383,6 +417,108 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
         .map(|d| 1 + d.duplicates_sent as usize)
         .sum::<usize>();
     assert_eq!(objects.len(), delivered, "{objects:?}");
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
+    pipeline.kill();
+    sim_shutdown(sim).await;
+}
+
+/// `delete_after_sealing`, with keys that may delete: the objects Cloudflare writes into the
+/// customer's bucket are deleted once their records are sealed. While the archiver and sealer
+/// are down nothing more is deleted though the collector goes on reading; once they are back,
+/// every object goes, and the archive holds each record of the truth once minus what was
+/// dropped, and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_are_deleted_from_the_customers_bucket_once_sealed_when_asked() {
+    use rainlogs_testkit::s3::dev_bucket;
+
+    let Pipeline {
+        nats,
+        db,
+        bus,
+        data,
+        services: pipeline,
+    } = Pipeline::start().await;
+    let (sim, t0) = frozen_sim().await;
+    let customer = dev_bucket("logpush-delete", false).await;
+    let key = TokenKey::new(KEY);
+    add_bucket_zone(&bus, &key, ZONE, &customer, AfterSealing::Delete).await;
+    let shutdown = CancellationToken::new();
+    let collector = spawn_collector(&bus, &sim, bucket_settings(&sim), shutdown.clone());
+    inject_batch_faults(&sim);
+    let jobs = wait_for_jobs(&sim, ZONE).await;
+    let objects = || async {
+        futures::TryStreamExt::try_collect::<Vec<_>>(customer.list("cloudflare/"))
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|o| o.key.to_string())
+            .filter(|k| k.ends_with(".log.gz"))
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let written = |sim: &cf_sim::RunningSim| {
+        sim.logpush_deliveries(ZONE)
+            .iter()
+            .filter(|d| d.status == DeliveryStatus::Delivered)
+            .map(|d| 1 + d.duplicates_sent as usize)
+            .sum::<usize>()
+    };
+
+    // Sealed windows' objects go while the pipeline runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        play(&sim, 30).await;
+        if objects().await.len() < written(&sim) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no sealed object was deleted");
+    }
+
+    // The archiver and sealer stop: what is read from now on is not sealed, so it stays.
+    pipeline.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = objects().await;
+    play(&sim, 240).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = objects().await;
+    assert!(
+        before.is_subset(&during) && during.len() > before.len(),
+        "nothing is deleted while nothing is sealed: {} objects before, {} after, {} gone",
+        before.len(),
+        during.len(),
+        before.difference(&during).count()
+    );
+
+    let mut pipeline = spawn_services(
+        &nats.url,
+        &db.url,
+        data.path(),
+        1,
+        &["archiver", "sealer"],
+        &[],
+    );
+    pipeline.wait_ready().await;
+    play(&sim, 440).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    disable_jobs(&sim, ZONE).await;
+    settle(&sim).await;
+    archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0, jobs, Shortfalls::Sealed)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = objects().await;
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            print_logs(data.path(), 1);
+            panic!(
+                "{} sealed objects are still in the bucket: {left:?}",
+                left.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
     pipeline.kill();
@@ -470,13 +606,18 @@ async fn archive_holds_the_truth_minus_drops(
     bus: &Bus,
     data: &Path,
     t0: time::OffsetDateTime,
+    (http_job, firewall_job): (u64, u64),
     shortfalls_expected: Shortfalls,
 ) {
     let bucket = Bucket::open(data, TENANT, ZONE).await;
     wait_until_sealed(bus, &bucket, ZONE, data).await;
 
     // The truth of the pushed seconds, minus exactly what Cloudflare dropped.
-    let deliveries = sim.logpush_deliveries(ZONE);
+    let deliveries: Vec<_> = sim
+        .logpush_deliveries(ZONE)
+        .into_iter()
+        .filter(|d| d.job_id == http_job)
+        .collect();
     let first = deliveries
         .iter()
         .map(|d| d.first_second)
@@ -494,7 +635,7 @@ async fn archive_holds_the_truth_minus_drops(
     );
     query.fields = Some(FIELDS.iter().map(|f| (*f).to_owned()).collect());
     let dropped: std::collections::BTreeSet<String> = sim
-        .logpush_dropped_lines(ZONE, None)
+        .logpush_dropped_lines(ZONE, Some(http_job))
         .into_iter()
         .map(|l| l.trim_end().to_owned())
         .collect();
@@ -509,47 +650,11 @@ async fn archive_holds_the_truth_minus_drops(
     expected.sort_unstable();
 
     // What the archive holds: every archive and late object, read back.
-    let mut archived: BTreeMap<String, usize> = BTreeMap::new();
-    let mut late_entries = 0;
-    let mut shortfalls = Vec::new();
-    for entry in chain_entries(bus, ZONE).await {
-        let record = match &entry.body {
-            EntryBody::Archive(record) => record,
-            EntryBody::Late(record) => {
-                late_entries += 1;
-                record
-            }
-            EntryBody::Shortfall(short) => {
-                shortfalls.push(short.clone());
-                continue;
-            }
-            _ => continue,
-        };
-        let bytes = bucket
-            .store
-            .get_bytes(&ObjectKey::new(&record.object.key).expect("key"))
-            .await
-            .expect("object");
-        let mut content = String::new();
-        std::io::Read::read_to_string(
-            &mut ArchiveReader::new(std::io::Cursor::new(bytes.to_vec())).expect("zstd"),
-            &mut content,
-        )
-        .expect("archive content");
-        for line in content.lines().filter(|l| !l.is_empty()) {
-            *archived.entry(line.to_owned()).or_default() += 1;
-        }
-    }
-    let twice: Vec<&String> = archived
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(l, _)| l)
-        .collect();
-    assert!(
-        twice.is_empty(),
-        "records archived more than once: {twice:?}"
-    );
-    let archived: Vec<String> = archived.into_keys().collect();
+    let Archived {
+        records: archived,
+        late_entries,
+        shortfalls,
+    } = archived_of(bus, &bucket, HTTP).await;
     let missing_by_minute = {
         let have: std::collections::BTreeSet<&String> = archived.iter().collect();
         let mut minutes: BTreeMap<i64, usize> = BTreeMap::new();
@@ -606,6 +711,62 @@ async fn archive_holds_the_truth_minus_drops(
         );
     }
 
+    // The zone's security events, pushed by a job of their own, are archived the same way.
+    let firewall_deliveries: Vec<_> = sim
+        .logpush_deliveries(ZONE)
+        .into_iter()
+        .filter(|d| d.job_id == firewall_job && d.status == DeliveryStatus::Delivered)
+        .collect();
+    let second = |unix: i64| time::OffsetDateTime::from_unix_timestamp(unix).expect("time");
+    let mut query = cf_sim::TruthQuery::logpush(
+        ZONE,
+        cf_sim::Dataset::FirewallEvents,
+        second(
+            firewall_deliveries
+                .iter()
+                .map(|d| d.first_second)
+                .min()
+                .expect("firewall batches"),
+        ),
+        second(
+            firewall_deliveries
+                .iter()
+                .map(|d| d.last_second)
+                .max()
+                .expect("firewall batches")
+                + 1,
+        ),
+    );
+    query.fields = Some(
+        rainlogs_cloudflare::LOGPUSH_FIREWALL_FIELDS
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect(),
+    );
+    let firewall_dropped: std::collections::BTreeSet<String> = sim
+        .logpush_dropped_lines(ZONE, Some(firewall_job))
+        .into_iter()
+        .map(|l| l.trim_end().to_owned())
+        .collect();
+    let mut firewall_expected: Vec<String> = sim
+        .truth(&query)
+        .expect("firewall truth")
+        .into_iter()
+        .map(|l| l.trim_end().to_owned())
+        .filter(|l| !firewall_dropped.contains(l))
+        .collect();
+    firewall_expected.sort_unstable();
+    let firewall = archived_of(bus, &bucket, FIREWALL).await;
+    assert!(
+        !firewall_expected.is_empty(),
+        "the zone had security events"
+    );
+    assert_eq!(firewall.records.len(), firewall_expected.len());
+    assert!(
+        firewall.records == firewall_expected,
+        "the security events archived are those Cloudflare pushed"
+    );
+
     let report = bucket.verify().await;
     if report.exit_code() != 0 {
         print_logs(data, 0);
@@ -623,6 +784,63 @@ async fn archive_holds_the_truth_minus_drops(
         shortfalls.len(),
         dropped.len()
     );
+}
+
+/// What the archive holds for one dataset of [`ZONE`].
+struct Archived {
+    /// Every record of the dataset's archive and late objects, sorted, each once.
+    records: Vec<String>,
+    late_entries: usize,
+    shortfalls: Vec<rainlogs_integrity::ShortfallRecord>,
+}
+
+/// Reads back every archive and late object of `dataset`; a record archived twice fails.
+async fn archived_of(bus: &Bus, bucket: &Bucket, dataset: &str) -> Archived {
+    let mut records: BTreeMap<String, usize> = BTreeMap::new();
+    let mut late_entries = 0;
+    let mut shortfalls = Vec::new();
+    for entry in chain_entries(bus, ZONE).await {
+        let record = match &entry.body {
+            EntryBody::Archive(record) if record.dataset.as_str() == dataset => record,
+            EntryBody::Late(record) if record.dataset.as_str() == dataset => {
+                late_entries += 1;
+                record
+            }
+            EntryBody::Shortfall(short) if short.dataset.as_str() == dataset => {
+                shortfalls.push(short.clone());
+                continue;
+            }
+            _ => continue,
+        };
+        let bytes = bucket
+            .store
+            .get_bytes(&ObjectKey::new(&record.object.key).expect("key"))
+            .await
+            .expect("object");
+        let mut content = String::new();
+        std::io::Read::read_to_string(
+            &mut ArchiveReader::new(std::io::Cursor::new(bytes.to_vec())).expect("zstd"),
+            &mut content,
+        )
+        .expect("archive content");
+        for line in content.lines().filter(|l| !l.is_empty()) {
+            *records.entry(line.to_owned()).or_default() += 1;
+        }
+    }
+    let twice: Vec<&String> = records
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(l, _)| l)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "{dataset} records archived more than once: {twice:?}"
+    );
+    Archived {
+        records: records.into_keys().collect(),
+        late_entries,
+        shortfalls,
+    }
 }
 
 /// An Enterprise zone's short window end to end: the window Cloudflare's Logpush dropped a
@@ -646,7 +864,7 @@ async fn a_short_window_repaired_from_logpull_is_logged_short_then_whole() {
     let (sim, _) = frozen_sim().await;
     let customer = dev_bucket("logpush-repair-e2e", false).await;
     let key = TokenKey::new(KEY);
-    add_bucket_zone(&bus, &key, ENTERPRISE, &customer).await;
+    add_bucket_zone(&bus, &key, ENTERPRISE, &customer, AfterSealing::Keep).await;
     let shutdown = CancellationToken::new();
     let collector = spawn_collector(&bus, &sim, bucket_settings(&sim), shutdown.clone());
     // The third batch is lost for good.
@@ -655,14 +873,11 @@ async fn a_short_window_repaired_from_logpull_is_logged_short_then_whole() {
         FaultKind::Duplicate { after_secs: 0 },
         FaultKind::DropBatch,
     ] {
-        sim.inject(Fault::on_zone(
-            ENTERPRISE,
-            EndpointKind::LogpushPush,
-            1,
-            kind,
-        ));
+        sim.inject(
+            Fault::on_zone(ENTERPRISE, EndpointKind::LogpushPush, 1, kind).for_dataset(HTTP),
+        );
     }
-    let job_id = wait_for_job(&sim, ENTERPRISE).await;
+    let (http_job, _) = wait_for_jobs(&sim, ENTERPRISE).await;
     // The short window is checked five minutes after its end and pulled at the next check.
     let bucket = Bucket::open(data.path(), TENANT, ENTERPRISE).await;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -689,7 +904,7 @@ async fn a_short_window_repaired_from_logpull_is_logged_short_then_whole() {
             panic!("no shortfall followed by its repair: {entries:#?}");
         }
     };
-    disable_job(&sim, ENTERPRISE, job_id).await;
+    disable_jobs(&sim, ENTERPRISE).await;
     play(&sim, 300).await;
     wait_until_sealed(&bus, &bucket, ENTERPRISE, data.path()).await;
     assert!(
@@ -699,7 +914,7 @@ async fn a_short_window_repaired_from_logpull_is_logged_short_then_whole() {
     let EntryBody::Late(recovered) = &repair.body else {
         unreachable!()
     };
-    let dropped = sim.logpush_dropped_lines(ENTERPRISE, None).len() as u64;
+    let dropped = sim.logpush_dropped_lines(ENTERPRISE, Some(http_job)).len() as u64;
     assert!(
         recovered.record_count > 0 && recovered.record_count <= dropped,
         "recovered {} of {dropped} dropped",
@@ -750,6 +965,7 @@ async fn an_ingest_killed_between_receiving_and_answering_stores_the_retried_pus
         Event::PushEndpointSet(rainlogs_schemas::events::PushEndpointSet {
             zone_id: ZONE.into(),
             secret_sha256: sha2::Sha256::digest(secret.as_bytes()).to_vec(),
+            dataset: None,
         }),
     )
     .await;

@@ -105,6 +105,9 @@ pub struct Fault {
     /// Zone id, or `None` for every zone (and for zone-less endpoints).
     #[serde(default)]
     pub zone: Option<String>,
+    /// Logpush pushes: only batches of jobs pushing this dataset; `None`: every job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
     #[serde(default)]
     pub endpoint: EndpointKind,
     #[serde(default)]
@@ -116,10 +119,17 @@ pub struct Fault {
 }
 
 impl Fault {
+    /// Only for the batches of jobs pushing `dataset`.
+    pub fn for_dataset(mut self, dataset: &str) -> Self {
+        self.dataset = Some(dataset.to_owned());
+        self
+    }
+
     /// A fault on one endpoint kind of one zone that hits the next `count` requests.
     pub fn on_zone(zone: &str, endpoint: EndpointKind, count: u32, kind: FaultKind) -> Self {
         Self {
             zone: Some(zone.to_owned()),
+            dataset: None,
             endpoint,
             count: Some(count),
             probability: None,
@@ -131,6 +141,7 @@ impl Fault {
     pub fn everywhere(endpoint: EndpointKind, count: u32, kind: FaultKind) -> Self {
         Self {
             zone: None,
+            dataset: None,
             endpoint,
             count: Some(count),
             probability: None,
@@ -210,10 +221,30 @@ impl FaultBook {
 
     /// The first armed fault that fires for this request (consuming one of its `count`).
     pub fn take(&mut self, zone: Option<&str>, endpoint: EndpointKind) -> Option<FaultKind> {
+        self.take_for(zone, endpoint, None)
+    }
+
+    /// The fault, if any, for the next batch of `zone`'s job pushing `dataset`.
+    pub fn take_push(&mut self, zone: &str, dataset: &str) -> Option<FaultKind> {
+        self.take_for(Some(zone), EndpointKind::LogpushPush, Some(dataset))
+    }
+
+    fn take_for(
+        &mut self,
+        zone: Option<&str>,
+        endpoint: EndpointKind,
+        dataset: Option<&str>,
+    ) -> Option<FaultKind> {
         let mut fired = None;
         for (i, fault) in self.armed.iter_mut().enumerate() {
             let targeted = fault.endpoint == endpoint;
-            if !fault.matches(zone, endpoint) || !fits_endpoint(&fault.kind, endpoint, targeted) {
+            if !fault.matches(zone, endpoint)
+                || !fits_endpoint(&fault.kind, endpoint, targeted)
+                || fault
+                    .dataset
+                    .as_deref()
+                    .is_some_and(|want| Some(want) != dataset)
+            {
                 continue;
             }
             if let Some(p) = fault.probability
@@ -307,6 +338,27 @@ mod tests {
             book.take(Some("z"), EndpointKind::LogpushPush),
             Some(FaultKind::DropBatch)
         );
+    }
+
+    #[test]
+    fn a_push_fault_for_a_dataset_waits_for_that_datasets_batches() {
+        let mut book = FaultBook::new(1);
+        book.arm(
+            Fault::on_zone("z", EndpointKind::LogpushPush, 1, FaultKind::DropBatch)
+                .for_dataset("http_requests"),
+        );
+        assert_eq!(book.take_push("z", "firewall_events"), None);
+        assert_eq!(book.take_push("y", "http_requests"), None);
+        assert_eq!(
+            book.take_push("z", "http_requests"),
+            Some(FaultKind::DropBatch)
+        );
+        assert_eq!(book.take_push("z", "http_requests"), None, "used up");
+        let parsed: Fault = serde_json::from_str(
+            r#"{"zone":"z","dataset":"firewall_events","endpoint":"logpush_push","count":1,"kind":"reorder"}"#,
+        )
+        .expect("parse");
+        assert_eq!(parsed.dataset.as_deref(), Some("firewall_events"));
     }
 
     #[test]

@@ -116,6 +116,7 @@ async fn a_crash_mid_window_loses_and_duplicates_nothing() {
     // Slow bodies keep the first attempt streaming while the process dies.
     h.sim.inject(cf_sim::Fault {
         zone: Some(ENTERPRISE_ZONE.into()),
+        dataset: None,
         endpoint: cf_sim::EndpointKind::Logpull,
         count: Some(1),
         probability: None,

@@ -10,6 +10,7 @@ use crate::support::*;
 fn on_logpull(zone: &str, count: Option<u32>, kind: FaultKind) -> Fault {
     Fault {
         zone: Some(zone.into()),
+        dataset: None,
         endpoint: EndpointKind::Logpull,
         count,
         probability: None,
@@ -224,6 +225,7 @@ async fn a_revoked_token_holds_the_cursor_until_a_new_token_arrives() {
     .await;
     h.sim.inject(Fault {
         zone: None,
+        dataset: None,
         endpoint: EndpointKind::Any,
         count: None,
         probability: None,
@@ -294,6 +296,7 @@ async fn retention_switched_off_becomes_gaps_and_is_switched_back_on_when_allowe
 
     h.sim.inject(Fault {
         zone: Some(ENTERPRISE_ZONE.into()),
+        dataset: None,
         endpoint: EndpointKind::Any,
         count: None,
         probability: None,

@@ -96,10 +96,11 @@ async fn push(h: &Harness, lines: &[Vec<u8>]) {
         .expect("store part");
 }
 
-/// Every record of the zone's closes, per window, with the number of times it was stored.
+/// Every record of the zone's `http_requests` closes, per window, with the number of times it
+/// was stored.
 fn stored(events: &ZoneEvents) -> BTreeMap<i64, BTreeMap<Vec<u8>, usize>> {
     let mut out: BTreeMap<i64, BTreeMap<Vec<u8>, usize>> = BTreeMap::new();
-    for close in &events.closes {
+    for close in events.closes_of(HTTP) {
         if let WindowOutcome::Complete { records, .. } = &close.outcome {
             let lines = events.attempt_lines(close.attempt);
             assert_eq!(lines.len() as u64, *records);
@@ -116,8 +117,8 @@ fn stored(events: &ZoneEvents) -> BTreeMap<i64, BTreeMap<Vec<u8>, usize>> {
 
 fn main_closes(events: &ZoneEvents) -> Vec<(Window, &'static str)> {
     events
-        .closes
-        .iter()
+        .closes_of(HTTP)
+        .into_iter()
         .filter(|c| !c.late)
         .map(|c| (c.window, outcome_name(&c.outcome)))
         .collect()
@@ -287,6 +288,20 @@ async fn jobs(h: &Harness, zone: &str) -> Vec<serde_json::Value> {
     answer["result"].as_array().cloned().unwrap_or_default()
 }
 
+/// The zone's two jobs: `http_requests` writing to `conf`, `firewall_events` one directory below.
+fn writes_to(jobs: &[serde_json::Value], conf: &str) -> bool {
+    let (base, query) = conf.split_once('?').unwrap_or((conf, ""));
+    let firewall = format!(
+        "{}/firewall_events/{{DATE}}?{query}",
+        base.trim_end_matches("/{DATE}")
+    );
+    let writes = |dataset: &str, conf: &str| {
+        jobs.iter()
+            .any(|job| job["dataset"] == dataset && job["destination_conf"] == conf)
+    };
+    jobs.len() == 2 && writes(HTTP, conf) && writes("firewall_events", &firewall)
+}
+
 async fn wait_for_jobs(h: &Harness, what: &str, check: impl Fn(&[serde_json::Value]) -> bool) {
     wait_for_jobs_of(h, ZONE, what, check).await;
 }
@@ -312,7 +327,7 @@ async fn wait_for_jobs_of(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_zone_gets_one_job_that_a_pause_disables_and_removal_deletes() {
+async fn the_zone_gets_a_job_per_dataset_that_a_pause_disables_and_removal_deletes() {
     let h = Harness::start().await;
     let mut settings = h.settings.clone();
     let push_url = accept_everything().await;
@@ -320,36 +335,63 @@ async fn the_zone_gets_one_job_that_a_pause_disables_and_removal_deletes() {
     let collector = h.start_collector_with(settings.clone());
     h.add_zone(ZONE, Method::LogpushHttp, "default", FULL_TOKEN)
         .await;
-    wait_for_jobs(&h, "the zone's job", |jobs| jobs.len() == 1).await;
-    let job = jobs(&h, ZONE).await.remove(0);
-    assert_eq!(job["name"], "rainlogs");
-    assert_eq!(job["enabled"], true);
-    assert_eq!(job["dataset"], "http_requests");
-    assert_eq!(job["output_options"]["timestamp_format"], "unixnano");
-    let destination = job["destination_conf"].as_str().expect("destination");
-    let prefix =
-        format!("{push_url}/logpush/v1/{ZONE}/http_requests?header_Authorization=Bearer%20");
-    let secret = destination
-        .strip_prefix(&prefix)
-        .unwrap_or_else(|| panic!("{destination} pushes to the ingest endpoint"));
-    assert_eq!(secret.len(), 64, "32 random bytes");
-    // The ingest endpoint learns the secret's digest, never the secret.
-    let announced: Vec<Vec<u8>> = h
+    wait_for_jobs(&h, "the zone's jobs", |jobs| jobs.len() == 2).await;
+    let mut secrets = Vec::new();
+    for (dataset, fields) in [
+        ("http_requests", None),
+        (
+            "firewall_events",
+            Some(rainlogs_cloudflare::LOGPUSH_FIREWALL_FIELDS),
+        ),
+    ] {
+        let all = jobs(&h, ZONE).await;
+        let job = all
+            .iter()
+            .find(|job| job["dataset"] == dataset)
+            .unwrap_or_else(|| panic!("a job for {dataset}: {all:#?}"));
+        assert_eq!(job["name"], "rainlogs");
+        assert_eq!(job["enabled"], true);
+        assert_eq!(job["output_options"]["timestamp_format"], "unixnano");
+        if let Some(fields) = fields {
+            assert_eq!(
+                job["output_options"]["field_names"],
+                serde_json::json!(fields)
+            );
+        }
+        let destination = job["destination_conf"].as_str().expect("destination");
+        let prefix =
+            format!("{push_url}/logpush/v1/{ZONE}/{dataset}?header_Authorization=Bearer%20");
+        let secret = destination
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{destination} pushes to the ingest endpoint"));
+        assert_eq!(secret.len(), 64, "32 random bytes");
+        secrets.push((
+            Some(dataset.to_owned()),
+            Sha256::digest(secret.as_bytes()).to_vec(),
+        ));
+    }
+    assert_ne!(secrets[0].1, secrets[1].1, "each job has its own secret");
+    // The ingest endpoint learns each secret's digest, never the secret.
+    let mut announced: Vec<(Option<String>, Vec<u8>)> = h
         .read_subject(&subjects::control(TENANT), "RL_CONTROL")
         .await
         .into_iter()
         .filter_map(|e| match e.event {
-            Event::PushEndpointSet(set) if set.zone_id == ZONE => Some(set.secret_sha256),
+            Event::PushEndpointSet(set) if set.zone_id == ZONE => {
+                Some((set.dataset, set.secret_sha256))
+            }
             _ => None,
         })
         .collect();
-    assert_eq!(announced, vec![Sha256::digest(secret.as_bytes()).to_vec()]);
+    announced.sort();
+    secrets.sort();
+    assert_eq!(announced, secrets);
 
-    // A restarted collector keeps the job it finds.
+    // A restarted collector keeps the jobs it finds.
     collector.stop().await;
     let collector = h.start_collector_with(settings.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(jobs(&h, ZONE).await.len(), 1, "no second job");
+    assert_eq!(jobs(&h, ZONE).await.len(), 2, "no second job per dataset");
 
     h.change_zone(rainlogs_schemas::events::ZoneChanged {
         zone_id: ZONE.into(),
@@ -357,8 +399,8 @@ async fn the_zone_gets_one_job_that_a_pause_disables_and_removal_deletes() {
         ..Default::default()
     })
     .await;
-    wait_for_jobs(&h, "the paused zone's job off", |jobs| {
-        jobs.len() == 1 && jobs[0]["enabled"] == false
+    wait_for_jobs(&h, "the paused zone's jobs off", |jobs| {
+        jobs.len() == 2 && jobs.iter().all(|job| job["enabled"] == false)
     })
     .await;
     h.change_zone(rainlogs_schemas::events::ZoneChanged {
@@ -367,8 +409,8 @@ async fn the_zone_gets_one_job_that_a_pause_disables_and_removal_deletes() {
         ..Default::default()
     })
     .await;
-    wait_for_jobs(&h, "the resumed zone's job on", |jobs| {
-        jobs.len() == 1 && jobs[0]["enabled"] == true
+    wait_for_jobs(&h, "the resumed zone's jobs on", |jobs| {
+        jobs.len() == 2 && jobs.iter().all(|job| job["enabled"] == true)
     })
     .await;
 
@@ -391,8 +433,8 @@ async fn the_zone_gets_one_job_that_a_pause_disables_and_removal_deletes() {
         ..Default::default()
     })
     .await;
-    wait_for_jobs(&h, "a new job once it is Logpush again", |jobs| {
-        jobs.len() == 1
+    wait_for_jobs(&h, "new jobs once it is Logpush again", |jobs| {
+        jobs.len() == 2
     })
     .await;
 
@@ -408,7 +450,7 @@ async fn the_zone_gets_one_job_that_a_pause_disables_and_removal_deletes() {
         .publish(&subjects::control(TENANT), &removed)
         .await
         .expect("remove zone");
-    wait_for_jobs(&h, "the removed zone's job deleted", <[_]>::is_empty).await;
+    wait_for_jobs(&h, "the removed zone's jobs deleted", <[_]>::is_empty).await;
     collector.stop().await;
 }
 
@@ -446,6 +488,52 @@ async fn a_zone_with_four_jobs_of_its_own_is_told_why_rainlogs_cannot_add_one() 
         4,
         "the customer's jobs untouched"
     );
+    collector.stop().await;
+}
+
+/// With three jobs of the customer's, the zone's requests take the fourth and its security
+/// events cannot have one: the requests are collected, and the zone's health says what is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_with_room_for_one_job_collects_its_requests_and_says_what_it_cannot() {
+    let h = Harness::start().await;
+    let push_url = accept_everything().await;
+    for n in 0..3 {
+        let created = reqwest::Client::new()
+            .post(format!("{}/zones/{ZONE}/logpush/jobs", h.sim.base_url()))
+            .bearer_auth(FULL_TOKEN)
+            .json(&serde_json::json!({
+                "name": format!("siem-{n}"),
+                "dataset": "http_requests",
+                "destination_conf": format!("{push_url}/siem/{n}"),
+            }))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(created.status(), 200);
+    }
+    let mut settings = h.settings.clone();
+    settings.push_url = Some(push_url);
+    let collector = h.start_collector_with(settings);
+    h.add_zone(ZONE, Method::LogpushHttp, "default", FULL_TOKEN)
+        .await;
+    let health = h
+        .wait_for_health(ZONE, "the missing dataset explained", |health| {
+            health.reason.contains("firewall_events is not collected")
+        })
+        .await;
+    assert_eq!(health.status, "degraded", "{}", health.reason);
+    assert!(
+        health.reason.contains("at most 4 Logpush jobs"),
+        "{}",
+        health.reason
+    );
+    let ours: Vec<_> = jobs(&h, ZONE)
+        .await
+        .into_iter()
+        .filter(|job| job["name"] == "rainlogs")
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:#?}");
+    assert_eq!(ours[0]["dataset"], "http_requests");
     collector.stop().await;
 }
 
@@ -700,7 +788,7 @@ async fn logpush_to_a_bucket_is_filed_into_windows_like_pushes() {
         .await;
     set_push_source(&h, &conf, &reader.access_key_id, &reader.secret_access_key).await;
     wait_for_jobs(&h, "the zone's job writing to the bucket", |jobs| {
-        jobs.len() == 1 && jobs[0]["destination_conf"] == conf.as_str()
+        writes_to(jobs, &conf)
     })
     .await;
 
@@ -849,7 +937,7 @@ async fn an_amazon_s3_bucket_passes_the_ownership_challenge_with_the_read_keys()
     // The right read keys: the challenge passes and the job writes into the bucket.
     set_push_source(&h, &conf, &reader.access_key_id, &reader.secret_access_key).await;
     wait_for_jobs(&h, "the zone's job writing to Amazon S3", |jobs| {
-        jobs.len() == 1 && jobs[0]["destination_conf"] == conf.as_str()
+        writes_to(jobs, &conf)
     })
     .await;
     for _ in 0..4 {
@@ -901,7 +989,7 @@ async fn windows_short_of_cloudflares_count_are_named_in_zone_health() {
     )
     .await;
     set_push_source(&h, &conf, &reader.access_key_id, &reader.secret_access_key).await;
-    wait_for_jobs(&h, "the zone's job", |jobs| jobs.len() == 1).await;
+    wait_for_jobs(&h, "the zone's jobs", |jobs| jobs.len() == 2).await;
     // The fourth batch is lost for good.
     for kind in [
         FaultKind::Duplicate { after_secs: 0 },
@@ -910,7 +998,7 @@ async fn windows_short_of_cloudflares_count_are_named_in_zone_health() {
         FaultKind::DropBatch,
     ] {
         h.sim
-            .inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind));
+            .inject(Fault::on_zone(ZONE, EndpointKind::LogpushPush, 1, kind).for_dataset(HTTP));
     }
     for _ in 0..40 {
         h.sim.advance(Duration::from_secs(30));
@@ -1070,8 +1158,8 @@ async fn a_short_window_of_an_enterprise_zone_is_repaired_from_logpull() {
         &reader.secret_access_key,
     )
     .await;
-    wait_for_jobs_of(&h, ENTERPRISE_ZONE, "the zone's job", |jobs| {
-        jobs.len() == 1
+    wait_for_jobs_of(&h, ENTERPRISE_ZONE, "the zone's jobs", |jobs| {
+        jobs.len() == 2
     })
     .await;
     h.wait_for_health(ENTERPRISE_ZONE, "retention switched on", |health| {
@@ -1086,12 +1174,9 @@ async fn a_short_window_of_an_enterprise_zone_is_repaired_from_logpull() {
         FaultKind::Duplicate { after_secs: 0 },
         FaultKind::DropBatch,
     ] {
-        h.sim.inject(Fault::on_zone(
-            ENTERPRISE_ZONE,
-            EndpointKind::LogpushPush,
-            1,
-            kind,
-        ));
+        h.sim.inject(
+            Fault::on_zone(ENTERPRISE_ZONE, EndpointKind::LogpushPush, 1, kind).for_dataset(HTTP),
+        );
     }
     for _ in 0..40 {
         h.sim.advance(Duration::from_secs(30));

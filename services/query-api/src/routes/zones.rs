@@ -81,8 +81,9 @@ impl MethodName {
 }
 
 /// The customer's bucket that Cloudflare's Logpush writes into, for `method: logpush_s3`.
-/// RainLogs creates the job, reads each object Cloudflare writes once, in key order, and leaves
-/// the objects where they are (read keys cannot delete; a lifecycle rule on the bucket can).
+/// RainLogs creates the zone's jobs (`http_requests` where `destination_conf` says, security
+/// events under `<path>/firewall_events/`), reads each object Cloudflare writes once, in key
+/// order, and leaves the objects where they are unless `delete_after_sealing` is set.
 #[derive(Object)]
 struct LogpushBucket {
     /// The job's destination. S3-compatible (EU providers):
@@ -97,6 +98,11 @@ struct LogpushBucket {
     read_access_key_id: Text,
     #[oai(validator(min_length = 1, max_length = 256, pattern = r"^[\x21-\x7E]+$"))]
     read_secret_access_key: Text,
+    /// Delete each object once every record in it is sealed in the zone's log (the read key
+    /// then needs delete rights). Absent or false: objects stay for the bucket's own lifecycle
+    /// rules.
+    #[oai(default)]
+    delete_after_sealing: bool,
 }
 
 impl LogpushBucket {
@@ -105,6 +111,7 @@ impl LogpushBucket {
             destination_conf: self.destination_conf.to_string(),
             read_access_key_id: self.read_access_key_id.to_string(),
             read_secret_access_key: self.read_secret_access_key.to_string(),
+            delete_after_sealing: self.delete_after_sealing,
         }
     }
 }

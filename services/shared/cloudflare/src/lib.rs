@@ -45,7 +45,7 @@ pub use client::{CloudflareClient, TokenClient, parse_base_url};
 pub use config::{ClientConfig, PRODUCTION_BASE_URL};
 pub use error::{ApiMessage, ApiMessages, CfError, RateLimitScope, TransportPhase};
 pub use logpull_stream::{LogpullItem, LogpullStream, STREAMING_ERROR_TRAILER, WindowSummary};
-pub use logpush_records::{LogpushDataset, RecordTimeError};
+pub use logpush_records::{LOGPUSH_FIREWALL_FIELDS, LogpushDataset, RecordTimeError};
 pub use policy::backoff::Backoff;
 pub use policy::breaker::{BreakerConfig, BreakerSnapshot, BreakerState};
 pub use policy::limiter::{RateLimits, WindowLimit};

@@ -12,6 +12,42 @@ use crate::timestamp::{TimestampError, TimestampFormat, parse_json_timestamp};
 /// (seconds) or `unixms` value below it.
 const NANOS_FLOOR: i128 = 1_000_000_000_000_000_000;
 
+/// The `firewall_events` fields a RainLogs job asks for: the dataset's long-standing fields,
+/// which every plan's jobs carry (newer, add-on fields such as content scanning are left out so
+/// a job is never refused for one). `Datetime` dates each event.
+pub const LOGPUSH_FIREWALL_FIELDS: &[&str] = &[
+    "Action",
+    "ClientASN",
+    "ClientASNDescription",
+    "ClientCountry",
+    "ClientIP",
+    "ClientIPClass",
+    "ClientRefererHost",
+    "ClientRefererPath",
+    "ClientRefererQuery",
+    "ClientRefererScheme",
+    "ClientRequestHost",
+    "ClientRequestMethod",
+    "ClientRequestPath",
+    "ClientRequestProtocol",
+    "ClientRequestQuery",
+    "ClientRequestScheme",
+    "ClientRequestUserAgent",
+    "Datetime",
+    "Description",
+    "EdgeColoCode",
+    "EdgeResponseStatus",
+    "Kind",
+    "MatchIndex",
+    "Metadata",
+    "OriginResponseStatus",
+    "OriginatorRayID",
+    "RayID",
+    "Ref",
+    "RuleID",
+    "Source",
+];
+
 /// A dataset a zone can push to RainLogs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogpushDataset {
@@ -95,6 +131,15 @@ impl LogpushDataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The simulator refuses a job asking for a field its dataset lacks, as Cloudflare does.
+    #[test]
+    fn the_firewall_job_asks_for_the_fields_the_dataset_has() {
+        assert_eq!(
+            cf_sim::logpush_firewall_event_fields(),
+            LOGPUSH_FIREWALL_FIELDS
+        );
+    }
 
     #[test]
     fn each_dataset_is_dated_by_its_own_field() {

@@ -24,12 +24,17 @@ pub struct PushSource {
     pub destination_conf: String,
     pub read_access_key_id: String,
     pub read_secret_access_key: String,
+    /// Delete each object once every record in it is sealed (the read keys then need delete
+    /// rights); otherwise the objects stay for the bucket's own lifecycle rules.
+    #[serde(default)]
+    pub delete_after_sealing: bool,
 }
 
 impl std::fmt::Debug for PushSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PushSource")
             .field("read_access_key_id", &self.read_access_key_id)
+            .field("delete_after_sealing", &self.delete_after_sealing)
             .finish_non_exhaustive()
     }
 }
@@ -179,6 +184,33 @@ impl PushSource {
         })
     }
 
+    /// The source a job of `dataset` writes into: `http_requests` where the customer said;
+    /// every other dataset one directory further down (`<path>/<dataset>/{DATE}`), so the jobs'
+    /// dated directories never mix and each feed lists only its own.
+    pub fn for_dataset(&self, dataset: &str) -> Self {
+        if dataset == "http_requests" {
+            return self.clone();
+        }
+        let conf = &self.destination_conf;
+        let (place, query) = match conf.split_once('?') {
+            Some((place, query)) => (place, Some(query)),
+            None => (conf.as_str(), None),
+        };
+        let place = place.trim_end_matches('/');
+        let mut moved = match place.strip_suffix("{DATE}") {
+            Some(base) => format!("{}/{dataset}/{{DATE}}", base.trim_end_matches('/')),
+            None => format!("{place}/{dataset}"),
+        };
+        if let Some(query) = query {
+            moved.push('?');
+            moved.push_str(query);
+        }
+        Self {
+            destination_conf: moved,
+            ..self.clone()
+        }
+    }
+
     /// A client for the bucket with the read keys, reaching only addresses `access` permits.
     pub fn reader(
         &self,
@@ -292,6 +324,43 @@ mod tests {
             destination_conf: conf.into(),
             read_access_key_id: "reader".into(),
             read_secret_access_key: "secret".into(),
+            delete_after_sealing: false,
+        }
+    }
+
+    #[test]
+    fn other_datasets_write_one_directory_further_down() {
+        let given = source(
+            "s3://logs/cf/{DATE}?region=eu-central-1&endpoint=127.0.0.1:9000&access-key-id=w&secret-access-key=s",
+        );
+        assert_eq!(
+            given.for_dataset("http_requests").destination_conf,
+            given.destination_conf
+        );
+        let firewall = given.for_dataset("firewall_events");
+        assert_eq!(
+            firewall.destination_conf,
+            "s3://logs/cf/firewall_events/{DATE}?region=eu-central-1&endpoint=127.0.0.1:9000&access-key-id=w&secret-access-key=s"
+        );
+        assert_eq!(
+            firewall.location().map(|l| l.path),
+            Ok("cf/firewall_events".into())
+        );
+        assert_eq!(firewall.read_access_key_id, "reader");
+        for (conf, moved) in [
+            ("s3://logs?region=r", "s3://logs/firewall_events?region=r"),
+            (
+                "s3://logs/{DATE}?region=r",
+                "s3://logs/firewall_events/{DATE}?region=r",
+            ),
+            (
+                "s3://logs/a/b/?region=r",
+                "s3://logs/a/b/firewall_events?region=r",
+            ),
+        ] {
+            let firewall = source(conf).for_dataset("firewall_events");
+            assert_eq!(firewall.destination_conf, moved);
+            assert!(firewall.location().is_ok(), "{moved}");
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
-use rainlogs_bus::Bus;
+use rainlogs_bus::{Bus, Published};
 use rainlogs_cloudflare::LogpushDataset;
 use rainlogs_schemas::events::{BatchCollected, PushReceived};
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
@@ -40,6 +40,9 @@ pub struct Stored {
     pub bytes: u64,
     /// Parts JetStream did not already have.
     pub new_parts: usize,
+    /// The `RL_PUSH` sequence of the push's newest part (of the part stored earlier, for a
+    /// part JetStream already had); `None` when nothing was stored.
+    pub last_part: Option<u64>,
 }
 
 /// Where a push is stored and who stores it.
@@ -65,7 +68,7 @@ where
 {
     let mut cutter = Cutter::new(target.dataset, PART_BYTES, max_bytes);
     let mut decoder = Decoder::default();
-    let mut new_parts = 0;
+    let mut stored = Tally::default();
     loop {
         let chunk = match tokio::time::timeout(idle, chunks.next()).await {
             Err(_) => return Err(PushError::Stalled(idle)),
@@ -75,39 +78,54 @@ where
             }
         };
         let plain = decoder.feed(&chunk).map_err(PushError::Corrupt)?;
-        new_parts += cut(target, &mut cutter, &plain).await?;
+        cut(target, &mut cutter, &plain, &mut stored).await?;
     }
     let plain = decoder.finish().map_err(PushError::Corrupt)?;
-    new_parts += cut(target, &mut cutter, &plain).await?;
+    cut(target, &mut cutter, &plain, &mut stored).await?;
     let bytes = cutter.total();
     let (last, held) = cutter.finish()?;
     if let Some(last) = last {
-        new_parts += usize::from(store_part(target, last).await?);
+        stored.add(store_part(target, last).await?);
     }
     Ok(Stored {
         held,
         bytes,
-        new_parts,
+        new_parts: stored.new_parts,
+        last_part: stored.last_part,
     })
 }
 
-/// Cuts `plain` and stores the parts it fills; how many were new.
+/// What the parts of one push came to in `RL_PUSH`.
+#[derive(Default)]
+struct Tally {
+    new_parts: usize,
+    last_part: Option<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, published: Published) {
+        self.new_parts += usize::from(!published.duplicate);
+        self.last_part = self.last_part.max(Some(published.sequence));
+    }
+}
+
+/// Cuts `plain` and stores the parts it fills.
 async fn cut(
     target: &PushTarget<'_>,
     cutter: &mut Cutter,
     plain: &[u8],
-) -> Result<usize, PushError> {
+    stored: &mut Tally,
+) -> Result<(), PushError> {
     let mut full = Vec::new();
     cutter.push(plain, &mut full)?;
-    let mut new_parts = 0;
     for part in full {
-        new_parts += usize::from(store_part(target, part).await?);
+        stored.add(store_part(target, part).await?);
     }
-    Ok(new_parts)
+    Ok(())
 }
 
-/// Stores one part; whether JetStream did not have it yet.
-async fn store_part(target: &PushTarget<'_>, part: Part) -> Result<bool, PushError> {
+/// Stores one part.
+async fn store_part(target: &PushTarget<'_>, part: Part) -> Result<Published, PushError> {
     let content_sha256: [u8; 32] = Sha256::digest(&part.content).into();
     let dataset = target.dataset.as_str();
     let mut envelope = Envelope::new(
@@ -122,12 +140,11 @@ async fn store_part(target: &PushTarget<'_>, part: Part) -> Result<bool, PushErr
         }),
     );
     envelope.id = part_id(target.zone, dataset, &content_sha256);
-    let published = target
+    target
         .bus
         .publish(&subjects::push(target.zone), &envelope)
         .await
-        .map_err(|e| PushError::Unavailable(e.to_string()))?;
-    Ok(!published.duplicate)
+        .map_err(|e| PushError::Unavailable(e.to_string()))
 }
 
 /// Domain separation for the id of a pushed part.

@@ -46,6 +46,14 @@ pub(crate) enum LineFormat {
 }
 
 impl LineFormat {
+    /// The dataset the lines are records of.
+    pub(crate) fn dataset_name(&self) -> &'static str {
+        match self {
+            Self::Http(_) => "http_requests",
+            Self::Firewall { .. } => "firewall_events",
+        }
+    }
+
     fn count(&self, traffic: &ZoneTraffic, second: i64) -> u32 {
         match self {
             Self::Http(_) => traffic.http_count(second),

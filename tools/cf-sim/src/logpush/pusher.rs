@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::destination::{self, Destination, UploadError};
 use super::s3::{GZIP, S3Writer};
 use super::{BatchLimits, DeliveryStatus, LineFormat, LogpushDelivery, LogpushState};
-use crate::fault::{EndpointKind, FaultKind};
+use crate::fault::FaultKind;
 use crate::http::respond::fault_name;
 use crate::lock;
 use crate::rng::hash_words;
@@ -341,7 +341,7 @@ fn commit(
     let now = shared.now();
     let faults: Vec<Option<FaultKind>> = cuts
         .iter()
-        .map(|_| lock(&shared.faults).take(Some(&snap.zone), EndpointKind::LogpushPush))
+        .map(|_| lock(&shared.faults).take_push(&snap.zone, snap.format.dataset_name()))
         .collect();
     let mut state = lock(&shared.logpush);
     let LogpushState {

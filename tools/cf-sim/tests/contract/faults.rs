@@ -194,6 +194,7 @@ async fn state_changes_through_the_http_fault_route() {
     assert_eq!(pull_raw(&sim, false).await.status(), 403);
     sim.inject(Fault {
         zone: Some(ENTERPRISE.into()),
+        dataset: None,
         endpoint: EndpointKind::Any,
         count: None,
         probability: None,

@@ -957,6 +957,7 @@ async fn push_faults_duplicate_reorder_delay_and_drop() {
     // delay: batch 4 waits 45 s, so batch 5 is delivered first.
     sim.inject(Fault {
         zone: Some(ENTERPRISE.to_owned()),
+        dataset: None,
         endpoint: EndpointKind::LogpushPush,
         count: Some(1),
         probability: None,

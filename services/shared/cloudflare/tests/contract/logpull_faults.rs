@@ -237,6 +237,7 @@ async fn retention_switched_off_mid_run_is_permanent() {
         &sim,
         Fault {
             zone: Some(ENTERPRISE_ZONE.into()),
+            dataset: None,
             endpoint: EndpointKind::Any,
             count: None,
             probability: None,
@@ -264,6 +265,7 @@ async fn a_plan_downgrade_shows_in_the_zone_and_refuses_logpull() {
         &sim,
         Fault {
             zone: Some(ENTERPRISE_ZONE.into()),
+            dataset: None,
             endpoint: EndpointKind::Any,
             count: None,
             probability: None,

@@ -107,6 +107,7 @@ async fn a_revoked_token_fails_everywhere_without_retries() {
         &sim,
         Fault {
             zone: None,
+            dataset: None,
             endpoint: EndpointKind::Any,
             count: None,
             probability: None,

@@ -1,54 +1,26 @@
-//! Logpush over HTTP: Cloudflare pushes the zone's records to RainLogs' ingest endpoint, which
-//! stores each push in `RL_PUSH` (`rl.push.<zone>`) before it answers. This method reads those
-//! parts in order and files every record into the window of its own timestamp.
-//!
-//! * A window is closed once its end is `collector.logpush_lateness` in the past (the
-//!   watermark), so the chain keeps one entry per window, in order.
-//! * A record whose window is already closed is **late**: late records of a window are gathered
-//!   for one window length, then closed as a `late` close of that window (archived and sealed as
-//!   a `late` entry that names it). Nothing pushed for a window of the log is dropped.
-//! * Records are stored once: Cloudflare's retried and duplicated batches are cut into the same
-//!   parts and stored once by JetStream (1 h duplicate window); records repeated inside other
-//!   batches are recognised by their bytes while their window, or its late close, is open.
-//! * Delivery: exactly once per record read, across restarts. Windows still open when a
-//!   collector stops are abandoned and filled again from the parts after the durable resume
-//!   point ([`PushCursor`]).
-//!
-//! What this method cannot see: batches Cloudflare dropped after its retries (its Logpush
-//! health says how many), and pushes while the zone is paused (their windows are `paused` gaps).
+//! One pushed dataset of a zone: files each record of the dataset's parts into the window of
+//! its own time, closes windows behind the watermark and late records after a window length,
+//! and cross-checks closed windows with Cloudflare's counts (see the module above).
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
-use rainlogs_bus::async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use rainlogs_bus::{Bus, CancellationToken};
 use rainlogs_cloudflare::{LogpushDataset, LogpushJob};
 use rainlogs_schemas::events::{GapReason, Method, PushReceived, Window, WindowShort};
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
-use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use crate::attempt::{Attempt, AttemptError};
-use crate::bucket_feed::BucketFeed;
 use crate::completeness::{Completeness, Shortfall};
 use crate::health::Status;
 use crate::journal::JournalError;
 use crate::ledger::align_down;
 use crate::logpush_job;
-use crate::onboarding::OnboardingFailure;
 use crate::push_cursor::{ClosedFate, PushCursor};
 use crate::repair::{self, SeenRays};
 use crate::settings::secs;
 use crate::zone_run::{Exit, ZoneRun, journal_exit};
-use rainlogs_push::PushSource;
 
-/// One part read from `RL_PUSH`, with its stream sequence.
-struct ReadPart {
-    seq: u64,
-    /// More parts were already stored when this one was read: the reader is behind.
-    behind: bool,
-    part: Result<PushReceived, String>,
-}
+use super::newest_part;
 
 /// A window (or a late close of one) being filled.
 struct Filling {
@@ -107,15 +79,16 @@ fn digest(line: &[u8]) -> [u8; 16] {
 /// How long (collector seconds) a window found short stays in the zone's health.
 const SHOW_SHORTFALL_FOR: i64 = 24 * 3600;
 
-struct PushRun {
+/// One dataset of a zone pushed by its own job: its windows, cursor and checks.
+pub(super) struct PushRun {
     /// The zone's job at Cloudflare, as last read or changed.
-    job: LogpushJob,
+    pub(super) job: LogpushJob,
     /// When the job's health was last read (real time).
     job_read_at: std::time::Instant,
     /// What Cloudflare last said went wrong with the job's pushes.
     job_trouble: Option<String>,
     /// Logpush to a bucket: what the bucket feed last could not do (`None`: it reads).
-    bucket_trouble: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    pub(super) bucket_trouble: Option<tokio::sync::watch::Receiver<Option<String>>>,
     bucket_now: Option<String>,
     /// Closed windows waiting for the cross-check with Cloudflare's counts.
     completeness: Completeness,
@@ -128,300 +101,38 @@ struct PushRun {
     seen_rays: Result<SeenRays, String>,
     /// Short windows waiting for their repair from Logpull.
     repairs: Vec<repair::Due>,
-    /// The troubles above as the zone's health last showed them.
-    trouble_shown: Option<String>,
-    dataset: &'static str,
-    pushed: LogpushDataset,
+    pub(super) dataset: &'static str,
+    pub(super) pushed: LogpushDataset,
+    /// The fields the job asks for, as archives record them.
+    fields: String,
     size: i64,
     lateness: i64,
-    state: PushCursor,
+    pub(super) state: PushCursor,
     /// Start of the next window to close (everything before it has a close).
     next_close: i64,
     /// The newest part whose records have all been filed.
     read_through: u64,
     /// Parts stored before the newest one read are still unread (after an outage, a backlog):
     /// windows wait for them instead of closing with their records still in `RL_PUSH`.
-    behind: bool,
+    pub(super) behind: bool,
     open: BTreeMap<i64, Filling>,
     late: BTreeMap<i64, Filling>,
     recent: RecentlyClosed,
 }
 
-pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
-    let settings = &run.shared.settings;
-    let dataset = run.plan.dataset;
-    let Some(pushed) = LogpushDataset::parse(dataset) else {
-        run.report(
-            Status::Failing,
-            format!("Logpush cannot push the dataset {dataset}"),
-        )
-        .await;
-        return Exit::RetryAfter(settings.recheck);
-    };
-    let problem_exit = |problem: &crate::onboarding::OnboardingFailure| {
-        Exit::RetryAfter(if problem.transient {
-            settings.retry_delay(1, None)
-        } else {
-            settings.recheck
-        })
-    };
-    let source = match way_in(run) {
-        Ok(source) => source,
-        Err(problem) => {
-            let exit = problem_exit(&problem);
-            run.report(problem.status, problem.reason).await;
-            return exit;
-        }
-    };
-    let job = match logpush_job::ensure(run, &source.destination).await {
-        Ok(job) => job,
-        Err(problem) => {
-            let exit = problem_exit(&problem);
-            run.report(problem.status, problem.reason).await;
-            return exit;
-        }
-    };
-    let mut push = match PushRun::recover(run, pushed, job).await {
-        Ok(push) => push,
-        Err(e) => return journal_exit(run.zone(), &e, settings),
-    };
-    let stop = CancellationToken::new();
-    let (parts_tx, mut parts) = mpsc::channel(4);
-    let reader = tokio::spawn(read_parts(
-        run.shared.bus.clone(),
-        subjects::push(run.zone()),
-        push.state.resume_after,
-        parts_tx,
-        stop.clone(),
-    ));
-    let (trouble_tx, trouble_rx) = tokio::sync::watch::channel(None);
-    if source.feed.is_some() {
-        push.bucket_trouble = Some(trouble_rx);
-    }
-    let poller = source.feed.map(|feed| {
-        tokio::spawn(poll_bucket(
-            feed,
-            BucketTarget {
-                bus: run.shared.bus.clone(),
-                tenant: run.entry.tenant.clone(),
-                zone: run.zone().to_owned(),
-                dataset: pushed,
-            },
-            run.shared.clock.clone(),
-            settings.bucket_poll,
-            trouble_tx,
-            stop.clone(),
-        ))
-    });
-    let exit = push.follow(run, &mut parts).await;
-    stop.cancel();
-    let _ = reader.await;
-    if let Some(poller) = poller {
-        let _ = poller.await;
-    }
-    // A removed zone, or one collected another way from now on, needs no job pushing for it:
-    // what it pushed would wait for nobody.
-    if run.is_removed() || run.entry.method != run.plan.method {
-        logpush_job::remove(run, &push.job).await;
-    }
-    exit
-}
-
-/// How the zone's records come in: where its job pushes, and for a bucket, the feed that reads it.
-struct WayIn {
-    destination: logpush_job::Destination,
-    feed: Option<BucketFeed>,
-}
-
-fn way_in(run: &ZoneRun<'_>) -> Result<WayIn, OnboardingFailure> {
-    if run.plan.method != Method::LogpushS3 {
-        return Ok(WayIn {
-            destination: logpush_job::Destination::endpoint(run)?,
-            feed: None,
-        });
-    }
-    let failing = |reason: String| OnboardingFailure {
-        status: Status::Failing,
-        reason,
-        plan: None,
-        transient: false,
-    };
-    let Some((key_id, sealed)) = &run.entry.push_source else {
-        return Err(failing(
-            "Logpush to a bucket needs the bucket (ctl.push_source_set); none is set".into(),
-        ));
-    };
-    let source = PushSource::open(
-        &run.shared.keyring,
-        key_id,
-        &run.entry.tenant,
-        run.zone(),
-        sealed,
-    )
-    .map_err(failing)?;
-    let location = source.location().map_err(failing)?;
-    let reader = source
-        .reader(&location, &run.shared.settings.bucket_access)
-        .map_err(failing)?;
-    Ok(WayIn {
-        destination: logpush_job::Destination::Bucket {
-            destination_conf: source.destination_conf.clone(),
-            // Without keys of the customer's, Cloudflare writes with its own identity, and
-            // proves the bucket is the customer's with a file only its owner can read.
-            ownership: (!location.has_write_keys).then(|| reader.clone()),
-        },
-        feed: Some(BucketFeed::new(
-            reader,
-            &location.path,
-            run.shared.cursors.clone(),
-            run.zone(),
-            run.plan.dataset,
-        )),
-    })
-}
-
-struct BucketTarget {
-    bus: Bus,
-    tenant: String,
-    zone: String,
-    dataset: LogpushDataset,
-}
-
-/// Stores the bucket's new objects in `RL_PUSH` every `every` until `stop` fires; the filing
-/// loop reads them from there like pushes to the ingest endpoint.
-async fn poll_bucket(
-    feed: BucketFeed,
-    target: BucketTarget,
-    clock: crate::clock::SharedClock,
-    every: Duration,
-    trouble: tokio::sync::watch::Sender<Option<String>>,
-    stop: CancellationToken,
-) {
-    let push_target = rainlogs_push::PushTarget {
-        bus: &target.bus,
-        tenant: &target.tenant,
-        zone: &target.zone,
-        dataset: target.dataset,
-        actor: crate::NAME,
-    };
-    loop {
-        let problem = match feed.poll(&push_target, clock.now_unix()).await {
-            Ok(polled) => {
-                if polled.objects > 0 {
-                    tracing::debug!(zone = %target.zone, objects = polled.objects, records = polled.records, "stored the bucket's new objects");
-                }
-                None
-            }
-            Err(error) => {
-                tracing::warn!(zone = %target.zone, %error, "cannot read the zone's Logpush bucket; trying again");
-                Some(format!(
-                    "cannot read the zone's Logpush bucket ({error}); its objects wait there and are read once it can be"
-                ))
-            }
-        };
-        trouble.send_if_modified(|shown| {
-            let changed = *shown != problem;
-            *shown = problem;
-            changed
-        });
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-    }
-}
-
-/// The `RL_PUSH` sequence of the zone's newest part, if it has any.
-async fn newest_part(bus: &Bus, zone: &str) -> Result<Option<u64>, JournalError> {
-    use rainlogs_bus::async_nats::jetstream::stream::DirectGetErrorKind;
-    let stream = bus
-        .js
-        .get_stream(rainlogs_bus::definitions::PUSH)
-        .await
-        .map_err(|e| JournalError::Bus(format!("opening RL_PUSH: {e}")))?;
-    match stream
-        .direct_get_last_for_subject(subjects::push(zone))
-        .await
-    {
-        Ok(message) => Ok(Some(message.sequence)),
-        Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
-        Err(e) => Err(JournalError::Bus(format!(
-            "reading the zone's newest push: {e}"
-        ))),
-    }
-}
-
-/// Reads the zone's parts after `after`, in stream order, until `stop` fires.
-async fn read_parts(
-    bus: Bus,
-    subject: String,
-    after: u64,
-    parts: mpsc::Sender<ReadPart>,
-    stop: CancellationToken,
-) {
-    let consumer = async {
-        let stream = bus
-            .js
-            .get_stream(rainlogs_bus::definitions::PUSH)
-            .await
-            .map_err(|e| e.to_string())?;
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: after + 1,
-                },
-                filter_subject: subject.clone(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        consumer.messages().await.map_err(|e| e.to_string())
-    };
-    let mut messages = tokio::select! {
-        () = stop.cancelled() => return,
-        opened = consumer => match opened {
-            Ok(messages) => messages,
-            Err(error) => {
-                tracing::warn!(%subject, %error, "cannot read the zone's pushes; trying again");
-                return;
-            }
-        },
-    };
-    use futures::StreamExt as _;
-    loop {
-        let next = tokio::select! {
-            () = stop.cancelled() => return,
-            next = messages.next() => next,
-        };
-        let message = match next {
-            Some(Ok(message)) => message,
-            Some(Err(error)) => {
-                tracing::warn!(%subject, %error, "reading pushes; continuing");
-                continue;
-            }
-            None => return,
-        };
-        let Ok(info) = message.info() else { continue };
-        let (seq, behind) = (info.stream_sequence, info.pending > 0);
-        let part = match Envelope::from_cbor(&message.payload).map(|e| e.event) {
-            Ok(Event::PushReceived(part)) => Ok(part),
-            Ok(other) => Err(format!("a {} event on the push subject", other.type_name())),
-            Err(e) => Err(e.to_string()),
-        };
-        if parts.send(ReadPart { seq, behind, part }).await.is_err() {
-            return;
-        }
-    }
-}
-
 impl PushRun {
-    async fn recover(
+    /// Picks up where the dataset's last owner left off: its cursor, its closed windows, the
+    /// checks still due. A dataset read for the first time starts after `stored_before`, the
+    /// zone's newest part before its job was found or made (older parts are not its job's).
+    pub(super) async fn recover(
         run: &mut ZoneRun<'_>,
         pushed: LogpushDataset,
         job: LogpushJob,
+        fields: String,
+        stored_before: Option<u64>,
     ) -> Result<Self, JournalError> {
         let settings = &run.shared.settings;
-        let dataset = run.plan.dataset;
+        let dataset = pushed.as_str();
         let size = settings.window_secs();
         let cursor = run.journal.recover_cursor(dataset).await?;
         // An attempt an earlier owner left open is abandoned: its records are read again.
@@ -445,9 +156,9 @@ impl PushRun {
                 Some(why) => Err(format!("short windows cannot be repaired: {why}")),
             },
             repairs: Vec::new(),
-            trouble_shown: None,
             dataset,
             pushed,
+            fields,
             size,
             lateness: secs(settings.logpush_lateness),
             state: stored.clone().unwrap_or_default(),
@@ -495,6 +206,8 @@ impl PushRun {
                 let start = cursor.map_or(start, |c| c.max(start));
                 push.next_close = start;
                 push.state.log_start = Some(start);
+                push.state.resume_after = stored_before.unwrap_or(0);
+                push.read_through = push.state.resume_after;
                 push.state
                     .store(&run.shared.cursors, run.zone(), dataset)
                     .await;
@@ -509,52 +222,9 @@ impl PushRun {
         Ok(push)
     }
 
-    async fn follow(
-        &mut self,
-        run: &mut ZoneRun<'_>,
-        parts: &mut mpsc::Receiver<ReadPart>,
-    ) -> Exit {
-        let settings = &run.shared.settings;
-        loop {
-            if let Some(exit) = run.take_changes() {
-                return exit;
-            }
-            if let Some(exit) = self.keep_job(run).await {
-                return exit;
-            }
-            self.show_trouble(run).await;
-            if let Err(e) = self.close_due(run).await {
-                return self.exit(run, &e);
-            }
-            self.check_completeness(run).await;
-            let wait = std::time::Duration::from_secs(
-                u64::try_from(self.next_due() - run.now())
-                    .unwrap_or(0)
-                    .max(1),
-            )
-            .min(settings.tick);
-            let part = tokio::select! {
-                part = parts.recv() => part,
-                wake = run.wait(wait) => match wake {
-                    crate::zone_run::Wake::Cancelled => return Exit::Cancelled,
-                    crate::zone_run::Wake::Changed | crate::zone_run::Wake::Elapsed => continue,
-                },
-            };
-            let Some(part) = part else {
-                // The reader stopped (JetStream away, stream gone): start over from the cursor.
-                tracing::warn!(zone = %run.zone(), "the zone's push reader stopped; reading again");
-                return Exit::RetryAfter(settings.retry_base);
-            };
-            self.behind = part.behind;
-            if let Err(e) = self.file(run, part).await {
-                return self.exit(run, &e);
-            }
-        }
-    }
-
     /// Keeps the job switched off while the zone is paused, and the zone's health showing
     /// what Cloudflare says about the job's pushes.
-    async fn keep_job(&mut self, run: &mut ZoneRun<'_>) -> Option<Exit> {
+    pub(super) async fn keep_job(&mut self, run: &mut ZoneRun<'_>) -> Option<Exit> {
         let settings = &run.shared.settings;
         if self.job.enabled == run.is_paused() {
             match logpush_job::set_enabled(run, self.job.clone(), !run.is_paused()).await {
@@ -565,7 +235,7 @@ impl PushRun {
                     self.job = job;
                 }
                 Err(problem) => {
-                    run.report(problem.status, problem.reason).await;
+                    self.job_trouble = Some(problem.reason);
                     return None;
                 }
             }
@@ -599,7 +269,6 @@ impl PushRun {
         }
         self.job_trouble = logpush_job::trouble(&job);
         self.job = job;
-        self.show_trouble(run).await;
         None
     }
 
@@ -607,7 +276,7 @@ impl PushRun {
     /// and of the records its Logpush job gave up on, and shows what is missing in the zone's
     /// health and metrics. A check Cloudflare cannot answer is logged and left; the windows are
     /// archived either way.
-    async fn check_completeness(&mut self, run: &mut ZoneRun<'_>) {
+    pub(super) async fn check_completeness(&mut self, run: &mut ZoneRun<'_>) {
         if self.pushed != LogpushDataset::HttpRequests {
             return;
         }
@@ -686,7 +355,6 @@ impl PushRun {
                 None => (now, repaired),
             });
         }
-        self.show_trouble(run).await;
     }
 
     /// Pulls the short windows from Logpull and archives the records they lack as late closes,
@@ -770,7 +438,7 @@ impl PushRun {
         for line in &records {
             attempt.push(&mut run.journal, line).await?;
         }
-        let fields = run.plan.fields.to_query_value();
+        let fields = self.fields.clone();
         let totals = attempt
             .complete(&mut run.journal, Method::Logpull, 1, &fields)
             .await?;
@@ -816,15 +484,15 @@ impl PushRun {
         }
     }
 
-    /// Shows in the zone's health every trouble at once — the job's pushes, the bucket feed,
-    /// the cross-check — so one that clears does not hide another that has not.
-    async fn show_trouble(&mut self, run: &mut ZoneRun<'_>) {
+    /// Every trouble of the dataset at once — the job's pushes, the bucket feed, the
+    /// cross-check — so one that clears does not hide another that has not.
+    pub(super) fn troubles(&mut self) -> Vec<String> {
         if let Some(feed) = self.bucket_trouble.as_mut()
             && feed.has_changed().unwrap_or(false)
         {
             self.bucket_now = feed.borrow_and_update().clone();
         }
-        let troubles: Vec<&str> = [
+        [
             self.job_trouble.as_deref(),
             self.bucket_now.as_deref(),
             self.completeness_trouble
@@ -833,19 +501,12 @@ impl PushRun {
         ]
         .into_iter()
         .flatten()
-        .collect();
-        let shown = (!troubles.is_empty()).then(|| troubles.join("; "));
-        if shown != self.trouble_shown {
-            match &shown {
-                Some(reason) => run.report(Status::Degraded, reason.clone()).await,
-                None => run.report_plan().await,
-            }
-            self.trouble_shown = shown;
-        }
+        .map(str::to_owned)
+        .collect()
     }
 
     /// When the next window or late close is due, in collector time.
-    fn next_due(&self) -> i64 {
+    pub(super) fn next_due(&self) -> i64 {
         let window = self.next_close + self.size + self.lateness;
         self.late
             .values()
@@ -853,29 +514,26 @@ impl PushRun {
             .fold(window, i64::min)
     }
 
-    /// Files every record of one part into its window.
-    async fn file(&mut self, run: &mut ZoneRun<'_>, read: ReadPart) -> Result<(), AttemptError> {
+    /// Notes a part with nothing for this dataset (another dataset's, or one read before).
+    pub(super) fn pass(&mut self, seq: u64) {
+        self.read_through = self.read_through.max(seq);
+    }
+
+    /// Files every record of one of the dataset's parts into its window.
+    pub(super) async fn file(
+        &mut self,
+        run: &mut ZoneRun<'_>,
+        seq: u64,
+        part: &PushReceived,
+    ) -> Result<(), AttemptError> {
         let zone = run.zone().to_owned();
         let metrics = run.shared.metrics.clone();
-        let part = match read.part {
-            Ok(part) if part.dataset == self.dataset => part,
-            Ok(part) => {
-                tracing::debug!(%zone, seq = read.seq, dataset = %part.dataset, "a part of another dataset; not this method's");
-                self.read_through = read.seq;
-                return Ok(());
-            }
-            Err(error) => {
-                tracing::error!(%zone, seq = read.seq, %error, "an unreadable push part; skipped");
-                self.read_through = read.seq;
-                return Ok(());
-            }
-        };
         let content = match part.content() {
             Ok(content) => content,
             Err(error) => {
-                tracing::error!(%zone, seq = read.seq, %error, records = part.records, "a push part does not decompress; skipped");
+                tracing::error!(%zone, seq, %error, records = part.records, "a push part does not decompress; skipped");
                 metrics.pushed(&zone, self.dataset, "unreadable", u64::from(part.records));
-                self.read_through = read.seq;
+                self.read_through = seq;
                 return Ok(());
             }
         };
@@ -886,7 +544,7 @@ impl PushRun {
             let time = match self.pushed.record_time_ns(line) {
                 Ok(ns) => ns,
                 Err(error) => {
-                    tracing::warn!(%zone, seq = read.seq, %error, "a pushed record without a readable time; skipped");
+                    tracing::warn!(%zone, seq, %error, "a pushed record without a readable time; skipped");
                     counts.unreadable += 1;
                     continue;
                 }
@@ -899,7 +557,7 @@ impl PushRun {
                     .entry(start)
                     .or_insert_with(|| Filling::new(self.dataset, start, self.size, batch, now))
             } else {
-                match self.state.fate(start, read.seq) {
+                match self.state.fate(start, seq) {
                     ClosedFate::Stored => {
                         counts.duplicate += 1;
                         continue;
@@ -923,7 +581,7 @@ impl PushRun {
                 counts.duplicate += 1;
                 continue;
             }
-            filling.first_part.get_or_insert(read.seq);
+            filling.first_part.get_or_insert(seq);
             filling.attempt.push(&mut run.journal, line).await?;
             if let Ok(rays) = &mut self.seen_rays {
                 rays.saw(start, line);
@@ -934,17 +592,17 @@ impl PushRun {
                 counts.late += 1;
             }
         }
-        self.read_through = read.seq;
+        self.read_through = seq;
         counts.report(&metrics, &zone, self.dataset);
         if counts.before_start > 0 {
-            tracing::warn!(%zone, seq = read.seq, records = counts.before_start,
+            tracing::warn!(%zone, seq, records = counts.before_start,
                 "pushed records for time the zone's log does not cover (before its first pushed window, or a paused gap); not archived");
         }
         Ok(())
     }
 
     /// Closes every window the watermark has passed and every late close that waited long enough.
-    async fn close_due(&mut self, run: &mut ZoneRun<'_>) -> Result<(), AttemptError> {
+    pub(super) async fn close_due(&mut self, run: &mut ZoneRun<'_>) -> Result<(), AttemptError> {
         let now = run.now();
         let mut closed_any = false;
         while !self.behind && self.next_close + self.size + self.lateness <= now {
@@ -1013,7 +671,7 @@ impl PushRun {
         let late = filling.attempt.late;
         filling.attempt.pushed_through = Some(self.read_through);
         let span = run.window_span(window);
-        let fields = run.plan.fields.to_query_value();
+        let fields = self.fields.clone();
         let totals = async {
             filling
                 .attempt
@@ -1042,7 +700,7 @@ impl PushRun {
         Ok(())
     }
 
-    fn exit(&self, run: &ZoneRun<'_>, error: &AttemptError) -> Exit {
+    pub(super) fn exit(&self, run: &ZoneRun<'_>, error: &AttemptError) -> Exit {
         match error {
             AttemptError::Journal(e) => journal_exit(run.zone(), e, &run.shared.settings),
             AttemptError::RecordTooLarge { bytes } => {
