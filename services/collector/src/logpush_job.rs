@@ -93,11 +93,16 @@ pub struct JobSpec {
     pub fields: Vec<String>,
 }
 
+/// A job as [`ensure`] leaves it.
+pub struct Ensured {
+    pub job: LogpushJob,
+    /// The job was there and on before: it pushed while no collector read (into `RL_PUSH` or
+    /// the bucket), so nothing is missing from the time in between.
+    pub pushing_before: bool,
+}
+
 /// The zone's job for `spec`, made if it has none; enabled unless the zone is paused.
-pub async fn ensure(
-    run: &mut ZoneRun<'_>,
-    spec: &JobSpec,
-) -> Result<LogpushJob, OnboardingFailure> {
+pub async fn ensure(run: &mut ZoneRun<'_>, spec: &JobSpec) -> Result<Ensured, OnboardingFailure> {
     let destination = &spec.destination;
     let zone = run.zone().to_owned();
     let jobs = run.client.logpush_jobs(&zone).await.map_err(|e| {
@@ -112,7 +117,12 @@ pub async fn ensure(
                 tracing::warn!(%zone, job = extra.id, error = %e, "cannot delete a second RainLogs job");
             }
         }
-        return set_enabled(run, job, !run.is_paused()).await;
+        let pushing_before = job.enabled;
+        let job = set_enabled(run, job, !run.is_paused()).await?;
+        return Ok(Ensured {
+            job,
+            pushing_before,
+        });
     }
     if jobs.len() >= MAX_LOGPUSH_JOBS_PER_ZONE {
         let names: Vec<String> = jobs
@@ -131,7 +141,10 @@ pub async fn ensure(
             transient: false,
         });
     }
-    create(run, spec).await
+    create(run, spec).await.map(|job| Ensured {
+        job,
+        pushing_before: false,
+    })
 }
 
 async fn create(run: &mut ZoneRun<'_>, spec: &JobSpec) -> Result<LogpushJob, OnboardingFailure> {

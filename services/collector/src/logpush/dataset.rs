@@ -127,10 +127,14 @@ impl PushRun {
     pub(super) async fn recover(
         run: &mut ZoneRun<'_>,
         pushed: LogpushDataset,
-        job: LogpushJob,
+        ensured: logpush_job::Ensured,
         fields: String,
         stored_before: Option<u64>,
     ) -> Result<Self, JournalError> {
+        let logpush_job::Ensured {
+            job,
+            pushing_before,
+        } = ensured;
         let settings = &run.shared.settings;
         let dataset = pushed.as_str();
         let size = settings.window_secs();
@@ -171,9 +175,13 @@ impl PushRun {
                 windows: BTreeMap::new(),
             },
         };
-        // Until the next whole window, this process does not know the job pushed everything;
-        // the windows an earlier owner closed, it did.
-        push.completeness.pushing_from(now);
+        // A job made or switched on just now pushes only from now: the window around it holds
+        // part of what Cloudflare counts. A job that pushed on while no collector read kept
+        // everything (the windows open at a crash are filled again from the parts), and the
+        // windows an earlier owner closed are checked too.
+        if !pushing_before || stored.is_none() {
+            push.completeness.pushing_from(now);
+        }
         push.completeness.restore(push.state.unchecked.clone());
         match (stored, cursor) {
             (Some(state), Some(cursor)) => {

@@ -96,10 +96,10 @@ async fn start(run: &mut ZoneRun<'_>, dataset: LogpushDataset) -> Result<Started
         destination: source.destination,
         fields: fields_of(run, dataset),
     };
-    let job = logpush_job::ensure(run, &spec)
+    let ensured = logpush_job::ensure(run, &spec)
         .await
         .map_err(StartError::Job)?;
-    let push = PushRun::recover(run, dataset, job, spec.fields.join(","), stored_before)
+    let push = PushRun::recover(run, dataset, ensured, spec.fields.join(","), stored_before)
         .await
         .map_err(StartError::Journal)?;
     Ok(Started {
@@ -530,8 +530,8 @@ impl Pushes {
                 Err(problem) => Err(problem),
             };
             match made {
-                Ok(job) => {
-                    tracing::info!(zone = %run.zone(), dataset = missing.dataset.as_str(), job = job.id,
+                Ok(ensured) => {
+                    tracing::info!(zone = %run.zone(), dataset = missing.dataset.as_str(), job = ensured.job.id,
                         "the zone's Logpush job for this dataset is made; collection starts over to read it");
                     return Some(Exit::RetryAfter(settings.retry_base));
                 }
