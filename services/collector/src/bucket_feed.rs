@@ -114,6 +114,13 @@ impl BucketFeed {
         }
     }
 
+    /// Forgets the keys stored for a dataset no longer read from the bucket.
+    pub async fn forget(cursors: &kv::Store, zone: &str, dataset: &str) {
+        if let Err(e) = cursors.delete(format!("{zone}.{dataset}.bucket")).await {
+            tracing::warn!(zone, dataset, error = %e, "cannot forget the bucket feed's keys");
+        }
+    }
+
     /// Deletes each object once its records are sealed (the read keys need delete rights).
     pub fn deleting_after_sealing(mut self, bus: Bus) -> Self {
         self.sealing = Some(Sealing {

@@ -93,6 +93,15 @@ impl PushCursor {
         }
     }
 
+    /// Forgets the state of a dataset no longer pushed (its zone removed, or collected another
+    /// way): pushed again later, it starts afresh after a gap instead of taking the time in
+    /// between for windows its job pushed nothing for.
+    pub async fn forget(cursors: &kv::Store, zone: &str, dataset: &str) {
+        if let Err(e) = cursors.delete(Self::key(zone, dataset)).await {
+            tracing::warn!(zone, dataset, error = %e, "cannot forget the push cursor");
+        }
+    }
+
     pub async fn store(&self, cursors: &kv::Store, zone: &str, dataset: &str) {
         let Ok(value) = serde_json::to_vec(self) else {
             return;

@@ -198,10 +198,14 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         let _ = poller.await;
     }
     // A removed zone, or one collected another way from now on, needs no job pushing for it:
-    // what it pushed would wait for nobody.
+    // what it pushed would wait for nobody. Its push state goes too, so the time until it is
+    // pushed again is a gap, not windows its job pushed nothing for.
     if run.is_removed() || run.entry.method != run.plan.method {
         for push in &pushes.runs {
             logpush_job::remove(run, &push.job).await;
+            crate::push_cursor::PushCursor::forget(&run.shared.cursors, run.zone(), push.dataset)
+                .await;
+            BucketFeed::forget(&run.shared.cursors, run.zone(), push.dataset).await;
         }
     }
     exit

@@ -454,6 +454,71 @@ async fn the_zone_gets_a_job_per_dataset_that_a_pause_disables_and_removal_delet
     collector.stop().await;
 }
 
+/// A zone collected another way for a while, then by Logpush again: its requests' log shows
+/// the time in between as a gap, not as windows its job pushed nothing for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_a_zone_was_collected_another_way_is_a_gap_when_it_is_pushed_again() {
+    let h = Harness::start().await;
+    let mut settings = h.settings.clone();
+    settings.logpush_lateness = Duration::from_secs(120);
+    settings.push_url = Some(accept_everything().await);
+    let collector = h.start_collector_with(settings);
+    let play = async |seconds: u64| {
+        for _ in 0..seconds / 30 {
+            h.sim.advance(Duration::from_secs(30));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let switch_to = async |method: Method| {
+        h.change_zone(rainlogs_schemas::events::ZoneChanged {
+            zone_id: ZONE.into(),
+            method: Some(method),
+            ..Default::default()
+        })
+        .await;
+    };
+    h.add_zone(ZONE, Method::LogpushHttp, "default", FULL_TOKEN)
+        .await;
+    wait_for_jobs(&h, "the zone's jobs", |jobs| jobs.len() == 2).await;
+    play(240).await;
+    h.wait_for(ZONE, "a pushed window closed", |e| {
+        !main_closes(e).is_empty()
+    })
+    .await;
+
+    let switched_at = h.sim.now().unix_timestamp();
+    switch_to(Method::Graphql).await;
+    wait_for_jobs(&h, "the jobs deleted", <[_]>::is_empty).await;
+    play(600).await;
+    let back_at = h.sim.now().unix_timestamp();
+    switch_to(Method::LogpushHttp).await;
+    wait_for_jobs(&h, "the zone's jobs again", |jobs| jobs.len() == 2).await;
+    play(300).await;
+    let events = h
+        .wait_for(ZONE, "pushed windows after the switch back", |e| {
+            main_closes(e).iter().any(|(w, _)| w.start >= back_at)
+        })
+        .await;
+    let closes = main_closes(&events);
+    let pushed_nothing: Vec<_> = closes
+        .iter()
+        .filter(|(w, outcome)| {
+            *outcome != "gap" && w.end > switched_at + 60 && w.start < back_at - 60
+        })
+        .collect();
+    assert!(
+        pushed_nothing.is_empty(),
+        "windows of the time collected another way: {pushed_nothing:?} (all: {closes:?})"
+    );
+    assert!(
+        closes.iter().any(|(w, outcome)| *outcome == "gap"
+            && w.start <= switched_at + 60
+            && w.end >= back_at - 60),
+        "a gap covers the time collected another way: {closes:?}"
+    );
+    collector.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zone_with_four_jobs_of_its_own_is_told_why_rainlogs_cannot_add_one() {
     let h = Harness::start().await;
