@@ -1615,14 +1615,17 @@ async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
     let ring = rainlogs_tokens::TokenKeyring::new(vec![
         rainlogs_tokens::TokenKey::from_hex(&"22".repeat(32)).unwrap(),
     ]);
-    let opened = rainlogs_push::PushSource::open(
-        &ring,
-        &set.key_id,
-        &tenant,
-        SOVEREIGN_ZONE,
-        &set.sealed_source,
-    )
-    .expect("the collector opens what the API sealed");
+    let open = |set: &rainlogs_schemas::events::PushSourceSet| {
+        rainlogs_push::PushSource::open(
+            &ring,
+            &set.key_id,
+            &tenant,
+            SOVEREIGN_ZONE,
+            &set.sealed_source,
+        )
+        .expect("the collector opens what the API sealed")
+    };
+    let opened = open(set);
     assert_eq!(opened.destination_conf, destination(host));
     assert_eq!(opened.read_secret_access_key, reader.secret_access_key);
     assert!(!opened.delete_after_sealing, "objects stay unless asked");
@@ -1660,15 +1663,10 @@ async fn logpush_s3_zones_bring_a_bucket_that_is_checked_then_sealed() {
     else {
         panic!("no new push source");
     };
-    let opened = rainlogs_push::PushSource::open(
-        &ring,
-        &set.key_id,
-        &tenant,
-        SOVEREIGN_ZONE,
-        &set.sealed_source,
-    )
-    .expect("opens");
-    assert!(opened.delete_after_sealing, "asked to delete after sealing");
+    assert!(
+        open(set).delete_after_sealing,
+        "asked to delete after sealing"
+    );
     let names: Vec<String> = events
         .iter()
         .map(|(_, e)| e.event.type_name().to_owned())

@@ -393,25 +393,32 @@ async fn objects_cloudflare_writes_to_a_bucket_are_archived_once_and_verify() {
     settle(&sim).await;
     archive_holds_the_truth_minus_drops(&sim, &bus, data.path(), t0, jobs).await;
     // Duplicates showed up as objects of their own, and nothing was deleted from the bucket.
-    let objects: Vec<String> =
-        futures::TryStreamExt::try_collect::<Vec<_>>(customer.list("cloudflare/"))
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|o| o.key.to_string())
-            .filter(|k| k.ends_with(".log.gz"))
-            .collect();
-    let delivered = sim
-        .logpush_deliveries(ZONE)
-        .iter()
-        .filter(|d| d.status == DeliveryStatus::Delivered)
-        .map(|d| 1 + d.duplicates_sent as usize)
-        .sum::<usize>();
-    assert_eq!(objects.len(), delivered, "{objects:?}");
+    let objects = bucket_objects(&customer).await;
+    assert_eq!(objects.len(), objects_written(&sim), "{objects:?}");
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
     pipeline.kill();
     sim_shutdown(sim).await;
+}
+
+/// The Logpush objects in the customer's bucket.
+async fn bucket_objects(customer: &rainlogs_store::S3Store) -> std::collections::BTreeSet<String> {
+    futures::TryStreamExt::try_collect::<Vec<_>>(customer.list("cloudflare/"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|o| o.key.to_string())
+        .filter(|k| k.ends_with(".log.gz"))
+        .collect()
+}
+
+/// How many objects the simulator's jobs wrote for [`ZONE`], duplicates included.
+fn objects_written(sim: &cf_sim::RunningSim) -> usize {
+    sim.logpush_deliveries(ZONE)
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Delivered)
+        .map(|d| 1 + d.duplicates_sent as usize)
+        .sum()
 }
 
 /// `delete_after_sealing`, with keys that may delete: the objects Cloudflare writes into the
@@ -438,28 +445,13 @@ async fn objects_are_deleted_from_the_customers_bucket_once_sealed_when_asked() 
     let collector = spawn_collector(&bus, &sim, bucket_settings(&sim), shutdown.clone());
     inject_batch_faults(&sim);
     let jobs = wait_for_jobs(&sim, ZONE).await;
-    let objects = || async {
-        futures::TryStreamExt::try_collect::<Vec<_>>(customer.list("cloudflare/"))
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|o| o.key.to_string())
-            .filter(|k| k.ends_with(".log.gz"))
-            .collect::<std::collections::BTreeSet<String>>()
-    };
-    let written = |sim: &cf_sim::RunningSim| {
-        sim.logpush_deliveries(ZONE)
-            .iter()
-            .filter(|d| d.status == DeliveryStatus::Delivered)
-            .map(|d| 1 + d.duplicates_sent as usize)
-            .sum::<usize>()
-    };
+    let objects = || bucket_objects(&customer);
 
     // Sealed windows' objects go while the pipeline runs.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         play(&sim, 30).await;
-        if objects().await.len() < written(&sim) {
+        if objects().await.len() < objects_written(&sim) {
             break;
         }
         assert!(Instant::now() < deadline, "no sealed object was deleted");

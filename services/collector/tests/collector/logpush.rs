@@ -519,11 +519,11 @@ async fn the_time_a_zone_was_collected_another_way_is_a_gap_when_it_is_pushed_ag
     collector.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_zone_with_four_jobs_of_its_own_is_told_why_rainlogs_cannot_add_one() {
-    let h = Harness::start().await;
+/// The zone with `count` Logpush jobs of the customer's, then added as `logpush_http` to a
+/// running collector.
+async fn logpush_zone_with_jobs_of_its_own(h: &Harness, count: usize) -> Process {
     let push_url = accept_everything().await;
-    for n in 0..4 {
+    for n in 0..count {
         let created = reqwest::Client::new()
             .post(format!("{}/zones/{ZONE}/logpush/jobs", h.sim.base_url()))
             .bearer_auth(FULL_TOKEN)
@@ -542,6 +542,13 @@ async fn a_zone_with_four_jobs_of_its_own_is_told_why_rainlogs_cannot_add_one() 
     let collector = h.start_collector_with(settings);
     h.add_zone(ZONE, Method::LogpushHttp, "default", FULL_TOKEN)
         .await;
+    collector
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_with_four_jobs_of_its_own_is_told_why_rainlogs_cannot_add_one() {
+    let h = Harness::start().await;
+    let collector = logpush_zone_with_jobs_of_its_own(&h, 4).await;
     let health = h
         .wait_for_health(ZONE, "the job limit explained", |health| {
             health.status == "failing" && health.reason.contains("at most 4 Logpush jobs")
@@ -561,26 +568,7 @@ async fn a_zone_with_four_jobs_of_its_own_is_told_why_rainlogs_cannot_add_one() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zone_with_room_for_one_job_collects_its_requests_and_says_what_it_cannot() {
     let h = Harness::start().await;
-    let push_url = accept_everything().await;
-    for n in 0..3 {
-        let created = reqwest::Client::new()
-            .post(format!("{}/zones/{ZONE}/logpush/jobs", h.sim.base_url()))
-            .bearer_auth(FULL_TOKEN)
-            .json(&serde_json::json!({
-                "name": format!("siem-{n}"),
-                "dataset": "http_requests",
-                "destination_conf": format!("{push_url}/siem/{n}"),
-            }))
-            .send()
-            .await
-            .expect("create");
-        assert_eq!(created.status(), 200);
-    }
-    let mut settings = h.settings.clone();
-    settings.push_url = Some(push_url);
-    let collector = h.start_collector_with(settings);
-    h.add_zone(ZONE, Method::LogpushHttp, "default", FULL_TOKEN)
-        .await;
+    let collector = logpush_zone_with_jobs_of_its_own(&h, 3).await;
     let health = h
         .wait_for_health(ZONE, "the missing dataset explained", |health| {
             health.reason.contains("firewall_events is not collected")
