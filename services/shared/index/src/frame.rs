@@ -1,7 +1,6 @@
 //! One frame's keys: the Golomb-Rice coded fingerprints of its distinct Ray IDs and the sorted
 //! list of its distinct client IPs, built from the frame's content in one pass.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::fields::record_keys;
@@ -22,13 +21,15 @@ pub struct FrameKeys {
 impl FrameKeys {
     /// The keys of `content`, NDJSON records separated by `0x0A`.
     pub fn build(content: &[u8]) -> Self {
-        let mut rays = BTreeSet::new();
+        let mut rays: Vec<RayId> = Vec::new();
         let mut ips: Vec<IpAddr> = Vec::new();
         for line in content.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let keys = record_keys(line);
             rays.extend(keys.ray);
             ips.extend(keys.client_ip);
         }
+        rays.sort_unstable();
+        rays.dedup();
         let distinct = rays.len() as u64;
         let mut fingerprints: Vec<u64> = rays.iter().map(|r| r.fingerprint(distinct)).collect();
         fingerprints.sort_unstable();
