@@ -1,0 +1,68 @@
+//! How large a frame's keys are beside the archive on the simulator's traffic, whose client IPs
+//! repeat as real traffic's do: an hour of the example scenario's busiest zone with Logpull's
+//! default fields, cut into the archiver's 60 s windows (one frame each at this rate), each
+//! compressed with zstd level 3 and its keys built.
+//!
+//! ```sh
+//! cargo run --release -p rainlogs-index --example frame_keys_on_sim -- [HOURS]
+//! ```
+
+use rainlogs_index::FrameKeys;
+
+const ZONE: &str = "3b2e1d0c9f8a7b6c5d4e3f2a1b0c9d8e";
+
+#[tokio::main]
+async fn main() {
+    let hours: i64 = std::env::args()
+        .nth(1)
+        .map_or(1, |a| a.parse().expect("hours"));
+    let t0 = time::macros::datetime!(2026-01-15 12:00 UTC);
+    let sim = cf_sim::Simulator::start(
+        cf_sim::Scenario::example(),
+        cf_sim::SimOptions {
+            clock: Some(cf_sim::ClockStart::FrozenAt(t0)),
+            ..cf_sim::SimOptions::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    let (mut records, mut raw, mut stored, mut ray_bytes, mut ip_bytes, mut ips) =
+        (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut windows = 0;
+    for minute in 0..hours * 60 {
+        let start = t0 - time::Duration::minutes(hours * 60 - minute);
+        let query = cf_sim::TruthQuery::http(ZONE, start, start + time::Duration::minutes(1));
+        let lines = sim.truth(&query).expect("truth");
+        if lines.is_empty() {
+            continue;
+        }
+        let content: String = lines.concat();
+        let keys = FrameKeys::build(content.as_bytes());
+        records += lines.len();
+        raw += content.len();
+        stored += zstd::bulk::compress(content.as_bytes(), 3)
+            .expect("zstd")
+            .len();
+        ray_bytes += keys.ray_set.len();
+        ip_bytes += keys.client_ips.encode().len();
+        ips += keys.client_ips.len();
+        windows += 1;
+    }
+    let per = |bytes: usize| bytes as f64 / records as f64;
+    println!(
+        "{windows} windows, {records} records ({:.0} B raw, {:.1} B compressed each)",
+        per(raw),
+        per(stored)
+    );
+    println!(
+        "Ray ID sets: {:.2} B per record ({:.2} % of stored); client IP lists: {:.2} B per record \
+         ({:.2} %), {:.1} distinct addresses per window of {:.0} records",
+        per(ray_bytes),
+        100.0 * ray_bytes as f64 / stored as f64,
+        per(ip_bytes),
+        100.0 * ip_bytes as f64 / stored as f64,
+        ips as f64 / f64::from(windows),
+        records as f64 / f64::from(windows)
+    );
+    sim.shutdown().await;
+}
