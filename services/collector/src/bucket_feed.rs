@@ -18,7 +18,6 @@
 //! the zone's health and tried again.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -83,10 +82,16 @@ pub struct BucketFeed {
 /// What deleting after sealing waits for.
 struct Sealing {
     bus: Bus,
-    /// The push cursor's `resume_after` whose closes the archiver has acknowledged, and the
-    /// newest `RL_ARCHIVE` sequence when it had: once the sealer acknowledged that far, the
-    /// objects up to `resume_after` are sealed.
-    waiting: Mutex<Option<(u64, u64)>>,
+    waiting: Option<SealWait>,
+}
+
+/// A push cursor position whose closes the archiver has acknowledged, and the newest
+/// `RL_ARCHIVE` sequence when it had: once the sealer has acknowledged that far, the objects up
+/// to `resume_after` are sealed.
+#[derive(Clone, Copy)]
+struct SealWait {
+    resume_after: u64,
+    archive_seq: u64,
 }
 
 fn yyyymmdd(unix: i64) -> String {
@@ -123,10 +128,7 @@ impl BucketFeed {
 
     /// Deletes each object once its records are sealed (the read keys need delete rights).
     pub fn deleting_after_sealing(mut self, bus: Bus) -> Self {
-        self.sealing = Some(Sealing {
-            bus,
-            waiting: Mutex::new(None),
-        });
+        self.sealing = Some(Sealing { bus, waiting: None });
         self
     }
 
@@ -139,7 +141,7 @@ impl BucketFeed {
     }
 
     /// Stores the objects of yesterday and today (by `now`, Unix seconds) not stored before.
-    pub async fn poll(&self, target: &PushTarget<'_>, now: i64) -> Result<Polled, FeedError> {
+    pub async fn poll(&mut self, target: &PushTarget<'_>, now: i64) -> Result<Polled, FeedError> {
         use futures::TryStreamExt as _;
         let mut stored = self.load().await?;
         let days = [
@@ -182,8 +184,8 @@ impl BucketFeed {
         stored
             .keys
             .retain(|key| days.iter().any(|prefix| key.starts_with(prefix.as_str())));
-        if let Some(sealing) = &self.sealing {
-            match self.delete_sealed(sealing, &mut stored).await {
+        if self.sealing.is_some() {
+            match self.delete_sealed(&mut stored).await {
                 Ok(deleted) => polled.deleted = deleted,
                 Err(trouble) => polled.delete_trouble = Some(trouble),
             }
@@ -200,42 +202,36 @@ impl BucketFeed {
     }
 
     /// Deletes the objects whose records are all sealed; how many.
-    async fn delete_sealed(&self, sealing: &Sealing, stored: &mut Stored) -> Result<usize, String> {
+    async fn delete_sealed(&mut self, stored: &mut Stored) -> Result<usize, String> {
+        let Some(sealing) = self.sealing.as_mut() else {
+            return Ok(0);
+        };
         let Some(first) = stored.awaiting.values().min().copied() else {
             return Ok(0);
         };
-        let waiting = *sealing
-            .waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let mut sealed_through = None;
-        let mut wait = waiting;
-        if let Some((resume_after, archive_seq)) = waiting
+        if let Some(wait) = sealing.waiting
             && ack_floor(&sealing.bus, rainlogs_bus::definitions::ARCHIVE, "sealer").await?
-                >= archive_seq
+                >= wait.archive_seq
         {
-            sealed_through = Some(resume_after);
-            wait = None;
+            sealed_through = Some(wait.resume_after);
+            sealing.waiting = None;
         }
-        if wait.is_none() {
-            let cursor =
+        if sealing.waiting.is_none()
+            && let Some(cursor) =
                 crate::push_cursor::PushCursor::stored(&self.cursors, &self.zone, &self.dataset)
-                    .await?;
-            if let Some(cursor) = cursor
-                && cursor.resume_after >= first
-                && sealed_through.is_none_or(|through| cursor.resume_after > through)
-                && ack_floor(&sealing.bus, rainlogs_bus::definitions::BATCH, "archiver").await?
-                    >= cursor.batch_seq
-            {
-                let archived =
-                    last_sequence(&sealing.bus, rainlogs_bus::definitions::ARCHIVE).await?;
-                wait = Some((cursor.resume_after, archived));
-            }
+                    .await?
+            && cursor.resume_after >= first
+            && sealed_through.is_none_or(|through| cursor.resume_after > through)
+            && ack_floor(&sealing.bus, rainlogs_bus::definitions::BATCH, "archiver").await?
+                >= cursor.batch_seq
+        {
+            sealing.waiting = Some(SealWait {
+                resume_after: cursor.resume_after,
+                archive_seq: last_sequence(&sealing.bus, rainlogs_bus::definitions::ARCHIVE)
+                    .await?,
+            });
         }
-        *sealing
-            .waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = wait;
         let Some(through) = sealed_through else {
             return Ok(0);
         };

@@ -20,8 +20,6 @@ use crate::repair::{self, SeenRays};
 use crate::settings::secs;
 use crate::zone_run::{Exit, ZoneRun, journal_exit};
 
-use super::newest_part;
-
 /// A window (or a late close of one) being filled.
 struct Filling {
     attempt: Attempt,
@@ -122,14 +120,15 @@ pub(super) struct PushRun {
 
 impl PushRun {
     /// Picks up where the dataset's last owner left off: its cursor, its closed windows, the
-    /// checks still due. A dataset read for the first time starts after `stored_before`, the
-    /// zone's newest part before its job was found or made (older parts are not its job's).
+    /// checks still due. `newest` is the zone's newest part, read before its jobs were found or
+    /// made: a dataset read for the first time starts after it (older parts are not its job's),
+    /// and parts after the resume point are a backlog.
     pub(super) async fn recover(
         run: &mut ZoneRun<'_>,
         pushed: LogpushDataset,
         ensured: logpush_job::Ensured,
         fields: String,
-        stored_before: Option<u64>,
+        newest: Option<u64>,
     ) -> Result<Self, JournalError> {
         let logpush_job::Ensured {
             job,
@@ -214,7 +213,7 @@ impl PushRun {
                 let start = cursor.map_or(start, |c| c.max(start));
                 push.next_close = start;
                 push.state.log_start = Some(start);
-                push.state.resume_after = stored_before.unwrap_or(0);
+                push.state.resume_after = newest.unwrap_or(0);
                 push.read_through = push.state.resume_after;
                 push.state
                     .store(&run.shared.cursors, run.zone(), dataset)
@@ -222,9 +221,7 @@ impl PushRun {
             }
         }
         // Parts stored after the resume point are a backlog to read before any window closes.
-        push.behind = newest_part(&run.shared.bus, run.zone())
-            .await?
-            .is_some_and(|newest| newest > push.state.resume_after);
+        push.behind = newest.is_some_and(|newest| newest > push.state.resume_after);
         tracing::info!(zone = %run.zone(), dataset, next_window = push.next_close,
             resume_after = push.state.resume_after, backlog = push.behind, "reading the zone's pushes");
         Ok(push)

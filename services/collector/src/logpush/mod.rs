@@ -37,6 +37,7 @@ use crate::health::Status;
 use crate::journal::JournalError;
 use crate::logpush_job::{self, JobSpec};
 use crate::onboarding::OnboardingFailure;
+use crate::settings::CollectorOptions;
 use crate::zone_run::{Exit, ZoneRun, journal_exit};
 
 mod dataset;
@@ -75,35 +76,36 @@ fn fields_of(run: &ZoneRun<'_>, dataset: LogpushDataset) -> Vec<String> {
     }
 }
 
-/// A dataset's job, found or made.
-struct Started {
-    push: PushRun,
+/// When to try again after `problem`: soon for network trouble, else at the slow recheck.
+fn retry_after(settings: &CollectorOptions, problem: &OnboardingFailure) -> Duration {
+    if problem.transient {
+        settings.retry_delay(1, None)
+    } else {
+        settings.recheck
+    }
+}
+
+/// A dataset's job, found or made, what it asks for, and the feed that reads its bucket.
+struct Job {
+    ensured: logpush_job::Ensured,
+    fields: String,
     feed: Option<BucketFeed>,
 }
 
-enum StartError {
-    Job(OnboardingFailure),
-    Journal(JournalError),
-}
-
-async fn start(run: &mut ZoneRun<'_>, dataset: LogpushDataset) -> Result<Started, StartError> {
-    let source = way_in(run, dataset).map_err(StartError::Job)?;
-    let stored_before = newest_part(&run.shared.bus, run.zone())
-        .await
-        .map_err(StartError::Journal)?;
+async fn ensure_job(
+    run: &mut ZoneRun<'_>,
+    dataset: LogpushDataset,
+) -> Result<Job, OnboardingFailure> {
+    let source = way_in(run, dataset)?;
     let spec = JobSpec {
         dataset,
         destination: source.destination,
         fields: fields_of(run, dataset),
     };
-    let ensured = logpush_job::ensure(run, &spec)
-        .await
-        .map_err(StartError::Job)?;
-    let push = PushRun::recover(run, dataset, ensured, spec.fields.join(","), stored_before)
-        .await
-        .map_err(StartError::Journal)?;
-    Ok(Started {
-        push,
+    let ensured = logpush_job::ensure(run, &spec).await?;
+    Ok(Job {
+        ensured,
+        fields: spec.fields.join(","),
         feed: source.feed,
     })
 }
@@ -126,12 +128,10 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
         .await;
         return Exit::RetryAfter(settings.recheck);
     };
-    let retry_after = |problem: &OnboardingFailure| {
-        if problem.transient {
-            settings.retry_delay(1, None)
-        } else {
-            settings.recheck
-        }
+    // Read before any job is found or made: a dataset read for the first time starts after it.
+    let newest = match newest_part(&run.shared.bus, run.zone()).await {
+        Ok(newest) => newest,
+        Err(e) => return journal_exit(run.zone(), &e, settings),
     };
     let mut pushes = Pushes {
         own,
@@ -141,23 +141,27 @@ pub async fn run(run: &mut ZoneRun<'_>) -> Exit {
     };
     let mut feeds = Vec::new();
     for dataset in datasets(own) {
-        match start(run, dataset).await {
-            Ok(started) => {
-                pushes.runs.push(started.push);
-                feeds.push(started.feed);
+        match ensure_job(run, dataset).await {
+            Ok(job) => {
+                match PushRun::recover(run, dataset, job.ensured, job.fields, newest).await {
+                    Ok(push) => {
+                        pushes.runs.push(push);
+                        feeds.push(job.feed);
+                    }
+                    Err(e) => return journal_exit(run.zone(), &e, settings),
+                }
             }
-            Err(StartError::Journal(e)) => return journal_exit(run.zone(), &e, settings),
-            Err(StartError::Job(problem)) if dataset == own => {
-                let exit = Exit::RetryAfter(retry_after(&problem));
+            Err(problem) if dataset == own => {
+                let exit = Exit::RetryAfter(retry_after(settings, &problem));
                 run.report(problem.status, problem.reason).await;
                 return exit;
             }
-            Err(StartError::Job(problem)) => {
+            Err(problem) => {
                 tracing::warn!(zone = %run.zone(), dataset = dataset.as_str(), reason = %problem.reason,
                     "the zone's Logpush job for this dataset cannot be made; its other datasets go on");
                 pushes.missing.push(Missing {
                     dataset,
-                    retry_at: Instant::now() + retry_after(&problem),
+                    retry_at: Instant::now() + retry_after(settings, &problem),
                     reason: problem.reason,
                 });
             }
@@ -279,7 +283,7 @@ struct BucketTarget {
 /// Stores the bucket's new objects in `RL_PUSH` every `every` until `stop` fires; the filing
 /// loop reads them from there like pushes to the ingest endpoint.
 async fn poll_bucket(
-    feed: BucketFeed,
+    mut feed: BucketFeed,
     target: BucketTarget,
     clock: crate::clock::SharedClock,
     every: Duration,
@@ -445,7 +449,6 @@ impl Pushes {
             if let Some(exit) = self.retry_missing(run).await {
                 return exit;
             }
-            self.show_trouble(run).await;
             for push in &mut self.runs {
                 if let Err(e) = push.close_due(run).await {
                     return push.exit(run, &e);
@@ -522,30 +525,14 @@ impl Pushes {
             if missing.retry_at > Instant::now() {
                 continue;
             }
-            let made = match way_in(run, missing.dataset) {
-                Ok(source) => {
-                    let spec = JobSpec {
-                        dataset: missing.dataset,
-                        destination: source.destination,
-                        fields: fields_of(run, missing.dataset),
-                    };
-                    logpush_job::ensure(run, &spec).await
-                }
-                Err(problem) => Err(problem),
-            };
-            match made {
-                Ok(ensured) => {
-                    tracing::info!(zone = %run.zone(), dataset = missing.dataset.as_str(), job = ensured.job.id,
+            match ensure_job(run, missing.dataset).await {
+                Ok(job) => {
+                    tracing::info!(zone = %run.zone(), dataset = missing.dataset.as_str(), job = job.ensured.job.id,
                         "the zone's Logpush job for this dataset is made; collection starts over to read it");
                     return Some(Exit::RetryAfter(settings.retry_base));
                 }
                 Err(problem) => {
-                    missing.retry_at = Instant::now()
-                        + if problem.transient {
-                            settings.retry_delay(1, None)
-                        } else {
-                            settings.recheck
-                        };
+                    missing.retry_at = Instant::now() + retry_after(settings, &problem);
                     missing.reason = problem.reason;
                 }
             }

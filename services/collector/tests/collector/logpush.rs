@@ -771,7 +771,7 @@ async fn a_bucket_feed_stores_each_object_cloudflare_wrote_once() {
         actor: "collector",
     };
     let now = h.sim.now().unix_timestamp();
-    let feed = BucketFeed::new(reader.clone(), "cf", cursors.clone(), zone, HTTP);
+    let mut feed = BucketFeed::new(reader.clone(), "cf", cursors.clone(), zone, HTTP);
     let polled = feed.poll(&target, now).await.expect("poll");
     assert_eq!(
         polled.objects, 4,
@@ -814,7 +814,7 @@ async fn a_bucket_feed_stores_each_object_cloudflare_wrote_once() {
         feed.poll(&target, now).await.expect("poll"),
         Polled::default()
     );
-    let restarted = BucketFeed::new(reader, "cf", cursors, zone, HTTP);
+    let mut restarted = BucketFeed::new(reader, "cf", cursors, zone, HTTP);
     assert_eq!(
         restarted.poll(&target, now).await.expect("poll"),
         Polled::default(),
