@@ -493,7 +493,8 @@ pub struct ArchiveStored {
     #[serde(with = "serde_bytes")]
     pub content_sha256: Vec<u8>,
     pub records: u64,
-    /// Range of `EdgeStartTimestamp` (ns) found in the records, when present.
+    /// Range of the records' event times (ns: `EdgeStartTimestamp`, or `Datetime` for
+    /// security events), when present.
     pub event_time_min_ns: Option<i64>,
     pub event_time_max_ns: Option<i64>,
     pub method: Method,
@@ -505,6 +506,20 @@ pub struct ArchiveStored {
     /// entry that adds to the window instead of accounting for it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late: bool,
+    /// The object's search index, written beside it (docs/FORMAT.md §12); sealed as an `index`
+    /// entry right after the object's own entry. Absent from archivers that predate indexes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexStored>,
+}
+
+/// An index object written and durable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexStored {
+    pub object_key: String,
+    pub object_version: Option<String>,
+    pub stored_size: u64,
+    #[serde(with = "serde_bytes")]
+    pub stored_sha256: Vec<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -178,6 +178,7 @@ fn samples() -> Vec<Envelope> {
                 fields: "ClientIP,RayID".into(),
                 retain_until: 1_801_353_600,
                 late: false,
+                index: None,
             }),
         ),
         envelope(

@@ -2,21 +2,24 @@
 //! sequence, checks it belongs to the attempt being closed, and streams the NDJSON, exactly as
 //! received and in `seq` order, through the integrity crate's framed zstd writer into a temporary
 //! file. One batch is in memory at a time (plus one in flight), whatever the window's size.
+//! Each frame is indexed (docs/FORMAT.md §12) on a thread of its own as it is written, so the
+//! index costs no second pass over the data and little time beside the compression.
 
 use std::io::{BufWriter, Write as _};
 use std::path::Path;
 
 use rainlogs_bus::async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
-use rainlogs_integrity::{ArchiveDigest, ArchiveWriter};
+use rainlogs_index::{ArchiveIndex, IndexBuilder};
+use rainlogs_integrity::{ArchiveDigest, ArchiveWriter, FrameInfo};
 use rainlogs_schemas::events::{BatchCollected, Window};
 use rainlogs_schemas::{Envelope, Event};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::event_time::EventTimeRange;
-
 /// Batches decoded ahead of the compressor: enough to keep it busy, few enough to stay small.
 const BATCHES_IN_FLIGHT: usize = 2;
+/// Frames (about 1 MiB each) written but not yet indexed.
+const FRAMES_IN_FLIGHT: usize = 2;
 
 /// What the batches must say about themselves.
 #[derive(Debug, Clone)]
@@ -34,7 +37,8 @@ pub struct Expected {
 pub struct Assembled {
     pub file: tempfile::TempPath,
     pub digest: ArchiveDigest,
-    pub event_time: EventTimeRange,
+    /// The archive's search index; its `time` is the range of the records' event times.
+    pub index: ArchiveIndex,
     /// Sum of the batches' own `records`.
     pub declared_records: u64,
 }
@@ -160,8 +164,13 @@ fn write_archive(
         .tempfile_in(dir)
         .map_err(io)?;
     let (file, path) = file.into_parts();
-    let mut writer = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, file)).map_err(io)?;
-    let mut event_time = EventTimeRange::default();
+    let (frames, indexer) = spawn_indexer().map_err(io)?;
+    let mut writer = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, file))
+        .map_err(io)?
+        .observe_frames(Box::new(move |frame: &FrameInfo, content: &[u8]| {
+            // Fails only when the indexer is gone, which joining it reports.
+            let _ = frames.send((*frame, content.to_vec()));
+        }));
     let mut declared_records = 0u64;
     while let Some((seq, batch)) = batches.blocking_recv() {
         let damaged = |reason: String| AssembleError::Damaged { seq, reason };
@@ -170,16 +179,37 @@ fn write_archive(
         if content.last().is_some_and(|&last| last != b'\n') {
             return Err(damaged("content does not end with a line break".into()));
         }
-        event_time.scan(&content);
         writer.write_all(&content).map_err(io)?;
         declared_records += u64::from(batch.records);
     }
     let (buffered, digest, _frames) = writer.finish().map_err(io)?;
     buffered.into_inner().map_err(|e| io(e.into_error()))?;
+    let index = indexer
+        .join()
+        .map_err(|_| io(std::io::Error::other("the indexing thread failed")))?
+        .finish(digest.stored_sha256.0, digest.content_sha256.0);
     Ok(Assembled {
         file: path,
         digest,
-        event_time,
+        index,
         declared_records,
     })
+}
+
+type FrameSender = std::sync::mpsc::SyncSender<(FrameInfo, Vec<u8>)>;
+
+/// A thread that indexes the frames sent to it until the sender is dropped.
+fn spawn_indexer() -> std::io::Result<(FrameSender, std::thread::JoinHandle<IndexBuilder>)> {
+    let (sender, frames) = std::sync::mpsc::sync_channel(FRAMES_IN_FLIGHT);
+    let indexer = std::thread::Builder::new()
+        .name("archive-index".into())
+        .spawn(move || {
+            let mut builder = IndexBuilder::default();
+            for (frame, content) in frames {
+                let (frame, content): (FrameInfo, Vec<u8>) = (frame, content);
+                builder.add(&frame, &content);
+            }
+            builder
+        })?;
+    Ok((sender, indexer))
 }

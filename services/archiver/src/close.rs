@@ -13,14 +13,13 @@ use rainlogs_bus::async_nats::jetstream::stream::Stream;
 use rainlogs_bus::{Bus, PublishError};
 use rainlogs_integrity::BucketPrefix;
 use rainlogs_schemas::events::{
-    ArchiveStored, Method, WindowClosed, WindowEmpty, WindowGap, WindowOutcome,
+    ArchiveStored, IndexStored, Method, WindowClosed, WindowEmpty, WindowGap, WindowOutcome,
 };
 use rainlogs_schemas::{Actor, Envelope, Event, subjects};
 use rainlogs_store::{ObjectKey, PutOptions, Store, StoreError};
 use time::OffsetDateTime;
 
 use crate::assemble::{self, Expected};
-use crate::event_time::EventTimeRange;
 use crate::existing::{self, StoredArchive};
 use crate::ids::{late_outcome_id, window_outcome_id};
 use crate::retention::RetentionPolicies;
@@ -169,7 +168,12 @@ async fn close_complete(
                 }
                 // The stored object's lock was set by the earlier attempt; the policy is read
                 // again here, which is the same unless it changed in between.
-                let event = archive_stored(job, &announced, &archive, retain_until(ctx, job));
+                let retain_until = retain_until(ctx, job);
+                let index = match store_index(ctx, &archive, retain_until).await {
+                    Ok(index) => index,
+                    Err(outcome) => return outcome,
+                };
+                let event = archive_stored(job, &announced, &archive, index, retain_until);
                 publish(ctx, job, event).await
             }
             Err(existing::ExistingError::Store(e)) => store_outcome(e),
@@ -269,10 +273,44 @@ async fn close_complete(
         key: key.to_string(),
         version: put.version_id,
         digest: assembled.digest,
-        event_time: assembled.event_time,
+        index: assembled.index,
     };
-    let event = archive_stored(job, &announced, &archive, retain_until);
+    let index = match store_index(ctx, &archive, retain_until).await {
+        Ok(index) => index,
+        Err(outcome) => return outcome,
+    };
+    let event = archive_stored(job, &announced, &archive, index, retain_until);
     publish(ctx, job, event).await
+}
+
+/// Writes the archive's index object beside it, locked as long as the archive (docs/FORMAT.md
+/// §12). Its bytes follow from the archive's, so a repeated close writes the same object.
+async fn store_index(
+    ctx: &CloseContext,
+    archive: &StoredArchive,
+    retain_until: i64,
+) -> Result<IndexStored, CloseOutcome> {
+    let key = rainlogs_integrity::layout::index_key(&archive.key)
+        .ok_or_else(|| failed(format!("{} is not an archive object's key", archive.key)))
+        .and_then(|k| ObjectKey::new(k).map_err(failed))?;
+    let bytes = archive.index.encode();
+    let sha256 = rainlogs_integrity::Sha256Hash::digest(&bytes);
+    let options = PutOptions {
+        sha256: Some(rainlogs_store::Sha256Hash(sha256.0)),
+        retain_until: OffsetDateTime::from_unix_timestamp(retain_until).ok(),
+        content_type: Some("application/octet-stream".into()),
+    };
+    let put = ctx
+        .store
+        .put_stream(&key, bytes.as_slice(), &options)
+        .await
+        .map_err(store_outcome)?;
+    Ok(IndexStored {
+        object_key: key.to_string(),
+        object_version: put.version_id,
+        stored_size: bytes.len() as u64,
+        stored_sha256: sha256.0.to_vec(),
+    })
 }
 
 fn retain_until(ctx: &CloseContext, job: &CloseJob) -> i64 {
@@ -289,9 +327,11 @@ fn archive_stored(
     job: &CloseJob,
     announced: &Announced,
     archive: &StoredArchive,
+    index: IndexStored,
     retain_until: i64,
 ) -> Event {
-    let EventTimeRange { min_ns, max_ns } = archive.event_time;
+    let time = archive.index.time();
+    let ns = |t: u64| i64::try_from(t).ok();
     Event::ArchiveStored(ArchiveStored {
         dataset: job.key.dataset.clone(),
         window: job.closed.window,
@@ -302,13 +342,14 @@ fn archive_stored(
         stored_sha256: archive.digest.stored_sha256.0.to_vec(),
         content_sha256: archive.digest.content_sha256.0.to_vec(),
         records: archive.digest.record_count,
-        event_time_min_ns: min_ns,
-        event_time_max_ns: max_ns,
+        event_time_min_ns: time.and_then(|(lo, _)| ns(lo)),
+        event_time_max_ns: time.and_then(|(_, hi)| ns(hi)),
         method: announced.method,
         sample_interval: announced.sample_interval,
         fields: announced.fields.clone(),
         retain_until,
         late: job.closed.late,
+        index: Some(index),
     })
 }
 

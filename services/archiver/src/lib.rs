@@ -15,7 +15,6 @@
 
 mod assemble;
 mod close;
-mod event_time;
 mod existing;
 mod ids;
 pub mod metrics;
@@ -25,7 +24,6 @@ mod settings;
 mod target;
 mod tracker;
 
-pub use event_time::EventTimeRange;
 pub use ids::window_outcome_id;
 pub use retention::RetentionPolicies;
 pub use service::{Archiver, ArchiverError, CONSUMER};

@@ -70,6 +70,7 @@ impl Projection for RetentionSchedule {
             EntryBody::Empty(_)
             | EntryBody::Gap(_)
             | EntryBody::Shortfall(_)
+            | EntryBody::Index(_)
             | EntryBody::Key(_)
             | EntryBody::Erasure => {}
         }

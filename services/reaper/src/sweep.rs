@@ -7,7 +7,8 @@
 //! 2. **Delete.** For a pruned row whose object is still stored and that no hold covers, delete
 //!    the object on every provider. A missing object counts as deleted. An Object Lock refusal
 //!    is recorded and raised as an alarm (something believed retain-until had passed when the
-//!    provider did not), and never retried in a loop.
+//!    provider did not), and never retried in a loop. The archive's index object (its key
+//!    follows from the archive's) goes with it: the archive's `prune` entry covers both.
 
 use rainlogs_bus::Bus;
 use rainlogs_integrity::{Entry, EntryBody};
@@ -243,10 +244,7 @@ impl Reaper {
         now_ns: u64,
         report: &mut SweepReport,
     ) -> Result<(), SweepError> {
-        let outcome = match ObjectKey::new(&candidate.object_key) {
-            Ok(key) => self.store.delete(&key).await,
-            Err(e) => Err(e),
-        };
+        let outcome = self.delete_with_index(&candidate.object_key).await;
         match outcome {
             Ok(DeleteOutcome::Deleted { .. } | DeleteOutcome::NotFound) => {
                 sqlx::query(
@@ -285,6 +283,16 @@ impl Reaper {
             }
         }
         Ok(())
+    }
+}
+
+impl Reaper {
+    /// Deletes the archive's index object (where it has one), then the archive.
+    async fn delete_with_index(&self, object_key: &str) -> Result<DeleteOutcome, StoreError> {
+        if let Some(index) = rainlogs_integrity::layout::index_key(object_key) {
+            self.store.delete(&ObjectKey::new(index)?).await?;
+        }
+        self.store.delete(&ObjectKey::new(object_key)?).await
     }
 }
 

@@ -244,6 +244,7 @@ mod tests {
             fields: "default".into(),
             retain_until: 1_803_045_600,
             late: false,
+            index: None,
         }
     }
 

@@ -193,7 +193,9 @@ impl Coverage {
                 }
                 return;
             }
-            EntryBody::Prune(_) | EntryBody::Key(_) | EntryBody::Erasure => return,
+            EntryBody::Prune(_) | EntryBody::Index(_) | EntryBody::Key(_) | EntryBody::Erasure => {
+                return;
+            }
         };
         self.last_method = Some(method);
         let recent = self.recent.entry(dataset.clone()).or_default();

@@ -22,6 +22,7 @@ mod reconcile;
 mod service;
 mod settings;
 mod tlog;
+mod unindexed;
 mod zone;
 
 pub use journal::entry_event_id;

@@ -230,19 +230,34 @@ impl Core {
             Ok(body) => body,
             Err(e) => return Disposition::Reject(e.to_string()),
         };
-        if let rainlogs_integrity::EntryBody::Late(_) = &body {
-            return Box::pin(seal_late(appender, log, body, &envelope)).await;
+        let sealed = if let rainlogs_integrity::EntryBody::Late(_) = &body {
+            Box::pin(seal_late(appender, log, body, &envelope)).await
+        } else {
+            Box::pin(seal(
+                appender,
+                &mut self.first_windows,
+                log,
+                &mut self.early,
+                &self.settings,
+                body,
+                &envelope,
+            ))
+            .await
+        };
+        // The object's entry is in the log (now or before): its index follows it.
+        if let (Disposition::Ack, Event::ArchiveStored(stored)) = (&sealed, &envelope.event)
+            && let Some(index) = &stored.index
+        {
+            return Box::pin(seal_index(
+                appender,
+                log,
+                &stored.object_key,
+                index,
+                &envelope,
+            ))
+            .await;
         }
-        Box::pin(seal(
-            appender,
-            &mut self.first_windows,
-            log,
-            &mut self.early,
-            &self.settings,
-            body,
-            &envelope,
-        ))
-        .await
+        sealed
     }
 
     /// Loads every zone whose chain holds entries the bucket's checkpoint does not cover yet:
@@ -583,6 +598,49 @@ async fn seal_shortfall(
                     "window sealed as short of the source's count");
                 return Disposition::Ack;
             }
+            Appended::Raced => {}
+            Appended::Stop(answer) => return answer,
+        }
+    }
+    Disposition::Retry(Duration::from_millis(100))
+}
+
+/// Appends the `index` entry of an archive or late object right after the object's entry, once.
+async fn seal_index(
+    appender: Appender<'_>,
+    log: &mut ZoneLog,
+    object_key: &str,
+    index: &rainlogs_schemas::events::IndexStored,
+    cause: &Envelope,
+) -> Disposition {
+    if rainlogs_integrity::layout::index_key(object_key).as_deref() != Some(&index.object_key) {
+        return Disposition::Reject(format!(
+            "index object {} is not the index of {object_key}",
+            index.object_key
+        ));
+    }
+    let Ok(stored_sha256) = <[u8; 32]>::try_from(index.stored_sha256.as_slice()) else {
+        return Disposition::Reject(format!(
+            "index stored_sha256 is {} bytes, not a SHA-256",
+            index.stored_sha256.len()
+        ));
+    };
+    let object = rainlogs_integrity::ObjectRef {
+        key: index.object_key.clone(),
+        version: index.object_version.clone().unwrap_or_default(),
+    };
+    for _ in 0..APPEND_ATTEMPTS {
+        let Some(target) = log.unindexed.target(object_key) else {
+            tracing::debug!(zone = %log.zone, key = %object_key, "index already sealed");
+            return Disposition::Ack;
+        };
+        let body = target.index_body(
+            object.clone(),
+            index.stored_size,
+            rainlogs_integrity::Sha256Hash(stored_sha256),
+        );
+        match appender.append(log, &body, cause).await {
+            Appended::Sealed { .. } => return Disposition::Ack,
             Appended::Raced => {}
             Appended::Stop(answer) => return answer,
         }

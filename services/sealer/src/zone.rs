@@ -11,6 +11,7 @@ use rainlogs_integrity::{
 
 use crate::coverage::Coverage;
 use crate::pruned::PrunedTargets;
+use crate::unindexed::Unindexed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ZoneError {
@@ -40,6 +41,8 @@ pub struct ZoneLog {
     pub coverage: Coverage,
     /// Archive entries that already have their `prune` entry.
     pub pruned: PrunedTargets,
+    /// The newest object entries still without their `index` entry.
+    pub unindexed: Unindexed,
     /// Whether the log holds its `erasure` entry (there is at most one).
     pub erased: bool,
     /// Stream sequence of the newest entry on the subject (0 = none yet).
@@ -77,6 +80,7 @@ impl ZoneLog {
             tiles: TileWriter::new(),
             coverage: Coverage::default(),
             pruned: PrunedTargets::default(),
+            unindexed: Unindexed::default(),
             erased: false,
             last_sequence: 0,
             signed,
@@ -123,6 +127,7 @@ impl ZoneLog {
             .map_err(|source| ZoneError::Tiles { index, source })?;
         self.chain = Chain::after(&sealed);
         self.coverage.record(&sealed.entry.body);
+        self.unindexed.record(&sealed);
         match &sealed.entry.body {
             rainlogs_integrity::EntryBody::Prune(prune) => self.pruned.insert(prune.target_index),
             rainlogs_integrity::EntryBody::Erasure => self.erased = true,

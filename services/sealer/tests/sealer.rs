@@ -64,6 +64,7 @@ fn outcome(n: i64, dataset: &str) -> Event {
             fields: "default".into(),
             retain_until: window(n).end + 395 * 86_400,
             late: false,
+            index: None,
         }),
         1 => Event::WindowEmpty(WindowEmpty {
             dataset: dataset.into(),

@@ -10,6 +10,10 @@
 //!
 //! A `late` entry's object is an archive object (FORMAT.md §3) under a late key (§2), so every step here
 //! treats it exactly as an archive entry's; only the key A1 derives differs.
+//!
+//! An `index` entry's object (§12) goes through the same steps A2–A5 (its key was checked with the entry,
+//! `indexes.rs`). Deep mode decodes it and checks it names its archive's bytes; and each indexed archive's
+//! content is indexed again and must give the logged index bytes exactly.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,13 +22,14 @@ use std::rc::Rc;
 
 use futures::{StreamExt as _, stream};
 use rainlogs_integrity::framing::ArchiveReader;
-use rainlogs_integrity::{EntryKind, Sha256Hash};
+use rainlogs_integrity::{EntryBody, EntryKind, Sha256Hash};
 use rainlogs_store::{LockMode, ObjectLock, ObjectReader, Store};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 use tokio_util::io::SyncIoBridge;
 
 use crate::finding::{Finding, Kind, Reason, Status};
+use crate::indexes::SealedIndex;
 use crate::inventory;
 use crate::log::LoggedEntry;
 use crate::options::{CopyRole, VerifyOptions, format_ns};
@@ -45,7 +50,22 @@ struct Job {
     content_sha256: Sha256Hash,
     record_count: u64,
     retain_until_ns: u64,
+    /// An archive with an index entry: the SHA-256 the index its content rebuilds to must have.
+    index_sha256: Option<Sha256Hash>,
+    /// An index object: the archive bytes it must name.
+    indexes: Option<IndexOf>,
 }
+
+/// The archive an index object describes (its header names both hashes).
+#[derive(Debug, Clone, Copy)]
+struct IndexOf {
+    target: u64,
+    stored_sha256: Sha256Hash,
+    content_sha256: Sha256Hash,
+}
+
+/// Longest index object deep mode reads whole (an index is about 3 % of its archive).
+const MAX_INDEX_LEN: u64 = 256 << 20;
 
 /// What HEAD said about an object's retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +118,8 @@ pub(crate) struct Inputs<'a> {
     pub entries: &'a [Option<LoggedEntry>],
     /// Archive indexes with a valid prune entry.
     pub pruned: &'a HashSet<u64>,
+    /// Valid index entries, by the log index of the entry they index.
+    pub indexed: &'a HashMap<u64, SealedIndex>,
     pub listing: Option<&'a Listing>,
     pub mode: Mode,
 }
@@ -113,6 +135,7 @@ pub(crate) async fn check(
     let Inputs {
         entries,
         pruned,
+        indexed,
         listing,
         mode,
     } = inputs;
@@ -201,8 +224,16 @@ pub(crate) async fn check(
             content_sha256: archive.content_sha256,
             record_count: archive.record_count,
             retain_until_ns: archive.retain_until_ns,
+            index_sha256: indexed.get(&index).map(|i| i.stored_sha256),
+            indexes: None,
         });
     }
+    let (index_jobs, index_findings, indexes_pruned) =
+        index_jobs(options, entries, pruned, indexed, listing);
+    local.extend(index_findings);
+    pruned_gone += indexes_pruned;
+    let index_count = index_jobs.len() as u64;
+    jobs.extend(index_jobs);
 
     // Each object is hashed in its own task so that reading and hashing use every core.
     let mut outcomes: Vec<Outcome> = stream::iter(jobs)
@@ -219,7 +250,11 @@ pub(crate) async fn check(
     let mut locks: BTreeMap<&'static str, (Reason, u64, String, String)> = BTreeMap::new();
     let mut locked = 0u64;
     for outcome in &outcomes {
-        summary.archives_checked += 1;
+        if outcome.job.indexes.is_some() {
+            summary.indexes_checked += 1;
+        } else {
+            summary.archives_checked += 1;
+        }
         summary.archive_bytes_read += outcome.bytes_read;
         local.extend(outcome.findings.iter().cloned());
         if mode.copy == CopyRole::Replica {
@@ -291,10 +326,10 @@ pub(crate) async fn check(
             options.prefix.zone_prefix(&options.origin),
             Reason::ArchivesVerified,
             format!(
-                "{} archives present with the logged {}",
-                outcomes.len(),
+                "{} archives and {index_count} index objects present with the logged {}",
+                outcomes.len() as u64 - index_count,
                 if mode.deep {
-                    "stored bytes, content and record counts"
+                    "stored bytes, content and record counts, indexes rebuilt from the content"
                 } else {
                     "stored bytes"
                 }
@@ -303,6 +338,81 @@ pub(crate) async fn check(
     }
     posture_findings(options, mode, &outcomes, locked, locks, &mut local);
     findings.extend(local);
+}
+
+/// The index objects to read: those of valid index entries (`indexes.rs`) whose archive is not pruned.
+/// An archive's prune covers its index, which is deleted with it.
+fn index_jobs(
+    options: &VerifyOptions,
+    entries: &[Option<LoggedEntry>],
+    pruned: &HashSet<u64>,
+    indexed: &HashMap<u64, SealedIndex>,
+    listing: Option<&Listing>,
+) -> (Vec<Job>, Vec<Finding>, u64) {
+    let mut jobs = Vec::new();
+    let mut findings = Vec::new();
+    let mut gone = 0;
+    for logged in entries.iter().flatten() {
+        let EntryBody::Index(record) = &logged.entry.body else {
+            continue;
+        };
+        let index = logged.entry.index;
+        if indexed.get(&record.target_index).map(|i| i.entry) != Some(index) {
+            continue;
+        }
+        let Some(target) = usize::try_from(record.target_index)
+            .ok()
+            .and_then(|i| entries.get(i)?.as_ref())
+            .and_then(|t| t.entry.body.archive())
+        else {
+            continue;
+        };
+        let stored = options.stored_key(&record.object.key);
+        let key = stored.as_ref();
+        let listed = listing.map(|l| l.contains_key(key));
+        if pruned.contains(&record.target_index) {
+            if listed == Some(true) {
+                findings.push(Finding::new(
+                    Kind::Archive,
+                    key,
+                    Reason::PrunePending,
+                    format!(
+                        "the archive of entry {} is logged as pruned but its index (entry {index}) is still stored",
+                        record.target_index
+                    ),
+                ));
+            } else {
+                gone += 1;
+            }
+            continue;
+        }
+        if options.since_ns.is_some_and(|since| {
+            logged.entry.sealed_at_ns <= since && record.window.end_ns() <= since
+        }) {
+            continue;
+        }
+        if listed == Some(false) {
+            findings.push(missing(index, key));
+            continue;
+        }
+        jobs.push(Job {
+            index,
+            key: key.to_owned(),
+            version: record.object.version.clone(),
+            stored_size: record.stored_size,
+            stored_sha256: record.stored_sha256,
+            content_sha256: Sha256Hash::ZERO,
+            record_count: 0,
+            retain_until_ns: record.retain_until_ns,
+            index_sha256: None,
+            indexes: Some(IndexOf {
+                target: record.target_index,
+                stored_sha256: target.stored_sha256,
+                content_sha256: target.content_sha256,
+            }),
+        });
+    }
+    (jobs, findings, gone)
 }
 
 fn posture_findings(
@@ -389,10 +499,10 @@ async fn read_archive(store: Store, job: Job, mode: Mode) -> Outcome {
         job,
         reader.version_id.as_deref(),
     ));
-    let (bytes_read, findings) = if mode.deep {
-        deep_check(reader, job).await
-    } else {
-        stored_check(reader, job).await
+    let (bytes_read, findings) = match (mode.deep, job.indexes) {
+        (true, Some(of)) => index_check(reader, job, of).await,
+        (true, None) => deep_check(reader, job).await,
+        (false, _) => stored_check(reader, job).await,
     };
     outcome.bytes_read = bytes_read;
     outcome.findings.extend(findings);
@@ -544,7 +654,8 @@ async fn stored_check(mut reader: ObjectReader, job: &Job) -> (u64, Vec<Finding>
 
 /// The result of decompressing an archive.
 enum Deep {
-    Digest(rainlogs_integrity::ArchiveDigest),
+    /// With the SHA-256 of the index the content rebuilds to, when asked for.
+    Digest(rainlogs_integrity::ArchiveDigest, Option<Sha256Hash>),
     /// Not a clean zstd stream; the stored bytes were still hashed whole.
     Corrupt {
         error: io::Error,
@@ -556,13 +667,28 @@ enum Deep {
 
 async fn deep_check(reader: ObjectReader, job: &Job) -> (u64, Vec<Finding>) {
     let bridge = SyncIoBridge::new(reader);
-    let deep = match tokio::task::spawn_blocking(move || decompress(bridge)).await {
+    let rebuild = job.index_sha256.is_some();
+    let deep = match tokio::task::spawn_blocking(move || decompress(bridge, rebuild)).await {
         Ok(deep) => deep,
         Err(error) => Deep::ReadFailed(io::Error::other(error.to_string()), 0),
     };
     let mut findings = Vec::new();
     let size = match deep {
-        Deep::Digest(digest) => {
+        Deep::Digest(digest, rebuilt) => {
+            if let (Some(logged), Some(rebuilt)) = (job.index_sha256, rebuilt)
+                && logged != rebuilt
+                && bytes_match(job, digest.stored_size, &digest.stored_sha256)
+            {
+                findings.push(Finding::new(
+                    Kind::Archive,
+                    &job.key,
+                    Reason::IndexMismatch,
+                    format!(
+                        "the content of entry {}'s archive indexes to SHA-256 {rebuilt}; its index entry logged {logged}",
+                        job.index
+                    ),
+                ));
+            }
             if !bytes_match(job, digest.stored_size, &digest.stored_sha256) {
                 findings.push(stored_mismatch(
                     job,
@@ -633,6 +759,56 @@ async fn deep_check(reader: ObjectReader, job: &Job) -> (u64, Vec<Finding>) {
     (size, findings)
 }
 
+/// Deep mode for an index object: its bytes are the logged ones, decode as FORMAT.md §12 lays them out, and
+/// name the bytes of the archive they index.
+async fn index_check(mut reader: ObjectReader, job: &Job, of: IndexOf) -> (u64, Vec<Finding>) {
+    let mut bytes = Vec::new();
+    let limit = job.stored_size.min(MAX_INDEX_LEN) + 1;
+    if let Err(error) = (&mut reader).take(limit).read_to_end(&mut bytes).await {
+        let finding = Finding::new(
+            Kind::Archive,
+            &job.key,
+            Reason::ReadFailed,
+            format!("reading failed after {} bytes: {error}", bytes.len()),
+        );
+        return (bytes.len() as u64, vec![finding]);
+    }
+    let size = bytes.len() as u64;
+    let sha256 = Sha256Hash::digest(&bytes);
+    if !bytes_match(job, size, &sha256) {
+        return (size, vec![stored_mismatch(job, size, &sha256, "")]);
+    }
+    let finding = match rainlogs_index::ArchiveIndex::decode(&bytes) {
+        Err(error) => Finding::new(
+            Kind::Archive,
+            &job.key,
+            Reason::IndexCorrupt,
+            format!(
+                "the logged bytes (entry {}) are not an index object: {error}",
+                job.index
+            ),
+        ),
+        Ok(index)
+            if index.archive_stored_sha256 != of.stored_sha256.0
+                || index.archive_content_sha256 != of.content_sha256.0 =>
+        {
+            Finding::new(
+                Kind::Archive,
+                &job.key,
+                Reason::IndexMismatch,
+                format!(
+                    "index entry {} names the archive of entry {}, but the index describes archive bytes {}",
+                    job.index,
+                    of.target,
+                    Sha256Hash(index.archive_stored_sha256)
+                ),
+            )
+        }
+        Ok(_) => return (size, Vec::new()),
+    };
+    (size, vec![finding])
+}
+
 /// The source side of a decompression: hashes every stored byte and remembers whether the store (rather
 /// than the data) failed, so a corrupt object and a broken connection are told apart.
 struct Tee<R> {
@@ -662,16 +838,25 @@ impl<R: Read> Read for TeeReader<R> {
     }
 }
 
-fn decompress<R: Read>(source: R) -> Deep {
+fn decompress<R: Read>(source: R, rebuild_index: bool) -> Deep {
     let tee = Rc::new(RefCell::new(Tee {
         source: io::BufReader::with_capacity(READ_CHUNK, source),
         hasher: Sha256::new(),
         size: 0,
         source_error: None,
     }));
-    let result = ArchiveReader::new(TeeReader(Rc::clone(&tee))).and_then(ArchiveReader::finish);
+    let result = if rebuild_index {
+        rainlogs_index::index_archive(TeeReader(Rc::clone(&tee))).map(|(digest, index)| {
+            let sha256 = Sha256Hash::digest(&index.encode());
+            (digest, Some(sha256))
+        })
+    } else {
+        ArchiveReader::new(TeeReader(Rc::clone(&tee)))
+            .and_then(ArchiveReader::finish)
+            .map(|digest| (digest, None))
+    };
     let error = match result {
-        Ok(digest) => return Deep::Digest(digest),
+        Ok((digest, rebuilt)) => return Deep::Digest(digest, rebuilt),
         Err(error) => error,
     };
     let mut tee = tee.borrow_mut();
@@ -847,6 +1032,8 @@ mod tests {
             stored_sha256: sha(field(block, "stored_sha256")),
             content_sha256: Sha256Hash::ZERO,
             record_count: 1,
+            index_sha256: None,
+            indexes: None,
             retain_until_ns: field(block, "retain_until_ns").parse().unwrap(),
         };
         // The example is entry 1 of the sample log (FORMAT.md §4.6).
@@ -929,6 +1116,8 @@ mod tests {
             stored_sha256: Sha256Hash::ZERO,
             content_sha256: Sha256Hash::ZERO,
             record_count: 1,
+            index_sha256: None,
+            indexes: None,
             retain_until_ns: 1,
         };
         assert!(version_finding(CopyRole::Replica, &job, Some("v2")).is_none());

@@ -327,6 +327,7 @@ impl DatasetState {
             // covers_window() admits only the three kinds above.
             EntryBody::Late(_)
             | EntryBody::Shortfall(_)
+            | EntryBody::Index(_)
             | EntryBody::Prune(_)
             | EntryBody::Key(_)
             | EntryBody::Erasure => {}

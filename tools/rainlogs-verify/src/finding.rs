@@ -177,6 +177,11 @@ reasons! {
     ArchivePruned = "archive_pruned", Info, "an archive was deleted under a valid prune entry";
     PrunePending = "prune_pending", Info, "an archive is logged as pruned but still stored";
     ArchivesSkipped = "archives_skipped", Info, "archive objects of windows before --since were not read";
+    // Index objects (FORMAT.md §12).
+    IndexBadTarget = "index_bad_target", Tamper, "an index entry does not name an earlier archive or late entry exactly (index, entry id, dataset, window, retain-until, key), or indexes one a second time";
+    IndexMismatch = "index_mismatch", Tamper, "an index object is not the index its archive's content rebuilds to, or names other archive bytes (--deep)";
+    IndexCorrupt = "index_corrupt", Tamper, "an index object does not decode as FORMAT.md §12 lays it out (--deep)";
+    ArchivesUnindexed = "archives_unindexed", Info, "archive or late entries without an index entry (sealed before indexes existed, or not rebuilt yet): a search reads them whole";
     // Retention.
     PruneBeforeRetainUntil = "prune_before_retain_until", Tamper, "an archive was pruned before its retain-until (early deletion disguised as retention)";
     PruneBadTarget = "prune_bad_target", Tamper, "a prune entry does not match the archive entry it names";

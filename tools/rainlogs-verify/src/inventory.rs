@@ -8,13 +8,16 @@
 //! so its window says nothing about its age: it is pending only if its key is a canonical late key and the
 //! store lists it as written less than the grace period ago, after its window ended (records cannot be
 //! late for a window still open). Its window may be sealed or not: the sealer logs a late entry only after
-//! the window's own entry, which may itself still be on its way. Anything else unreferenced is planted.
+//! the window's own entry, which may itself still be on its way. An index object (FORMAT.md §12) is sealed
+//! right after its archive's entry: unreferenced, it is pending only when its archive is pending itself, or
+//! is logged by an entry without an index entry sealed less than the grace period before the log's newest
+//! entry (signed times, not the store's). Anything else unreferenced is planted.
 
 use std::collections::HashSet;
 
-use rainlogs_integrity::layout::{ARCHIVE_SUFFIX, window_label};
+use rainlogs_integrity::layout::{ARCHIVE_SUFFIX, INDEX_SUFFIX, window_label};
 use rainlogs_integrity::{
-    ArchiveRecord, BucketPrefix, Dataset, EntryKind, LayoutError, Origin, Window,
+    ArchiveRecord, BucketPrefix, Dataset, EntryBody, EntryKind, LayoutError, Origin, Window,
 };
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
@@ -34,6 +37,8 @@ pub(crate) struct ParsedKey {
     pub window: Window,
     /// A late object's key (`<window>.late-<id>`), not an archive object's (`<window>-<id>`).
     pub late: bool,
+    /// The key of an index object (`.index`), not of the archive or late object itself.
+    pub index: bool,
 }
 
 /// The key FORMAT.md §2 derives for the object of an `archive` or `late` entry under `prefix`.
@@ -81,7 +86,10 @@ pub(crate) fn parse_object_key(zone_prefix: &str, key: &str) -> Option<ParsedKey
     if parts.next().is_some() || date_dirs.len() != 4 {
         return None;
     }
-    let stem = file.strip_suffix(ARCHIVE_SUFFIX)?;
+    let (stem, index) = match file.strip_suffix(INDEX_SUFFIX) {
+        Some(stem) => (stem, true),
+        None => (file.strip_suffix(ARCHIVE_SUFFIX)?, false),
+    };
     let (label, id) = stem.rsplit_once('-')?;
     let (label, late) = match label.strip_suffix(LATE_MARK) {
         Some(label) => (label, true),
@@ -100,6 +108,7 @@ pub(crate) fn parse_object_key(zone_prefix: &str, key: &str) -> Option<ParsedKey
         dataset,
         window,
         late,
+        index,
     })
 }
 
@@ -137,6 +146,39 @@ fn digits(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
+/// Keys (as this store keeps them) of the archive and late objects whose entry has no index entry yet and
+/// was sealed less than `grace_ns` before the log's newest entry: their index entry may be on its way.
+fn awaiting_index(
+    options: &VerifyOptions,
+    entries: &[Option<LoggedEntry>],
+    grace_ns: u64,
+) -> HashSet<String> {
+    let newest = entries
+        .iter()
+        .flatten()
+        .map(|l| l.entry.sealed_at_ns)
+        .max()
+        .unwrap_or(0);
+    let indexed: HashSet<u64> = entries
+        .iter()
+        .flatten()
+        .filter_map(|l| match &l.entry.body {
+            EntryBody::Index(index) => Some(index.target_index),
+            _ => None,
+        })
+        .collect();
+    entries
+        .iter()
+        .flatten()
+        .filter(|l| {
+            !indexed.contains(&l.entry.index)
+                && newest.saturating_sub(l.entry.sealed_at_ns) <= grace_ns
+        })
+        .filter_map(|l| l.entry.body.archive())
+        .map(|archive| options.stored_key(&archive.object.key).into_owned())
+        .collect()
+}
+
 /// Judges every listed object outside `tlog/`.
 pub(crate) fn check(
     options: &VerifyOptions,
@@ -150,11 +192,15 @@ pub(crate) fn check(
     let referenced: HashSet<String> = entries
         .iter()
         .flatten()
-        .filter_map(|logged| logged.entry.body.archive())
-        .map(|archive| options.stored_key(&archive.object.key).into_owned())
+        .filter_map(|logged| match &logged.entry.body {
+            EntryBody::Index(index) => Some(&index.object),
+            body => body.archive().map(|archive| &archive.object),
+        })
+        .map(|object| options.stored_key(&object.key).into_owned())
         .collect();
     let now_ns = options.now_ns();
     let grace_ns = u64::try_from(options.pending_grace().as_nanos()).unwrap_or(u64::MAX);
+    let awaiting_index = awaiting_index(options, entries, grace_ns);
     let mut findings = Vec::new();
     let mut archives = 0u64;
     for (key, object) in listing {
@@ -169,7 +215,7 @@ pub(crate) fn check(
         let written_ns = object
             .last_modified
             .and_then(|t| u64::try_from(t.unix_timestamp_nanos()).ok());
-        let pending = parse_object_key(&zone, key).filter(|parsed| {
+        let object_pending = |parsed: &ParsedKey, written_ns: Option<u64>| {
             if parsed.late {
                 written_ns.is_some_and(|t| {
                     parsed.window.end_ns() <= t && now_ns.saturating_sub(t) <= grace_ns
@@ -181,8 +227,42 @@ pub(crate) fn check(
                     .is_none_or(|end| *end <= parsed.window.start_ns());
                 after_sealed && now_ns.saturating_sub(parsed.window.end_ns()) <= grace_ns
             }
+        };
+        let pending = parse_object_key(&zone, key).filter(|parsed| {
+            if !parsed.index {
+                return object_pending(parsed, written_ns);
+            }
+            let stem = key.strip_suffix(INDEX_SUFFIX).unwrap_or_default();
+            let archive = format!("{stem}{ARCHIVE_SUFFIX}");
+            if awaiting_index.contains(archive.as_str()) {
+                return true;
+            }
+            let archive_written = listing.get(&archive).map(|o| {
+                o.last_modified
+                    .and_then(|t| u64::try_from(t.unix_timestamp_nanos()).ok())
+            });
+            !referenced.contains(archive.as_str())
+                && archive_written.is_some_and(|written| {
+                    object_pending(
+                        &ParsedKey {
+                            index: false,
+                            ..parsed.clone()
+                        },
+                        written,
+                    )
+                })
         });
         findings.push(match pending {
+            Some(parsed) if parsed.index => Finding::new(
+                Kind::Object,
+                key,
+                Reason::ObjectPending,
+                format!(
+                    "the index of a {} object beside it, written {}; expect its entry soon",
+                    parsed.dataset,
+                    written_ns.map_or_else(String::new, format_ns)
+                ),
+            ),
             Some(parsed) if parsed.late => Finding::new(
                 Kind::Object,
                 key,
@@ -222,7 +302,7 @@ pub(crate) fn check(
             zone,
             Reason::InventoryClean,
             format!(
-                "{} objects listed: {archives} referenced archives, the rest under tlog/ (checked separately)",
+                "{} objects listed: {archives} referenced archives and indexes, the rest under tlog/ (checked separately)",
                 listing.len()
             ),
         ));
@@ -317,15 +397,28 @@ mod tests {
             Some(ParsedKey {
                 dataset: dataset.clone(),
                 window,
-                late: true
+                late: true,
+                index: false,
             })
         );
         assert_eq!(
             parse_object_key(&zone, &archive),
             Some(ParsedKey {
+                dataset: dataset.clone(),
+                window,
+                late: false,
+                index: false,
+            })
+        );
+        let index = rainlogs_integrity::layout::index_key(&archive).unwrap();
+        assert!(index.ends_with(&format!("-{id}.index")));
+        assert_eq!(
+            parse_object_key(&zone, &index),
+            Some(ParsedKey {
                 dataset,
                 window,
-                late: false
+                late: false,
+                index: true,
             })
         );
         for bad in [

@@ -14,6 +14,7 @@ mod coverage;
 mod erasure;
 mod finding;
 mod freshness;
+mod indexes;
 mod inventory;
 mod log;
 mod options;

@@ -84,6 +84,8 @@ pub struct Summary {
     /// Archive objects read and hashed.
     pub archives_checked: u64,
     pub archive_bytes_read: u64,
+    /// Index objects read (their bytes count in `archive_bytes_read`).
+    pub indexes_checked: u64,
     pub archives_pruned: u64,
     pub objects_listed: u64,
     pub tlog_files_checked: u64,
@@ -197,15 +199,16 @@ impl Report {
             _ => "no verified checkpoint".to_owned(),
         };
         format!(
-            "exit {}; {checkpoint}; {} entries; {}; {} archives read ({} bytes, {}); {}; {} pruned; \
+            "exit {}; {checkpoint}; {} entries; {}; {} archives and {} index objects read ({} bytes, {}); {}; {} pruned; \
              {} objects listed; {} tamper, {} incomplete, {} gap, {} warning findings; store {}",
             self.exit_code(),
             s.entries,
             s.coverage.describe(),
             s.archives_checked,
+            s.indexes_checked,
             s.archive_bytes_read,
             if self.deep {
-                "deep: stored and content hashes, record counts"
+                "deep: stored and content hashes, record counts, rebuilt indexes"
             } else {
                 "stored-bytes hashes"
             },

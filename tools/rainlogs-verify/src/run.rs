@@ -13,6 +13,7 @@ use crate::coverage;
 use crate::erasure;
 use crate::finding::{Finding, Kind, Reason, Status};
 use crate::freshness;
+use crate::indexes;
 use crate::inventory;
 use crate::log::{self, Log};
 use crate::options::{VerifyOptions, format_ns};
@@ -130,6 +131,8 @@ async fn run(
     summary.coverage = coverage.summary.clone();
     let (pruned, retention_findings) = retention::check(&log.entries);
     findings.extend(retention_findings);
+    let (indexed, index_findings) = indexes::check(&log.entries, &pruned);
+    findings.extend(index_findings);
 
     let (erased_at, erasure_findings) = erasure::check(log.decoded());
     findings.extend(erasure_findings);
@@ -182,6 +185,7 @@ async fn run(
     let inputs = archives::Inputs {
         entries: &log.entries,
         pruned: &pruned,
+        indexed: &indexed,
         listing: listing.as_ref(),
         mode,
     };

@@ -52,7 +52,8 @@ impl Projection for ChainProjection {
             );
         }
         let body = &entry.entry.body;
-        // Late and shortfall entries are listed under the window they add to or report on.
+        // Late, shortfall and index entries are listed under the window they add to, report on
+        // or index.
         let window = body.named_window();
         let mut row = JobRow {
             zone_id: origin.zone().as_str(),
@@ -95,6 +96,14 @@ impl Projection for ChainProjection {
             EntryBody::Shortfall(r) => {
                 row.method = Some(r.method.as_str());
                 row.source_count = Some(signed(r.source_count));
+            }
+            EntryBody::Index(r) => {
+                row.object_key = Some(r.object.key.clone());
+                row.object_version = Some(r.object.version.clone()).filter(|v| !v.is_empty());
+                row.stored_size = Some(signed(r.stored_size));
+                row.stored_sha256 = Some(r.stored_sha256.0.to_vec());
+                row.retain_until_ns = set(r.retain_until_ns);
+                row.prune_target_index = Some(signed(r.target_index));
             }
             EntryBody::Key(_) | EntryBody::Erasure => {}
         }

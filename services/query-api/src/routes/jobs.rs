@@ -48,6 +48,9 @@ pub enum JobKind {
     /// Cloudflare counted more records for the window than the archive holds (Logpush gave up
     /// on some): the window is incomplete; `source_count` says how many Cloudflare counted.
     Shortfall,
+    /// The search index of an archive or late object (docs/FORMAT.md §12), sealed right after
+    /// it; `prune_target_index` is that object's job, and the index is deleted with it.
+    Index,
 }
 
 impl JobKind {
@@ -61,6 +64,7 @@ impl JobKind {
             Self::Erasure => "erasure",
             Self::Late => "late",
             Self::Shortfall => "shortfall",
+            Self::Index => "index",
         }
     }
 }

@@ -77,7 +77,8 @@ fn main() {
             index += t.elapsed();
             if round == 0 {
                 stored += compressed.len();
-                keys += built.ray_set.len() + built.client_ips.encode().len();
+                keys +=
+                    built.ray_set.len() + built.networks.v4.len() * 3 + built.networks.v6.len() * 6;
             }
         }
     }

@@ -1,5 +1,6 @@
-//! A frame's distinct client IPs: IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`), every address as
-//! a 128-bit number, sorted, so one address and a CIDR block are both a range of that list.
+//! Client addresses: a queried address or CIDR block, and the networks a frame's client
+//! addresses belong to. Every address is a 128-bit number, IPv4 as IPv4-mapped IPv6
+//! (`::ffff:a.b.c.d`), so an address and a block are both a range of numbers.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -106,90 +107,127 @@ impl IpBlock {
     }
 }
 
-/// Distinct addresses, sorted as numbers.
+/// IPv4 addresses in their mapped form: `::ffff:0:0/96`.
+const MAPPED_V4: (u128, u128) = (0xffff_u128 << 32, (0xffff_u128 << 32) | 0xffff_ffff);
+
+/// The distinct networks a frame's client addresses belong to: a /24 for IPv4 (IPv4-mapped
+/// IPv6 addresses count as IPv4), a /48 for IPv6. An address or block meets the list when one of
+/// its networks is there; the records are then matched exactly, so a network shared with other
+/// addresses costs a frame read, never a miss.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IpList {
-    numbers: Vec<u128>,
+pub struct PrefixList {
+    /// The top 24 bits of each IPv4 address, sorted, distinct.
+    pub v4: Vec<u64>,
+    /// The top 48 bits of each IPv6 address, sorted, distinct.
+    pub v6: Vec<u64>,
 }
 
-impl IpList {
-    /// The distinct addresses among `ips`.
-    pub fn new(ips: impl IntoIterator<Item = IpAddr>) -> Self {
-        let mut numbers: Vec<u128> = ips.into_iter().map(number).collect();
-        numbers.sort_unstable();
-        numbers.dedup();
-        Self { numbers }
-    }
+/// Bits kept of an IPv4 and of an IPv6 address.
+pub const V4_PREFIX_BITS: u32 = 24;
+pub const V6_PREFIX_BITS: u32 = 48;
 
-    pub fn len(&self) -> usize {
-        self.numbers.len()
+impl PrefixList {
+    pub fn new(ips: impl IntoIterator<Item = IpAddr>) -> Self {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for ip in ips {
+            let n = number(ip);
+            if (MAPPED_V4.0..=MAPPED_V4.1).contains(&n) {
+                v4.push(((n & 0xffff_ffff) >> (32 - V4_PREFIX_BITS)) as u64);
+            } else {
+                v6.push((n >> (128 - V6_PREFIX_BITS)) as u64);
+            }
+        }
+        for list in [&mut v4, &mut v6] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        Self { v4, v6 }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.numbers.is_empty()
+        self.v4.is_empty() && self.v6.is_empty()
     }
 
-    /// Whether an address of the list lies in `block`.
+    /// Whether a network of the list holds an address of `block`.
     pub fn meets(&self, block: &IpBlock) -> bool {
-        let from = self.numbers.partition_point(|n| *n < block.first);
-        self.numbers.get(from).is_some_and(|n| *n <= block.last)
+        let any_in = |list: &[u64], lo: u64, hi: u64| {
+            let from = list.partition_point(|n| *n < lo);
+            list.get(from).is_some_and(|n| *n <= hi)
+        };
+        let (first, last) = (block.first.max(MAPPED_V4.0), block.last.min(MAPPED_V4.1));
+        let shift = 32 - V4_PREFIX_BITS;
+        let v4 = first <= last
+            && any_in(
+                &self.v4,
+                ((first & 0xffff_ffff) >> shift) as u64,
+                ((last & 0xffff_ffff) >> shift) as u64,
+            );
+        let shift = 128 - V6_PREFIX_BITS;
+        v4 || any_in(
+            &self.v6,
+            (block.first >> shift) as u64,
+            (block.last >> shift) as u64,
+        )
     }
+}
 
-    /// The differences of the sorted numbers (the first from 0), each as an unsigned LEB128
-    /// number: small for addresses near each other.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut previous = 0u128;
-        for number in &self.numbers {
-            let mut delta = number - previous;
-            previous = *number;
-            loop {
-                let low = (delta & 0x7f) as u8;
-                delta >>= 7;
-                if delta == 0 {
-                    out.push(low);
-                    break;
-                }
-                out.push(low | 0x80);
+/// A strictly increasing list as the differences of its values (the first from 0), each an
+/// unsigned LEB128 number: small for values near each other.
+pub fn encode_sorted(values: &[u64]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut previous = 0u64;
+    for value in values {
+        let mut delta = value - previous;
+        previous = *value;
+        loop {
+            let low = (delta & 0x7f) as u8;
+            delta >>= 7;
+            if delta == 0 {
+                out.push(low);
+                break;
             }
+            out.push(low | 0x80);
         }
-        out
     }
+    out
+}
 
-    /// The list `encode` wrote for `count` addresses; `None` when the bytes do not hold exactly
-    /// that (cut, overlong, or a number beyond 128 bits).
-    pub fn decode(bytes: &[u8], count: usize) -> Option<Self> {
-        let mut numbers = Vec::with_capacity(count.min(bytes.len()));
-        let mut rest = bytes;
-        let mut previous = 0u128;
-        for _ in 0..count {
-            let mut delta = 0u128;
-            let mut shift = 0u32;
-            loop {
-                let (&byte, tail) = rest.split_first()?;
-                rest = tail;
-                let low = u128::from(byte & 0x7f);
-                if shift >= 128 || (shift > 121 && low >> (128 - shift) != 0) {
-                    return None;
-                }
-                delta |= low << shift;
-                shift += 7;
-                if byte & 0x80 == 0 {
-                    // One encoding per number: no trailing zero groups.
-                    if byte == 0 && shift > 7 {
-                        return None;
-                    }
-                    break;
-                }
-            }
-            if !numbers.is_empty() && delta == 0 {
+/// The `count` values `encode_sorted` wrote, each below `2^bits`; `None` when the bytes do not
+/// hold exactly that (cut, overlong, not strictly increasing, or too large).
+pub fn decode_sorted(bytes: &[u8], count: usize, bits: u32) -> Option<Vec<u64>> {
+    let mut values = Vec::with_capacity(count.min(bytes.len()));
+    let mut rest = bytes;
+    let mut previous = 0u64;
+    for _ in 0..count {
+        let mut delta = 0u64;
+        let mut shift = 0u32;
+        loop {
+            let (&byte, tail) = rest.split_first()?;
+            rest = tail;
+            let low = u64::from(byte & 0x7f);
+            if shift >= 64 || low.checked_shl(shift)? >> shift != low {
                 return None;
             }
-            previous = previous.checked_add(delta)?;
-            numbers.push(previous);
+            delta |= low << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                // One encoding per number: no trailing zero groups.
+                if byte == 0 && shift > 7 {
+                    return None;
+                }
+                break;
+            }
         }
-        rest.is_empty().then_some(Self { numbers })
+        if !values.is_empty() && delta == 0 {
+            return None;
+        }
+        previous = previous.checked_add(delta)?;
+        if previous >> bits != 0 {
+            return None;
+        }
+        values.push(previous);
     }
+    rest.is_empty().then_some(values)
 }
 
 #[cfg(test)]
@@ -203,24 +241,30 @@ mod tests {
     }
 
     #[test]
-    fn blocks_are_ranges_of_the_mapped_numbers() {
-        let list = IpList::new([
+    fn blocks_meet_the_networks_of_the_addresses() {
+        let list = PrefixList::new([
             ip("203.0.113.7"),
             ip("198.51.100.1"),
             ip("2001:db8::1"),
-            ip("203.0.113.7"),
+            ip("::ffff:203.0.113.9"),
         ]);
-        assert_eq!(list.len(), 3);
+        assert_eq!(list.v4, [0xc63364, 0xcb0071]);
+        assert_eq!(list.v6, [0x2001_0db8_0000]);
         for (query, hit) in [
             ("203.0.113.7", true),
-            ("203.0.113.8", false),
+            // Same /24: named, and the records then say no.
+            ("203.0.113.8", true),
             ("203.0.113.0/24", true),
             ("203.0.112.0/24", false),
+            ("203.0.112.0/23", true),
             ("198.51.0.0/16", true),
+            ("198.50.0.0/16", false),
             ("2001:db8::/32", true),
             ("2001:db9::/32", false),
-            ("2001:db8::1", true),
+            ("2001:db8:1::1", false),
             ("::ffff:203.0.113.7", true),
+            // An IPv6 block around the mapped IPv4 space meets IPv4 networks too.
+            ("::/16", true),
         ] {
             let block = IpBlock::parse(query).expect(query);
             assert_eq!(list.meets(&block), hit, "{query}");
@@ -264,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn random_lists_round_trip_and_answer_like_a_scan() {
+    fn random_lists_round_trip_and_never_miss_what_a_scan_finds() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
         for _ in 0..200 {
             let ips: Vec<IpAddr> = (0..rng.random_range(0..300))
@@ -275,7 +319,7 @@ mod tests {
                         IpAddr::from([
                             0x2001,
                             0xdb8,
-                            0,
+                            rng.random::<u16>() & 0x3,
                             0,
                             0,
                             0,
@@ -285,23 +329,41 @@ mod tests {
                     }
                 })
                 .collect();
-            let list = IpList::new(ips.clone());
-            let coded = list.encode();
-            assert_eq!(IpList::decode(&coded, list.len()), Some(list.clone()));
-            assert_eq!(IpList::decode(&coded, list.len() + 1), None);
-            if !coded.is_empty() {
-                assert_eq!(IpList::decode(&coded[..coded.len() - 1], list.len()), None);
+            let list = PrefixList::new(ips.clone());
+            for (values, bits) in [(&list.v4, V4_PREFIX_BITS), (&list.v6, V6_PREFIX_BITS)] {
+                let coded = encode_sorted(values);
+                assert_eq!(
+                    decode_sorted(&coded, values.len(), bits).as_ref(),
+                    Some(values)
+                );
+                assert_eq!(decode_sorted(&coded, values.len() + 1, bits), None);
+                if let Some((_, cut)) = coded.split_last() {
+                    assert_eq!(decode_sorted(cut, values.len(), bits), None);
+                }
             }
             for query in [
                 "203.0.101.0/24",
                 "203.0.102.9",
+                "203.0.100.0/22",
                 "2001:db8::/112",
+                "2001:db8:2::/48",
                 "2001:db8::1:0/112",
             ] {
                 let block = IpBlock::parse(query).expect(query);
                 let scan = ips.iter().any(|ip| block.holds(number(*ip)));
-                assert_eq!(list.meets(&block), scan, "{query}");
+                assert!(list.meets(&block) || !scan, "{query} missed");
             }
         }
+    }
+
+    #[test]
+    fn hostile_lists_are_refused() {
+        // Not increasing, overlong, beyond the bits, trailing bytes.
+        assert_eq!(decode_sorted(&[5, 0], 2, 24), None);
+        assert_eq!(decode_sorted(&[0x85, 0x00], 1, 24), None);
+        assert_eq!(decode_sorted(&[0xff, 0xff, 0xff, 0x7f], 1, 24), None);
+        assert_eq!(decode_sorted(&[1, 1], 1, 24), None);
+        assert_eq!(decode_sorted(&[0xff; 11], 1, 64), None);
+        assert_eq!(decode_sorted(&[1, 2], 2, 24), Some(vec![1, 3]));
     }
 }

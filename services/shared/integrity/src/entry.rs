@@ -67,6 +67,8 @@ pub enum EntryKind {
     /// The source counted more records for a window than the log holds for it (pushed sources
     /// can drop records for good): the window is incomplete, with the source's count.
     Shortfall = 8,
+    /// The search index object of an earlier `archive` or `late` entry's object.
+    Index = 9,
 }
 
 impl EntryKind {
@@ -84,6 +86,7 @@ impl EntryKind {
             6 => Self::Erasure,
             7 => Self::Late,
             8 => Self::Shortfall,
+            9 => Self::Index,
             other => return Err(EntryError::UnknownKind(other)),
         })
     }
@@ -98,6 +101,7 @@ impl EntryKind {
             Self::Erasure => "erasure",
             Self::Late => "late",
             Self::Shortfall => "shortfall",
+            Self::Index => "index",
         }
     }
 
@@ -198,6 +202,26 @@ pub struct PruneRecord {
     pub pruned_at_ns: u64,
 }
 
+/// The search index object (docs/FORMAT.md §12) of the object of an earlier `archive` or `late`
+/// entry. It is kept, and deleted, with that object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRecord {
+    /// Dataset and window of the indexed entry.
+    pub dataset: Dataset,
+    pub window: Window,
+    /// The index object: its key is the indexed object's key with `.index` in place of
+    /// `.ndjson.zst`.
+    pub object: ObjectRef,
+    /// Size and SHA-256 of the index object's bytes.
+    pub stored_size: u64,
+    pub stored_sha256: Sha256Hash,
+    /// Log index and entry id of the indexed `archive` or `late` entry; below this entry's index.
+    pub target_index: u64,
+    pub target_entry_id: Sha256Hash,
+    /// The indexed entry's retain-until: the index goes with its archive.
+    pub retain_until_ns: u64,
+}
+
 /// Announces the key that signs checkpoints from now on (key rotation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
@@ -220,6 +244,8 @@ pub enum EntryBody {
     Late(ArchiveRecord),
     /// A window short of the source's count; it names the window as a late entry does.
     Shortfall(ShortfallRecord),
+    /// The search index of an archive or late object.
+    Index(IndexRecord),
 }
 
 impl EntryBody {
@@ -233,6 +259,7 @@ impl EntryBody {
             Self::Erasure => EntryKind::Erasure,
             Self::Late(_) => EntryKind::Late,
             Self::Shortfall(_) => EntryKind::Shortfall,
+            Self::Index(_) => EntryKind::Index,
         }
     }
 
@@ -244,6 +271,7 @@ impl EntryBody {
             Self::Gap(r) => Some(&r.dataset),
             Self::Prune(r) => Some(&r.dataset),
             Self::Shortfall(r) => Some(&r.dataset),
+            Self::Index(r) => Some(&r.dataset),
             Self::Key(_) | Self::Erasure => None,
         }
     }
@@ -255,18 +283,22 @@ impl EntryBody {
             Self::Archive(r) => Some(r.window),
             Self::Empty(r) => Some(r.window),
             Self::Gap(r) => Some(r.window),
-            Self::Late(_) | Self::Shortfall(_) | Self::Prune(_) | Self::Key(_) | Self::Erasure => {
-                None
-            }
+            Self::Late(_)
+            | Self::Shortfall(_)
+            | Self::Index(_)
+            | Self::Prune(_)
+            | Self::Key(_)
+            | Self::Erasure => None,
         }
     }
 
     /// The window the entry is about: the one it accounts for (archive, empty, gap) or the one
-    /// it adds to or reports on (late, shortfall).
+    /// it adds to, reports on or indexes (late, shortfall, index).
     pub fn named_window(&self) -> Option<Window> {
         match self {
             Self::Late(r) => Some(r.window),
             Self::Shortfall(r) => Some(r.window),
+            Self::Index(r) => Some(r.window),
             _ => self.window(),
         }
     }
@@ -279,11 +311,12 @@ impl EntryBody {
         }
     }
 
-    /// The `objectSHA256` term of the chain formula: the stored-bytes hash of an archive entry,
-    /// 32 zero bytes for every other kind.
+    /// The `objectSHA256` term of the chain formula: the stored-bytes hash of the object an
+    /// archive, late or index entry holds, 32 zero bytes for every other kind.
     pub fn chain_object_sha256(&self) -> Sha256Hash {
         match self {
             Self::Archive(r) | Self::Late(r) => r.stored_sha256,
+            Self::Index(r) => r.stored_sha256,
             _ => Sha256Hash::ZERO,
         }
     }

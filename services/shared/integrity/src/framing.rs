@@ -79,7 +79,11 @@ pub struct ArchiveWriter<W: Write> {
     records: RecordCounter,
     pending_first_record: u64,
     frames: Vec<FrameInfo>,
+    on_frame: Option<FrameObserver>,
 }
+
+/// Called with every frame as it is written: where it lies, and its content.
+pub type FrameObserver = Box<dyn FnMut(&FrameInfo, &[u8]) + Send>;
 
 impl<W: Write> ArchiveWriter<W> {
     pub fn new(inner: W) -> io::Result<Self> {
@@ -106,7 +110,15 @@ impl<W: Write> ArchiveWriter<W> {
             records: RecordCounter::default(),
             pending_first_record: 0,
             frames: Vec::new(),
+            on_frame: None,
         })
+    }
+
+    /// Shows every frame to `observer` once it is written (the search index is built from
+    /// them, in the same pass as the compression).
+    pub fn observe_frames(mut self, observer: FrameObserver) -> Self {
+        self.on_frame = Some(observer);
+        self
     }
 
     /// Compresses `pending[..len]` as one frame and writes it out.
@@ -125,13 +137,17 @@ impl<W: Write> ArchiveWriter<W> {
             .frames
             .last()
             .map_or(0, |f| f.content_offset + f.content_len);
-        self.frames.push(FrameInfo {
+        let frame = FrameInfo {
             stored_offset: self.stored_size,
             stored_len: self.compressed.len() as u64,
             content_offset,
             content_len: len as u64,
             first_record: self.pending_first_record,
-        });
+        };
+        if let Some(observer) = &mut self.on_frame {
+            observer(&frame, &self.pending[..len]);
+        }
+        self.frames.push(frame);
         self.stored_size += self.compressed.len() as u64;
         self.pending.drain(..len);
         // Frames end at a line end, so the next record starts in the next frame.
@@ -267,6 +283,104 @@ impl<R: Read> Read for ArchiveReader<R> {
     }
 }
 
+/// Largest content of one frame a scanner decompresses: far above the 1 MiB target (a single
+/// record longer than that stays whole), far below what would exhaust memory.
+const MAX_FRAME_CONTENT: usize = 256 << 20;
+/// Largest stored frame a scanner buffers while looking for the frame's end.
+const MAX_STORED_FRAME: usize = 512 << 20;
+
+/// Reads an archive object one frame at a time: where each frame lies and its content, as the
+/// writer showed them to its frame observer. Rebuilding an index from a stored archive needs
+/// the frames, which a plain zstd stream hides.
+pub struct FrameScanner<R> {
+    inner: R,
+    buffer: Vec<u8>,
+    at_end: bool,
+    stored_size: u64,
+    stored_hash: Sha256,
+    content_size: u64,
+    content_hash: Sha256,
+    records: RecordCounter,
+}
+
+impl<R: Read> FrameScanner<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            buffer: Vec::new(),
+            at_end: false,
+            stored_size: 0,
+            stored_hash: Sha256::new(),
+            content_size: 0,
+            content_hash: Sha256::new(),
+            records: RecordCounter::default(),
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let before = self.buffer.len();
+        self.buffer.resize(before + (256 << 10), 0);
+        let n = self.inner.read(&mut self.buffer[before..])?;
+        self.buffer.truncate(before + n);
+        self.at_end = n == 0;
+        Ok(())
+    }
+
+    /// The next frame, `None` after the last.
+    pub fn next_frame(&mut self) -> io::Result<Option<(FrameInfo, Vec<u8>)>> {
+        let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+        loop {
+            if !self.buffer.is_empty() {
+                if let Ok(len) = zstd::zstd_safe::find_frame_compressed_size(&self.buffer) {
+                    let stored: Vec<u8> = self.buffer.drain(..len).collect();
+                    let content = zstd::bulk::decompress(&stored, MAX_FRAME_CONTENT)
+                        .map_err(|e| invalid(format!("frame at byte {}: {e}", self.stored_size)))?;
+                    let frame = FrameInfo {
+                        stored_offset: self.stored_size,
+                        stored_len: len as u64,
+                        content_offset: self.content_size,
+                        content_len: content.len() as u64,
+                        first_record: self.records.records + u64::from(self.records.in_line),
+                    };
+                    self.stored_hash.update(&stored);
+                    self.stored_size += len as u64;
+                    self.content_hash.update(&content);
+                    self.content_size += content.len() as u64;
+                    self.records.update(&content);
+                    return Ok(Some((frame, content)));
+                }
+                if self.at_end {
+                    return Err(invalid(format!(
+                        "the bytes after byte {} are not a whole zstd frame",
+                        self.stored_size
+                    )));
+                }
+                if self.buffer.len() > MAX_STORED_FRAME {
+                    return Err(invalid(format!(
+                        "no frame ends within {MAX_STORED_FRAME} bytes of byte {}",
+                        self.stored_size
+                    )));
+                }
+            } else if self.at_end {
+                return Ok(None);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads the frames not yet read and returns the digest.
+    pub fn finish(mut self) -> io::Result<ArchiveDigest> {
+        while self.next_frame()?.is_some() {}
+        Ok(ArchiveDigest {
+            stored_size: self.stored_size,
+            stored_sha256: Sha256Hash(self.stored_hash.finalize().into()),
+            content_size: self.content_size,
+            content_sha256: Sha256Hash(self.content_hash.finalize().into()),
+            record_count: self.records.finish(),
+        })
+    }
+}
+
 /// Decompresses a whole archive and returns its digest (verifier deep mode).
 pub fn digest_archive<R: Read>(reader: R) -> io::Result<ArchiveDigest> {
     ArchiveReader::new(reader)?.finish()
@@ -299,6 +413,39 @@ mod tests {
             c.update(chunk);
         }
         c.finish()
+    }
+
+    #[test]
+    fn a_scanner_sees_the_frames_the_writer_wrote() {
+        let content: Vec<u8> = (0..5_000)
+            .flat_map(|i| {
+                format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 90)).into_bytes()
+            })
+            .collect();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shown = seen.clone();
+        let mut writer = ArchiveWriter::with_options(Vec::new(), 3, 64 << 10)
+            .unwrap()
+            .observe_frames(Box::new(move |frame, bytes| {
+                shown.lock().unwrap().push((*frame, bytes.to_vec()));
+            }));
+        for chunk in content.chunks(7_777) {
+            writer.write_all(chunk).unwrap();
+        }
+        let (stored, digest, frames) = writer.finish().unwrap();
+        let written = seen.lock().unwrap().clone();
+        assert!(frames.len() > 3);
+        assert_eq!(written.iter().map(|(f, _)| *f).collect::<Vec<_>>(), frames);
+        let mut scanner = FrameScanner::new(&stored[..]);
+        let mut scanned = Vec::new();
+        while let Some(frame) = scanner.next_frame().unwrap() {
+            scanned.push(frame);
+        }
+        assert_eq!(scanned, written);
+        assert_eq!(FrameScanner::new(&stored[..]).finish().unwrap(), digest);
+        // A cut object is an error, never a shorter archive.
+        let cut = FrameScanner::new(&stored[..stored.len() - 1]).finish();
+        assert_eq!(cut.unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <prefix>/<tenant>/<zone>/<dataset>/YYYY/MM/DD/HH/<window>-<id>.ndjson.zst   archives
+//! <prefix>/<tenant>/<zone>/<dataset>/YYYY/MM/DD/HH/<window>-<id>.index         their indexes
 //! <prefix>/<tenant>/<zone>/tlog/checkpoint                                     latest checkpoint
 //! <prefix>/<tenant>/<zone>/tlog/checkpoints/<size, 20 digits>                 every checkpoint
 //! <prefix>/<tenant>/<zone>/tlog/tile/...                                      tiles, entry bundles
@@ -18,6 +19,8 @@ use crate::names::{Dataset, NameError, Origin, Window};
 pub const TLOG_DIR: &str = "tlog";
 /// File name suffix of archive objects.
 pub const ARCHIVE_SUFFIX: &str = ".ndjson.zst";
+/// File name suffix of index objects, in place of the archive suffix.
+pub const INDEX_SUFFIX: &str = ".index";
 /// Domain-separation prefix of the object id hash.
 pub const OBJECT_ID_PREFIX: &[u8] = b"rainlogs object id v1\n";
 
@@ -135,6 +138,15 @@ impl fmt::Display for BucketPrefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The key of the index object of the archive or late object at `object_key`: the same key with
+/// `.index` in place of `.ndjson.zst`. `None` for a key that is not an archive object's.
+pub fn index_key(object_key: &str) -> Option<String> {
+    object_key
+        .strip_suffix(ARCHIVE_SUFFIX)
+        .filter(|stem| !stem.is_empty())
+        .map(|stem| format!("{stem}{INDEX_SUFFIX}"))
 }
 
 /// `<start>_<end>` in UTC ISO 8601 basic format, `YYYYMMDDTHHMMSSZ`, with a 9-digit fraction

@@ -30,9 +30,12 @@ pub use checkpoint::{
 };
 pub use entry::{
     ArchiveRecord, CollectionMethod, EmptyRecord, Entry, EntryBody, EntryError, EntryKind,
-    GapReason, GapRecord, KeyRecord, ObjectRef, PruneRecord, Sampling, ShortfallRecord, entry_id,
+    GapReason, GapRecord, IndexRecord, KeyRecord, ObjectRef, PruneRecord, Sampling,
+    ShortfallRecord, entry_id,
 };
-pub use framing::{ArchiveDigest, ArchiveReader, ArchiveWriter, FrameInfo};
+pub use framing::{
+    ArchiveDigest, ArchiveReader, ArchiveWriter, FrameInfo, FrameObserver, FrameScanner,
+};
 pub use hash::Sha256Hash;
 pub use keys::{KeyError, NoteSigningKey, NoteVerifierKey};
 pub use layout::{BucketPrefix, LayoutError};

@@ -130,10 +130,68 @@ fn a_late_entry_round_trips_and_is_held_to_the_archive_rules() {
     let mut as_shortfall = sealed.bytes.clone();
     as_shortfall[kind_at] = EntryKind::Shortfall.code();
     assert!(Entry::decode(&as_shortfall).is_err());
-    // Kinds after 8 are unknown.
+    // Kinds after 9 are unknown.
     let mut unknown = sealed.bytes.clone();
-    unknown[kind_at] = 9;
-    assert_eq!(Entry::decode(&unknown), Err(EntryError::UnknownKind(9)));
+    unknown[kind_at] = 10;
+    assert_eq!(Entry::decode(&unknown), Err(EntryError::UnknownKind(10)));
+}
+
+#[test]
+fn an_index_entry_round_trips_and_names_its_archive_entry() {
+    let sealed = index_after_archive();
+    let archive = indexed_archive();
+    let decoded = Entry::decode(&sealed.bytes).unwrap();
+    assert_eq!(decoded.kind(), EntryKind::Index);
+    assert_eq!(EntryKind::from_code(9).unwrap().as_str(), "index");
+    assert_eq!(decoded, sealed.entry);
+    assert_eq!(decoded.encode().unwrap(), sealed.bytes);
+    // It accounts for no window and holds no archive, but it is listed under its archive's window.
+    assert!(!EntryKind::Index.covers_window());
+    assert_eq!(decoded.body.window(), None);
+    assert_eq!(decoded.body.archive(), None);
+    assert_eq!(decoded.body.named_window(), Some(window(3)));
+    let EntryBody::Index(record) = &decoded.body else {
+        panic!("not an index entry")
+    };
+    assert_eq!(
+        (record.target_index, record.target_entry_id),
+        (archive.entry.index, archive.id)
+    );
+    // The chain commits the index object's bytes, as it commits an archive's.
+    assert_eq!(decoded.body.chain_object_sha256(), record.stored_sha256);
+    assert_eq!(record.stored_sha256, Sha256Hash::digest(&index_object()));
+    assert!(record.object.key.ends_with(".index"));
+
+    // What an index entry must hold and leave zero (FORMAT.md §4.2).
+    for (field, value) in [
+        ("stored_size", 0u8),
+        ("retain_until_ns", 0),
+        ("method", 1),
+        ("sampling", 1),
+        ("content_sha256", 1),
+        ("record_count", 1),
+        ("gap_reason", 1),
+        ("pruned_at_ns", 1),
+    ] {
+        assert!(
+            Entry::decode(&with_field(&sealed, field, value)).is_err(),
+            "{field} = {value} accepted"
+        );
+    }
+    // It must name an earlier entry, by index and id.
+    let id_at = field_offset(&sealed.entry, "prune_target_entry_id");
+    let mut idless = sealed.bytes.clone();
+    idless[id_at..id_at + 32].fill(0);
+    assert!(Entry::decode(&idless).is_err());
+    let index_at = field_offset(&sealed.entry, "prune_target_index");
+    let mut forward = sealed.bytes.clone();
+    forward[index_at..index_at + 8].copy_from_slice(&sealed.entry.index.to_be_bytes());
+    assert!(Entry::decode(&forward).is_err());
+    // An archive entry relabelled as an index is refused (it has a method and records).
+    let kind_at = field_offset(&archive.entry, "kind");
+    let mut relabelled = archive.bytes.clone();
+    relabelled[kind_at] = EntryKind::Index.code();
+    assert!(Entry::decode(&relabelled).is_err());
 }
 
 #[test]
@@ -214,8 +272,8 @@ fn wrong_magic_version_and_kind_are_rejected() {
     }
     assert_eq!(bytes[4], ENTRY_VERSION);
     let mut kind = bytes.clone();
-    kind[5] = 9;
-    assert_eq!(Entry::decode(&kind), Err(EntryError::UnknownKind(9)));
+    kind[5] = 10;
+    assert_eq!(Entry::decode(&kind), Err(EntryError::UnknownKind(10)));
 }
 
 #[test]

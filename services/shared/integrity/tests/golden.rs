@@ -112,6 +112,78 @@ fn annotated_shortfall() -> String {
     annotate(&shortfall_after_late().entry).unwrap()
 }
 
+/// An archive with client addresses sealed after the shortfall (entry 8), and its index entry (entry 9):
+/// the chain link of an index entry uses the index object's SHA-256.
+fn indexed_entries() -> String {
+    format!(
+        "{}\n{}",
+        linked_entry(&indexed_archive(), "stored_sha256"),
+        linked_entry(
+            &index_after_archive(),
+            "stored_sha256 (of the index object)"
+        )
+    )
+}
+
+fn annotated_index_entry() -> String {
+    annotate(&index_after_archive().entry).unwrap()
+}
+
+/// The index object of entry 8's archive (FORMAT.md §12), as hex and field by field.
+fn index_object_golden() -> String {
+    let bytes = index_object();
+    let index = rainlogs_index::ArchiveIndex::decode(&bytes).unwrap();
+    let frame = &index.frames[0];
+    let mut out = format!(
+        "index object of {}, {} bytes, SHA-256 {}\n{}\n",
+        index_after_archive()
+            .entry
+            .body
+            .named_window()
+            .map(|w| format!("[{}, {})", w.start_ns(), w.end_ns()))
+            .unwrap(),
+        bytes.len(),
+        Sha256Hash::digest(&bytes),
+        wrap_hex(&bytes)
+    );
+    let networks = &frame.keys.networks;
+    out.push_str(&format!(
+        "frame 0: stored [{}, +{}), content [{}, +{}), first record {}, {} records\n\
+         content sha256: {}\ntime: {:?}\n\
+         ray ids: {} in {} bytes: {}\n\
+         ipv4 /24 networks: {:x?} in {} bytes\nipv6 /48 networks: {:x?} in {} bytes\n",
+        frame.location.stored_offset,
+        frame.location.stored_len,
+        frame.location.content_offset,
+        frame.location.content_len,
+        frame.location.first_record,
+        frame.keys.records,
+        Sha256Hash(frame.content_sha256),
+        frame.keys.time.unwrap(),
+        frame.keys.rays,
+        frame.keys.ray_set.len(),
+        hex::encode(&frame.keys.ray_set),
+        networks.v4,
+        rainlogs_index::ip::encode_sorted(&networks.v4).len(),
+        networks.v6,
+        rainlogs_index::ip::encode_sorted(&networks.v6).len(),
+    ));
+    let fingerprints: Vec<String> = ["8f0a1b2c3d4e5f80", "8f0a1b2c3d4e5f81", "8f0a1b2c3d4e5f82"]
+        .iter()
+        .map(|ray| {
+            let id = rainlogs_index::RayId::parse(ray).unwrap();
+            format!("{ray} → {}", id.fingerprint(u64::from(frame.keys.rays)))
+        })
+        .collect();
+    out.push_str(&format!(
+        "fingerprints (of {} in [0, {} × 1533)): {}\n",
+        frame.keys.rays,
+        frame.keys.rays,
+        fingerprints.join(", ")
+    ));
+    out
+}
+
 /// The key of the late object of [`late_entry`] (FORMAT.md §2).
 fn late_object_key() -> String {
     let content_sha256 = Sha256Hash::digest(LATE_CONTENT);
@@ -256,6 +328,9 @@ fn goldens() -> Vec<(&'static str, String)> {
         ("object-key-late.txt", late_object_key()),
         ("entry-shortfall.txt", shortfall_entry()),
         ("entry-shortfall-annotated.txt", annotated_shortfall()),
+        ("entries-indexed.txt", indexed_entries()),
+        ("entry-index-annotated.txt", annotated_index_entry()),
+        ("index-object.txt", index_object_golden()),
     ]
 }
 

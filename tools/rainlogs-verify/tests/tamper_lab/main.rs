@@ -7,6 +7,7 @@ mod attacks;
 mod binary;
 mod clean;
 mod gaps;
+mod indexes;
 mod late;
 mod replica;
 mod s3;

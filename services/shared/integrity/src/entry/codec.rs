@@ -3,8 +3,8 @@
 use super::kinds::{CollectionMethod, GapReason, Sampling};
 use super::{
     ArchiveRecord, ENTRY_MAGIC, ENTRY_VERSION, EmptyRecord, Entry, EntryBody, EntryError,
-    EntryKind, GapRecord, KeyRecord, MAX_ENTRY_LEN, MAX_OBJECT_TEXT_LEN, ObjectRef, PruneRecord,
-    ShortfallRecord,
+    EntryKind, GapRecord, IndexRecord, KeyRecord, MAX_ENTRY_LEN, MAX_OBJECT_TEXT_LEN, ObjectRef,
+    PruneRecord, ShortfallRecord,
 };
 use crate::hash::Sha256Hash;
 use crate::keys::NoteVerifierKey;
@@ -157,6 +157,16 @@ impl Flat {
                 flat.prune_policy = r.policy.as_str().to_owned();
                 flat.pruned_at_ns = r.pruned_at_ns;
             }
+            EntryBody::Index(r) => {
+                set_window(&mut flat, &r.dataset, &r.window);
+                flat.object_key = r.object.key.clone();
+                flat.object_version = r.object.version.clone();
+                flat.stored_size = r.stored_size;
+                flat.stored_sha256 = r.stored_sha256.0;
+                flat.retain_until_ns = r.retain_until_ns;
+                flat.prune_target_index = r.target_index;
+                flat.prune_target_entry_id = r.target_entry_id.0;
+            }
             EntryBody::Key(r) => {
                 flat.key = r.verifier_key.to_string();
             }
@@ -258,15 +268,7 @@ impl Flat {
                 rules.zero("record_count", self.record_count)?;
                 rules.unused_gap_fields()?;
                 rules.unused_key()?;
-                if self.prune_target_index >= self.index {
-                    return Err(invalid(
-                        "prune_target_index",
-                        "must refer to an earlier entry",
-                    ));
-                }
-                if self.prune_target_entry_id == [0; 32] {
-                    return Err(invalid("prune_target_entry_id", "must be set"));
-                }
+                self.earlier_target()?;
                 if self.pruned_at_ns == 0 {
                     return Err(invalid("pruned_at_ns", "must be non-zero"));
                 }
@@ -277,6 +279,33 @@ impl Flat {
                     target_entry_id: Sha256Hash(self.prune_target_entry_id),
                     policy: Name::new(&self.prune_policy)?,
                     pruned_at_ns: self.pruned_at_ns,
+                })
+            }
+            EntryKind::Index => {
+                rules.zero("method", u64::from(self.method))?;
+                rules.zero("sampling", u64::from(self.sampling))?;
+                rules.zero_hash("content_sha256", &self.content_sha256)?;
+                rules.zero("record_count", self.record_count)?;
+                rules.unused_gap_fields()?;
+                rules.empty("prune_policy", &self.prune_policy)?;
+                rules.zero("pruned_at_ns", self.pruned_at_ns)?;
+                rules.unused_key()?;
+                if self.stored_size == 0 {
+                    return Err(invalid("stored_size", "an index object is never empty"));
+                }
+                if self.retain_until_ns == 0 {
+                    return Err(invalid("retain_until_ns", "must be non-zero"));
+                }
+                self.earlier_target()?;
+                EntryBody::Index(IndexRecord {
+                    dataset: Dataset::new(&self.dataset)?,
+                    window: Window::new(self.window_start_ns, self.window_end_ns)?,
+                    object: self.object()?,
+                    stored_size: self.stored_size,
+                    stored_sha256: Sha256Hash(self.stored_sha256),
+                    target_index: self.prune_target_index,
+                    target_entry_id: Sha256Hash(self.prune_target_entry_id),
+                    retain_until_ns: self.retain_until_ns,
                 })
             }
             EntryKind::Key => {
@@ -306,6 +335,20 @@ impl Flat {
             sealed_at_ns: self.sealed_at_ns,
             body,
         })
+    }
+
+    /// A prune or index entry names an earlier entry, by index and id.
+    fn earlier_target(&self) -> Result<(), EntryError> {
+        if self.prune_target_index >= self.index {
+            return Err(invalid(
+                "prune_target_index",
+                "must refer to an earlier entry",
+            ));
+        }
+        if self.prune_target_entry_id == [0; 32] {
+            return Err(invalid("prune_target_entry_id", "must be set"));
+        }
+        Ok(())
     }
 
     fn object(&self) -> Result<ObjectRef, EntryError> {

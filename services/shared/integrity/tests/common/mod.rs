@@ -216,6 +216,80 @@ pub fn shortfall_after_late() -> SealedEntry {
         .unwrap()
 }
 
+/// Records of window 3 of `http_requests`, with client addresses, for the index example (FORMAT.md §12).
+pub const INDEXED_CONTENT: &[u8] = b"{\"ClientIP\":\"203.0.113.7\",\"EdgeStartTimestamp\":1768485780123456789,\"RayID\":\"8f0a1b2c3d4e5f80\"}\n{\"ClientIP\":\"203.0.113.9\",\"EdgeStartTimestamp\":1768485781123456789,\"RayID\":\"8f0a1b2c3d4e5f81\"}\n{\"ClientIP\":\"2001:db8:5:1::7\",\"EdgeStartTimestamp\":1768485790123456789,\"RayID\":\"8f0a1b2c3d4e5f82\"}\n";
+/// Size of the stand-in stored object of [`INDEXED_CONTENT`]: one frame.
+pub const INDEXED_STORED_SIZE: u64 = 180;
+
+/// The archive of [`INDEXED_CONTENT`], sealed after [`shortfall_after_late`] (index 8).
+pub fn indexed_archive() -> SealedEntry {
+    let content_sha256 = Sha256Hash::digest(INDEXED_CONTENT);
+    let body = EntryBody::Archive(ArchiveRecord {
+        dataset: dataset(),
+        window: window(3),
+        method: CollectionMethod::Logpull,
+        sampling: Sampling::UNSAMPLED,
+        object: ObjectRef {
+            key: prefix()
+                .archive_key(&origin(), &dataset(), &window(3), &content_sha256)
+                .unwrap(),
+            version: String::new(),
+        },
+        stored_size: INDEXED_STORED_SIZE,
+        stored_sha256: Sha256Hash::digest(b"stand-in for the indexed archive bytes"),
+        content_sha256,
+        record_count: 3,
+        retain_until_ns: T0 + 400 * DAY,
+    });
+    let shortfall = shortfall_after_late();
+    Chain::after(&shortfall)
+        .seal(body, shortfall.entry.sealed_at_ns + MINUTE)
+        .unwrap()
+}
+
+/// The index object of [`indexed_archive`]: one frame, the whole object.
+pub fn index_object() -> Vec<u8> {
+    let archive = indexed_archive();
+    let record = archive.entry.body.archive().unwrap();
+    let mut builder = rainlogs_index::IndexBuilder::default();
+    builder.add_frame(
+        rainlogs_index::FrameLocation {
+            stored_offset: 0,
+            stored_len: INDEXED_STORED_SIZE,
+            content_offset: 0,
+            content_len: INDEXED_CONTENT.len() as u64,
+            first_record: 0,
+        },
+        INDEXED_CONTENT,
+    );
+    builder
+        .finish(record.stored_sha256.0, record.content_sha256.0)
+        .encode()
+}
+
+/// The index entry of [`index_object`], right after its archive's entry (index 9).
+pub fn index_after_archive() -> SealedEntry {
+    let archive = indexed_archive();
+    let record = archive.entry.body.archive().unwrap();
+    let bytes = index_object();
+    let body = EntryBody::Index(IndexRecord {
+        dataset: record.dataset.clone(),
+        window: record.window,
+        object: ObjectRef {
+            key: rainlogs_integrity::layout::index_key(&record.object.key).unwrap(),
+            version: String::new(),
+        },
+        stored_size: bytes.len() as u64,
+        stored_sha256: Sha256Hash::digest(&bytes),
+        target_index: archive.entry.index,
+        target_entry_id: archive.id,
+        retain_until_ns: record.retain_until_ns,
+    });
+    Chain::after(&archive)
+        .seal(body, archive.entry.sealed_at_ns + 1_000_000)
+        .unwrap()
+}
+
 /// Leaves that look like entries of various sizes, for Merkle cross-checks.
 pub fn synthetic_leaves(n: usize) -> Vec<Vec<u8>> {
     (0..n)

@@ -3,9 +3,11 @@
 It re-derives every hash in the golden files from the entry bytes, using only the Python
 standard library, and exits non-zero on the first disagreement. Signatures are not checked here
 (the standard library has no Ed25519); the key id is. Every entry is also held to the per-kind
-rules of §4.2, kinds 7 (`late`) and 8 (`shortfall`) included, and a few broken entries must be
-rejected.
+rules of §4.2, kinds 7 (`late`), 8 (`shortfall`) and 9 (`index`) included, and a few broken
+entries must be rejected. The index object of §12 is rebuilt from its three records.
 """
+import ipaddress
+import json
 import base64
 import hashlib
 import re
@@ -34,7 +36,9 @@ class Reject(Exception):
 
 
 KINDS = {1: "archive", 2: "empty", 3: "gap", 4: "prune", 5: "key", 6: "erasure", 7: "late",
-         8: "shortfall"}
+         8: "shortfall", 9: "index"}
+# Kinds whose chain link carries their stored SHA-256 (§5).
+CHAIN_OBJECT_KINDS = {1, 7, 9}
 # Kinds whose entry holds an object (§4.2: a `late` entry is laid out and checked as an `archive` entry).
 OBJECT_KINDS = {1, 7}
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -125,6 +129,13 @@ def check_rules(e):
                             *prune, "key")
         ok = (NAME.fullmatch(e["dataset"]) and e["window_start_ns"] < e["window_end_ns"]
               and 1 <= e["method"] <= 4 and e["record_count"] >= 1)
+    elif kind == 9:
+        must_be_zero = zero("method", "sampling", "content_sha256", "record_count", "gap_reason",
+                            "prune_policy", "pruned_at_ns", "key")
+        ok = (NAME.fullmatch(e["dataset"]) and e["window_start_ns"] < e["window_end_ns"]
+              and e["object_key"].endswith(".index") and len(e["object_version"]) <= 1024
+              and e["stored_size"] >= 1 and e["retain_until_ns"] >= 1
+              and e["prune_target_index"] < e["index"] and e["prune_target_entry_id"] != bytes(32))
     elif kind == 5:
         must_be_zero = zero("dataset", *window, "method", "sampling", *obj, "gap_reason", *prune)
         ok = bool(e["key"])
@@ -281,12 +292,12 @@ if (len(b) != int(m.group(1)) or sha256(b).hex() != m.group(2) or erasure["kind"
         or erasure["prev_chain_hash"] != head or erasure["prev_chain_hash"].hex() != m.group(3)):
     fail("erasure entry")
 
-def linked_entry(file, index, kind, prev):
+def linked_entry(file, index, kind, prev, text=None):
     """An entry sealed after `prev` (a chain hash), as its golden file shows it: its bytes decode
     strictly to `kind` at `index` of the sample's origin, its length, id, prev_chain_hash and chain
     hash are the file's, and the chain hash follows §5. Returns the bytes, the entry and its chain
     hash."""
-    text = (GOLDEN / file).read_text()
+    text = text if text is not None else (GOLDEN / file).read_text()
     m = re.match(rf"entry {index} \({KINDS[kind]}\), (\d+) bytes\nentry id: ([0-9a-f]{{64}})\n"
                  r"prev_chain_hash: ([0-9a-f]{64})\nchain hash: ([0-9a-f]{64}) = .*\n((?:  [0-9a-f]+\n)+)", text)
     if not m:
@@ -299,7 +310,7 @@ def linked_entry(file, index, kind, prev):
         fail(f"{file}: kind / index / origin")
     if e["prev_chain_hash"] != prev or prev.hex() != m.group(3):
         fail(f"{file}: prev_chain_hash")
-    chain = sha256(prev, e["stored_sha256"] if kind in OBJECT_KINDS else bytes(32), sha256(b))
+    chain = sha256(prev, e["stored_sha256"] if kind in CHAIN_OBJECT_KINDS else bytes(32), sha256(b))
     if chain.hex() != m.group(4):
         fail(f"{file}: chain hash")
     return b, e, chain
@@ -346,7 +357,7 @@ for broken in (late_bytes[:5] + b"\x09" + late_bytes[6:],
 
 # --- the shortfall example (kind 8: §4.2, §5, §9 step 5) ---
 # It follows the late entry, and holds no object: its chain link carries 32 zero bytes.
-sf_bytes, sf, _ = linked_entry("entry-shortfall.txt", 7, 8, late_chain)
+sf_bytes, sf, sf_chain = linked_entry("entry-shortfall.txt", 7, 8, late_chain)
 # §9 step 5: it names exactly the window of an earlier archive or empty entry, and the source's count
 # exceeds what the entries before it hold for that window (the archive's records, 0 for an empty
 # window, plus the late entries') by more than the tolerance of §4.2.
@@ -367,5 +378,124 @@ for broken in (sf_bytes[:count_at] + bytes(8) + sf_bytes[count_at + 8:],
                sf_bytes[:count_at - 72] + b"\x01" + sf_bytes[count_at - 71:]):
     if not rejected(broken):
         fail("a broken shortfall entry was accepted")
+
+
+
+# --- the index example (kind 9: §4.2, §5, §9 step 7; the index object: §12) ---
+first, second = (GOLDEN / "entries-indexed.txt").read_text().split("\n\n")
+arch_bytes, arch, arch_chain = linked_entry("entries-indexed.txt", 8, 1, sf_chain, first + "\n")
+ix_bytes, ix, _ = linked_entry("entries-indexed.txt", 9, 9, arch_chain, second)
+annotated = (GOLDEN / "entry-index-annotated.txt").read_text()
+if b"".join(bytes.fromhex(line.split()[2]) for line in annotated.splitlines()) != ix_bytes:
+    fail("entry-index-annotated.txt is not the index entry")
+# §4.2: it names entry 8 by index and id, with its dataset, window and retain-until, and its key.
+if (ix["prune_target_index"] != 8 or ix["prune_target_entry_id"] != sha256(arch_bytes)
+        or (ix["dataset"], ix["window_start_ns"], ix["window_end_ns"], ix["retain_until_ns"])
+        != (arch["dataset"], arch["window_start_ns"], arch["window_end_ns"], arch["retain_until_ns"])
+        or ix["object_key"] != arch["object_key"][:-len(".ndjson.zst")] + ".index"):
+    fail("index entry does not name its archive entry as §4.2 says")
+# An archive entry relabelled as an index entry breaks §4.2 (it has a method and records).
+if not rejected(arch_bytes[:5] + b"\x09" + arch_bytes[6:]):
+    fail("an archive entry relabelled as an index entry was accepted")
+
+# §12.5: the records of the indexed archive, as FORMAT.md lists them.
+records = [
+    b'{"ClientIP":"203.0.113.7","EdgeStartTimestamp":1768485780123456789,"RayID":"8f0a1b2c3d4e5f80"}',
+    b'{"ClientIP":"203.0.113.9","EdgeStartTimestamp":1768485781123456789,"RayID":"8f0a1b2c3d4e5f81"}',
+    b'{"ClientIP":"2001:db8:5:1::7","EdgeStartTimestamp":1768485790123456789,"RayID":"8f0a1b2c3d4e5f82"}',
+]
+content = b"".join(r + b"\n" for r in records)
+if sha256(content) != arch["content_sha256"] or arch["record_count"] != len(records):
+    fail("the §12.5 records are not entry 8's content")
+
+
+def keys_of(line):
+    """§12.2: the Ray ID, client address and time of one record."""
+    def no_duplicates(pairs):
+        names = [k for k, _ in pairs]
+        for watched in ("RayID", "rayName", "ClientIP", "clientIP", "EdgeStartTimestamp", "Datetime",
+                        "datetime"):
+            if names.count(watched) > 1:
+                raise ValueError("duplicate member")
+        return dict(pairs)
+    try:
+        obj = json.loads(line.decode("utf-8"), object_pairs_hook=no_duplicates)
+    except ValueError:
+        return None, None, None
+    if not isinstance(obj, dict):
+        return None, None, None
+    first = lambda *names: next((obj[n] for n in names if n in obj), None)
+    ray = first("RayID", "rayName")
+    ray = (bytes.fromhex(ray[:16]) if isinstance(ray, str)
+           and re.fullmatch(r"[0-9a-fA-F]{16}(-[A-Za-z]{3,4})?", ray) else None)
+    ip = first("ClientIP", "clientIP")
+    try:
+        ip = ipaddress.ip_address(ip) if isinstance(ip, str) else None
+    except ValueError:
+        ip = None
+    t = first("EdgeStartTimestamp", "Datetime", "datetime")
+    if isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 10**19:
+        t = t * 10**9 if t < 100_000_000_000 else t
+    else:
+        t = None  # (RFC 3339 strings are not needed for the example)
+    return ray, ip, t
+
+
+def leb128(values):
+    out, prev = bytearray(), 0
+    for v in values:
+        d, prev = v - prev, v
+        while True:
+            low, d = d & 0x7F, d >> 7
+            out.append(low | (0x80 if d else 0))
+            if not d:
+                break
+    return bytes(out)
+
+
+def golomb(values, p=10):
+    bits, prev = [], 0
+    for v in values:
+        d, prev = v - prev, v
+        bits += [1] * (d >> p) + [0] + [(d >> i) & 1 for i in range(p - 1, -1, -1)]
+    bits += [0] * (-len(bits) % 8)
+    return bytes(int("".join(map(str, bits[i:i + 8])), 2) for i in range(0, len(bits), 8))
+
+
+rays, v4, v6, times, count = set(), set(), set(), [], 0
+for line in content.split(b"\n"):
+    if not line:
+        continue
+    count += 1
+    ray, ip, t = keys_of(line)
+    if ray is not None:
+        rays.add(ray)
+    if ip is not None:
+        mapped = ip.ipv4_mapped if ip.version == 6 else ip
+        if mapped is not None:
+            v4.add(int(mapped) >> 8)
+        else:
+            v6.add(int(ip) >> 80)
+    if t is not None:
+        times.append(t)
+n = len(rays)
+fingerprints = sorted(
+    (int.from_bytes(sha256(b"rainlogs ray v1\n", r)[:8], "big") * n * 1533) >> 64 for r in rays)
+stored_size = 180  # the one frame is the whole (stand-in) object, as §12.5 says
+frame = (struct.pack(">QQQQQQ", 0, stored_size, 0, len(content), 0, count) + sha256(content)
+         + struct.pack(">QQ", min(times), max(times)))
+for c, coded in ((n, golomb(fingerprints)), (len(v4), leb128(sorted(v4))), (len(v6), leb128(sorted(v6)))):
+    frame += struct.pack(">II", c, len(coded)) + coded
+rebuilt = b"RLIX\x01" + arch["stored_sha256"] + arch["content_sha256"] + struct.pack(">I", 1) + frame
+m = re.match(r"index object of .*, (\d+) bytes, SHA-256 ([0-9a-f]{64})\n((?:  [0-9a-f]+\n)+)",
+             (GOLDEN / "index-object.txt").read_text())
+if not m:
+    fail("index-object.txt shape")
+stored = bytes.fromhex("".join(m.group(3).split()))
+if rebuilt != stored:
+    fail(f"index object rebuilt from §12 differs:\n{rebuilt.hex()}\n{stored.hex()}")
+if (len(stored) != int(m.group(1)) or sha256(stored).hex() != m.group(2)
+        or ix["stored_sha256"] != sha256(stored) or ix["stored_size"] != len(stored)):
+    fail("index entry does not commit the index object")
 
 print("independent verifier: all golden values re-derived from FORMAT.md")

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use rainlogs_integrity::layout::object_id;
 use rainlogs_integrity::{
     ArchiveDigest, ArchiveRecord, ArchiveWriter, BucketPrefix, Chain, Checkpoint, CollectionMethod,
-    Dataset, EmptyRecord, EntryBody, GapReason, GapRecord, KeyRecord, MemoryTree, Name,
-    NoteSigningKey, NoteVerifierKey, ObjectRef, Origin, PruneRecord, Sampling, SealedEntry,
+    Dataset, EmptyRecord, EntryBody, GapReason, GapRecord, IndexRecord, KeyRecord, MemoryTree,
+    Name, NoteSigningKey, NoteVerifierKey, ObjectRef, Origin, PruneRecord, Sampling, SealedEntry,
     Sha256Hash, TileWriter, Window, sign_consistent_checkpoint,
 };
 use rainlogs_store::{ObjectKey, PutOptions, Store};
@@ -118,7 +118,7 @@ impl ZoneBuilder {
         self.prefix.checkpoint_history_key(&self.origin, size)
     }
 
-    fn seal(&mut self, body: EntryBody, sealed_at_ns: u64) -> u64 {
+    pub fn seal(&mut self, body: EntryBody, sealed_at_ns: u64) -> u64 {
         let sealed = self.chain.seal(body, sealed_at_ns).unwrap();
         self.tiles.append(&sealed.bytes).unwrap();
         self.tree.push(&sealed.bytes).unwrap();
@@ -285,6 +285,60 @@ impl ZoneBuilder {
             retain_until_ns,
         });
         index
+    }
+
+    /// Writes the index object of `archive` (FORMAT.md §12, rebuilt from its stored bytes) and
+    /// seals its `index` entry, as the archiver and sealer do right after the archive's entry.
+    pub async fn index(&mut self, archive: &StoredArchive, sealed_at_ns: u64) -> u64 {
+        let stored = self
+            .store
+            .get_bytes(&ObjectKey::new(archive.key.clone()).unwrap())
+            .await
+            .unwrap();
+        let (_, index) = rainlogs_index::index_archive(&stored[..]).unwrap();
+        self.index_with(archive, index.encode(), sealed_at_ns).await
+    }
+
+    /// Stores `bytes` as the index object of `archive` and seals an `index` entry for them,
+    /// whatever they hold (a writer's bug or a compromised writer).
+    pub async fn index_with(
+        &mut self,
+        archive: &StoredArchive,
+        bytes: Vec<u8>,
+        sealed_at_ns: u64,
+    ) -> u64 {
+        let key = rainlogs_integrity::layout::index_key(&archive.key).unwrap();
+        let sha256 = Sha256Hash::digest(&bytes);
+        let options = PutOptions {
+            sha256: Some(rainlogs_store::Sha256Hash(sha256.0)),
+            retain_until: None,
+            content_type: Some("application/octet-stream".into()),
+        };
+        let size = bytes.len() as u64;
+        let outcome = self
+            .store
+            .put_bytes(
+                &ObjectKey::new(key.clone()).unwrap(),
+                Bytes::from(bytes),
+                &options,
+            )
+            .await
+            .unwrap();
+        let target = &self.entries[usize::try_from(archive.index).unwrap()];
+        let body = EntryBody::Index(IndexRecord {
+            dataset: Dataset::new(&archive.dataset).unwrap(),
+            window: archive.window,
+            object: ObjectRef {
+                key,
+                version: outcome.version_id.unwrap_or_default(),
+            },
+            stored_size: size,
+            stored_sha256: sha256,
+            target_index: archive.index,
+            target_entry_id: target.id,
+            retain_until_ns: archive.retain_until_ns,
+        });
+        self.seal(body, sealed_at_ns)
     }
 
     pub fn empty(
