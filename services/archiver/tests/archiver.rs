@@ -69,9 +69,11 @@ async fn a_complete_window_becomes_one_archive_with_exactly_its_lines() {
     let retention = i64::try_from(DEFAULT_RETENTION.as_secs()).unwrap();
     assert_eq!(event.retain_until, window(0).end + retention);
     assert_eq!(event.method, Method::Logpull);
+    h.assert_indexed(event).await;
+    let index_key = event.index.as_ref().unwrap().object_key.clone();
     assert_eq!(
         h.keys(&format!("{TENANT}/{ZONE}/")).await,
-        vec![event.object_key.clone()]
+        vec![index_key, event.object_key.clone()]
     );
 }
 
@@ -115,9 +117,10 @@ async fn redelivered_batches_and_repeated_closes_give_one_archive() {
     let window_prefix = &first.object_key[..first.object_key.len() - 27];
     assert_eq!(
         h.keys(window_prefix).await.len(),
-        1,
-        "one object for the window"
+        2,
+        "one archive and its index for the window"
     );
+    h.assert_indexed(first).await;
 }
 
 #[tokio::test]
@@ -281,8 +284,9 @@ async fn a_window_whose_record_counts_disagree_is_not_archived() {
     let events = h.archive_events().await;
     assert_eq!(events.len(), 1);
     assert_eq!(stored(&events[0].event).window, window(1));
-    let objects = h.keys(&format!("{TENANT}/")).await;
+    let objects = h.archive_keys(&format!("{TENANT}/")).await;
     assert_eq!(objects.len(), 1, "{objects:?}");
+    h.assert_indexed(stored(&events[0].event)).await;
 }
 
 #[tokio::test]
@@ -326,7 +330,11 @@ async fn a_reordered_refetch_after_a_restart_reuses_the_stored_archive() {
         }
     }
     let window_prefix = &first.object_key[..first.object_key.len() - 27];
-    assert_eq!(h.keys(window_prefix).await, vec![first.object_key.clone()]);
+    assert_eq!(
+        h.archive_keys(window_prefix).await,
+        vec![first.object_key.clone()]
+    );
+    h.assert_indexed(&first).await;
 }
 
 fn tokio_util_token() -> rainlogs_bus::CancellationToken {
@@ -450,5 +458,7 @@ async fn a_late_close_adds_an_object_beside_the_window_archive_once() {
     );
     let mut keys = vec![main.object_key.clone(), extra.object_key.clone()];
     keys.sort();
-    assert_eq!(h.keys(&format!("{TENANT}/{ZONE}/")).await, keys);
+    assert_eq!(h.archive_keys(&format!("{TENANT}/{ZONE}/")).await, keys);
+    h.assert_indexed(main).await;
+    h.assert_indexed(extra).await;
 }

@@ -58,14 +58,14 @@ async fn four_windows_end_as_four_entries(h: &Harness) {
 
     let prefix = h.store.prefix.clone();
     let checkpoint_key = ObjectKey::new(prefix.checkpoint_key(&origin())).unwrap();
-    h.wait_for("a checkpoint covering four entries", || async {
+    h.wait_for("a checkpoint covering six entries", || async {
         match h.store.store.get_bytes(&checkpoint_key).await {
             Ok(note) => {
                 open_checkpoint(&note, &origin(), &[key().verifier_key()])
                     .unwrap()
                     .checkpoint
                     .size
-                    == 4
+                    == 6
             }
             Err(_) => false,
         }
@@ -73,7 +73,11 @@ async fn four_windows_end_as_four_entries(h: &Harness) {
     .await;
 
     let chain = h.chain_events().await;
-    assert_eq!(chain.len(), 4, "one entry per window");
+    assert_eq!(
+        chain.len(),
+        6,
+        "one entry per window, and an index after each archive"
+    );
     let mut verifier = Chain::new(origin());
     let entries: Vec<_> = chain
         .iter()
@@ -87,11 +91,32 @@ async fn four_windows_end_as_four_entries(h: &Harness) {
         kinds,
         [
             EntryKind::Archive,
+            EntryKind::Index,
             EntryKind::Archive,
+            EntryKind::Index,
             EntryKind::Empty,
             EntryKind::Gap
         ]
     );
+    // Each index entry follows its archive's and names it.
+    for pair in entries[..4].chunks(2) {
+        let (EntryBody::Archive(archive), EntryBody::Index(index)) = (&pair[0].body, &pair[1].body)
+        else {
+            panic!("not an archive and its index")
+        };
+        assert_eq!(index.target_index, pair[0].index);
+        assert_eq!(
+            Some(index.object.key.clone()),
+            rainlogs_integrity::layout::index_key(&archive.object.key)
+        );
+        let bytes = h.object(&index.object.key).await;
+        assert_eq!(index.stored_sha256, Sha256Hash::digest(&bytes));
+        assert_eq!(index.retain_until_ns, archive.retain_until_ns);
+    }
+    let entries: Vec<_> = entries
+        .into_iter()
+        .filter(|e| e.kind() != EntryKind::Index)
+        .collect();
 
     let archives = h.archive_events().await;
     assert_eq!(archives.len(), 4, "one archive event per window");
@@ -115,7 +140,7 @@ async fn four_windows_end_as_four_entries(h: &Harness) {
             (window_end_s + DEFAULT_RETENTION.as_secs()) * 1_000_000_000
         );
     }
-    // Only the two archives below the zone prefix besides the integrity log.
+    // Only the two archives and their indexes below the zone prefix besides the integrity log.
     let zone_prefix = prefix.zone_prefix(&origin());
     let objects: Vec<String> = h
         .keys(&zone_prefix)
@@ -123,12 +148,21 @@ async fn four_windows_end_as_four_entries(h: &Harness) {
         .into_iter()
         .filter(|k| !k.starts_with(&prefix.tlog_prefix(&origin())))
         .collect();
-    assert_eq!(objects.len(), 2, "{objects:?}");
+    assert_eq!(objects.len(), 4, "{objects:?}");
+    for event in &archives {
+        if let Event::ArchiveStored(stored) = &event.event {
+            h.assert_indexed(stored).await;
+        }
+    }
 
     // What an auditor concludes from the bucket alone with the pinned key.
     let mut options =
         rainlogs_verify::VerifyOptions::new(TENANT, ZONE, vec![key().verifier_key()]).unwrap();
     options.prefix = prefix.clone();
+    let report = rainlogs_verify::verify(&h.store.store, &options).await;
+    assert_eq!(report.exit_code(), 0, "{}", report.to_human());
+    assert_eq!(report.summary.indexes_checked, 2, "{}", report.to_human());
+    options.deep = true;
     let report = rainlogs_verify::verify(&h.store.store, &options).await;
     assert_eq!(report.exit_code(), 0, "{}", report.to_human());
 }
@@ -156,6 +190,19 @@ async fn windows_end_as_one_sealed_entry_each_on_seaweedfs_with_object_lock() {
             assert_eq!(lock.mode, LockMode::Compliance);
             assert_eq!(lock.retain_until.unix_timestamp(), stored.retain_until);
             assert_eq!(head.version_id, stored.object_version, "version recorded");
+            // The index is kept exactly as long.
+            let index = stored.index.as_ref().expect("indexed");
+            let head = h
+                .store
+                .store
+                .head(&ObjectKey::new(&index.object_key).unwrap())
+                .await
+                .unwrap()
+                .expect("index exists");
+            let lock = head.lock.expect("index is locked");
+            assert_eq!(lock.mode, LockMode::Compliance);
+            assert_eq!(lock.retain_until.unix_timestamp(), stored.retain_until);
+            assert_eq!(head.version_id, index.object_version, "version recorded");
         }
     }
 }

@@ -337,8 +337,10 @@ async fn two_archives(h: &mut Harness) -> Vec<(i64, i64, String, bool, bool)> {
     })
     .await;
     let schedule = h.schedule().await;
-    for (index, retain_until, key, pruned, deleted) in &schedule {
-        let window_end = window(*index).end;
+    // Entries 0 and 2 are the archives of windows 0 and 1 (each followed by its index entry).
+    for (n, (index, retain_until, key, pruned, deleted)) in schedule.iter().enumerate() {
+        assert_eq!(*index, 2 * n as i64);
+        let window_end = window(n as i64).end;
         assert_eq!(
             ns(*retain_until),
             (ns(window_end) + DAY) * SECOND_NS,
@@ -382,7 +384,7 @@ async fn nothing_goes_a_second_early_everything_due_goes_after_and_verify_passes
     let schedule = two_archives(&mut h).await;
     let (first_until, first_key) = (ns(schedule[0].1), schedule[0].2.clone());
     let (second_until, second_key) = (ns(schedule[1].1), schedule[1].2.clone());
-    h.wait_checkpointed(3).await;
+    h.wait_checkpointed(5).await;
     assert_eq!(
         h.verify().await.exit_code(),
         0,
@@ -421,7 +423,13 @@ async fn nothing_goes_a_second_early_everything_due_goes_after_and_verify_passes
     })
     .await;
     assert_eq!((report.deleted, report.refused.len()), (1, 0));
+    let index_of = |key: &str| rainlogs_integrity::layout::index_key(key).unwrap();
+    assert!(
+        !h.exists(&index_of(&first_key)).await,
+        "its index goes with it"
+    );
     assert!(h.exists(&second_key).await, "the second is not due yet");
+    assert!(h.exists(&index_of(&second_key)).await);
     assert_eq!(
         reaper.outlook(first_until).await.unwrap().next_expiry_ns,
         Some(second_until)
@@ -437,10 +445,11 @@ async fn nothing_goes_a_second_early_everything_due_goes_after_and_verify_passes
         "both rows are pruned and deleted"
     );
 
-    h.wait_checkpointed(5).await;
+    h.wait_checkpointed(7).await;
     let report = h.verify().await;
     assert_eq!(report.exit_code(), 0, "{}", report.to_human());
     assert!(report.has(Reason::ArchivePruned), "{}", report.to_human());
+    assert!(!h.exists(&index_of(&second_key)).await);
 
     assert_eq!(
         reaper.outlook(second_until).await.unwrap(),
@@ -499,7 +508,7 @@ async fn a_legal_hold_keeps_archives_until_it_is_released() {
         h.schedule().await.iter().all(|row| row.4)
     })
     .await;
-    h.wait_checkpointed(5).await;
+    h.wait_checkpointed(7).await;
     let report = h.verify().await;
     assert_eq!(report.exit_code(), 0, "{}", report.to_human());
 }
@@ -538,7 +547,7 @@ async fn repeated_and_interrupted_prunes_log_once_and_an_unlogged_delete_is_caug
         !h.exists(&first_key).await
     })
     .await;
-    h.wait_checkpointed(4).await;
+    h.wait_checkpointed(6).await;
     assert_eq!(h.prune_count().await, 1, "the prune is logged once");
     let report = h.verify().await;
     assert_eq!(report.exit_code(), 0, "{}", report.to_human());
@@ -644,7 +653,7 @@ async fn an_erased_tenants_archives_go_at_retain_until_not_before() {
     for row in h.schedule().await {
         assert!(!h.exists(&row.2).await, "{} outlived its duty", row.2);
     }
-    h.wait_checkpointed(6).await;
+    h.wait_checkpointed(8).await;
     let report = h.verify().await;
     assert_eq!(report.exit_code(), 0, "{}", report.to_human());
     assert!(report.has(rainlogs_verify::Reason::TenantErased));

@@ -246,6 +246,36 @@ impl Harness {
             .to_vec()
     }
 
+    /// The archive's index object is the one its content gives, under the key its event names,
+    /// with the size and SHA-256 the event announces.
+    pub async fn assert_indexed(&self, event: &rainlogs_schemas::events::ArchiveStored) {
+        let index = event
+            .index
+            .as_ref()
+            .expect("the event names the archive's index");
+        assert_eq!(
+            Some(index.object_key.clone()),
+            rainlogs_integrity::layout::index_key(&event.object_key)
+        );
+        let bytes = self.object(&index.object_key).await;
+        assert_eq!(index.stored_size, bytes.len() as u64);
+        assert_eq!(
+            index.stored_sha256,
+            rainlogs_integrity::Sha256Hash::digest(&bytes).0.to_vec()
+        );
+        let archive = self.object(&event.object_key).await;
+        let (_, rebuilt) = rainlogs_index::index_archive(&archive[..]).unwrap();
+        assert_eq!(rebuilt.encode(), bytes, "the index its content gives");
+        assert_eq!(rebuilt.records(), event.records);
+    }
+
+    /// Keys of the archive and late objects below `prefix` (not their indexes).
+    pub async fn archive_keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys = self.keys(prefix).await;
+        keys.retain(|k| k.ends_with(rainlogs_integrity::layout::ARCHIVE_SUFFIX));
+        keys
+    }
+
     /// Keys of every object below `prefix`.
     pub async fn keys(&self, prefix: &str) -> Vec<String> {
         use futures::TryStreamExt as _;
