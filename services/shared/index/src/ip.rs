@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 /// An address as a 128-bit number (IPv4 mapped into IPv6).
-fn number(ip: IpAddr) -> u128 {
+pub fn number(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
         IpAddr::V6(v6) => u128::from(v6),

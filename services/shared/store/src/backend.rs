@@ -46,6 +46,18 @@ impl Backend {
         }
     }
 
+    pub async fn get_range(
+        &self,
+        key: &ObjectKey,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, StoreError> {
+        match self {
+            Backend::Fs(store) => store.get_range(key, offset, len).await,
+            Backend::S3(store) => store.get_range(key, offset, len).await,
+        }
+    }
+
     /// One stored version of the object (a version id the provider gave when it was written).
     /// The local directory keeps no versions: `NotFound`.
     pub async fn get_version(

@@ -75,6 +75,21 @@ impl Store {
         crate::stream::read_whole(key.as_str(), self.get(key).await?).await
     }
 
+    /// `len` bytes of the object from `offset` (one frame of an archive): exactly that many, or
+    /// an error.
+    pub async fn get_range(
+        &self,
+        key: &ObjectKey,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, StoreError> {
+        let bytes = match self {
+            Store::Single(backend) => backend.get_range(key, offset, len).await,
+            Store::Replicated(replicated) => replicated.get_range(key, offset, len).await,
+        }?;
+        crate::stream::exact_range(key.as_str(), bytes, len)
+    }
+
     /// Size, stored checksum, Object Lock and version of an object; `None` when it does not exist.
     pub async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectHead>, StoreError> {
         match self {

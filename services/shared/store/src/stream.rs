@@ -71,6 +71,24 @@ pub(crate) async fn read_whole(
     Ok(Bytes::from(bytes))
 }
 
+/// A ranged read holds exactly the bytes asked for (a provider that ignores `Range` answers with
+/// the whole object; an object shorter than the range answers with fewer).
+pub(crate) fn exact_range(
+    key: &str,
+    bytes: Bytes,
+    len: u64,
+) -> Result<Bytes, crate::error::StoreError> {
+    if bytes.len() as u64 == len {
+        Ok(bytes)
+    } else {
+        Err(crate::error::StoreError::Unavailable {
+            operation: "get range",
+            key: key.to_owned(),
+            detail: format!("{} bytes came back for a range of {len}", bytes.len()),
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -148,15 +148,35 @@ impl FsStore {
         crate::stream::read_whole(key.as_str(), self.get(key).await?).await
     }
 
-    pub async fn get(&self, key: &ObjectKey) -> Result<ObjectReader, StoreError> {
+    pub async fn get_range(
+        &self,
+        key: &ObjectKey,
+        offset: u64,
+        len: u64,
+    ) -> Result<bytes::Bytes, StoreError> {
+        use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+        let (path, mut file) = self.open_object(key).await?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|error| StoreError::io(&path, error))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 << 20));
+        file.take(len)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|error| StoreError::io(&path, error))?;
+        Ok(bytes::Bytes::from(bytes))
+    }
+
+    /// The object's file, open for reading; `NotFound` for a missing key or a directory (a
+    /// directory on the way to deeper keys is not an object, as in S3).
+    async fn open_object(&self, key: &ObjectKey) -> Result<(PathBuf, tokio::fs::File), StoreError> {
         let path = self.path_of(key);
+        let not_found = || StoreError::NotFound {
+            key: key.to_string(),
+        };
         let file = match tokio::fs::File::open(&path).await {
             Ok(file) => file,
-            Err(error) if is_missing(&error) => {
-                return Err(StoreError::NotFound {
-                    key: key.to_string(),
-                });
-            }
+            Err(error) if is_missing(&error) => return Err(not_found()),
             Err(error) => return Err(StoreError::io(&path, error)),
         };
         let metadata = file
@@ -164,12 +184,18 @@ impl FsStore {
             .await
             .map_err(|error| StoreError::io(&path, error))?;
         if !metadata.is_file() {
-            // A directory on the way to deeper keys is not an object, as in S3.
-            return Err(StoreError::NotFound {
-                key: key.to_string(),
-            });
+            return Err(not_found());
         }
-        let size = metadata.len();
+        Ok((path, file))
+    }
+
+    pub async fn get(&self, key: &ObjectKey) -> Result<ObjectReader, StoreError> {
+        let (path, file) = self.open_object(key).await?;
+        let size = file
+            .metadata()
+            .await
+            .map_err(|error| StoreError::io(&path, error))?
+            .len();
         let body = tokio::io::BufReader::with_capacity(CHUNK, file);
         Ok(ObjectReader::new(Some(size), None, Box::pin(body)))
     }

@@ -186,6 +186,26 @@ impl Replicated {
         }
     }
 
+    /// A range of the object, from the primary provider, else the secondary.
+    pub async fn get_range(
+        &self,
+        key: &ObjectKey,
+        offset: u64,
+        len: u64,
+    ) -> Result<bytes::Bytes, StoreError> {
+        let primary = match self.side(Side::Primary).get_range(key, offset, len).await {
+            Ok(bytes) => return Ok(bytes),
+            Err(error) => error,
+        };
+        match self.side(Side::Secondary).get_range(key, offset, len).await {
+            Ok(bytes) => {
+                tracing::warn!(%key, %primary, "read served by the secondary provider");
+                Ok(bytes)
+            }
+            Err(secondary) => Err(either_failure(key, primary, secondary)),
+        }
+    }
+
     pub async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectHead>, StoreError> {
         let primary = match self.side(Side::Primary).head(key).await {
             Ok(Some(head)) => return Ok(Some(head)),

@@ -51,6 +51,15 @@ impl<'a> SideView<'a> {
         self.backend.get(&self.key(key)?).await
     }
 
+    pub async fn get_range(
+        self,
+        key: &ObjectKey,
+        offset: u64,
+        len: u64,
+    ) -> Result<bytes::Bytes, StoreError> {
+        self.backend.get_range(&self.key(key)?, offset, len).await
+    }
+
     pub async fn head(self, key: &ObjectKey) -> Result<Option<ObjectHead>, StoreError> {
         self.backend.head(&self.key(key)?).await
     }

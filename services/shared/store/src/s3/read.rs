@@ -62,6 +62,33 @@ impl S3Store {
         Ok(ObjectReader::new(size, output.version_id, Box::pin(body)))
     }
 
+    pub async fn get_range(
+        &self,
+        key: &ObjectKey,
+        offset: u64,
+        len: u64,
+    ) -> Result<bytes::Bytes, StoreError> {
+        if len == 0 {
+            return Ok(bytes::Bytes::new());
+        }
+        let last = offset.saturating_add(len - 1);
+        let output = self
+            .client()
+            .get_object()
+            .bucket(self.bucket())
+            .key(key.as_str())
+            .range(format!("bytes={offset}-{last}"))
+            .send()
+            .await
+            .map_err(|error| Failure::from_sdk(error).into_error("get range", key.as_str()))?;
+        let body = output.body.into_async_read();
+        crate::stream::read_whole(
+            key.as_str(),
+            ObjectReader::new(Some(len), output.version_id, Box::pin(body)),
+        )
+        .await
+    }
+
     pub async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectHead>, StoreError> {
         self.head_version(key, None).await
     }
