@@ -69,6 +69,9 @@ enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Search a zone's archives in the bucket alone (read-only credentials and the pinned key):
+    /// the records of a Ray ID, an address or a CIDR block, optionally in a time range, as NDJSON.
+    Search(crate::search_cli::SearchArgs),
     /// The two storage providers (`store.url` and `store.secondary`).
     Store {
         #[command(subcommand)]
@@ -438,6 +441,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets {
             command: SecretsCommand::Generate { dir },
         } => generate_secrets(&dir),
+        Command::Search(args) => crate::search_cli::search(args).await,
         Command::Store {
             command: StoreCommand::Compare { config },
         } => crate::store_cli::compare(&config.load()?).await,

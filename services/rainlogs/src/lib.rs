@@ -5,6 +5,8 @@ pub mod cli;
 mod demo;
 mod rotate;
 mod run;
+mod search_cli;
+mod search_output;
 mod store_cli;
 mod store_status;
 mod store_watch;

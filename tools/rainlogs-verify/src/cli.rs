@@ -13,12 +13,10 @@ use crate::options::{
 use crate::report::{Report, Summary};
 use crate::run::verify;
 
-/// Verifies a RainLogs zone offline: signed checkpoints, entries, hash chain, coverage, archives, retention,
-/// planted objects, freshness and Object Lock posture. Exit 0 verified, 1 tamper evidence, 2 could not check
-/// everything, 3 posture warnings only, 4 declared gaps (only with --fail-on-gap).
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "rainlogs-verify", version)]
-pub struct Args {
+/// Where a zone's log is and which keys may sign it: what every reader of a bucket needs (the
+/// verifier, a search from the bucket alone).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ZoneArgs {
     /// A local directory with the bucket layout, or s3://BUCKET[/PREFIX]. S3 credentials come from
     /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (read and list suffice).
     #[arg(long, value_name = "DIR | s3://BUCKET/PREFIX")]
@@ -42,6 +40,52 @@ pub struct Args {
     /// found in the bucket are never trusted.
     #[arg(long = "trusted-key", value_name = "VKEY_OR_FILE", required = true)]
     pub trusted_keys: Vec<String>,
+}
+
+impl ZoneArgs {
+    /// The store's location and the options naming the zone, its prefix and its pinned keys.
+    pub fn into_parts(self) -> Result<(StoreLocation, VerifyOptions), OptionsError> {
+        let mut keys = Vec::new();
+        for value in &self.trusted_keys {
+            keys.extend(parse_trusted_key(value)?);
+        }
+        let mut options = VerifyOptions::new(&self.tenant, &self.zone, keys)?;
+        let (mut location, url_prefix) = parse_store(&self.store)?;
+        let prefix = match (url_prefix, self.prefix) {
+            (Some(_), Some(flag)) => {
+                return Err(OptionsError::Invalid {
+                    what: "--prefix",
+                    value: flag,
+                    reason: "the s3:// URL already carries the prefix".into(),
+                });
+            }
+            (Some(prefix), None) | (None, Some(prefix)) => parse_prefix(&prefix)?,
+            (None, None) => BucketPrefix::default(),
+        };
+        if let StoreLocation::S3 {
+            endpoint,
+            region,
+            path_style,
+            ..
+        } = &mut location
+        {
+            *endpoint = self.endpoint;
+            *region = self.region;
+            *path_style = self.path_style;
+        }
+        options.prefix = prefix;
+        Ok((location, options))
+    }
+}
+
+/// Verifies a RainLogs zone offline: signed checkpoints, entries, hash chain, coverage, archives, retention,
+/// planted objects, freshness and Object Lock posture. Exit 0 verified, 1 tamper evidence, 2 could not check
+/// everything, 3 posture warnings only, 4 declared gaps (only with --fail-on-gap).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "rainlogs-verify", version)]
+pub struct Args {
+    #[command(flatten)]
+    pub zone: ZoneArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -87,35 +131,7 @@ pub struct Invocation {
 
 impl Args {
     pub fn into_invocation(self) -> Result<Invocation, OptionsError> {
-        let mut keys = Vec::new();
-        for value in &self.trusted_keys {
-            keys.extend(parse_trusted_key(value)?);
-        }
-        let mut options = VerifyOptions::new(&self.tenant, &self.zone, keys)?;
-        let (mut location, url_prefix) = parse_store(&self.store)?;
-        let prefix = match (url_prefix, self.prefix) {
-            (Some(_), Some(flag)) => {
-                return Err(OptionsError::Invalid {
-                    what: "--prefix",
-                    value: flag,
-                    reason: "the s3:// URL already carries the prefix".into(),
-                });
-            }
-            (Some(prefix), None) | (None, Some(prefix)) => parse_prefix(&prefix)?,
-            (None, None) => BucketPrefix::default(),
-        };
-        if let StoreLocation::S3 {
-            endpoint,
-            region,
-            path_style,
-            ..
-        } = &mut location
-        {
-            *endpoint = self.endpoint;
-            *region = self.region;
-            *path_style = self.path_style;
-        }
-        options.prefix = prefix;
+        let (location, mut options) = self.zone.into_parts()?;
         options.deep = self.deep;
         options.since_ns = self.since.as_deref().map(parse_since).transpose()?;
         options.state_file = self.state;

@@ -32,4 +32,4 @@ pub use options::{
     parse_prefix, parse_since, parse_staleness, parse_store, parse_trusted_key,
 };
 pub use report::{PER_REASON_LIMIT, Report, Summary, Verdict};
-pub use run::{location, verify};
+pub use run::{location, verified_entries, verify};

@@ -38,6 +38,56 @@ pub async fn verify(store: &Store, options: &VerifyOptions) -> Report {
     }
 }
 
+/// The entries of a zone's log, read as a verification reads them: the newest checkpoint opened
+/// with the pinned keys, every entry fetched, decoded strictly and chained, the Merkle root equal
+/// to the signed one. What a search from the bucket alone may trust. When the log does not
+/// verify this far, the findings that say why.
+pub async fn verified_entries(
+    store: &Store,
+    options: &VerifyOptions,
+) -> Result<Vec<rainlogs_integrity::Entry>, Vec<Finding>> {
+    let mut findings = Findings::default();
+    let tlog = options.prefix.tlog_prefix(&options.origin);
+    let zone = options.prefix.zone_prefix(&options.origin);
+    let listing = match source::list(store, &zone).await {
+        Ok(listing) => Some(listing),
+        Err(failure) => {
+            findings.push(Finding::new(
+                Kind::Store,
+                &zone,
+                failure.reason,
+                format!("listing the zone failed: {}", failure.message),
+            ));
+            return Err(findings.into_vec());
+        }
+    };
+    let checkpoints =
+        match checkpoints::collect(store, options, listing.as_ref(), &mut findings).await {
+            Ok(checkpoints) => checkpoints,
+            Err(_) => return Err(findings.into_vec()),
+        };
+    let Some(target) = checkpoints.target.clone() else {
+        return Err(findings.into_vec());
+    };
+    let mut published: BTreeSet<u64> = checkpoints.history_sizes.clone();
+    published.extend(checkpoints.latest.as_ref().map(|h| h.size));
+    published.insert(target.size);
+    let Ok(log) = log::read(store, options, target.size, &published, &mut findings).await else {
+        return Err(findings.into_vec());
+    };
+    findings.extend(checkpoints::check_roots(
+        &checkpoints,
+        &log.tree,
+        &format!("{tlog}checkpoints/"),
+    ));
+    if !log.is_complete() || findings.count_status(Status::Tamper) > 0 {
+        let mut findings = findings.into_vec();
+        findings.retain(|f| f.status() != Status::Ok);
+        return Err(findings);
+    }
+    Ok(log.decoded().map(|logged| logged.entry.clone()).collect())
+}
+
 /// Where the store is, without credentials.
 pub fn location(store: &Store) -> String {
     match store {

@@ -141,17 +141,17 @@ fn brute_force(zone: &Zone, query: &Query) -> Vec<(Position, String)> {
         .iter()
         .zip(&zone.contents)
         .flat_map(|(archive, records)| {
-            records.iter().enumerate().filter_map(move |(i, record)| {
-                query.matches(record.as_bytes()).then(|| {
-                    (
-                        Position {
-                            entry_index: archive.entry_index,
-                            record: i as u64,
-                        },
-                        record.clone(),
-                    )
+            records
+                .iter()
+                .enumerate()
+                .filter(|(_, record)| query.matches(record.as_bytes()))
+                .map(move |(i, record)| {
+                    let position = Position {
+                        entry_index: archive.entry_index,
+                        record: i as u64,
+                    };
+                    (position, record.clone())
                 })
-            })
         })
         .collect()
 }
