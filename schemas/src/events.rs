@@ -154,6 +154,8 @@ pub enum Event {
     WindowShort(WindowShort),
     #[serde(rename = "archive.pruned")]
     ArchivePruned(ArchivePruned),
+    #[serde(rename = "archive.index_rebuilt")]
+    IndexRebuilt(IndexRebuilt),
     #[serde(rename = "archive.erasure_requested")]
     ErasureRequested(ErasureRequested),
     #[serde(rename = "chain.entry_sealed")]
@@ -200,6 +202,7 @@ impl Event {
             Event::WindowGap(_) => "archive.window_gap",
             Event::WindowShort(_) => "archive.window_short",
             Event::ArchivePruned(_) => "archive.pruned",
+            Event::IndexRebuilt(_) => "archive.index_rebuilt",
             Event::ErasureRequested(_) => "archive.erasure_requested",
             Event::EntrySealed(_) => "chain.entry_sealed",
             Event::AuditRecorded(_) => "audit.recorded",
@@ -567,6 +570,18 @@ pub struct ArchivePruned {
     pub policy: String,
     /// When the object was deleted, Unix ns.
     pub pruned_at_ns: i64,
+}
+
+/// The index object of an archive sealed without one (before indexes existed), written by
+/// `rainlogs index rebuild`; the sealer logs it as an `index` entry naming that archive's entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexRebuilt {
+    /// The `archive` or `late` entry indexed: its log index and its canonical bytes, so the
+    /// sealer can check what it is asked to log without another lookup.
+    pub target_index: u64,
+    #[serde(with = "serde_bytes")]
+    pub target_entry: Vec<u8>,
+    pub index: IndexStored,
 }
 
 /// The zone's tenant was erased: the sealer appends the log's `erasure` entry (docs/FORMAT.md).

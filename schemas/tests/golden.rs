@@ -250,6 +250,20 @@ fn samples() -> Vec<Envelope> {
             }),
         ),
         envelope(
+            28,
+            Some(ZONE),
+            Event::IndexRebuilt(IndexRebuilt {
+                target_index: 41,
+                target_entry: vec![0x01, 0x02, 0x03],
+                index: IndexStored {
+                    object_key: "t/z/http_requests/2026/01/15/14/w-0123456789abcdef.index".into(),
+                    object_version: None,
+                    stored_size: 213,
+                    stored_sha256: vec![0x7d; 32],
+                },
+            }),
+        ),
+        envelope(
             20,
             None,
             Event::RetentionSet(RetentionSet {
@@ -444,6 +458,29 @@ fn push_endpoint_dataset_is_absent_for_http_requests_and_round_trips() {
     let envelope = envelope(1, Some("z"), Event::PushEndpointSet(firewall.clone()));
     let decoded = Envelope::from_cbor(&envelope.to_cbor().expect("encodes")).expect("decodes");
     assert_eq!(decoded.event, Event::PushEndpointSet(firewall));
+}
+
+/// An archive's `index` is optional: the golden `archive.stored` (written before indexes) keeps
+/// its bytes and has none; one with an index carries it through a round trip.
+#[test]
+fn archive_index_is_absent_unless_set_and_round_trips() {
+    let golden = std::fs::read(golden_path("archive.stored")).expect("golden archive");
+    let Event::ArchiveStored(stored) = Envelope::from_cbor(&golden).expect("decodes").event else {
+        panic!("not an archive");
+    };
+    assert_eq!(stored.index, None);
+    let indexed = ArchiveStored {
+        index: Some(IndexStored {
+            object_key: "k.index".into(),
+            object_version: Some("v1".into()),
+            stored_size: 9,
+            stored_sha256: vec![1; 32],
+        }),
+        ..stored
+    };
+    let envelope = envelope(1, Some("z"), Event::ArchiveStored(indexed.clone()));
+    let decoded = Envelope::from_cbor(&envelope.to_cbor().expect("encodes")).expect("decodes");
+    assert_eq!(decoded.event, Event::ArchiveStored(indexed));
 }
 
 #[test]

@@ -81,7 +81,8 @@ def expect(response, status: int, model: type, what: str):
 # FORMAT.md §4: entries
 
 
-KINDS = {1: "archive", 2: "empty", 3: "gap", 4: "prune", 5: "key"}
+KINDS = {1: "archive", 2: "empty", 3: "gap", 4: "prune", 5: "key", 6: "erasure", 7: "late",
+         8: "shortfall", 9: "index"}
 
 
 class Reader:
@@ -536,7 +537,9 @@ def run(args: argparse.Namespace) -> None:
     previous = genesis(origin)
     for j in jobs:
         check(j.prev_chain_hash == previous.hex(), f"chain: break before leaf {j.leaf_index}")
-        object_sha = bytes.fromhex(j.stored_sha256) if j.kind == "archive" else bytes(32)
+        # §5: archive, late and index entries link the SHA-256 of the object they hold.
+        object_sha = (bytes.fromhex(j.stored_sha256) if j.kind in ("archive", "late", "index")
+                      else bytes(32))
         previous = chain_hash(previous, object_sha, bytes.fromhex(j.job_id))
         check(previous.hex() == j.chain_hash, f"chain: leaf {j.leaf_index} (§5)")
     leaves = [bytes.fromhex(j.leaf_hash) for j in jobs]

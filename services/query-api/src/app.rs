@@ -12,6 +12,7 @@ use crate::routes::jobs::JobsApi;
 use crate::routes::legal_holds::LegalHoldsApi;
 use crate::routes::login::LoginApi;
 use crate::routes::retention::RetentionApi;
+use crate::routes::search::SearchApi;
 use crate::routes::system::SystemApi;
 use crate::routes::zones::ZonesApi;
 use crate::state::SharedState;
@@ -25,6 +26,7 @@ type Apis = (
     RetentionApi,
     LegalHoldsApi,
     JobsApi,
+    SearchApi,
     AuditLogApi,
 );
 
@@ -38,6 +40,7 @@ fn service() -> OpenApiService<Apis, ()> {
         RetentionApi,
         LegalHoldsApi,
         JobsApi,
+        SearchApi,
         AuditLogApi,
     );
     OpenApiService::new(apis, "RainLogs API", env!("CARGO_PKG_VERSION"))

@@ -131,7 +131,12 @@ pub struct AppState {
     pub bucket_access: rainlogs_push::BucketAccess,
     /// The storage providers and repair backlog, as the running processes report them.
     pub storage_status: StorageStatus,
+    /// Index objects searches read, kept under `<service.data_dir>/index-cache`.
+    pub search_cache: rainlogs_search::IndexCache,
 }
+
+/// Size cap of the index cache of searches.
+const SEARCH_CACHE_BYTES: u64 = 512 << 20;
 
 pub type SharedState = Arc<AppState>;
 
@@ -189,6 +194,14 @@ impl AppState {
         Ok(Self {
             db: parts.db,
             storage_status: StorageStatus::new(parts.bus.clone(), options.storage_status_cache),
+            search_cache: rainlogs_search::IndexCache::in_dir(
+                config.service.data_dir.join("index-cache"),
+                SEARCH_CACHE_BYTES,
+            )
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "no index cache: every search reads its indexes");
+                rainlogs_search::IndexCache::none()
+            }),
             bus: parts.bus,
             store: parts.store,
             digester,

@@ -69,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Search indexes of archives.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
     /// Search a zone's archives in the bucket alone (read-only credentials and the pinned key):
     /// the records of a Ray ID, an address or a CIDR block, optionally in a time range, as NDJSON.
     Search(crate::search_cli::SearchArgs),
@@ -76,6 +81,21 @@ enum Command {
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Index the archives sealed before indexes existed (not pruned, without an `index`
+    /// entry): each is read and checked against its logged hash, its index object written
+    /// beside it, and its `index` entry requested from the sealer. Idempotent; progress every
+    /// 100 archives. Exit 1 if any archive could not be indexed.
+    Rebuild {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Only this zone.
+        #[arg(long)]
+        zone: Option<String>,
     },
 }
 
@@ -442,6 +462,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: SecretsCommand::Generate { dir },
         } => generate_secrets(&dir),
         Command::Search(args) => crate::search_cli::search(args).await,
+        Command::Index {
+            command: IndexCommand::Rebuild { config, zone },
+        } => crate::index_rebuild::rebuild(&config.load()?, zone.as_deref()).await,
         Command::Store {
             command: StoreCommand::Compare { config },
         } => crate::store_cli::compare(&config.load()?).await,

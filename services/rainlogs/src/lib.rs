@@ -3,6 +3,7 @@
 
 pub mod cli;
 mod demo;
+mod index_rebuild;
 mod rotate;
 mod run;
 mod search_cli;

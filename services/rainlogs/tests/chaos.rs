@@ -182,17 +182,23 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
     assert!(kills >= 3);
 
     let bucket = Bucket::open(data.path(), TENANT, ZONE).await;
+    // One entry per window, and an index entry for every archive.
+    let archived = expected
+        .values()
+        .filter(|content| content.is_some())
+        .count();
+    let entries = WINDOWS as u64 + archived as u64;
     // Messages a killed process held come back after the consumers' ack_wait (60 s), and the
     // archiver's retry delay grows with each redelivery (up to 5 minutes).
     let deadline = Instant::now() + Duration::from_secs(480);
     loop {
         let size = bucket.checkpoint_size().await;
-        if size == WINDOWS as u64 {
+        if size == entries {
             break;
         }
         if Instant::now() >= deadline {
             print_logs(data.path(), kills);
-            panic!("checkpoint covers {size} of {WINDOWS} windows (seed {seed})");
+            panic!("checkpoint covers {size} of {entries} entries (seed {seed})");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -200,7 +206,12 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
 
     // Every window exactly once, with the right kind and exactly its records.
     let mut seen = BTreeMap::new();
+    let mut indexed = Vec::new();
     for entry in chain_entries(&bus, ZONE).await {
+        if let EntryBody::Index(index) = &entry.body {
+            indexed.push(index.target_index);
+            continue;
+        }
         let start = i64::try_from(entry.body.window().expect("window").start_ns() / 1_000_000_000)
             .expect("start");
         let n = (start - window(0).start) / 60;
@@ -233,6 +244,11 @@ async fn sigkill_of_archiver_and_sealer_loses_and_duplicates_nothing() {
             (body, _) => panic!("window {n} sealed as {:?} (seed {seed})", body.kind()),
         }
     }
+    // Each archive indexed exactly once.
+    indexed.sort_unstable();
+    let before = indexed.len();
+    indexed.dedup();
+    assert_eq!((before, indexed.len()), (archived, archived), "seed {seed}");
     // No second copy of any archive under another key.
     let stored = bucket.archive_objects().await;
     archive_keys.sort();
@@ -314,9 +330,10 @@ async fn sigkill_of_the_reaper_leaves_one_prune_entry_per_archive_and_a_verifiab
     // A pass a minute: prune entries first, the deletes in a later pass.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let left = bucket.archive_objects().await;
+        // Archives and their indexes all gone; an index and a prune entry per archive.
+        let left = bucket.objects().await;
         let size = bucket.checkpoint_size().await;
-        if left.is_empty() && size == windows as u64 + archives {
+        if left.is_empty() && size == windows as u64 + 2 * archives {
             break;
         }
         if Instant::now() >= deadline {

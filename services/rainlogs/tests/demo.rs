@@ -155,7 +155,7 @@ async fn the_demo_registers_zones_through_the_api_and_its_verify_command_passes(
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    search_from_the_bucket_finds_what_a_scan_finds(&command, &store, &options).await;
+    search_from_the_bucket_finds_what_a_scan_finds(&command, &store, &options, api, &key).await;
     every_family_is_on_metrics(telemetry).await;
     demo.stop();
 }
@@ -167,6 +167,8 @@ async fn search_from_the_bucket_finds_what_a_scan_finds(
     command: &str,
     store: &Store,
     options: &rainlogs_verify::VerifyOptions,
+    api: &str,
+    api_key: &str,
 ) {
     use rainlogs_search::{Key, Query};
     let entries = rainlogs_verify::verified_entries(store, options)
@@ -291,7 +293,82 @@ async fn search_from_the_bucket_finds_what_a_scan_finds(
         );
         // Every archive of the demo is indexed: frames are read, no archive whole.
         assert!(stderr.contains(" 0 archives read whole"), "{stderr}");
+
+        // The API answers the same, streamed, with a summary line last.
+        let mut params: Vec<(String, String)> =
+            vec![("zone_id".into(), flag_value(command, "--zone"))];
+        for pair in flags.chunks(2) {
+            params.push((
+                pair[0].trim_start_matches("--").replace('-', "_"),
+                pair[1].clone(),
+            ));
+        }
+        let answer = api_search(api, api_key, &params).await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(
+            answer.headers()["content-type"].to_str().unwrap(),
+            "application/x-ndjson; charset=utf-8"
+        );
+        let lines: Vec<serde_json::Value> = answer
+            .text()
+            .await
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let (summary, hits) = lines.split_last().expect("a summary line");
+        let records: Vec<serde_json::Value> = hits.iter().map(|h| h["record"].clone()).collect();
+        assert_eq!(records, want, "API {flags:?}");
+        assert_eq!(summary["summary"]["hits"], want.len() as u64, "{summary}");
+        assert_eq!(summary["summary"]["archives_read_whole"], 0, "{summary}");
+        let proof = hits[0]["provenance"]["proof"].as_str().unwrap();
+        let job = reqwest::Client::new()
+            .get(format!("http://{api}{proof}"))
+            .bearer_auth(api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(job.status(), 200, "the provenance links to the job's proof");
     }
+    // Bad input is a 400 that says what is wrong; another tenant's (or no) zone is a 404.
+    let zone = flag_value(command, "--zone");
+    for (params, said) in [
+        (vec![("ray_id", "8d2f61c1fa0b1c3")], "ray_id"),
+        (
+            vec![("cidr", "203.0.113.0/0")],
+            "broader than a search may ask for",
+        ),
+        (vec![("client_ip", "203.0.113.999")], "client_ip"),
+        (vec![("client_ip", "203.0.113.9")], "needs start and end"),
+        (
+            vec![("ray_id", "8d2f61c1fa0b1c3e"), ("cidr", "203.0.113.0/24")],
+            "exactly one",
+        ),
+        (
+            vec![
+                ("cidr", "203.0.113.0/24"),
+                ("start", "2026-01-01T00:00:00Z"),
+                ("end", "2026-03-01T00:00:00Z"),
+            ],
+            "at most 31 days",
+        ),
+    ] {
+        let mut query: Vec<(String, String)> = vec![("zone_id".into(), zone.clone())];
+        query.extend(
+            params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let answer = api_search(api, api_key, &query).await;
+        assert_eq!(answer.status(), 400, "{params:?}");
+        let body = answer.text().await.unwrap();
+        assert!(body.contains(said), "{params:?}: {body}");
+    }
+    let other = vec![
+        ("zone_id".to_owned(), "0".repeat(32)),
+        ("ray_id".to_owned(), "8d2f61c1fa0b1c3e".to_owned()),
+    ];
+    assert_eq!(api_search(api, api_key, &other).await.status(), 404);
     // Bad input is refused with what is wrong, and nothing is searched.
     let output = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
         .args([
@@ -311,6 +388,29 @@ async fn search_from_the_bucket_finds_what_a_scan_finds(
         .expect("rainlogs search");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("broader than a search may ask for"));
+}
+
+async fn api_search(api: &str, key: &str, query: &[(String, String)]) -> reqwest::Response {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let query: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    reqwest::Client::new()
+        .get(format!("http://{api}/api/v1/search?{}", query.join("&")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("search request")
 }
 
 /// Families that appear only once what they count has happened (a failure, a repair, a second

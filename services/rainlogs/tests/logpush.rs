@@ -557,15 +557,30 @@ async fn wait_until_sealed(bus: &Bus, bucket: &Bucket, zone: &str, data: &Path) 
         }
         count
     };
+    // Besides, every archive and late entry is followed by its index entry.
+    let sealed = || async {
+        let entries = chain_entries(bus, zone).await;
+        let indexes = entries
+            .iter()
+            .filter(|e| matches!(e.body, EntryBody::Index(_)))
+            .count() as u64;
+        let objects = entries
+            .iter()
+            .filter(|e| e.body.archive().is_some())
+            .count() as u64;
+        let signed = bucket.checkpoint_size().await;
+        let complete = indexes == objects && signed == entries.len() as u64;
+        (entries.len() as u64 - indexes, complete)
+    };
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let (sealed, closed) = (bucket.checkpoint_size().await, closes().await);
-        if sealed > 0 && sealed == closed {
+        let ((sealed, complete), closed) = (sealed().await, closes().await);
+        if sealed > 0 && sealed == closed && complete {
             break;
         }
         if Instant::now() >= deadline {
             print_logs(data, 0);
-            panic!("{sealed} entries signed of {closed} closes");
+            panic!("{sealed} entries signed of {closed} closes (indexed and signed: {complete})");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

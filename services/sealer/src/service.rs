@@ -172,7 +172,10 @@ impl Core {
         };
         let is_log_event = matches!(
             envelope.event,
-            Event::ArchivePruned(_) | Event::ErasureRequested(_) | Event::WindowShort(_)
+            Event::ArchivePruned(_)
+                | Event::ErasureRequested(_)
+                | Event::WindowShort(_)
+                | Event::IndexRebuilt(_)
         );
         if !is_log_event && body::dataset_and_window(&envelope.event).is_none() {
             return Disposition::Reject(format!(
@@ -222,6 +225,9 @@ impl Core {
         }
         if let Event::ErasureRequested(_) = &envelope.event {
             return Box::pin(seal_erasure(appender, log, &envelope)).await;
+        }
+        if let Event::IndexRebuilt(rebuilt) = &envelope.event {
+            return Box::pin(seal_rebuilt_index(appender, log, rebuilt, &envelope)).await;
         }
         if let Event::WindowShort(short) = &envelope.event {
             return Box::pin(seal_shortfall(appender, log, short, &envelope)).await;
@@ -630,7 +636,11 @@ async fn seal_index(
         version: index.object_version.clone().unwrap_or_default(),
     };
     for _ in 0..APPEND_ATTEMPTS {
-        let Some(target) = log.unindexed.target(object_key) else {
+        let Some(target) = log
+            .unindexed
+            .target(object_key)
+            .filter(|t| !log.unindexed.is_indexed(t.index))
+        else {
             tracing::debug!(zone = %log.zone, key = %object_key, "index already sealed");
             return Disposition::Ack;
         };
@@ -641,6 +651,90 @@ async fn seal_index(
         );
         match appender.append(log, &body, cause).await {
             Appended::Sealed { .. } => return Disposition::Ack,
+            Appended::Raced => {}
+            Appended::Stop(answer) => return answer,
+        }
+    }
+    Disposition::Retry(Duration::from_millis(100))
+}
+
+/// Logs the index object `rainlogs index rebuild` wrote for an archive sealed without one, as an
+/// `index` entry naming that archive's entry, once.
+async fn seal_rebuilt_index(
+    appender: Appender<'_>,
+    log: &mut ZoneLog,
+    event: &rainlogs_schemas::events::IndexRebuilt,
+    cause: &Envelope,
+) -> Disposition {
+    let target = match rainlogs_integrity::Entry::decode(&event.target_entry) {
+        Ok(entry) if entry.index == event.target_index && entry.origin == log.origin => entry,
+        Ok(_) => {
+            return Disposition::Reject(format!(
+                "the target entry is not entry {} of {}",
+                event.target_index, log.origin
+            ));
+        }
+        Err(e) => return Disposition::Reject(format!("the target entry does not decode: {e}")),
+    };
+    let Some(record) = target.body.archive().cloned() else {
+        return Disposition::Reject(format!(
+            "entry {} is a {} entry, which has no archive to index",
+            event.target_index,
+            target.kind().as_str()
+        ));
+    };
+    if rainlogs_integrity::layout::index_key(&record.object.key).as_deref()
+        != Some(event.index.object_key.as_str())
+    {
+        return Disposition::Reject(format!(
+            "index object {} is not the index of {}",
+            event.index.object_key, record.object.key
+        ));
+    }
+    let Ok(stored_sha256) = <[u8; 32]>::try_from(event.index.stored_sha256.as_slice()) else {
+        return Disposition::Reject("index stored_sha256 is not a SHA-256".into());
+    };
+    let mut caught_up = false;
+    for _ in 0..APPEND_ATTEMPTS {
+        if log.unindexed.is_indexed(event.target_index) {
+            tracing::debug!(zone = %log.zone, target = event.target_index, "index already sealed");
+            return Disposition::Ack;
+        }
+        if event.target_index >= log.size() && !caught_up {
+            caught_up = true;
+            if let Err(e) = catch_up(appender.journal, log).await {
+                tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
+                return Disposition::Retry(Duration::from_secs(2));
+            }
+            continue;
+        }
+        if event.target_index >= log.size() {
+            return Disposition::Reject(format!("entry {} is not in the log", event.target_index));
+        }
+        if log.pruned.contains(event.target_index) {
+            return Disposition::Reject(format!(
+                "the archive of entry {} was pruned; its index goes with it",
+                event.target_index
+            ));
+        }
+        let target = crate::unindexed::IndexTarget {
+            index: event.target_index,
+            entry_id: rainlogs_integrity::entry_id(&event.target_entry),
+            record: record.clone(),
+        };
+        let body = target.index_body(
+            rainlogs_integrity::ObjectRef {
+                key: event.index.object_key.clone(),
+                version: event.index.object_version.clone().unwrap_or_default(),
+            },
+            event.index.stored_size,
+            rainlogs_integrity::Sha256Hash(stored_sha256),
+        );
+        match appender.append(log, &body, cause).await {
+            Appended::Sealed { index, .. } => {
+                tracing::info!(zone = %log.zone, index, target = event.target_index, "rebuilt index sealed");
+                return Disposition::Ack;
+            }
             Appended::Raced => {}
             Appended::Stop(answer) => return answer,
         }

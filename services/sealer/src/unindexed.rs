@@ -3,7 +3,7 @@
 //! delivered again after a crash between the two. Older ones are forgotten: their indexes come
 //! from `rainlogs index rebuild`, which names its target entry itself.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use rainlogs_integrity::layout::{ARCHIVE_SUFFIX, INDEX_SUFFIX};
 use rainlogs_integrity::{
@@ -46,6 +46,8 @@ impl IndexTarget {
 pub struct Unindexed {
     by_key: HashMap<String, IndexTarget>,
     order: VecDeque<String>,
+    /// Every entry an index entry names (8 bytes per archive), so no entry is indexed twice.
+    indexed: HashSet<u64>,
 }
 
 impl Unindexed {
@@ -69,12 +71,18 @@ impl Unindexed {
                 );
             }
             EntryBody::Index(index) => {
+                self.indexed.insert(index.target_index);
                 if let Some(stem) = index.object.key.strip_suffix(INDEX_SUFFIX) {
                     self.by_key.remove(&format!("{stem}{ARCHIVE_SUFFIX}"));
                 }
             }
             _ => {}
         }
+    }
+
+    /// Whether an index entry names the entry at `index`.
+    pub fn is_indexed(&self, index: u64) -> bool {
+        self.indexed.contains(&index)
     }
 
     /// The entry of the object at `object_key`, while it has no index entry.

@@ -7,5 +7,6 @@ pub mod jobs;
 pub mod legal_holds;
 pub mod login;
 pub mod retention;
+pub mod search;
 pub mod system;
 pub mod zones;

@@ -157,7 +157,15 @@ impl Bucket {
     }
 
     /// Archive objects of the zone (everything outside `tlog/`).
+    /// Keys of the zone's archive and late objects (not their indexes).
     pub async fn archive_objects(&self) -> Vec<String> {
+        let mut keys = self.objects().await;
+        keys.retain(|k| k.ends_with(rainlogs_integrity::layout::ARCHIVE_SUFFIX));
+        keys
+    }
+
+    /// Keys of every object of the zone outside `tlog/`.
+    pub async fn objects(&self) -> Vec<String> {
         use futures::TryStreamExt as _;
         let tlog = self.prefix.tlog_prefix(&self.origin);
         self.store
