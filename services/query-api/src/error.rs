@@ -42,6 +42,9 @@ pub enum ErrorCode {
     /// The Logpush bucket given at onboarding cannot be listed with the read keys given.
     BucketUnreadable,
     InvalidWindow,
+    /// A search the document allows that cannot be run: not exactly one key, an address that
+    /// is none, a block too broad, no time range or too long a one for an address.
+    InvalidSearch,
     RetentionOutOfRange,
     CloudflareUnavailable,
     RateLimited,
@@ -80,6 +83,7 @@ impl ErrorCode {
             Self::InvalidBucket => "INVALID_BUCKET",
             Self::BucketUnreadable => "BUCKET_UNREADABLE",
             Self::InvalidWindow => "INVALID_WINDOW",
+            Self::InvalidSearch => "INVALID_SEARCH",
             Self::RetentionOutOfRange => "RETENTION_OUT_OF_RANGE",
             Self::CloudflareUnavailable => "CLOUDFLARE_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
@@ -116,6 +120,7 @@ impl ErrorCode {
             | Self::InvalidBucket
             | Self::BucketUnreadable
             | Self::InvalidWindow
+            | Self::InvalidSearch
             | Self::RetentionOutOfRange => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }

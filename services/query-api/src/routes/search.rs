@@ -16,7 +16,7 @@ use rainlogs_search::{Archived, Found, IndexRef, Key, Position, Searcher, Summar
 use time::OffsetDateTime;
 
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::events::Outcome;
 use crate::state::{AppState, SharedState};
 use crate::views::{ApiTags, to_ns, zone_not_found};
@@ -56,6 +56,11 @@ struct ObjectRow {
     stored_sha256: Option<Vec<u8>>,
     content_sha256: Option<Vec<u8>>,
     prune_target_index: Option<i64>,
+}
+
+/// A search that follows the document but cannot be run (422 `INVALID_SEARCH`).
+fn invalid_search(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidSearch, message)
 }
 
 fn hash(bytes: Option<&Vec<u8>>) -> Option<[u8; 32]> {
@@ -137,7 +142,7 @@ impl AppState {
             })
             .collect();
         if archives.len() > MAX_ARCHIVES {
-            return Err(ApiError::invalid(format!(
+            return Err(invalid_search(format!(
                 "the search would read more than {MAX_ARCHIVES} archives; give start and end to narrow it"
             )));
         }
@@ -154,20 +159,20 @@ fn key_of(
     match (ray_id, client_ip, cidr) {
         (Some(ray), None, None) => RayId::parse(ray)
             .map(Key::Ray)
-            .map_err(|e| ApiError::invalid(format!("ray_id: {e}"))),
+            .map_err(|e| invalid_search(format!("ray_id: {e}"))),
         (None, Some(ip), None) if !ip.contains('/') => IpBlock::parse(ip)
             .map(Key::Client)
-            .map_err(|e| ApiError::invalid(format!("client_ip: {e}"))),
-        (None, Some(_), None) => Err(ApiError::invalid(
+            .map_err(|e| invalid_search(format!("client_ip: {e}"))),
+        (None, Some(_), None) => Err(invalid_search(
             "client_ip is one address; give a block as cidr",
         )),
         (None, None, Some(block)) if block.contains('/') => IpBlock::parse(block)
             .map(Key::Client)
-            .map_err(|e| ApiError::invalid(format!("cidr: {e}"))),
-        (None, None, Some(_)) => Err(ApiError::invalid(
+            .map_err(|e| invalid_search(format!("cidr: {e}"))),
+        (None, None, Some(_)) => Err(invalid_search(
             "cidr needs a prefix length, as in 203.0.113.0/24",
         )),
-        _ => Err(ApiError::invalid(
+        _ => Err(invalid_search(
             "give exactly one of ray_id, client_ip and cidr",
         )),
     }
@@ -179,28 +184,28 @@ fn time_range(
     end: Option<OffsetDateTime>,
 ) -> Result<Option<(u64, u64)>, ApiError> {
     let ns = |t: OffsetDateTime, what: &str| {
-        u64::try_from(to_ns(t)).map_err(|_| ApiError::invalid(format!("{what} is before 1970")))
+        u64::try_from(to_ns(t)).map_err(|_| invalid_search(format!("{what} is before 1970")))
     };
     let range = match (start, end) {
         (Some(start), Some(end)) => Some((ns(start, "start")?, ns(end, "end")?)),
         (None, None) => None,
-        _ => return Err(ApiError::invalid("give both start and end, or neither")),
+        _ => return Err(invalid_search("give both start and end, or neither")),
     };
     if let Some((start, end)) = range
         && end <= start
     {
-        return Err(ApiError::invalid("end must be after start"));
+        return Err(invalid_search("end must be after start"));
     }
     if let Key::Client(_) = key {
         let span = u64::try_from(MAX_CLIENT_SPAN.as_nanos()).unwrap_or(u64::MAX);
         match range {
             None => {
-                return Err(ApiError::invalid(
+                return Err(invalid_search(
                     "an address or block search needs start and end",
                 ));
             }
             Some((start, end)) if end - start > span => {
-                return Err(ApiError::invalid(format!(
+                return Err(invalid_search(format!(
                     "an address or block search covers at most {} days",
                     MAX_CLIENT_SPAN.as_secs() / 86_400
                 )));
@@ -220,7 +225,7 @@ fn cursor_of(text: &str) -> Result<Position, ApiError> {
                 record: record.parse().ok()?,
             })
         })
-        .ok_or_else(|| ApiError::invalid("cursor is not one this API returned"))
+        .ok_or_else(|| invalid_search("cursor is not one this API returned"))
 }
 
 fn hit_line(found: &Found) -> Bytes {
@@ -284,13 +289,14 @@ impl SearchApi {
         /// Records before this time.
         end: Query<Option<OffsetDateTime>>,
         /// 16 hexadecimal digits, as in 8d2f61c1fa0b1c3e (a `-FRA` colo suffix is allowed).
-        #[oai(validator(max_length = 24))]
+        #[oai(validator(pattern = r"^[0-9a-fA-F]{16}(-[A-Za-z]{3,4})?$"))]
         ray_id: Query<Option<String>>,
-        /// One IPv4 or IPv6 address.
-        #[oai(validator(max_length = 45))]
+        /// One IPv4 or IPv6 address (one that is none is a 422).
+        #[oai(validator(pattern = r"^[0-9a-fA-F:.]{2,45}$"))]
         client_ip: Query<Option<String>>,
-        /// A CIDR block, at least a /8 of IPv4 or a /16 of IPv6.
-        #[oai(validator(max_length = 49))]
+        /// A CIDR block: /8 to /32 of IPv4, /16 to /128 of IPv6, starting at its prefix
+        /// boundary (a block broader than that would read everything).
+        #[oai(validator(pattern = r"^[0-9a-fA-F:.]{2,45}/([89]|[1-9][0-9]|1[01][0-9]|12[0-8])$"))]
         cidr: Query<Option<String>>,
         /// Hits at most, 1 to 10000 (default 100); `next_cursor` continues.
         #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
@@ -308,7 +314,7 @@ impl SearchApi {
         let time = time_range(&key, start.0, end.0)?;
         let after = cursor.0.as_deref().map(cursor_of).transpose()?;
         let query =
-            rainlogs_search::Query::new(key, time).map_err(|e| ApiError::invalid(e.to_string()))?;
+            rainlogs_search::Query::new(key, time).map_err(|e| invalid_search(e.to_string()))?;
         if !state.zone_known(&p.tenant, &zone_id.0).await? {
             return Err(zone_not_found(&zone_id.0));
         }
