@@ -3,29 +3,9 @@
 
 use rainlogs_search::{Found, Summary};
 
-/// `{"record":<the archived JSON, verbatim>,"provenance":{...}}`. A record that is not valid
-/// JSON is given as a string instead, so every line stays JSON.
+/// One hit: the record exactly as archived and where it was found.
 pub fn hit_line(found: &Found) -> String {
-    let provenance = serde_json::json!({
-        "job_id": found.entry_id,
-        "entry_index": found.position.entry_index,
-        "record": found.position.record,
-        "dataset": found.dataset,
-        "object_key": found.object_key,
-        "frame": found.frame,
-        "frame_content_sha256": found.frame_content_sha256.map(hex::encode),
-    });
-    let record = std::str::from_utf8(&found.line)
-        .ok()
-        .filter(|text| serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok())
-        .map_or_else(
-            || {
-                serde_json::Value::String(String::from_utf8_lossy(&found.line).into_owned())
-                    .to_string()
-            },
-            str::to_owned,
-        );
-    format!("{{\"record\":{record},\"provenance\":{provenance}}}")
+    found.to_ndjson(None)
 }
 
 pub fn summary_line(summary: &Summary) -> String {

@@ -41,21 +41,13 @@ pub(crate) fn check(
                 format!("index entry {index} → entry {}: {why}", record.target_index),
             )
         };
-        let Some(target) = usize::try_from(record.target_index)
-            .ok()
-            .and_then(|i| entries.get(i))
-        else {
-            findings.push(bad_target("no such entry in the log".into()));
-            continue;
-        };
-        // An unreadable target is already reported with its bundle.
-        let Some(target) = target else { continue };
-        let Some(archive) = target.entry.body.archive() else {
-            findings.push(bad_target(format!(
-                "the target is a {} entry, not an archive or late entry",
-                target.entry.kind().as_str()
-            )));
-            continue;
+        let (target, archive) = match crate::log::archive_target(entries, record.target_index) {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            Err(why) => {
+                findings.push(bad_target(why));
+                continue;
+            }
         };
         let mut mismatches = Vec::new();
         if record.target_entry_id != target.id {

@@ -301,6 +301,29 @@ pub(crate) async fn read(
     Ok(log)
 }
 
+/// The archive or late entry a prune or index entry names by its log index. `Err` says why it
+/// names none; `Ok(None)`: the entry exists but could not be read (already reported with its
+/// bundle).
+pub(crate) fn archive_target(
+    entries: &[Option<LoggedEntry>],
+    target_index: u64,
+) -> Result<Option<(&LoggedEntry, &rainlogs_integrity::ArchiveRecord)>, String> {
+    let target = usize::try_from(target_index)
+        .ok()
+        .and_then(|i| entries.get(i))
+        .ok_or_else(|| "no such entry in the log".to_owned())?;
+    let Some(target) = target else {
+        return Ok(None);
+    };
+    let archive = target.entry.body.archive().ok_or_else(|| {
+        format!(
+            "the target is a {} entry, not an archive or late entry",
+            target.entry.kind().as_str()
+        )
+    })?;
+    Ok(Some((target, archive)))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -30,21 +30,13 @@ pub(crate) fn check(entries: &[Option<LoggedEntry>]) -> (HashSet<u64>, Vec<Findi
                 format!("prune entry {index} → entry {}: {why}", prune.target_index),
             )
         };
-        let Some(target) = usize::try_from(prune.target_index)
-            .ok()
-            .and_then(|i| entries.get(i))
-        else {
-            findings.push(bad_target("no such entry in the log".into()));
-            continue;
-        };
-        // An unreadable target is already reported with its bundle.
-        let Some(target) = target else { continue };
-        let Some(archive) = target.entry.body.archive() else {
-            findings.push(bad_target(format!(
-                "the target is a {} entry, not an archive",
-                target.entry.kind().as_str()
-            )));
-            continue;
+        let (target, archive) = match crate::log::archive_target(entries, prune.target_index) {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            Err(why) => {
+                findings.push(bad_target(why));
+                continue;
+            }
         };
         let mut mismatches = Vec::new();
         if prune.target_entry_id != target.id {

@@ -229,30 +229,8 @@ fn cursor_of(text: &str) -> Result<Position, ApiError> {
 }
 
 fn hit_line(found: &Found) -> Bytes {
-    let provenance = serde_json::json!({
-        "job_id": found.entry_id,
-        "entry_index": found.position.entry_index,
-        "record": found.position.record,
-        "frame": found.frame,
-        "frame_content_sha256": found.frame_content_sha256.map(hex::encode),
-        "dataset": found.dataset,
-        "object_key": found.object_key,
-        "proof": format!("/api/v1/logs/jobs/{}?proof=true", found.entry_id),
-    });
-    // The record as archived when it is JSON (it always is from Cloudflare), a string otherwise.
-    let record = std::str::from_utf8(&found.line)
-        .ok()
-        .filter(|text| serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok())
-        .map_or_else(
-            || {
-                serde_json::Value::String(String::from_utf8_lossy(&found.line).into_owned())
-                    .to_string()
-            },
-            str::to_owned,
-        );
-    Bytes::from(format!(
-        "{{\"record\":{record},\"provenance\":{provenance}}}\n"
-    ))
+    let proof = format!("/api/v1/logs/jobs/{}?proof=true", found.entry_id);
+    Bytes::from(format!("{}\n", found.to_ndjson(Some(proof))))
 }
 
 fn summary_line(summary: &Summary) -> Bytes {

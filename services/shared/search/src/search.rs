@@ -448,3 +448,35 @@ fn object_key(key: &str) -> Result<ObjectKey, SearchError> {
         source,
     })
 }
+
+impl Found {
+    /// The hit as one NDJSON line (without its line break): `{"record": <the record exactly as
+    /// archived>, "provenance": {job_id, entry_index, record, frame, frame_content_sha256,
+    /// dataset, object_key[, proof]}}`. A record that is not JSON (Cloudflare's always are) is
+    /// given as a string, so every line stays JSON.
+    pub fn to_ndjson(&self, proof: Option<String>) -> String {
+        let mut provenance = serde_json::json!({
+            "job_id": self.entry_id,
+            "entry_index": self.position.entry_index,
+            "record": self.position.record,
+            "frame": self.frame,
+            "frame_content_sha256": self.frame_content_sha256.map(hex::encode),
+            "dataset": self.dataset,
+            "object_key": self.object_key,
+        });
+        if let (Some(proof), Some(fields)) = (proof, provenance.as_object_mut()) {
+            fields.insert("proof".into(), proof.into());
+        }
+        let record = std::str::from_utf8(&self.line)
+            .ok()
+            .filter(|text| serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok())
+            .map_or_else(
+                || {
+                    serde_json::Value::String(String::from_utf8_lossy(&self.line).into_owned())
+                        .to_string()
+                },
+                str::to_owned,
+            );
+        format!("{{\"record\":{record},\"provenance\":{provenance}}}")
+    }
+}
