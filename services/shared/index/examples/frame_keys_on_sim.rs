@@ -4,8 +4,10 @@
 //! 60 s windows (one frame each at this rate), each compressed with zstd level 3 and indexed.
 //!
 //! ```sh
-//! cargo run --release -p rainlogs-index --example frame_keys_on_sim -- [HOURS]
+//! cargo run --release -p rainlogs-index --example frame_keys_on_sim -- [HOURS] [FIELD,FIELD,...]
 //! ```
+//! Without a field list, Logpull's default 9 fields; a zone collecting more (the collector's
+//! `extended` set, say) has longer records and a smaller index share.
 
 use rainlogs_index::{FrameLocation, IndexBuilder};
 
@@ -16,6 +18,9 @@ async fn main() {
     let hours: i64 = std::env::args()
         .nth(1)
         .map_or(1, |a| a.parse().expect("hours"));
+    let fields: Option<Vec<String>> = std::env::args()
+        .nth(2)
+        .map(|list| list.split(',').map(str::to_owned).collect());
     let t0 = time::macros::datetime!(2026-01-15 12:00 UTC);
     let sim = cf_sim::Simulator::start(
         cf_sim::Scenario::example(),
@@ -31,7 +36,8 @@ async fn main() {
     let mut windows = 0;
     for minute in 0..hours * 60 {
         let start = t0 - time::Duration::minutes(hours * 60 - minute);
-        let query = cf_sim::TruthQuery::http(ZONE, start, start + time::Duration::minutes(1));
+        let mut query = cf_sim::TruthQuery::http(ZONE, start, start + time::Duration::minutes(1));
+        query.fields = fields.clone();
         let lines = sim.truth(&query).expect("truth");
         if lines.is_empty() {
             continue;
