@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use rainlogs_index::{IpBlock, RayId};
 use rainlogs_search::{Archived, IndexCache, Key, Position, Query, Searcher};
 use rainlogs_verify::cli::{ZoneArgs, open_store};
 use time::OffsetDateTime;
@@ -70,20 +69,11 @@ fn position(text: &str) -> anyhow::Result<Position> {
 
 impl SearchArgs {
     fn query(&self) -> anyhow::Result<Query> {
-        let key = match (&self.ray_id, &self.client_ip, &self.cidr) {
-            (Some(ray), _, _) => {
-                Key::Ray(RayId::parse(ray).map_err(|e| anyhow::anyhow!("--ray-id: {e}"))?)
-            }
-            (_, Some(ip), _) if !ip.contains('/') => {
-                Key::Client(IpBlock::parse(ip).map_err(|e| anyhow::anyhow!("--client-ip: {e}"))?)
-            }
-            (_, Some(ip), _) => anyhow::bail!("--client-ip {ip:?} is a block; use --cidr"),
-            (_, _, Some(block)) if block.contains('/') => {
-                Key::Client(IpBlock::parse(block).map_err(|e| anyhow::anyhow!("--cidr: {e}"))?)
-            }
-            (_, _, Some(block)) => anyhow::bail!("--cidr {block:?} has no /prefix"),
-            _ => anyhow::bail!("give --ray-id, --client-ip or --cidr"),
-        };
+        let key = Key::one_of(
+            self.ray_id.as_deref(),
+            self.client_ip.as_deref(),
+            self.cidr.as_deref(),
+        )?;
         let time = match (&self.start, &self.end) {
             (Some(start), Some(end)) => Some((time_ns(start, "--start")?, time_ns(end, "--end")?)),
             _ => None,
@@ -127,7 +117,7 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     });
     let mut stdout = std::io::stdout().lock();
     while let Some(found) = receiver.recv().await {
-        writeln!(stdout, "{}", crate::search_output::hit_line(&found))?;
+        writeln!(stdout, "{}", found.to_ndjson(None))?;
     }
     drop(stdout);
     let summary = search.await??;

@@ -1,12 +1,7 @@
-//! How a search hit and a search's summary are written: one JSON object per hit (the record
-//! exactly as archived, and its provenance), and one line on what was read.
+//! The line `rainlogs search` writes on what a search read (its hits are
+//! [`rainlogs_search::Found::to_ndjson`]).
 
-use rainlogs_search::{Found, Summary};
-
-/// One hit: the record exactly as archived and where it was found.
-pub fn hit_line(found: &Found) -> String {
-    found.to_ndjson(None)
-}
+use rainlogs_search::Summary;
 
 pub fn summary_line(summary: &Summary) -> String {
     format!(

@@ -3,7 +3,6 @@
 //! `index` entry; the log then verifies with every archive indexed (deep: each index is the one
 //! its archive's content gives); a second run finds nothing to do.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rainlogs_bus::{connect, provision};
@@ -15,7 +14,7 @@ use rainlogs_testkit::{NatsServer, TestDatabase};
 use uuid::Uuid;
 
 mod common;
-use common::{Bucket, chain_entries, print_logs, spawn_services};
+use common::{Bucket, chain_entries, print_logs, rainlogs_command, spawn_services};
 
 const TENANT: &str = "acme";
 const ZONE: &str = "7c0e105f4ecef8ad9ca31a8372d0c353";
@@ -34,14 +33,8 @@ fn content(n: i64) -> Vec<u8> {
 }
 
 fn rebuild(nats: &str, db: &str, data: &std::path::Path) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
+    let output = rainlogs_command(nats, db, data)
         .args(["index", "rebuild"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RAINLOGS__NATS__URL", nats)
-        .env("RAINLOGS__DATABASE__URL", db)
-        .env("RAINLOGS__STORE__URL", data.join("archive"))
-        .env("RAINLOGS__SERVICE__DATA_DIR", data.join("data"))
         .output()
         .expect("rainlogs index rebuild");
     let text = format!(

@@ -28,6 +28,40 @@ pub enum BodyError {
     SourceCount,
     #[error("prune of entry {index}: {why}")]
     PruneTarget { index: u64, why: String },
+    #[error("index object {index} is not the index of {archive}")]
+    IndexKey { index: String, archive: String },
+}
+
+/// An index object an event names, checked against the archive it indexes.
+#[derive(Debug, Clone)]
+pub struct IndexObject {
+    pub object: ObjectRef,
+    pub stored_size: u64,
+    pub stored_sha256: Sha256Hash,
+}
+
+/// The index object of the archive at `archive_key`: its key must be that archive's index key
+/// (docs/FORMAT.md §2) and its hash a SHA-256.
+pub fn index_object(
+    archive_key: &str,
+    index: &events::IndexStored,
+) -> Result<IndexObject, BodyError> {
+    if rainlogs_integrity::layout::index_key(archive_key).as_deref()
+        != Some(index.object_key.as_str())
+    {
+        return Err(BodyError::IndexKey {
+            index: index.object_key.clone(),
+            archive: archive_key.to_owned(),
+        });
+    }
+    Ok(IndexObject {
+        object: ObjectRef {
+            key: index.object_key.clone(),
+            version: index.object_version.clone().unwrap_or_default(),
+        },
+        stored_size: index.stored_size,
+        stored_sha256: hash("index stored_sha256", &index.stored_sha256)?,
+    })
 }
 
 /// The window an event accounts for, before anything else is checked.

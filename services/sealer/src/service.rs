@@ -619,21 +619,9 @@ async fn seal_index(
     index: &rainlogs_schemas::events::IndexStored,
     cause: &Envelope,
 ) -> Disposition {
-    if rainlogs_integrity::layout::index_key(object_key).as_deref() != Some(&index.object_key) {
-        return Disposition::Reject(format!(
-            "index object {} is not the index of {object_key}",
-            index.object_key
-        ));
-    }
-    let Ok(stored_sha256) = <[u8; 32]>::try_from(index.stored_sha256.as_slice()) else {
-        return Disposition::Reject(format!(
-            "index stored_sha256 is {} bytes, not a SHA-256",
-            index.stored_sha256.len()
-        ));
-    };
-    let object = rainlogs_integrity::ObjectRef {
-        key: index.object_key.clone(),
-        version: index.object_version.clone().unwrap_or_default(),
+    let index = match body::index_object(object_key, index) {
+        Ok(index) => index,
+        Err(e) => return Disposition::Reject(e.to_string()),
     };
     for _ in 0..APPEND_ATTEMPTS {
         let Some(target) = log
@@ -644,11 +632,7 @@ async fn seal_index(
             tracing::debug!(zone = %log.zone, key = %object_key, "index already sealed");
             return Disposition::Ack;
         };
-        let body = target.index_body(
-            object.clone(),
-            index.stored_size,
-            rainlogs_integrity::Sha256Hash(stored_sha256),
-        );
+        let body = target.index_body(index.clone());
         match appender.append(log, &body, cause).await {
             Appended::Sealed { .. } => return Disposition::Ack,
             Appended::Raced => {}
@@ -683,30 +667,17 @@ async fn seal_rebuilt_index(
             target.kind().as_str()
         ));
     };
-    if rainlogs_integrity::layout::index_key(&record.object.key).as_deref()
-        != Some(event.index.object_key.as_str())
-    {
-        return Disposition::Reject(format!(
-            "index object {} is not the index of {}",
-            event.index.object_key, record.object.key
-        ));
-    }
-    let Ok(stored_sha256) = <[u8; 32]>::try_from(event.index.stored_sha256.as_slice()) else {
-        return Disposition::Reject("index stored_sha256 is not a SHA-256".into());
+    let index = match body::index_object(&record.object.key, &event.index) {
+        Ok(index) => index,
+        Err(e) => return Disposition::Reject(e.to_string()),
     };
-    let mut caught_up = false;
+    if let Some(answer) = reach(appender.journal, log, event.target_index).await {
+        return answer;
+    }
     for _ in 0..APPEND_ATTEMPTS {
         if log.unindexed.is_indexed(event.target_index) {
             tracing::debug!(zone = %log.zone, target = event.target_index, "index already sealed");
             return Disposition::Ack;
-        }
-        if event.target_index >= log.size() && !caught_up {
-            caught_up = true;
-            if let Err(e) = catch_up(appender.journal, log).await {
-                tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
-                return Disposition::Retry(Duration::from_secs(2));
-            }
-            continue;
         }
         if event.target_index >= log.size() {
             return Disposition::Reject(format!("entry {} is not in the log", event.target_index));
@@ -722,14 +693,7 @@ async fn seal_rebuilt_index(
             entry_id: rainlogs_integrity::entry_id(&event.target_entry),
             record: record.clone(),
         };
-        let body = target.index_body(
-            rainlogs_integrity::ObjectRef {
-                key: event.index.object_key.clone(),
-                version: event.index.object_version.clone().unwrap_or_default(),
-            },
-            event.index.stored_size,
-            rainlogs_integrity::Sha256Hash(stored_sha256),
-        );
+        let body = target.index_body(index.clone());
         match appender.append(log, &body, cause).await {
             Appended::Sealed { index, .. } => {
                 tracing::info!(zone = %log.zone, index, target = event.target_index, "rebuilt index sealed");
@@ -742,6 +706,21 @@ async fn seal_rebuilt_index(
     Disposition::Retry(Duration::from_millis(100))
 }
 
+/// Reads the chain once when the entry at `target` is beyond what this sealer has seen: another
+/// sealer may have sealed it since. `Some` is the answer when the chain cannot be read.
+async fn reach(journal: &Journal, log: &mut ZoneLog, target: u64) -> Option<Disposition> {
+    if target < log.size() {
+        return None;
+    }
+    match catch_up(journal, log).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
+            Some(Disposition::Retry(Duration::from_secs(2)))
+        }
+    }
+}
+
 /// Logs the deletion of an archive object as a `prune` entry, once per archive entry.
 async fn seal_prune(
     appender: Appender<'_>,
@@ -749,20 +728,13 @@ async fn seal_prune(
     event: &rainlogs_schemas::events::ArchivePruned,
     cause: &Envelope,
 ) -> Disposition {
-    let mut caught_up = false;
+    if let Some(answer) = reach(appender.journal, log, event.target_index).await {
+        return answer;
+    }
     for _ in 0..APPEND_ATTEMPTS {
         if log.pruned.contains(event.target_index) {
             tracing::debug!(zone = %log.zone, target = event.target_index, "prune already logged");
             return Disposition::Ack;
-        }
-        if event.target_index >= log.size() && !caught_up {
-            // The target may have been sealed by another sealer since this one last looked.
-            caught_up = true;
-            if let Err(e) = catch_up(appender.journal, log).await {
-                tracing::warn!(zone = %log.zone, error = %e, "cannot read the chain");
-                return Disposition::Retry(Duration::from_secs(2));
-            }
-            continue;
         }
         let body = match body::prune_body(event, &log.origin, log.size(), now_ns()) {
             Ok(body) => body,

@@ -6,9 +6,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use rainlogs_integrity::layout::{ARCHIVE_SUFFIX, INDEX_SUFFIX};
-use rainlogs_integrity::{
-    ArchiveRecord, EntryBody, IndexRecord, ObjectRef, SealedEntry, Sha256Hash,
-};
+
+use crate::body::IndexObject;
+use rainlogs_integrity::{ArchiveRecord, EntryBody, IndexRecord, SealedEntry, Sha256Hash};
 
 /// Entries remembered; an event arrives long before this many newer objects are sealed.
 const REMEMBERED: usize = 4_096;
@@ -22,19 +22,14 @@ pub struct IndexTarget {
 }
 
 impl IndexTarget {
-    /// The `index` entry body for the index object `object` of `stored_size` bytes.
-    pub fn index_body(
-        &self,
-        object: ObjectRef,
-        stored_size: u64,
-        stored_sha256: Sha256Hash,
-    ) -> EntryBody {
+    /// The `index` entry body naming this entry, for its index object.
+    pub fn index_body(&self, index: IndexObject) -> EntryBody {
         EntryBody::Index(IndexRecord {
             dataset: self.record.dataset.clone(),
             window: self.record.window,
-            object,
-            stored_size,
-            stored_sha256,
+            object: index.object,
+            stored_size: index.stored_size,
+            stored_sha256: index.stored_sha256,
             target_index: self.index,
             target_entry_id: self.entry_id,
             retain_until_ns: self.record.retain_until_ns,

@@ -11,7 +11,6 @@ use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Binary;
 use poem_openapi::{ApiResponse, OpenApi};
-use rainlogs_index::{IpBlock, RayId};
 use rainlogs_search::{Archived, Found, IndexRef, Key, Position, Searcher, Summary};
 use time::OffsetDateTime;
 
@@ -150,34 +149,6 @@ impl AppState {
     }
 }
 
-/// The search key from the one of `ray_id`, `client_ip` and `cidr` given.
-fn key_of(
-    ray_id: Option<&str>,
-    client_ip: Option<&str>,
-    cidr: Option<&str>,
-) -> Result<Key, ApiError> {
-    match (ray_id, client_ip, cidr) {
-        (Some(ray), None, None) => RayId::parse(ray)
-            .map(Key::Ray)
-            .map_err(|e| invalid_search(format!("ray_id: {e}"))),
-        (None, Some(ip), None) if !ip.contains('/') => IpBlock::parse(ip)
-            .map(Key::Client)
-            .map_err(|e| invalid_search(format!("client_ip: {e}"))),
-        (None, Some(_), None) => Err(invalid_search(
-            "client_ip is one address; give a block as cidr",
-        )),
-        (None, None, Some(block)) if block.contains('/') => IpBlock::parse(block)
-            .map(Key::Client)
-            .map_err(|e| invalid_search(format!("cidr: {e}"))),
-        (None, None, Some(_)) => Err(invalid_search(
-            "cidr needs a prefix length, as in 203.0.113.0/24",
-        )),
-        _ => Err(invalid_search(
-            "give exactly one of ray_id, client_ip and cidr",
-        )),
-    }
-}
-
 fn time_range(
     key: &Key,
     start: Option<OffsetDateTime>,
@@ -284,11 +255,12 @@ impl SearchApi {
         cursor: Query<Option<String>>,
     ) -> Result<SearchResponse, ApiError> {
         let p = &auth.0;
-        let key = key_of(
+        let key = Key::one_of(
             ray_id.0.as_deref(),
             client_ip.0.as_deref(),
             cidr.0.as_deref(),
-        )?;
+        )
+        .map_err(|e| invalid_search(e.to_string()))?;
         let time = time_range(&key, start.0, end.0)?;
         let after = cursor.0.as_deref().map(cursor_of).transpose()?;
         let query =

@@ -19,6 +19,21 @@ pub struct Process {
 
 /// Starts the binary with `services`; its log goes to `data/run-<n>.log` so a failure can show
 /// what it did.
+/// The `rainlogs` binary with nothing of this process's environment but `PATH`, configured for
+/// NATS at `nats`, PostgreSQL at `db`, the archive in `<data>/archive` and local state in
+/// `<data>/data`.
+pub fn rainlogs_command(nats: &str, db: &str, data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rainlogs"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RAINLOGS__NATS__URL", nats)
+        .env("RAINLOGS__DATABASE__URL", db)
+        .env("RAINLOGS__STORE__URL", data.join("archive"))
+        .env("RAINLOGS__SERVICE__DATA_DIR", data.join("data"));
+    command
+}
+
 pub fn spawn_services(
     nats: &str,
     db: &str,
@@ -33,14 +48,8 @@ pub fn spawn_services(
     for service in services {
         args.extend(["--service", service]);
     }
-    let child = Command::new(env!("CARGO_BIN_EXE_rainlogs"))
+    let child = rainlogs_command(nats, db, data)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RAINLOGS__NATS__URL", nats)
-        .env("RAINLOGS__DATABASE__URL", db)
-        .env("RAINLOGS__STORE__URL", data.join("archive"))
-        .env("RAINLOGS__SERVICE__DATA_DIR", data.join("data"))
         .env(
             "RAINLOGS__TELEMETRY__LISTEN",
             format!("127.0.0.1:{telemetry}"),

@@ -20,5 +20,5 @@ pub mod search;
 
 pub use archived::{Archived, IndexRef};
 pub use cache::IndexCache;
-pub use query::{Key, Query, QueryError};
+pub use query::{Key, KeyError, Query, QueryError};
 pub use search::{Found, Position, SearchError, Searcher, Summary};

@@ -1,12 +1,51 @@
 //! What a search looks for: one Ray ID, or client addresses in a block, optionally in a time range.
 
-use rainlogs_index::{FrameKeys, IpBlock, RayId, record_keys};
+use rainlogs_index::{FrameKeys, IpBlock, IpBlockError, RayId, RayIdError, record_keys};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
     Ray(RayId),
     /// An address (a block of one) or a CIDR block.
     Client(IpBlock),
+}
+
+/// Why the values given for a key name none.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("give exactly one of ray_id, client_ip and cidr")]
+    NotOne,
+    #[error("ray_id: {0}")]
+    Ray(RayIdError),
+    #[error("client_ip: {0}")]
+    Client(IpBlockError),
+    #[error("client_ip is one address; give a block as cidr")]
+    ClientIsBlock,
+    #[error("cidr: {0}")]
+    Cidr(IpBlockError),
+    #[error("cidr needs a prefix length, as in 203.0.113.0/24")]
+    CidrWithoutPrefix,
+}
+
+impl Key {
+    /// The key from the one of a Ray ID, a client address and a CIDR block that is given.
+    pub fn one_of(
+        ray_id: Option<&str>,
+        client_ip: Option<&str>,
+        cidr: Option<&str>,
+    ) -> Result<Self, KeyError> {
+        match (ray_id, client_ip, cidr) {
+            (Some(ray), None, None) => RayId::parse(ray).map(Key::Ray).map_err(KeyError::Ray),
+            (None, Some(ip), None) if !ip.contains('/') => IpBlock::parse(ip)
+                .map(Key::Client)
+                .map_err(KeyError::Client),
+            (None, Some(_), None) => Err(KeyError::ClientIsBlock),
+            (None, None, Some(block)) if block.contains('/') => IpBlock::parse(block)
+                .map(Key::Client)
+                .map_err(KeyError::Cidr),
+            (None, None, Some(_)) => Err(KeyError::CidrWithoutPrefix),
+            _ => Err(KeyError::NotOne),
+        }
+    }
 }
 
 /// A search: its key and, optionally, the half-open time range `[start_ns, end_ns)` the records'
